@@ -1,0 +1,82 @@
+"""nacre: a modular, batched reinforcement-learning agent library.
+
+Quick start::
+
+    import nacre
+    result = nacre.train("cartpole-dqn", steps=50_000, seed=0)
+    print(result.summary["final_eval_return_mean"])
+"""
+
+__version__ = "0.1.0"
+
+from nacre.agent import Agent  # noqa: E402
+from nacre.config import (  # noqa: E402
+    Component,
+    EnvConfig,
+    RunConfig,
+    TrainConfig,
+    build,
+    load_config,
+    load_preset,
+    preset_names,
+    register,
+)
+from nacre.data import ReplayBuffer, SARSABuffer, TransitionBatch  # noqa: E402
+from nacre.envs import ActionResult, make_env  # noqa: E402
+from nacre.errors import (  # noqa: E402
+    CheckpointError,
+    ConfigError,
+    InputError,
+    NacreError,
+    SpaceError,
+)
+from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup  # noqa: E402
+from nacre.learners import DQN, DeepSARSA, DoubleDQN, TabularQLearning  # noqa: E402
+from nacre.learners.value.dqn import DQNConfig  # noqa: E402
+from nacre.learners.value.tabular import TabularConfig  # noqa: E402
+from nacre.spaces import AvailableActions, BoxActionSpace, DiscreteActionSpace  # noqa: E402
+from nacre.train import evaluate, evaluate_run, fit, load_run, resume, train  # noqa: E402
+
+__all__ = [
+    "DQN",
+    "ActionResult",
+    "Agent",
+    "AvailableActions",
+    "Boltzmann",
+    "BoxActionSpace",
+    "CheckpointError",
+    "Component",
+    "ConfigError",
+    "DQNConfig",
+    "DeepSARSA",
+    "DiscreteActionSpace",
+    "DoubleDQN",
+    "EnvConfig",
+    "EpsilonGreedy",
+    "Greedy",
+    "InputError",
+    "LinearSchedule",
+    "NacreError",
+    "ReplayBuffer",
+    "RunConfig",
+    "SARSABuffer",
+    "SpaceError",
+    "TabularConfig",
+    "TabularQLearning",
+    "TrainConfig",
+    "TransitionBatch",
+    "Warmup",
+    "__version__",
+    "build",
+    "evaluate",
+    "evaluate_run",
+    "fit",
+    "load_config",
+    "load_preset",
+    "load_run",
+    "make_env",
+    "preset_names",
+    "register",
+    "resume",
+    "train",
+]

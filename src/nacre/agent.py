@@ -1,0 +1,235 @@
+"""The Agent: one object composed of a learner and the act-path slots.
+
+Acting (history → action representation → scores → safety → exploration) never touches an
+optimizer; learning is ``learner.learn_batch(buffer.sample(n))``. Everything is batched over a
+leading dimension ``B`` (B environments, or B = 1 for one live system). The verbs follow Pearl
+(Zhu et al. 2023): ``reset``, ``act``, ``observe``, ``learn``, ``learn_batch``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from nacre.actions import IdentityActionRepresentation
+from nacre.data.batch import TransitionBatch
+from nacre.envs.base import ActionResult
+from nacre.errors import InputError
+from nacre.exploration import Greedy
+from nacre.history import IdentityHistory
+from nacre.safety import NoSafety
+from nacre.spaces import ActionSpace, AvailableActions
+from nacre.types import (
+    ActionRepresentation,
+    Buffer,
+    Exploration,
+    History,
+    Learner,
+    Metrics,
+    Safety,
+)
+
+
+class Agent:
+    """A learner plus exploration, safety, history, buffer and action representation.
+
+    Args:
+        learner: what scores actions and learns from batches.
+        exploration: turns scores into actions + propensities (default: greedy).
+        safety: filters the allowed actions (default: none).
+        history: summarizes observations into states (default: identity).
+        buffer: stores observed transitions for :meth:`learn` (default: none; then ``observe``
+            only tracks the current observation and ``learn_batch`` is the way to learn).
+        action_repr: features of candidate actions (default: identity).
+        device: where acting runs; learners are moved there by :func:`nacre.build`.
+        seed: seed of the acting random generator.
+
+    Example:
+        >>> import nacre
+        >>> run = nacre.build(nacre.load_preset("cartpole-dqn"))
+        >>> obs = run.env.reset(seed=0)
+        >>> run.agent.reset(obs, run.env.action_space)
+        >>> action = run.agent.act()
+        >>> run.agent.observe(run.env.step(action))
+    """
+
+    def __init__(
+        self,
+        learner: Learner,
+        *,
+        exploration: Exploration | None = None,
+        safety: Safety | None = None,
+        history: History | None = None,
+        buffer: Buffer | None = None,
+        action_repr: ActionRepresentation | None = None,
+        device: str | torch.device = "cpu",
+        seed: int | None = None,
+    ) -> None:
+        self.learner = learner
+        self.exploration: Exploration = exploration or Greedy()
+        self.safety: Safety = safety or NoSafety()
+        self.history: History = history or IdentityHistory()
+        self.buffer = buffer
+        self.action_repr: ActionRepresentation = action_repr or IdentityActionRepresentation()
+        self.device = torch.device(device)
+        self.generator = torch.Generator(device=self.device)
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        self._greedy = Greedy()
+        self._identity_history = isinstance(self.history, IdentityHistory)
+        self.action_space: ActionSpace | None = None
+        self.env_steps = 0
+        self.grad_steps = 0
+        self._obs: np.ndarray | Tensor | None = None
+        self._available: AvailableActions | None = None
+        self._action: Tensor | None = None
+        self._propensity: Tensor | None = None
+        self._num_envs = 0
+
+    # ------------------------------------------------------------------ acting
+    def reset(
+        self,
+        obs: np.ndarray | Tensor,
+        action_space: ActionSpace,
+        available: AvailableActions | None = None,
+    ) -> None:
+        """Start (or restart) acting from a batch of first observations ``[B, ...]``."""
+        if getattr(obs, "ndim", 0) == 0:
+            raise InputError("obs", "expected a batch [B, ...]; wrap one observation as obs[None]")
+        self._obs = obs
+        self._num_envs = int(obs.shape[0])
+        self.action_space = action_space
+        self._available = available
+        self._action = None
+        self._propensity = None
+        self.history.reset(torch.ones(self._num_envs, dtype=torch.bool))
+
+    def act(self, exploit: bool = False) -> Tensor:
+        """Choose actions ``[B]`` for the current observations.
+
+        ``exploit=True`` takes the greedy (safe) action, with propensity 1. The probability of
+        each chosen action is kept in :attr:`last_propensity`.
+        """
+        if self._obs is None or self.action_space is None:
+            raise InputError("obs", "call agent.reset(obs, action_space) before agent.act()")
+        action, propensity = self.decide(self._obs, self._available, exploit, self._action)
+        self._action = action
+        self._propensity = propensity
+        return action
+
+    def decide(
+        self,
+        obs: np.ndarray | Tensor,
+        available: AvailableActions | None = None,
+        exploit: bool = False,
+        last_action: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """The act path on given observations, without changing the agent's own state.
+
+        Returns ``(action [B], propensity [B])``. Used by :meth:`act`, evaluation and serving.
+        """
+        assert self.action_space is not None
+        obs_t = torch.from_numpy(obs) if isinstance(obs, np.ndarray) else obs
+        if obs_t.device != self.device:
+            obs_t = obs_t.to(self.device)
+        mask = None if available is None else available.mask
+        with torch.inference_mode():
+            state = self.history.summarize(obs_t, last_action)
+            features = self.action_repr.represent(self.action_space, available)
+            scores = self.learner.scores(state, features)
+            mask = self.safety.filter(state, scores, mask)
+            explorer = self._greedy if exploit else self.exploration
+            return explorer.select(scores, mask, self.env_steps, self.generator)
+
+    @property
+    def last_propensity(self) -> Tensor | None:
+        """Probability of the actions returned by the last :meth:`act` call."""
+        return self._propensity
+
+    def observe(self, result: ActionResult) -> None:
+        """Record the outcome of the last actions and move to the next observations."""
+        if self._action is None:
+            raise InputError("result", "call agent.act() before agent.observe(result)")
+        if self.buffer is not None:
+            self.buffer.add(
+                self._obs,
+                self._action,
+                result.reward,
+                result.next_obs,
+                result.terminated,
+                result.truncated,
+                self._propensity,
+                result.valid,
+            )
+        elif not np.isfinite(np.asarray(result.reward)).all():
+            raise InputError("reward", "contains NaN or inf")
+        if not self._identity_history:
+            done = torch.as_tensor(np.logical_or(result.terminated, result.truncated))
+            if bool(done.any()):
+                self.history.reset(done)
+        self._obs = result.obs
+        self._available = result.available
+        self.env_steps += self._num_envs
+
+    # ------------------------------------------------------------------ learning
+    def learn(self, batch_size: int, gradient_steps: int = 1) -> Metrics:
+        """Run ``gradient_steps`` updates on batches sampled from the buffer."""
+        if self.buffer is None:
+            raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
+        metrics: Metrics = {}
+        for _ in range(gradient_steps):
+            batch = self.buffer.sample(batch_size)
+            if batch.obs.device != self.device:
+                batch = batch.to(self.device)
+            metrics = self.learner.learn_batch(batch)
+        self.grad_steps += gradient_steps
+        return metrics
+
+    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        """One update from a batch you supply (offline data, a logged dataset …)."""
+        self.grad_steps += 1
+        return self.learner.learn_batch(batch.to(self.device))
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: learner, buffer, RNG, counters, current step."""
+        state: dict[str, Any] = {
+            "learner": self.learner.state_dict(),
+            "generator": self.generator.get_state(),
+            "env_steps": self.env_steps,
+            "grad_steps": self.grad_steps,
+        }
+        if self.buffer is not None:
+            state["buffer"] = self.buffer.state_dict()
+        if self._obs is not None:
+            state["obs"] = torch.as_tensor(np.asarray(self._obs))
+        if self._action is not None and self._propensity is not None:
+            state["action"] = self._action.clone()
+            state["propensity"] = self._propensity.clone()
+        if self._available is not None:
+            state["mask"] = self._available.mask
+            if self._available.features is not None:
+                state["features"] = self._available.features
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["learner"])
+        self.generator.set_state(state["generator"])
+        self.env_steps = int(state["env_steps"])
+        self.grad_steps = int(state["grad_steps"])
+        if self.buffer is not None and "buffer" in state:
+            self.buffer.load_state_dict(state["buffer"])
+        if "obs" in state:
+            self._obs = state["obs"].cpu().numpy()
+            self._num_envs = int(self._obs.shape[0])
+        if "action" in state:
+            self._action = state["action"]
+            self._propensity = state["propensity"]
+        if "mask" in state:
+            self._available = AvailableActions(state["mask"].bool(), state.get("features"))
+
+
+__all__ = ["Agent"]

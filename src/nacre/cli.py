@@ -1,0 +1,85 @@
+"""The ``nacre`` command line: ``train``, ``eval``, ``presets``, ``components``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from nacre.errors import NacreError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nacre", description="Train and evaluate nacre agents.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train from a preset or YAML config, or resume a run")
+    t.add_argument("config", nargs="?", help="preset name (see `nacre presets`) or CONFIG.yaml")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    t.add_argument("--steps", type=int, help="total environment steps of the run")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--num-envs", type=int)
+    t.add_argument("--out", help="run folder (default runs/<name>-s<seed>-<time>)")
+    t.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config fields, e.g. --set learner.lr=0.001 train.batch_size=32")
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    e = sub.add_parser("eval", help="evaluate a run's latest checkpoint greedily")
+    e.add_argument("run_dir")
+    e.add_argument("--episodes", type=int, default=10)
+    e.add_argument("--seed", type=int, default=0)
+    sub.add_parser("presets", help="list the shipped presets")
+    sub.add_parser("components", help="list the registered components")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except NacreError as exc:
+        print(f"nacre: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nnacre: interrupted; a checkpoint was saved, continue with --resume",
+              file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    import nacre
+
+    if args.command == "presets":
+        for name in nacre.preset_names():
+            print(f"{name:24s} {nacre.load_preset(name).description}")
+        return 0
+    if args.command == "components":
+        from nacre.config import entries
+
+        for entry in entries():
+            print(f"{entry.kind:12s} {entry.name:16s} {entry.summary}")
+        return 0
+    if args.command == "eval":
+        result = nacre.evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed)
+        print(f"eval return {result['return_mean']:.2f} ± {result['return_std']:.2f} over "
+              f"{result['episodes']} episodes (written to {args.run_dir}/eval.json)")
+        return 0
+    progress = False if args.no_progress else None
+    if args.resume:
+        if args.config or args.seed is not None or args.num_envs or args.set or args.out:
+            print("nacre: error: --resume takes only --steps", file=sys.stderr)
+            return 2
+        result = nacre.resume(args.resume, steps=args.steps, progress=progress)
+    else:
+        if not args.config:
+            print("nacre: error: give a preset or CONFIG.yaml (or --resume RUN_DIR)",
+                  file=sys.stderr)
+            return 2
+        result = nacre.train(args.config, steps=args.steps, seed=args.seed,
+                             num_envs=args.num_envs, out=args.out, overrides=args.set,
+                             progress=progress)
+    print(json.dumps(result.summary | {"run_dir": str(result.run_dir)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Built-in components and ``build``: run config → wired, validated agent and environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+import torch
+
+from nacre.actions import IdentityActionRepresentation
+from nacre.agent import Agent
+from nacre.config.registry import lookup, register
+from nacre.config.run import Component, RunConfig
+from nacre.data.replay import ReplayBuffer, SARSABuffer
+from nacre.envs.gym import GymEnv, GymVectorEnv, make_env
+from nacre.errors import ConfigError
+from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
+from nacre.history import IdentityHistory
+from nacre.learners.value.dqn import DQN, DeepSARSA, DoubleDQN, DQNConfig
+from nacre.learners.value.tabular import TabularConfig, TabularQLearning
+from nacre.networks.encoders import make_encoder
+from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
+from nacre.safety import NoSafety
+from nacre.spaces import ActionSpace, DiscreteActionSpace
+
+
+@dataclass
+class BuildContext:
+    """What factories may read while a run is wired."""
+
+    config: RunConfig
+    observation_space: gym.Space[Any]
+    action_space: ActionSpace
+    num_envs: int
+    device: torch.device
+    seed: int
+
+    def make(self, kind: str, component: Component | None = None) -> Any:
+        comp = component if component is not None else getattr(self.config, kind)
+        entry = lookup(kind, comp.name)
+        return entry.factory(comp.params, self)
+
+    def discrete_actions(self, who: str) -> DiscreteActionSpace:
+        if not isinstance(self.action_space, DiscreteActionSpace):
+            raise ConfigError(
+                f"{who} needs a discrete action space, but {self.config.env.id} has continuous "
+                "actions"
+            )
+        return self.action_space
+
+
+# ---------------------------------------------------------------- networks
+@dataclass(frozen=True)
+class QNetworkConfig:
+    """``hidden``: widths of the head MLP; ``head``: vanilla | dueling | state_action;
+    ``encoder``: auto | flatten | cnn (Nature CNN for [C, H, W] uint8 frames)."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
+    head: Literal["vanilla", "dueling", "state_action"] = "vanilla"
+    encoder: Literal["auto", "flatten", "cnn"] = "auto"
+
+
+@register("network", "mlp", QNetworkConfig, "encoder (flatten / one-hot / Nature CNN) + Q head")
+def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
+    space = ctx.discrete_actions("a Q network")
+    encoder = make_encoder(ctx.observation_space, cfg.encoder)
+    in_dim = int(encoder.out_dim)  # type: ignore[arg-type]
+    head: torch.nn.Module
+    if cfg.head == "vanilla":
+        head = VanillaQHead(in_dim, space.n, cfg.hidden, cfg.activation)
+    elif cfg.head == "dueling":
+        head = DuelingQHead(in_dim, space.n, cfg.hidden, cfg.activation)
+    else:
+        if space.action_dim is None:
+            raise ConfigError("network.head: 'state_action' needs action features in the space")
+        head = StateActionQHead(in_dim, space.action_dim, cfg.hidden, cfg.activation)
+    return QNetwork(encoder, head).to(ctx.device)
+
+
+# ---------------------------------------------------------------- learners
+@register("learner", "dqn", DQNConfig, "DQN (Mnih et al. 2015)")
+def _dqn(cfg: DQNConfig, ctx: BuildContext) -> DQN:
+    return DQN(ctx.make("network"), cfg)
+
+
+@register("learner", "double_dqn", DQNConfig, "Double DQN (van Hasselt et al. 2016)")
+def _double_dqn(cfg: DQNConfig, ctx: BuildContext) -> DoubleDQN:
+    return DoubleDQN(ctx.make("network"), cfg)
+
+
+@register("learner", "sarsa", DQNConfig, "deep SARSA (on-policy TD control); needs buffer sarsa")
+def _sarsa(cfg: DQNConfig, ctx: BuildContext) -> DeepSARSA:
+    if ctx.config.buffer.name != "sarsa":
+        raise ConfigError(
+            f"learner 'sarsa' needs buffer 'sarsa' (it stores the next action); got buffer "
+            f"{ctx.config.buffer.name!r}: set buffer.name to sarsa"
+        )
+    return DeepSARSA(ctx.make("network"), cfg)
+
+
+@register("learner", "tabular_q", TabularConfig, "tabular Q-learning for Discrete observations")
+def _tabular(cfg: TabularConfig, ctx: BuildContext) -> TabularQLearning:
+    space = ctx.observation_space
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ConfigError(
+            f"learner 'tabular_q' needs a Discrete observation space; {ctx.config.env.id} has "
+            f"{space}: use learner dqn"
+        )
+    return TabularQLearning(int(space.n), ctx.discrete_actions("tabular_q").n, cfg)
+
+
+# ---------------------------------------------------------------- exploration
+@dataclass(frozen=True)
+class GreedyConfig:
+    pass
+
+
+@dataclass(frozen=True)
+class EpsilonGreedyConfig:
+    """ε decays linearly from ``start`` to ``end`` over ``decay_fraction`` of ``train.steps``
+    (or over ``decay_steps`` when given)."""
+
+    start: float = 1.0
+    end: float = 0.05
+    decay_fraction: float = 0.1
+    decay_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class BoltzmannConfig:
+    temperature: float = 1.0
+
+
+@dataclass(frozen=True)
+class WarmupConfig:
+    """Uniform random actions for ``steps`` steps, then the ``inner`` exploration."""
+
+    steps: int = 1000
+    inner: dict[str, Any] = field(default_factory=lambda: {"name": "epsilon_greedy"})
+
+
+@register("exploration", "greedy", GreedyConfig, "always the best action (propensity 1)")
+def _greedy(cfg: GreedyConfig, ctx: BuildContext) -> Greedy:
+    return Greedy()
+
+
+@register("exploration", "epsilon_greedy", EpsilonGreedyConfig, "ε-greedy, linear ε schedule")
+def _epsilon(cfg: EpsilonGreedyConfig, ctx: BuildContext) -> EpsilonGreedy:
+    for name in ("start", "end", "decay_fraction"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ConfigError(f"exploration.{name}: must be in [0, 1], got {getattr(cfg, name)}")
+    steps = cfg.decay_steps
+    if steps is None:
+        steps = int(cfg.decay_fraction * ctx.config.train.steps)
+    return EpsilonGreedy(LinearSchedule(cfg.start, cfg.end, steps))
+
+
+@register("exploration", "boltzmann", BoltzmannConfig, "softmax over Q / temperature")
+def _boltzmann(cfg: BoltzmannConfig, ctx: BuildContext) -> Boltzmann:
+    if cfg.temperature <= 0:
+        raise ConfigError(f"exploration.temperature: must be > 0, got {cfg.temperature}")
+    return Boltzmann(cfg.temperature)
+
+
+@register("exploration", "warmup", WarmupConfig, "uniform actions first, then an inner explorer")
+def _warmup(cfg: WarmupConfig, ctx: BuildContext) -> Warmup:
+    inner = Component.parse("exploration", cfg.inner, "exploration.inner")
+    return Warmup(ctx.make("exploration", inner), cfg.steps)
+
+
+# ---------------------------------------------------------------- buffers
+@dataclass(frozen=True)
+class ReplayConfig:
+    """``capacity`` transitions; ``n_step``-step returns discounted with the learner's γ."""
+
+    capacity: int = 100_000
+    n_step: int = 1
+
+
+def _gamma(ctx: BuildContext) -> float:
+    return float(getattr(ctx.config.learner.params, "gamma", 0.99))
+
+
+@register("buffer", "replay", ReplayConfig, "uniform replay on ring storage, optional n-step")
+def _replay(cfg: ReplayConfig, ctx: BuildContext) -> ReplayBuffer:
+    return ReplayBuffer(cfg.capacity, cfg.n_step, _gamma(ctx), seed=ctx.seed + 1)
+
+
+@register("buffer", "sarsa", ReplayConfig, "replay that also returns the next action taken")
+def _sarsa_buffer(cfg: ReplayConfig, ctx: BuildContext) -> SARSABuffer:
+    return SARSABuffer(cfg.capacity, cfg.n_step, _gamma(ctx), seed=ctx.seed + 1)
+
+
+# ---------------------------------------------------------------- null slots
+@dataclass(frozen=True)
+class NoParams:
+    pass
+
+
+register("safety", "none", NoParams, "no restriction (default)")(lambda cfg, ctx: NoSafety())
+register("history", "identity", NoParams, "state = current observation (default)")(
+    lambda cfg, ctx: IdentityHistory()
+)
+register("action_repr", "identity", NoParams, "actions as indices / given features (default)")(
+    lambda cfg, ctx: IdentityActionRepresentation()
+)
+
+
+# ---------------------------------------------------------------- build
+@dataclass
+class Run:
+    """A built run: the agent, its training env, and how to make evaluation envs."""
+
+    config: RunConfig
+    agent: Agent
+    env: GymEnv | GymVectorEnv
+
+    def make_eval_env(self) -> GymEnv | GymVectorEnv:
+        return make_env(self.config.env.id, 1, "none", **self.config.env.kwargs)
+
+
+def build(config: RunConfig) -> Run:
+    """Wire a run config into an agent and env, checking the components fit together."""
+    device = torch.device(config.train.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {config.train.device!r} requested but CUDA is not "
+                          "available; use device: cpu")
+    torch.manual_seed(config.seed)
+    env = make_env(
+        config.env.id, config.env.num_envs, config.env.vectorization,  # type: ignore[arg-type]
+        **config.env.kwargs,
+    )
+    ctx = BuildContext(config, env.observation_space, env.action_space, env.num_envs, device,
+                       config.seed)
+    learner = ctx.make("learner")
+    buffer = ctx.make("buffer")
+    if getattr(learner, "needs_next_action", False) and not buffer.needs_next_action:
+        raise ConfigError(f"learner {config.learner.name!r} needs buffer 'sarsa'")
+    agent = Agent(
+        learner,
+        exploration=ctx.make("exploration"),
+        safety=ctx.make("safety"),
+        history=ctx.make("history"),
+        buffer=buffer,
+        action_repr=ctx.make("action_repr"),
+        device=device,
+        seed=config.seed,
+    )
+    return Run(config, agent, env)

@@ -1,0 +1,225 @@
+"""The run configuration: environment, components, training schedule, seed.
+
+A run config is a frozen dataclass tree that round-trips to YAML. Components are written as
+``{name: <registered name>, <field>: <value>, ...}``; the fields are checked against the
+component's own config dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from nacre.config import yaml_io
+from nacre.config.registry import lookup, names_of
+from nacre.config.typed import from_dict, to_dict
+from nacre.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component by name with its typed parameters."""
+
+    name: str
+    params: Any
+
+    @staticmethod
+    def parse(kind: str, data: Any, path: str) -> Component:
+        if isinstance(data, Component):
+            return data
+        if isinstance(data, str):
+            data = {"name": data}
+        if not isinstance(data, dict) or "name" not in data:
+            raise ConfigError(
+                f"{path}: expected a mapping with a 'name' (one of {', '.join(names_of(kind))}), "
+                f"got {data!r}"
+            )
+        body = dict(data)
+        name = body.pop("name")
+        if not isinstance(name, str):
+            raise ConfigError(f"{path}.name: expected a string, got {name!r}")
+        entry = lookup(kind, name)
+        return Component(name, from_dict(entry.config, body, path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **to_dict(self.params)}
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Which environment to train in.
+
+    Attributes:
+        id: any registered Gymnasium id (``CartPole-v1``, ``FrozenLake-v1`` …).
+        num_envs: parallel copies stepped as one batch.
+        vectorization: ``auto`` | ``none`` | ``sync`` | ``async``.
+        kwargs: keyword arguments for ``gymnasium.make`` (e.g. ``{is_slippery: false}``).
+    """
+
+    id: str
+    num_envs: int = 1
+    vectorization: str = "auto"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training schedule (all intervals count environment steps over all envs).
+
+    Attributes:
+        steps: total environment steps of the run (a resumed run continues until it).
+        learning_starts: no updates before this many steps.
+        train_freq: run ``gradient_steps`` updates every ``train_freq`` steps.
+        gradient_steps: updates per training round.
+        batch_size: transitions per update.
+        target_update_interval: update target networks every this many steps (SB3 semantics).
+        eval_every: evaluate with ``exploit=True`` every this many steps (0: only at the end).
+        eval_episodes: episodes per evaluation.
+        log_every: write a metrics row every this many steps.
+        checkpoint_every: save a checkpoint every this many steps (0: only at the end).
+        torch_threads: ``torch.set_num_threads`` for the run (small nets are fastest with 1).
+        device: ``cpu``, ``cuda``, ``cuda:1`` …
+        tensorboard: also write TensorBoard event files to ``<run>/tb`` (needs the extra).
+    """
+
+    steps: int = 100_000
+    learning_starts: int = 1_000
+    train_freq: int = 1
+    gradient_steps: int = 1
+    batch_size: int = 64
+    target_update_interval: int = 1
+    eval_every: int = 0
+    eval_episodes: int = 10
+    log_every: int = 1_000
+    checkpoint_every: int = 0
+    torch_threads: int = 1
+    device: str = "cpu"
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "train_freq", "batch_size", "target_update_interval", "log_every",
+                    "torch_threads", "eval_episodes")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_starts", "gradient_steps", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+
+
+_SLOTS = ("learner", "network", "exploration", "buffer", "safety", "history", "action_repr")
+_DEFAULTS = {
+    "network": "mlp",
+    "exploration": "greedy",
+    "buffer": "replay",
+    "safety": "none",
+    "history": "identity",
+    "action_repr": "identity",
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; ``nacre train`` reads it from YAML."""
+
+    env: EnvConfig
+    learner: Component
+    network: Component
+    exploration: Component
+    buffer: Component
+    safety: Component
+    history: Component
+    action_repr: Component
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+    description: str = ""
+
+    @staticmethod
+    def from_dict(data: Any, source: str = "config") -> RunConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping at the top level, got {data!r}")
+        known = {f.name for f in dataclasses.fields(RunConfig)}
+        for key in data:
+            if key not in known:
+                raise ConfigError(
+                    f"{source}: unknown top-level key {key!r}; valid keys: {', '.join(sorted(known))}"
+                )
+        if "env" not in data or "learner" not in data:
+            raise ConfigError(f"{source}: a run config needs at least 'env' and 'learner'")
+        slots = {
+            slot: Component.parse(slot, data.get(slot, _DEFAULTS.get(slot)), slot)
+            for slot in _SLOTS
+        }
+        return RunConfig(
+            env=from_dict(EnvConfig, data["env"], "env"),
+            train=from_dict(TrainConfig, data.get("train", {}), "train"),
+            seed=int(from_dict(_Seed, {"seed": data.get("seed", 0)}, "").seed),
+            description=str(data.get("description", "")),
+            **slots,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"description": self.description, "seed": self.seed,
+                               "env": to_dict(self.env)}
+        for slot in _SLOTS:
+            out[slot] = getattr(self, slot).to_dict()
+        out["train"] = to_dict(self.train)
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml_io.dumps(self.to_dict())
+
+    def with_overrides(self, overrides: list[str]) -> RunConfig:
+        """Apply ``key.sub=value`` overrides (values parsed as YAML scalars)."""
+        data = self.to_dict()
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.batch_size=32")
+            key, raw = item.split("=", 1)
+            value = yaml_io.loads(raw, source=f"--set {key}")
+            node = data
+            parts = key.strip().split(".")
+            for part in parts[:-1]:
+                if not isinstance(node.get(part), dict):
+                    raise ConfigError(f"--set {key}: {part!r} is not a section of the config")
+                node = node[part]
+            node[parts[-1]] = value
+        return RunConfig.from_dict(data, source="config with --set overrides")
+
+
+@dataclass(frozen=True)
+class _Seed:
+    seed: int
+
+
+def _preset_dir() -> Any:
+    return resources.files("nacre.config").joinpath("presets")
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> RunConfig:
+    """A shipped preset by name (``nacre presets`` lists them)."""
+    path = _preset_dir().joinpath(f"{name}.yaml")
+    if not path.is_file():
+        import difflib
+
+        close = difflib.get_close_matches(name, preset_names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown preset {name!r}{hint}; presets: {', '.join(preset_names())}")
+    return RunConfig.from_dict(yaml_io.loads(path.read_text(), source=f"{name}.yaml"), name)
+
+
+def load_config(path_or_preset: str | Path) -> RunConfig:
+    """A YAML file path, or a preset name."""
+    path = Path(path_or_preset)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        return RunConfig.from_dict(yaml_io.load_file(path), source=path.name)
+    return load_preset(str(path_or_preset))

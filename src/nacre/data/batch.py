@@ -1,0 +1,41 @@
+"""The unit of learning data: a batch of transitions as tensors with a leading batch dim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class TransitionBatch:
+    """``n`` transitions ``(s, a, r, s', terminated)``, all tensors with leading dim ``n``.
+
+    ``discount`` is ``γ^k`` per row when the buffer built k-step returns (None: the learner's γ).
+    ``next_action`` is set by SARSA buffers; ``next_mask`` ([n, K]) by dynamic action sets;
+    ``propensity`` is the behaviour policy's probability of ``action`` (for off-policy
+    evaluation); ``weight`` holds importance weights from prioritized samplers.
+    """
+
+    obs: Tensor
+    action: Tensor
+    reward: Tensor
+    next_obs: Tensor
+    terminated: Tensor
+    discount: Tensor | None = None
+    next_action: Tensor | None = None
+    next_mask: Tensor | None = None
+    propensity: Tensor | None = None
+    weight: Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.reward.shape[0])
+
+    def to(self, device: torch.device | str) -> TransitionBatch:
+        moved = {
+            f.name: (v.to(device, non_blocking=True) if isinstance(v, Tensor) else v)
+            for f in fields(self)
+            for v in [getattr(self, f.name)]
+        }
+        return replace(self, **moved)

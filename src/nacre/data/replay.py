@@ -1,0 +1,270 @@
+"""Replay buffers on preallocated ring storage.
+
+Storage is time-major: each field is one preallocated array of shape ``[T, B, ...]`` where ``B``
+is the number of parallel environments and ``T = ceil(capacity / B)``. Writes go through NumPy
+views of that memory (a few hundred nanoseconds each, no Python objects per transition) and
+samples are gathered with index tensors from torch views of the same memory. The time-major
+layout makes multi-step returns and SARSA's next action a fixed offset away in the same column.
+
+Transitions written by a Gymnasium vector env in NEXT_STEP autoreset mode include one "reset
+step" per finished episode that is not a real transition; they are stored with ``valid=False``
+and never sampled.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from nacre.data.batch import TransitionBatch
+from nacre.errors import InputError
+from nacre.losses.returns import n_step_returns
+
+_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "propensity")
+
+
+def _as_array(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        raise InputError(name, "expected a batch with a leading dimension B, got a scalar")
+    return arr
+
+
+class ReplayBuffer:
+    """Uniform experience replay (Lin 1992; Mnih et al. 2015) with optional n-step returns.
+
+    Args:
+        capacity: number of transitions kept (rounded up to a multiple of the env count).
+        n_step: length of the multi-step return; 1 is plain one-step TD.
+        gamma: discount used for n-step returns (set from the learner by ``build``).
+        seed: seed of the sampling generator.
+
+    Example:
+        >>> import torch
+        >>> buf = ReplayBuffer(capacity=8, seed=0)
+        >>> for t in range(10):
+        ...     buf.add(torch.zeros(1, 3), torch.tensor([1]), torch.tensor([1.0]),
+        ...             torch.zeros(1, 3), torch.tensor([False]), torch.tensor([False]))
+        >>> len(buf), buf.sample(4).obs.shape
+        (8, torch.Size([4, 3]))
+    """
+
+    needs_next_action = False
+
+    def __init__(
+        self, capacity: int, n_step: int = 1, gamma: float = 0.99, seed: int | None = None
+    ) -> None:
+        if capacity < 1:
+            raise InputError("capacity", f"must be >= 1, got {capacity}")
+        if n_step < 1:
+            raise InputError("n_step", f"must be >= 1, got {n_step}")
+        self.capacity = capacity
+        self.n_step = n_step
+        self.gamma = gamma
+        self.generator = torch.Generator()
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        self._arrays: dict[str, np.ndarray] = {}
+        self._flat: dict[str, Tensor] = {}
+        self._valid: np.ndarray | None = None
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._t_rows = 0
+        self._num_envs = 0
+        self._pos = 0  # next row to write
+        self._rows = 0  # rows filled
+
+    # ------------------------------------------------------------------ storage
+    def _allocate(self, arrays: dict[str, np.ndarray], num_envs: int) -> None:
+        self._num_envs = num_envs
+        self._t_rows = math.ceil(self.capacity / num_envs)
+        for name, arr in arrays.items():
+            self._shapes[name] = tuple(arr.shape)
+            self._arrays[name] = np.zeros((self._t_rows, *arr.shape), dtype=arr.dtype)
+            self._flat[name] = torch.from_numpy(self._arrays[name]).view(
+                self._t_rows * num_envs, *arr.shape[1:]
+            )
+
+    def __len__(self) -> int:
+        return self._rows * self._num_envs
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the preallocated storage."""
+        total = sum(a.nbytes for a in self._arrays.values())
+        return total + (0 if self._valid is None else self._valid.nbytes)
+
+    def add(
+        self,
+        obs: Any,
+        action: Any,
+        reward: Any,
+        next_obs: Any,
+        terminated: Any,
+        truncated: Any,
+        propensity: Any = None,
+        valid: Any = None,
+    ) -> None:
+        """Append one step of ``B`` transitions (each argument has leading dim ``B``)."""
+        batch = {
+            "obs": _as_array("obs", obs),
+            "action": _as_array("action", action),
+            "reward": _as_array("reward", reward).astype(np.float32, copy=False),
+            "next_obs": _as_array("next_obs", next_obs),
+            "terminated": _as_array("terminated", terminated).astype(np.bool_, copy=False),
+            "truncated": _as_array("truncated", truncated).astype(np.bool_, copy=False),
+            "propensity": (
+                np.ones(1, np.float32)
+                if propensity is None
+                else _as_array("propensity", propensity).astype(np.float32, copy=False)
+            ),
+        }
+        b = batch["reward"].shape[0]
+        if propensity is None:
+            batch["propensity"] = np.ones(b, np.float32)
+        if not self._arrays:
+            self._check_first(batch, b)
+            self._allocate(batch, b)
+        for name in _FIELDS:
+            if batch[name].shape != self._shapes[name]:
+                raise InputError(
+                    name, f"expected shape {self._shapes[name]}, got {batch[name].shape}"
+                )
+        if not np.isfinite(batch["reward"]).all():
+            raise InputError("reward", "contains NaN or inf")
+        if batch["next_obs"].dtype.kind == "f" and not np.isfinite(batch["next_obs"]).all():
+            raise InputError("next_obs", "contains NaN or inf")
+        pos = self._pos
+        for name in _FIELDS:
+            self._arrays[name][pos] = batch[name]
+        if valid is not None:
+            self._write_valid(pos, _as_array("valid", valid).astype(np.bool_, copy=False))
+        elif self._valid is not None:
+            self._valid[pos] = True
+        self._pos = (pos + 1) % self._t_rows
+        self._rows = min(self._rows + 1, self._t_rows)
+
+    def _check_first(self, batch: dict[str, np.ndarray], b: int) -> None:
+        for name, arr in batch.items():
+            if arr.shape[0] != b:
+                raise InputError(name, f"expected leading dimension B={b}, got {arr.shape}")
+        if batch["obs"].shape != batch["next_obs"].shape:
+            raise InputError(
+                "next_obs", f"shape {batch['next_obs'].shape} != obs shape {batch['obs'].shape}"
+            )
+
+    def _write_valid(self, pos: int, valid: np.ndarray) -> None:
+        if self._valid is None:
+            if valid.all():
+                return
+            self._valid = np.ones((self._t_rows, self._num_envs), dtype=np.bool_)
+        self._valid[pos] = valid
+
+    # ------------------------------------------------------------------ sampling
+    def _sample_rows(self, n: int, exclude_latest: bool) -> tuple[Tensor, Tensor]:
+        rows = self._rows - int(exclude_latest)
+        if rows < 1:
+            raise InputError("batch_size", f"cannot sample: the buffer holds {len(self)} steps")
+        j = torch.randint(rows * self._num_envs, (n,), generator=self.generator)
+        start = (self._pos - self._rows) % self._t_rows
+        t = torch.remainder(start + torch.div(j, self._num_envs, rounding_mode="floor"),
+                            self._t_rows)
+        b = torch.remainder(j, self._num_envs)
+        if self._valid is not None:
+            valid = torch.from_numpy(self._valid)
+            bad = ~valid[t, b]
+            while bool(bad.any()):  # redraw the NEXT_STEP reset steps
+                k = int(bad.sum())
+                j2 = torch.randint(rows * self._num_envs, (k,), generator=self.generator)
+                t[bad] = torch.remainder(start + torch.div(j2, self._num_envs,
+                                                           rounding_mode="floor"), self._t_rows)
+                b[bad] = torch.remainder(j2, self._num_envs)
+                bad = ~valid[t, b]
+        return t, b
+
+    def sample(self, batch_size: int) -> TransitionBatch:
+        """Draw ``batch_size`` transitions uniformly at random."""
+        t, b = self._sample_rows(batch_size, exclude_latest=self.needs_next_action)
+        return self._gather(t, b)
+
+    def _gather(self, t: Tensor, b: Tensor) -> TransitionBatch:
+        f = self._flat
+        idx = t * self._num_envs + b
+        obs = f["obs"][idx]
+        action = f["action"][idx]
+        next_action = None
+        if self.needs_next_action:
+            nxt = torch.remainder(t + 1, self._t_rows) * self._num_envs + b
+            next_action = f["action"][nxt]
+        if self.n_step == 1:
+            return TransitionBatch(
+                obs=obs,
+                action=action,
+                reward=f["reward"][idx],
+                next_obs=f["next_obs"][idx],
+                terminated=f["terminated"][idx].float(),
+                next_action=next_action,
+                propensity=f["propensity"][idx],
+            )
+        k = torch.arange(self.n_step)
+        rows = torch.remainder(t[:, None] + k, self._t_rows)  # [N, n]
+        ahead = torch.remainder(self._pos - 1 - t, self._t_rows)  # rows recorded after t
+        available = k[None, :] <= ahead[:, None]
+        flat = rows * self._num_envs + b[:, None]
+        stops = f["terminated"][flat] | f["truncated"][flat]
+        ret, last, steps = n_step_returns(f["reward"][flat], stops, available, self.gamma)
+        end = flat.gather(1, last[:, None]).squeeze(1)
+        return TransitionBatch(
+            obs=obs,
+            action=action,
+            reward=ret,
+            next_obs=f["next_obs"][end],
+            terminated=f["terminated"][end].float(),
+            discount=self.gamma ** steps.to(torch.float32),
+            next_action=next_action,
+            propensity=f["propensity"][idx],
+        )
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors of the filled rows plus counters (the generator state included)."""
+        tensors = {name: torch.from_numpy(arr[: self._rows].copy()) if self._rows < self._t_rows
+                   else torch.from_numpy(arr.copy()) for name, arr in self._arrays.items()}
+        if self._valid is not None:
+            tensors["valid"] = torch.from_numpy(self._valid[: self._rows].copy())
+        return {
+            "tensors": tensors,
+            "pos": self._pos,
+            "rows": self._rows,
+            "num_envs": self._num_envs,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        tensors: dict[str, Tensor] = state["tensors"]
+        self.generator.set_state(state["generator"])
+        self._arrays, self._flat, self._shapes, self._valid = {}, {}, {}, None
+        self._pos, self._rows = int(state["pos"]), int(state["rows"])
+        if not tensors:
+            return
+        num_envs = int(state["num_envs"])
+        self._allocate({n: tensors[n][0].numpy() for n in _FIELDS}, num_envs)
+        for name in _FIELDS:
+            self._arrays[name][: self._rows] = tensors[name].numpy()
+        if "valid" in tensors:
+            self._valid = np.ones((self._t_rows, num_envs), dtype=np.bool_)
+            self._valid[: self._rows] = tensors["valid"].numpy()
+
+
+class SARSABuffer(ReplayBuffer):
+    """Replay that also returns the action actually taken next (on-policy SARSA targets).
+
+    The newest step is never sampled: its next action has not been chosen yet.
+    """
+
+    needs_next_action = True

@@ -1,0 +1,6 @@
+"""Environment adapters and the batched env contract."""
+
+from nacre.envs.base import ActionResult, Env
+from nacre.envs.gym import GymEnv, GymVectorEnv, make_env
+
+__all__ = ["ActionResult", "Env", "GymEnv", "GymVectorEnv", "make_env"]

@@ -1,0 +1,61 @@
+"""The environment contract nacre's loops and agents use: batched, reset-on-done.
+
+An :class:`Env` always has ``num_envs = B`` parallel copies (B = 1 for one environment) and
+returns :class:`ActionResult` batches. When an episode ends, ``next_obs`` holds its true final
+observation (so truncated episodes bootstrap correctly) and ``obs`` already holds the first
+observation of the next episode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from nacre.spaces import ActionSpace, AvailableActions
+
+
+@dataclass
+class ActionResult:
+    """One step of ``B`` environments.
+
+    Attributes:
+        obs: ``[B, ...]`` observations to act on next (first obs of a new episode where one ended).
+        next_obs: ``[B, ...]`` true next observations (the final one where an episode ended).
+        reward: ``[B]`` float32.
+        terminated: ``[B]`` bool, the episode reached a terminal state (no bootstrap).
+        truncated: ``[B]`` bool, the episode was cut (time limit): bootstrap from ``next_obs``.
+        valid: ``[B]`` bool or None; False marks steps that are not real transitions (the reset
+            step of Gymnasium's NEXT_STEP autoreset mode).
+        available: the actions available at ``obs`` (None: all of them).
+        cost: ``[B]`` safety costs, when the environment reports them.
+        episode_returns / episode_lengths: returns and lengths of the episodes that ended here.
+    """
+
+    obs: np.ndarray
+    next_obs: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    valid: np.ndarray | None = None
+    available: AvailableActions | None = None
+    cost: np.ndarray | None = None
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+
+
+class Env(Protocol):
+    """What nacre needs from an environment; :func:`nacre.make_env` adapts Gymnasium to it."""
+
+    num_envs: int
+    action_space: ActionSpace
+
+    @property
+    def observation_space(self) -> Any: ...
+
+    def reset(self, seed: int | None = None) -> np.ndarray: ...
+
+    def step(self, action: Any) -> ActionResult: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,253 @@
+"""Gymnasium adapters: one env (B = 1) and vector envs (sync or async), by registered id.
+
+Both adapters reset finished episodes in the same step (the agent sees the true final observation
+in ``next_obs`` and the new episode's first observation in ``obs``). Vector envs created by nacre
+use Gymnasium's SAME_STEP autoreset; vector envs passed in may also use NEXT_STEP, whose extra
+reset step is marked ``valid=False`` so it is never learned from. Other modes are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from nacre.envs.base import ActionResult
+from nacre.envs.state import (
+    capture_env_state,
+    capture_object_state,
+    restore_env_state,
+    restore_object_state,
+)
+from nacre.errors import ConfigError, InputError, SpaceError
+from nacre.spaces import (
+    BoxActionSpace,
+    DiscreteActionSpace,
+    check_observation_space,
+    from_gym_action_space,
+)
+
+
+def _obs_array(obs: Any, space: gym.Space[Any]) -> np.ndarray:
+    if isinstance(space, gym.spaces.Discrete):
+        return np.asarray(obs, dtype=np.int64)
+    return np.asarray(obs, dtype=space.dtype)
+
+
+class _ActionCheck:
+    """Validates a batch of actions against the action space (cheap, vectorized)."""
+
+    def __init__(self, space: DiscreteActionSpace | BoxActionSpace, num_envs: int) -> None:
+        self.space = space
+        self.num_envs = num_envs
+        self.discrete = isinstance(space, DiscreteActionSpace)
+        if isinstance(space, BoxActionSpace):
+            self.low, self.high = space.low.numpy(), space.high.numpy()
+
+    def __call__(self, action: Any) -> np.ndarray:
+        arr = action.numpy(force=True) if hasattr(action, "numpy") else np.asarray(action)
+        if arr.ndim == 0 or arr.shape[0] != self.num_envs:
+            raise InputError("action", f"expected a batch of {self.num_envs} actions, got shape "
+                             f"{arr.shape}")
+        if self.discrete:
+            assert isinstance(self.space, DiscreteActionSpace)
+            if arr.ndim != 1 or arr.dtype.kind not in "iu" or arr.min() < 0 or (
+                arr.max() >= self.space.n
+            ):
+                raise InputError("action", f"expected integers in [0, {self.space.n}) with shape "
+                                 f"[{self.num_envs}], got {arr!r}")
+        elif arr.shape[1:] != self.low.shape or not (
+            np.all(arr >= self.low) and np.all(arr <= self.high)
+        ):
+            raise InputError("action", f"expected shape [{self.num_envs}, *{self.low.shape}] "
+                             f"within [{self.low}, {self.high}], got {arr!r}")
+        return arr
+
+
+class GymEnv:
+    """One Gymnasium environment presented as a batch of one."""
+
+    num_envs = 1
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        check_observation_space(env.observation_space)
+        self.env = env
+        self.action_space = from_gym_action_space(env.action_space)
+        self._check = _ActionCheck(self.action_space, 1)
+        self._obs_space = env.observation_space
+        self._discrete_action = isinstance(self.action_space, DiscreteActionSpace)
+        self._ep_return = 0.0
+        self._ep_length = 0
+
+    @property
+    def observation_space(self) -> gym.Space[Any]:
+        return self._obs_space
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seed)
+        self._ep_return, self._ep_length = 0.0, 0
+        return _obs_array(obs, self._obs_space)[None]
+
+    def step(self, action: Any) -> ActionResult:
+        arr = self._check(action)
+        a = int(arr[0]) if self._discrete_action else arr[0]
+        obs, reward, terminated, truncated, _ = self.env.step(a)
+        next_obs = _obs_array(obs, self._obs_space)[None]
+        self._ep_return += float(reward)
+        self._ep_length += 1
+        result = ActionResult(
+            obs=next_obs,
+            next_obs=next_obs,
+            reward=np.array([reward], dtype=np.float32),
+            terminated=np.array([terminated]),
+            truncated=np.array([truncated]),
+        )
+        if terminated or truncated:
+            result.episode_returns.append(self._ep_return)
+            result.episode_lengths.append(self._ep_length)
+            result.obs = self.reset()
+        return result
+
+    def get_state(self) -> dict[str, Any] | None:
+        """JSON-able state for exact resume (see :mod:`nacre.envs.state`)."""
+        return {"env": capture_env_state(self.env), "episode": [self._ep_return, self._ep_length]}
+
+    def set_state(self, state: dict[str, Any]) -> bool:
+        if not restore_env_state(self.env, state["env"]):
+            return False
+        self._ep_return, self._ep_length = float(state["episode"][0]), int(state["episode"][1])
+        return True
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class GymVectorEnv:
+    """A Gymnasium ``VectorEnv`` (SAME_STEP or NEXT_STEP autoreset) as a nacre env."""
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        mode = AutoresetMode(mode) if isinstance(mode, str) else mode
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ConfigError(
+                f"vector env autoreset_mode {mode} is not supported: use "
+                "AutoresetMode.NEXT_STEP or AutoresetMode.SAME_STEP"
+            )
+        check_observation_space(env.single_observation_space)
+        self.env = env
+        self.mode = mode
+        self.num_envs = int(env.num_envs)
+        self.action_space = from_gym_action_space(env.single_action_space)
+        self._check = _ActionCheck(self.action_space, self.num_envs)
+        self._obs_space = env.single_observation_space
+        self._returns = np.zeros(self.num_envs)
+        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self._resetting = np.zeros(self.num_envs, dtype=np.bool_)
+
+    @property
+    def observation_space(self) -> gym.Space[Any]:
+        return self._obs_space
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seed)
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        self._resetting[:] = False
+        return _obs_array(obs, self._obs_space)
+
+    def step(self, action: Any) -> ActionResult:
+        arr = self._check(action)
+        obs, reward, terminated, truncated, info = self.env.step(arr)
+        obs = _obs_array(obs, self._obs_space)
+        terminated = np.asarray(terminated, dtype=np.bool_)
+        truncated = np.asarray(truncated, dtype=np.bool_)
+        reward = np.asarray(reward, dtype=np.float32)
+        done = terminated | truncated
+        next_obs = obs
+        valid = None
+        if self.mode == AutoresetMode.SAME_STEP and done.any():
+            next_obs = obs.copy()
+            final = info["final_obs"]
+            for i in np.flatnonzero(done):
+                next_obs[i] = _obs_array(final[i], self._obs_space)
+        elif self.mode == AutoresetMode.NEXT_STEP:
+            valid = ~self._resetting
+            reward = np.where(valid, reward, np.float32(0.0)).astype(np.float32)
+            self._resetting = done.copy()
+        live = np.ones(self.num_envs, np.bool_) if valid is None else valid
+        self._returns += np.where(live, reward, 0.0)
+        self._lengths += live
+        result = ActionResult(obs, next_obs, reward, terminated, truncated, valid=valid)
+        for i in np.flatnonzero(done):
+            result.episode_returns.append(float(self._returns[i]))
+            result.episode_lengths.append(int(self._lengths[i]))
+            self._returns[i], self._lengths[i] = 0.0, 0
+        return result
+
+    def get_state(self) -> dict[str, Any] | None:
+        """JSON-able state for exact resume; None for subprocess (async) vector envs."""
+        if not isinstance(self.env, gym.vector.SyncVectorEnv):
+            return None
+        return {
+            "envs": [capture_env_state(e) for e in self.env.envs],
+            "vector": capture_object_state(self.env),
+            "adapter": capture_object_state(self),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> bool:
+        if not isinstance(self.env, gym.vector.SyncVectorEnv):
+            return False
+        for env, saved in zip(self.env.envs, state["envs"], strict=True):
+            if not restore_env_state(env, saved):
+                return False
+        restore_object_state(self.env, state["vector"])
+        restore_object_state(self, state["adapter"])
+        return True
+
+    def close(self) -> None:
+        self.env.close()
+
+
+Vectorization = Literal["auto", "none", "sync", "async"]
+
+
+def make_env(
+    env_id: str,
+    num_envs: int = 1,
+    vectorization: Vectorization = "auto",
+    **kwargs: Any,
+) -> GymEnv | GymVectorEnv:
+    """Make a registered Gymnasium env (any id) as a nacre env with ``num_envs`` copies.
+
+    ``vectorization``: ``auto`` (one env unwrapped when ``num_envs == 1``, else ``sync``),
+    ``none`` (requires ``num_envs == 1``), ``sync`` or ``async`` (subprocesses).
+    """
+    if num_envs < 1:
+        raise ConfigError(f"env.num_envs must be >= 1, got {num_envs}")
+    if env_id not in gym.registry:
+        close = [k for k in gym.registry if k.lower().startswith(env_id.lower().split("-")[0])]
+        hint = f" (similar: {', '.join(sorted(close)[:5])})" if close else ""
+        raise ConfigError(f"env.id: unknown Gymnasium environment {env_id!r}{hint}")
+    if vectorization == "auto":
+        vectorization = "none" if num_envs == 1 else "sync"
+    if vectorization == "none":
+        if num_envs != 1:
+            raise ConfigError("env.vectorization 'none' needs env.num_envs == 1")
+        return GymEnv(gym.make(env_id, **kwargs))
+    if vectorization not in ("sync", "async"):
+        raise ConfigError(
+            f"env.vectorization: expected one of auto|none|sync|async, got {vectorization!r}"
+        )
+    try:
+        vec = gym.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode=vectorization,
+            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+            **kwargs,
+        )
+    except (TypeError, ValueError) as exc:
+        raise SpaceError(f"could not vectorize {env_id!r}: {exc}") from exc
+    return GymVectorEnv(vec)

@@ -1,0 +1,31 @@
+"""Typed errors raised at nacre's public boundary.
+
+Every error names the field that was wrong and what was expected, so a user never has to read a
+stack trace from deep inside torch to learn that a reward was NaN or a preset name misspelt.
+"""
+
+from __future__ import annotations
+
+
+class NacreError(Exception):
+    """Base class of every error nacre raises on purpose."""
+
+
+class ConfigError(NacreError, ValueError):
+    """A configuration, preset or component name is wrong; the message names the field."""
+
+
+class InputError(NacreError, ValueError):
+    """Data handed to a public method has the wrong shape, dtype, range or non-finite values."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class SpaceError(NacreError, TypeError):
+    """An observation or action space nacre does not support."""
+
+
+class CheckpointError(NacreError, ValueError):
+    """A checkpoint folder is missing, incomplete, or does not match the agent it is loaded into."""

@@ -1,0 +1,117 @@
+"""Exploration over discrete actions. Every module returns the propensity of its choice.
+
+The propensity is the probability with which the behaviour policy picked the logged action; it
+feeds off-policy evaluation and the decision log, so it is computed exactly, including ties with
+the greedy action under ε-greedy (Sutton & Barto 2018, §2.2–2.3 and §5.5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from nacre.types import Exploration
+
+
+def _masked(scores: Tensor, mask: Tensor | None) -> Tensor:
+    return scores if mask is None else scores.masked_fill(~mask, float("-inf"))
+
+
+def uniform_valid(
+    scores: Tensor, mask: Tensor | None, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """A uniformly random available action per row, with propensity ``1 / #available``."""
+    b, k = scores.shape
+    if mask is None:
+        action = torch.randint(k, (b,), generator=generator, device=scores.device)
+        return action, torch.full((b,), 1.0 / k, device=scores.device)
+    weights = mask.to(torch.float32)
+    action = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+    return action, 1.0 / weights.sum(dim=1)
+
+
+@dataclass(frozen=True)
+class LinearSchedule:
+    """Linear interpolation from ``start`` to ``end`` over ``steps`` steps, then constant."""
+
+    start: float
+    end: float
+    steps: int
+
+    def __call__(self, step: int) -> float:
+        if self.steps <= 0 or step >= self.steps:
+            return self.end
+        return self.start + (self.end - self.start) * (step / self.steps)
+
+
+class Greedy:
+    """Always the best available action; propensity 1."""
+
+    def select(
+        self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
+    ) -> tuple[Tensor, Tensor]:
+        action = _masked(scores, mask).argmax(dim=1)
+        return action, torch.ones(action.shape[0], device=scores.device)
+
+
+class EpsilonGreedy:
+    """With probability ε a uniformly random available action, else the greedy one.
+
+    Example:
+        >>> import torch
+        >>> explore = EpsilonGreedy(LinearSchedule(1.0, 0.1, 100))
+        >>> a, p = explore.select(torch.tensor([[0.0, 1.0]]), None, step=100, generator=None)
+        >>> round(float(p[0]), 3) if int(a[0]) == 1 else round(float(p[0]), 3)  # doctest: +SKIP
+    """
+
+    def __init__(self, epsilon: LinearSchedule | float) -> None:
+        self.epsilon = epsilon if isinstance(epsilon, LinearSchedule) else LinearSchedule(
+            float(epsilon), float(epsilon), 0
+        )
+
+    def select(
+        self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
+    ) -> tuple[Tensor, Tensor]:
+        eps = self.epsilon(step)
+        masked = _masked(scores, mask)
+        greedy = masked.argmax(dim=1)
+        random, p_random = uniform_valid(scores, mask, generator)
+        explore = torch.rand(greedy.shape[0], generator=generator, device=scores.device) < eps
+        action = torch.where(explore, random, greedy)
+        # P(a) = ε/|A| for every available a, plus (1-ε) when a is the greedy action.
+        propensity = eps * p_random + (1.0 - eps) * (action == greedy)
+        return action, propensity
+
+
+class Boltzmann:
+    """Sample ``a ∝ exp(Q(s, a) / τ)`` over the available actions."""
+
+    def __init__(self, temperature: float = 1.0) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def select(
+        self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
+    ) -> tuple[Tensor, Tensor]:
+        probs = torch.softmax(_masked(scores, mask) / self.temperature, dim=1)
+        action = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        return action, probs.gather(1, action[:, None]).squeeze(1)
+
+
+class Warmup:
+    """Uniformly random available actions for the first ``steps`` steps, then ``inner``."""
+
+    def __init__(self, inner: Exploration, steps: int) -> None:
+        self.inner = inner
+        self.steps = steps
+
+    def select(
+        self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
+    ) -> tuple[Tensor, Tensor]:
+        if step < self.steps:
+            return uniform_valid(scores, mask, generator)
+        return self.inner.select(scores, mask, step, generator)

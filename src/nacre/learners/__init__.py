@@ -1,0 +1,5 @@
+"""Learners: own networks and optimizers, expose ``scores`` and ``learn_batch``."""
+
+from nacre.learners.value import DQN, DeepSARSA, DoubleDQN, TabularQLearning
+
+__all__ = ["DQN", "DeepSARSA", "DoubleDQN", "TabularQLearning"]

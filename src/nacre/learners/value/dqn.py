@@ -1,0 +1,149 @@
+"""Deep Q-learning: DQN (Mnih et al. 2015), Double DQN (van Hasselt et al. 2016) and deep SARSA.
+
+Dueling networks (Wang et al. 2016) are a Q head (:class:`nacre.networks.DuelingQHead`), not a
+learner: any learner here takes any :class:`~nacre.networks.QNetwork`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from nacre.data.batch import TransitionBatch
+from nacre.learners.optim import (
+    load_optimizer_state,
+    make_adam,
+    optimizer_state,
+    polyak_update,
+)
+from nacre.losses.td import double_q_target, q_learning_target, sarsa_target
+from nacre.networks.q import QNetwork
+from nacre.types import Metrics
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyper-parameters of the DQN family.
+
+    Attributes:
+        lr: Adam learning rate.
+        gamma: discount factor.
+        tau: target update rate; 1.0 copies the online net (the training loop decides *when*).
+        loss: ``huber`` (smooth L1, as in Mnih et al. 2015) or ``mse``.
+        max_grad_norm: gradient-norm clip (None: no clipping).
+        adam_eps: Adam ε.
+    """
+
+    lr: float = 1e-4
+    gamma: float = 0.99
+    tau: float = 1.0
+    loss: Literal["huber", "mse"] = "huber"
+    max_grad_norm: float | None = 10.0
+    adam_eps: float = 1e-8
+
+
+class DQN:
+    """Q-learning with a target network and experience replay.
+
+    Example:
+        >>> import torch
+        >>> from nacre.networks import MLP, QNetwork, FlattenEncoder, VanillaQHead
+        >>> from nacre.data import TransitionBatch
+        >>> net = QNetwork(FlattenEncoder((4,)), VanillaQHead(4, 2, (16,), "relu"))
+        >>> learner = DQN(net, DQNConfig(lr=1e-3))
+        >>> batch = TransitionBatch(torch.zeros(8, 4), torch.zeros(8, dtype=torch.long),
+        ...     torch.ones(8), torch.zeros(8, 4), torch.zeros(8))
+        >>> sorted(learner.learn_batch(batch))
+        ['loss', 'q_mean']
+    """
+
+    def __init__(self, q_network: QNetwork, config: DQNConfig | None = None) -> None:
+        self.config = config or DQNConfig()
+        self.q = q_network
+        self.target = copy.deepcopy(q_network).requires_grad_(False)
+        self.optimizer = make_adam(self.q.parameters(), self.config.lr, self.config.adam_eps)
+        self._loss = F.smooth_l1_loss if self.config.loss == "huber" else F.mse_loss
+        self._target_stale = False
+
+    def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
+        out: Tensor = self.q(state, action_features)
+        return out
+
+    def _target_value(self, batch: TransitionBatch, discount: float | Tensor) -> Tensor:
+        next_q = self.target(batch.next_obs)
+        return q_learning_target(
+            batch.reward, next_q, batch.terminated, discount, batch.next_mask
+        )
+
+    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        discount = self.config.gamma if batch.discount is None else batch.discount
+        with torch.no_grad():
+            target = self._target_value(batch, discount)
+        q = self.q(batch.obs).gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
+        if batch.weight is None:
+            loss = self._loss(q, target)
+        else:
+            loss = (self._loss(q, target, reduction="none") * batch.weight).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(
+                self.q.parameters(), self.config.max_grad_norm, foreach=True
+            )
+        self.optimizer.step()
+        self._target_stale = True
+        return {"loss": loss.detach(), "q_mean": q.detach().mean()}
+
+    def update_target(self) -> None:
+        """Move the target net toward the online net (skipped when a hard copy would be a no-op)."""
+        if self.config.tau >= 1.0 and not self._target_stale:
+            return
+        polyak_update(self.target, self.q, self.config.tau)
+        self._target_stale = False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "q": self.q.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": optimizer_state(self.optimizer),
+            "target_stale": self._target_stale,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.q.load_state_dict(state["q"])
+        self.target.load_state_dict(state["target"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
+        self._target_stale = bool(state["target_stale"])
+
+
+class DoubleDQN(DQN):
+    """DQN whose target action is chosen by the online net and valued by the target net."""
+
+    def _target_value(self, batch: TransitionBatch, discount: float | Tensor) -> Tensor:
+        return double_q_target(
+            batch.reward,
+            self.q(batch.next_obs),
+            self.target(batch.next_obs),
+            batch.terminated,
+            discount,
+            batch.next_mask,
+        )
+
+
+class DeepSARSA(DQN):
+    """On-policy TD control: bootstraps from the action actually taken next (needs a SARSA buffer)."""
+
+    needs_next_action = True
+
+    def _target_value(self, batch: TransitionBatch, discount: float | Tensor) -> Tensor:
+        if batch.next_action is None:
+            raise ValueError("DeepSARSA needs batches with next_action: use a SARSABuffer")
+        return sarsa_target(
+            batch.reward, self.target(batch.next_obs), batch.next_action, batch.terminated, discount
+        )

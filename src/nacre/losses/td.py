@@ -1,0 +1,65 @@
+"""Temporal-difference targets (Sutton & Barto 2018, ch. 6; van Hasselt et al. 2016 for Double-Q).
+
+``terminated`` means the episode truly ended: no bootstrap. A truncated episode (time limit) still
+bootstraps from the value of its true final observation, so truncation never appears here.
+``discount`` is either a float ``gamma`` or a per-sample tensor ``gamma**k`` from n-step returns.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def td_target(
+    reward: Tensor, next_value: Tensor, terminated: Tensor, discount: float | Tensor
+) -> Tensor:
+    """``r + discount * (1 - terminated) * V(s')``."""
+    return reward + discount * (1.0 - terminated.to(reward.dtype)) * next_value
+
+
+def masked_max(q: Tensor, mask: Tensor | None) -> Tensor:
+    """Max over the last dim, ignoring unavailable actions (rows with none available give 0)."""
+    if mask is None:
+        return q.max(dim=-1).values
+    masked = q.masked_fill(~mask, float("-inf")).max(dim=-1).values
+    return torch.where(mask.any(dim=-1), masked, torch.zeros_like(masked))
+
+
+def q_learning_target(
+    reward: Tensor,
+    next_q: Tensor,
+    terminated: Tensor,
+    discount: float | Tensor,
+    next_mask: Tensor | None = None,
+) -> Tensor:
+    """Q-learning target ``r + γ (1 - d) max_a' Q_target(s', a')``."""
+    return td_target(reward, masked_max(next_q, next_mask), terminated, discount)
+
+
+def double_q_target(
+    reward: Tensor,
+    next_q_online: Tensor,
+    next_q_target: Tensor,
+    terminated: Tensor,
+    discount: float | Tensor,
+    next_mask: Tensor | None = None,
+) -> Tensor:
+    """Double-Q target: the online net picks ``a'``, the target net evaluates it."""
+    if next_mask is not None:
+        next_q_online = next_q_online.masked_fill(~next_mask, float("-inf"))
+    best = next_q_online.argmax(dim=-1, keepdim=True)
+    next_value = next_q_target.gather(-1, best).squeeze(-1)
+    return td_target(reward, next_value, terminated, discount)
+
+
+def sarsa_target(
+    reward: Tensor,
+    next_q: Tensor,
+    next_action: Tensor,
+    terminated: Tensor,
+    discount: float | Tensor,
+) -> Tensor:
+    """SARSA target ``r + γ (1 - d) Q(s', a')`` with ``a'`` the action actually taken next."""
+    next_value = next_q.gather(-1, next_action.long().unsqueeze(-1)).squeeze(-1)
+    return td_target(reward, next_value, terminated, discount)

@@ -1,0 +1,17 @@
+"""Neural network building blocks: encoders, MLPs and Q heads."""
+
+from nacre.networks.encoders import FlattenEncoder, NatureCNN, OneHotEncoder, make_encoder
+from nacre.networks.mlp import MLP
+from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
+
+__all__ = [
+    "MLP",
+    "DuelingQHead",
+    "FlattenEncoder",
+    "NatureCNN",
+    "OneHotEncoder",
+    "QNetwork",
+    "StateActionQHead",
+    "VanillaQHead",
+    "make_encoder",
+]

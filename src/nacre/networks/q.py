@@ -1,0 +1,73 @@
+"""Q-value networks: an encoder followed by a Q head.
+
+Heads return ``[B, K]`` values. Per-action heads (vanilla, dueling) output one value per action;
+the state–action head scores ``[B, K, d_a]`` action features, which is what dynamic and featured
+action sets need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from nacre.networks.mlp import MLP
+
+
+class VanillaQHead(nn.Module):
+    """One output per action (Mnih et al. 2015)."""
+
+    def __init__(self, in_dim: int, n_actions: int, hidden: Sequence[int], activation: str) -> None:
+        super().__init__()
+        self.mlp = MLP(in_dim, hidden, n_actions, activation)
+
+    def forward(self, features: Tensor, action_features: Tensor | None = None) -> Tensor:
+        return self.mlp(features)
+
+
+class DuelingQHead(nn.Module):
+    """Value and advantage streams, ``Q = V + A - mean(A)`` (Wang et al. 2016)."""
+
+    def __init__(self, in_dim: int, n_actions: int, hidden: Sequence[int], activation: str) -> None:
+        super().__init__()
+        self.value = MLP(in_dim, hidden, 1, activation)
+        self.advantage = MLP(in_dim, hidden, n_actions, activation)
+
+    def forward(self, features: Tensor, action_features: Tensor | None = None) -> Tensor:
+        adv = self.advantage(features)
+        return self.value(features) + adv - adv.mean(dim=-1, keepdim=True)
+
+
+class StateActionQHead(nn.Module):
+    """``Q(s, a) = MLP([φ(s) ⊕ x_a])`` evaluated for every candidate ``a``."""
+
+    def __init__(
+        self, in_dim: int, action_dim: int, hidden: Sequence[int], activation: str
+    ) -> None:
+        super().__init__()
+        self.mlp = MLP(in_dim + action_dim, hidden, 1, activation)
+
+    def forward(self, features: Tensor, action_features: Tensor | None = None) -> Tensor:
+        if action_features is None:
+            raise ValueError("StateActionQHead needs action features [B, K, d_a] or [K, d_a]")
+        b = features.shape[0]
+        if action_features.ndim == 2:
+            action_features = action_features.unsqueeze(0).expand(b, -1, -1)
+        k = action_features.shape[1]
+        s = features.unsqueeze(1).expand(-1, k, -1)
+        out: Tensor = self.mlp(torch.cat([s, action_features], dim=-1))
+        return out.squeeze(-1)
+
+
+class QNetwork(nn.Module):
+    """``encoder → head``; ``forward(obs, action_features=None) -> [B, K]``."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, obs: Tensor, action_features: Tensor | None = None) -> Tensor:
+        out: Tensor = self.head(self.encoder(obs), action_features)
+        return out

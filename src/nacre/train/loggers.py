@@ -1,0 +1,64 @@
+"""Metric loggers: JSON lines (always) and TensorBoard (optional extra)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Logger(Protocol):
+    def log(self, row: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class JSONLLogger:
+    """Appends one JSON object per row to ``metrics.jsonl`` (flushed per row)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a")  # noqa: SIM115 - kept open for the run
+
+    def log(self, row: dict[str, Any]) -> None:
+        self._fh.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class TensorBoardLogger:
+    """Writes scalars with ``torch.utils.tensorboard`` (``pip install 'nacre[tensorboard]'``)."""
+
+    def __init__(self, log_dir: str | Path) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:  # pragma: no cover - depends on the extra
+            raise ImportError(
+                "train.tensorboard needs the tensorboard package: pip install 'nacre[tensorboard]'"
+            ) from exc
+        self._writer = SummaryWriter(str(log_dir))
+
+    def log(self, row: dict[str, Any]) -> None:
+        step = int(row.get("env_steps", 0))
+        for key, value in row.items():
+            if key != "env_steps" and isinstance(value, int | float) and not isinstance(value, bool):
+                self._writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a ``metrics.jsonl`` file."""
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]

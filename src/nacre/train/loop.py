@@ -1,0 +1,228 @@
+"""The online training loop: act → step → observe → (learn) on B environments at once.
+
+All schedule intervals count environment transitions over all environments, and the order of
+events within a step follows Stable-Baselines3 (target update, then training round) so that
+RL-Zoo hyper-parameters mean the same thing here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nacre.agent import Agent
+from nacre.config.run import TrainConfig
+from nacre.envs.base import Env
+from nacre.train.checkpoint import save_checkpoint
+from nacre.train.loggers import JSONLLogger, Logger, TensorBoardLogger, read_metrics
+from nacre.train.plots import plot_learning_curve
+from nacre.train.progress import ProgressBar
+
+Callback = Callable[[str, dict[str, Any]], bool | None]
+"""Called as ``callback(event, row)`` with event ``log`` | ``eval`` | ``checkpoint``; returning
+True stops training after the current step."""
+
+
+@dataclass
+class LoopState:
+    """Loop bookkeeping that is not part of the agent (saved in checkpoints)."""
+
+    wall_time_s: float = 0.0
+    episodes: int = 0
+    pending_returns: list[float] = field(default_factory=list)
+    pending_lengths: list[int] = field(default_factory=list)
+    last_eval: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    agent: Agent
+    summary: dict[str, Any]
+    run_dir: Path | None
+
+
+def evaluate(agent: Agent, env: Env, episodes: int, seed: int) -> list[float]:
+    """Returns of ``episodes`` greedy (``exploit=True``) episodes on a single environment."""
+    returns: list[float] = []
+    for i in range(episodes):
+        obs = env.reset(seed=seed + i)
+        available = None
+        while True:
+            action, _ = agent.decide(obs, available, exploit=True)
+            result = env.step(action)
+            if result.episode_returns:
+                returns.append(result.episode_returns[0])
+                break
+            obs, available = result.obs, result.available
+    return returns
+
+
+def _next_multiple(value: int, every: int) -> int:
+    return (value // every + 1) * every if every > 0 else math.inf  # type: ignore[return-value]
+
+
+def fit(
+    agent: Agent,
+    env: Env,
+    train: TrainConfig,
+    *,
+    seed: int = 0,
+    eval_env: Env | None = None,
+    run_dir: str | Path | None = None,
+    config_yaml: str = "",
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = None,
+    loop_state: LoopState | None = None,
+    env_state_restored: bool = False,
+) -> TrainResult:
+    """Train ``agent`` in ``env`` until ``train.steps`` environment steps in total.
+
+    Starts from ``agent.env_steps`` (non-zero when resuming). With ``run_dir`` it writes
+    ``metrics.jsonl``, checkpoints, ``summary.json`` and ``plots/learning_curve.png`` there.
+    """
+    state = loop_state or LoopState()
+    out = Path(run_dir) if run_dir is not None else None
+    loggers: list[Logger] = []
+    if out is not None:
+        loggers.append(JSONLLogger(out / "metrics.jsonl"))
+        if train.tensorboard:
+            loggers.append(TensorBoardLogger(out / "tb"))
+    if not env_state_restored:
+        obs = env.reset(seed=seed + agent.env_steps)
+        agent.reset(obs, env.action_space)
+    learner = agent.learner
+    update_target = getattr(learner, "update_target", None)
+    bar = ProgressBar(train.steps, agent.env_steps, enabled=progress)
+    metrics: dict[str, Any] = {}
+    t_start = time.perf_counter()
+    wall0 = state.wall_time_s
+    steps0 = agent.env_steps
+
+    def emit(event: str, row: dict[str, Any]) -> bool:
+        for logger in loggers:
+            logger.log(row)
+        return any(bool(cb(event, row)) for cb in callbacks)
+
+    def run_eval(step: int) -> bool:
+        if eval_env is None:
+            return False
+        returns = evaluate(agent, eval_env, train.eval_episodes, seed=10_000_019 * (seed + 1) + step)
+        state.last_eval = {"env_steps": step, "returns": returns}
+        bar.note = f"eval {np.mean(returns):.1f}"
+        return emit("eval", {"env_steps": step, "eval/return_mean": float(np.mean(returns)),
+                             "eval/return_std": float(np.std(returns))})
+
+    def checkpoint(step: int) -> None:
+        if out is None:
+            return
+        state.wall_time_s = wall0 + time.perf_counter() - t_start
+        env_state = env.get_state() if hasattr(env, "get_state") else None
+        extra = {"loop": vars(state), "env_state": env_state, "seed": seed}
+        path = save_checkpoint(out / "checkpoints" / f"step_{step:012d}", agent.state_dict(),
+                               config_yaml, extra)
+        for cb in callbacks:
+            cb("checkpoint", {"env_steps": step, "path": str(path)})
+
+    step = agent.env_steps
+    next_train = max(_next_multiple(step, train.train_freq), 1)
+    next_target = _next_multiple(step, train.target_update_interval)
+    next_log = _next_multiple(step, train.log_every)
+    next_eval = _next_multiple(step, train.eval_every)
+    next_ckpt = _next_multiple(step, train.checkpoint_every)
+    next_event = min(next_train, next_target, next_log, next_eval, next_ckpt)
+    stop = False
+    try:
+        while step < train.steps and not stop:
+            result = env.step(agent.act())
+            agent.observe(result)
+            step = agent.env_steps
+            if result.episode_returns:
+                state.pending_returns += result.episode_returns
+                state.pending_lengths += result.episode_lengths
+                state.episodes += len(result.episode_returns)
+            if step < next_event:
+                continue
+            if step >= next_target:
+                if update_target is not None:
+                    update_target()
+                next_target = _next_multiple(step, train.target_update_interval)
+            if step >= next_train:
+                if step > train.learning_starts and train.gradient_steps > 0:
+                    metrics = agent.learn(train.batch_size, train.gradient_steps)
+                next_train = _next_multiple(step, train.train_freq)
+            if step >= next_log:
+                stop |= emit("log", _log_row(agent, state, metrics, wall0, t_start, steps0))
+                next_log = _next_multiple(step, train.log_every)
+                bar.update(step)
+            if step >= next_eval:
+                stop |= run_eval(step)
+                next_eval = _next_multiple(step, train.eval_every)
+            if step >= next_ckpt:
+                checkpoint(step)
+                next_ckpt = _next_multiple(step, train.checkpoint_every)
+            next_event = min(next_train, next_target, next_log, next_eval, next_ckpt)
+    except KeyboardInterrupt:
+        checkpoint(step)  # nothing lost: the run can be resumed from here
+        _finish(out, agent, state, seed, wall0, t_start, loggers, interrupted=True)
+        bar.close(step)
+        raise
+    if state.last_eval.get("env_steps") != step:
+        run_eval(step)
+    bar.close(step)
+    if train.checkpoint_every == 0 or step % train.checkpoint_every != 0:
+        checkpoint(step)
+    summary = _finish(out, agent, state, seed, wall0, t_start, loggers, interrupted=False)
+    return TrainResult(agent, summary, out)
+
+
+def _log_row(agent: Agent, state: LoopState, metrics: dict[str, Any], wall0: float,
+             t_start: float, steps0: int) -> dict[str, Any]:
+    elapsed = time.perf_counter() - t_start
+    row: dict[str, Any] = {
+        "env_steps": agent.env_steps,
+        "grad_steps": agent.grad_steps,
+        "episodes": state.episodes,
+        "train/return_mean": float(np.mean(state.pending_returns)) if state.pending_returns
+        else None,
+        "train/length_mean": float(np.mean(state.pending_lengths)) if state.pending_lengths
+        else None,
+        "time_s": wall0 + elapsed,
+        "env_steps_per_s": (agent.env_steps - steps0) / max(elapsed, 1e-9),
+    }
+    row.update({k: float(v) for k, v in metrics.items()})
+    state.pending_returns, state.pending_lengths = [], []
+    return row
+
+
+def _finish(out: Path | None, agent: Agent, state: LoopState, seed: int, wall0: float,
+            t_start: float, loggers: list[Logger], interrupted: bool) -> dict[str, Any]:
+    wall = wall0 + time.perf_counter() - t_start
+    returns = state.last_eval.get("returns", [])
+    summary = {
+        "final_eval_return_mean": float(np.mean(returns)) if returns else None,
+        "final_eval_return_std": float(np.std(returns)) if returns else None,
+        "final_eval_returns": returns,
+        "env_steps": agent.env_steps,
+        "grad_steps": agent.grad_steps,
+        "episodes": state.episodes,
+        "wall_time_s": wall,
+        "env_steps_per_s": agent.env_steps / max(wall, 1e-9),
+        "seed": seed,
+        "interrupted": interrupted,
+    }
+    for logger in loggers:
+        logger.close()
+    if out is not None:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        metrics_path = out / "metrics.jsonl"
+        if metrics_path.exists():
+            plot_learning_curve(read_metrics(metrics_path), out / "plots" / "learning_curve.png",
+                                title=out.name)
+    return summary

@@ -1,0 +1,160 @@
+"""Runs: train from a preset or YAML into a run folder, resume one, evaluate one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nacre.config.components import Run, build
+from nacre.config.run import RunConfig, load_config
+from nacre.errors import CheckpointError, ConfigError
+from nacre.runtime import configure_torch
+from nacre.train.checkpoint import latest_checkpoint, load_checkpoint
+from nacre.train.loop import Callback, LoopState, TrainResult, evaluate, fit
+
+
+def _resolve(
+    config: RunConfig | str | Path,
+    steps: int | None,
+    seed: int | None,
+    num_envs: int | None,
+    overrides: Sequence[str],
+) -> RunConfig:
+    cfg = config if isinstance(config, RunConfig) else load_config(config)
+    if overrides:
+        cfg = cfg.with_overrides(list(overrides))
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps))
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, seed=seed)
+    if num_envs is not None:
+        cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=num_envs))
+    return cfg
+
+
+def train(
+    config: RunConfig | str | Path,
+    *,
+    steps: int | None = None,
+    seed: int | None = None,
+    num_envs: int | None = None,
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    progress: bool | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """Train from a preset name, a YAML path or a :class:`RunConfig` into a run folder.
+
+    ``steps``, ``seed`` and ``num_envs`` override the config; ``overrides`` are ``key=value``
+    strings (``"learner.lr=0.001"``). ``out`` is the run folder (default
+    ``runs/<env>-<learner>-s<seed>-<time>``); it must not already hold a run.
+
+    Example:
+        >>> import nacre
+        >>> result = nacre.train("cartpole-dqn", steps=2_000, out=tmp / "run")  # doctest: +SKIP
+        >>> result.summary["env_steps"]  # doctest: +SKIP
+        2000
+    """
+    name = str(config) if isinstance(config, str) else None
+    cfg = _resolve(config, steps, seed, num_envs, overrides)
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = name if name and not name.endswith((".yaml", ".yml")) else cfg.env.id
+        out = Path("runs") / f"{Path(base).stem}-s{cfg.seed}-{stamp}"
+    run_dir = Path(out)
+    if (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists():
+        raise ConfigError(
+            f"{run_dir} already holds a run: resume it with `nacre train --resume {run_dir}` "
+            "or choose another --out"
+        )
+    configure_torch(cfg.train.torch_threads)
+    run = build(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    return fit(run.agent, run.env, cfg.train, seed=cfg.seed, eval_env=run.make_eval_env(),
+               run_dir=run_dir, config_yaml=cfg.to_yaml(), callbacks=callbacks,
+               progress=progress)
+
+
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple[Run, dict[str, Any]]:
+    """Rebuild a run from its folder and load a checkpoint (default: the latest)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise CheckpointError(f"{run_dir} is not a run folder (no config.yaml)")
+    cfg = load_config(run_dir / "config.yaml")
+    ckpt = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
+    agent_state, extra, _ = load_checkpoint(ckpt)
+    configure_torch(cfg.train.torch_threads)
+    run = build(cfg)
+    run.agent.load_state_dict(agent_state)
+    run.agent.action_space = run.env.action_space
+    return run, extra
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    steps: int | None = None,
+    progress: bool | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """Continue a run from its latest checkpoint until ``steps`` in total (default: the config's).
+
+    Environments whose state can be captured (see :mod:`nacre.envs.state`) continue mid-episode,
+    which makes the resumed run identical to an uninterrupted one on CPU; others start fresh
+    episodes, with a warning.
+    """
+    run_dir = Path(run_dir)
+    cfg = _resolve(run_dir / "config.yaml", steps, None, None, ())
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    run, extra = load_run(run_dir)
+    start = run.agent.env_steps
+    if start >= cfg.train.steps:
+        raise ConfigError(
+            f"the run is already at {start} steps; pass --steps larger than that to continue"
+        )
+    restored = extra.get("env_state") is not None and bool(
+        run.env.set_state(extra["env_state"])  # type: ignore[union-attr]
+    )
+    if not restored:
+        warnings.warn(
+            f"the state of {cfg.env.id} could not be restored: resuming with fresh episodes",
+            stacklevel=2,
+        )
+    _truncate_metrics(run_dir / "metrics.jsonl", start)
+    loop_state = LoopState(**extra["loop"])
+    return fit(run.agent, run.env, cfg.train, seed=cfg.seed, eval_env=run.make_eval_env(),
+               run_dir=run_dir, config_yaml=cfg.to_yaml(), callbacks=callbacks,
+               progress=progress, loop_state=loop_state, env_state_restored=restored)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop rows written after the checkpoint we resume from (they will be produced again)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("env_steps", 0) <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
+    """Greedy evaluation of a run's latest checkpoint; writes ``eval.json`` in the run folder."""
+    run, _ = load_run(run_dir)
+    returns = evaluate(run.agent, run.make_eval_env(), episodes, seed=seed)
+    result = {
+        "episodes": episodes,
+        "return_mean": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "returns": returns,
+        "env_steps": run.agent.env_steps,
+        "seed": seed,
+    }
+    (Path(run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
