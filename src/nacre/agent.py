@@ -20,8 +20,9 @@ from nacre.envs.base import ActionResult
 from nacre.errors import InputError
 from nacre.exploration import Greedy
 from nacre.history import IdentityHistory
+from nacre.runtime import learning_threads
 from nacre.safety import NoSafety
-from nacre.spaces import ActionSpace, AvailableActions
+from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
 from nacre.types import (
     ActionRepresentation,
     Buffer,
@@ -80,6 +81,12 @@ class Agent:
             self.generator.manual_seed(seed)
         self._greedy = Greedy()
         self._identity_history = isinstance(self.history, IdentityHistory)
+        self._null_slots = (
+            self._identity_history
+            and isinstance(self.safety, NoSafety)
+            and isinstance(self.action_repr, IdentityActionRepresentation)
+        )
+        self._static_features: Tensor | None = None
         self.action_space: ActionSpace | None = None
         self.env_steps = 0
         self.grad_steps = 0
@@ -102,6 +109,9 @@ class Agent:
         self._obs = obs
         self._num_envs = int(obs.shape[0])
         self.action_space = action_space
+        self._static_features = (
+            action_space.features if isinstance(action_space, DiscreteActionSpace) else None
+        )
         self._available = available
         self._action = None
         self._propensity = None
@@ -136,12 +146,15 @@ class Agent:
         if obs_t.device != self.device:
             obs_t = obs_t.to(self.device)
         mask = None if available is None else available.mask
+        explorer = self._greedy if exploit else self.exploration
         with torch.inference_mode():
+            if self._null_slots and available is None:  # the common fixed-action-set case
+                scores = self.learner.scores(obs_t, self._static_features)
+                return explorer.select(scores, None, self.env_steps, self.generator)
             state = self.history.summarize(obs_t, last_action)
             features = self.action_repr.represent(self.action_space, available)
             scores = self.learner.scores(state, features)
             mask = self.safety.filter(state, scores, mask)
-            explorer = self._greedy if exploit else self.exploration
             return explorer.select(scores, mask, self.env_steps, self.generator)
 
     @property
@@ -180,11 +193,12 @@ class Agent:
         if self.buffer is None:
             raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
         metrics: Metrics = {}
-        for _ in range(gradient_steps):
-            batch = self.buffer.sample(batch_size)
-            if batch.obs.device != self.device:
-                batch = batch.to(self.device)
-            metrics = self.learner.learn_batch(batch)
+        with learning_threads():
+            for _ in range(gradient_steps):
+                batch = self.buffer.sample(batch_size)
+                if batch.obs.device != self.device:
+                    batch = batch.to(self.device)
+                metrics = self.learner.learn_batch(batch)
         self.grad_steps += gradient_steps
         return metrics
 

@@ -80,7 +80,8 @@ class TrainConfig:
         eval_episodes: episodes per evaluation.
         log_every: write a metrics row every this many steps.
         checkpoint_every: save a checkpoint every this many steps (0: only at the end).
-        torch_threads: ``torch.set_num_threads`` for the run (small nets are fastest with 1).
+        torch_threads: threads for acting (one small forward pass per step: 1 is fastest).
+        learn_threads: threads for learning rounds (0: all cores).
         device: ``cpu``, ``cuda``, ``cuda:1`` …
         tensorboard: also write TensorBoard event files to ``<run>/tb`` (needs the extra).
     """
@@ -96,6 +97,7 @@ class TrainConfig:
     log_every: int = 1_000
     checkpoint_every: int = 0
     torch_threads: int = 1
+    learn_threads: int = 0
     device: str = "cpu"
     tensorboard: bool = False
 
@@ -105,7 +107,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("learning_starts", "gradient_steps", "eval_every", "checkpoint_every"):
+        for name in ("learning_starts", "gradient_steps", "eval_every", "checkpoint_every",
+                     "learn_threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
 

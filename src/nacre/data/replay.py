@@ -27,6 +27,10 @@ from nacre.losses.returns import n_step_returns
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "propensity")
 
 
+def _np(value: Any) -> Any:
+    return value.numpy(force=True) if isinstance(value, Tensor) else value
+
+
 def _as_array(name: str, value: Any) -> np.ndarray:
     if isinstance(value, Tensor):
         value = value.detach().cpu().numpy()
@@ -78,10 +82,12 @@ class ReplayBuffer:
         self._num_envs = 0
         self._pos = 0  # next row to write
         self._rows = 0  # rows filled
+        self._float_obs = False
 
     # ------------------------------------------------------------------ storage
     def _allocate(self, arrays: dict[str, np.ndarray], num_envs: int) -> None:
         self._num_envs = num_envs
+        self._float_obs = arrays["next_obs"].dtype.kind == "f"
         self._t_rows = math.ceil(self.capacity / num_envs)
         for name, arr in arrays.items():
             self._shapes[name] = tuple(arr.shape)
@@ -110,44 +116,49 @@ class ReplayBuffer:
         propensity: Any = None,
         valid: Any = None,
     ) -> None:
-        """Append one step of ``B`` transitions (each argument has leading dim ``B``)."""
-        batch = {
-            "obs": _as_array("obs", obs),
-            "action": _as_array("action", action),
-            "reward": _as_array("reward", reward).astype(np.float32, copy=False),
-            "next_obs": _as_array("next_obs", next_obs),
-            "terminated": _as_array("terminated", terminated).astype(np.bool_, copy=False),
-            "truncated": _as_array("truncated", truncated).astype(np.bool_, copy=False),
-            "propensity": (
-                np.ones(1, np.float32)
-                if propensity is None
-                else _as_array("propensity", propensity).astype(np.float32, copy=False)
-            ),
-        }
-        b = batch["reward"].shape[0]
-        if propensity is None:
-            batch["propensity"] = np.ones(b, np.float32)
+        """Append one step of ``B`` transitions (each argument has leading dim ``B``).
+
+        Inputs may be NumPy arrays or tensors; they are validated (shapes, finite rewards and
+        observations) before anything is written.
+        """
+        values = [
+            _np(obs), _np(action), _np(reward), _np(next_obs), _np(terminated), _np(truncated),
+            1.0 if propensity is None else _np(propensity),
+        ]
         if not self._arrays:
-            self._check_first(batch, b)
-            self._allocate(batch, b)
-        for name in _FIELDS:
-            if batch[name].shape != self._shapes[name]:
-                raise InputError(
-                    name, f"expected shape {self._shapes[name]}, got {batch[name].shape}"
-                )
-        if not np.isfinite(batch["reward"]).all():
+            self._allocate_from(values)
+        shapes = self._shapes
+        for name, value in zip(_FIELDS, values, strict=True):
+            if np.shape(value) != shapes[name] and not isinstance(value, float):
+                raise InputError(name, f"expected shape {shapes[name]}, got {np.shape(value)}")
+        if not np.isfinite(values[2]).all():
             raise InputError("reward", "contains NaN or inf")
-        if batch["next_obs"].dtype.kind == "f" and not np.isfinite(batch["next_obs"]).all():
+        if self._float_obs and not np.isfinite(values[3]).all():
             raise InputError("next_obs", "contains NaN or inf")
         pos = self._pos
-        for name in _FIELDS:
-            self._arrays[name][pos] = batch[name]
+        for arr, value in zip(self._arrays.values(), values, strict=True):
+            arr[pos] = value
         if valid is not None:
             self._write_valid(pos, _as_array("valid", valid).astype(np.bool_, copy=False))
         elif self._valid is not None:
             self._valid[pos] = True
         self._pos = (pos + 1) % self._t_rows
         self._rows = min(self._rows + 1, self._t_rows)
+
+    def _allocate_from(self, values: list[Any]) -> None:
+        batch = {name: _as_array(name, v) for name, v in zip(_FIELDS, values, strict=True)
+                 if not isinstance(v, float)}
+        b = batch["reward"].shape[0]
+        batch["propensity"] = np.ones(b, np.float32)
+        batch["reward"] = batch["reward"].astype(np.float32)
+        batch["terminated"] = batch["terminated"].astype(np.bool_)
+        batch["truncated"] = batch["truncated"].astype(np.bool_)
+        if batch["action"].dtype.kind in "iub":
+            batch["action"] = batch["action"].astype(np.int64)
+        else:
+            batch["action"] = batch["action"].astype(np.float32)
+        self._check_first(batch, b)
+        self._allocate({name: batch[name] for name in _FIELDS}, b)
 
     def _check_first(self, batch: dict[str, np.ndarray], b: int) -> None:
         for name, arr in batch.items():

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium.vector import AutoresetMode
 
 from nacre.envs.base import ActionResult
@@ -47,7 +48,7 @@ class _ActionCheck:
             self.low, self.high = space.low.numpy(), space.high.numpy()
 
     def __call__(self, action: Any) -> np.ndarray:
-        arr = action.numpy(force=True) if hasattr(action, "numpy") else np.asarray(action)
+        arr = action.numpy(force=True) if isinstance(action, torch.Tensor) else np.asarray(action)
         if arr.ndim == 0 or arr.shape[0] != self.num_envs:
             raise InputError("action", f"expected a batch of {self.num_envs} actions, got shape "
                              f"{arr.shape}")
@@ -78,6 +79,7 @@ class GymEnv:
         self._check = _ActionCheck(self.action_space, 1)
         self._obs_space = env.observation_space
         self._discrete_action = isinstance(self.action_space, DiscreteActionSpace)
+        self._n = getattr(self.action_space, "n", 0)
         self._ep_return = 0.0
         self._ep_length = 0
 
@@ -91,8 +93,13 @@ class GymEnv:
         return _obs_array(obs, self._obs_space)[None]
 
     def step(self, action: Any) -> ActionResult:
-        arr = self._check(action)
-        a = int(arr[0]) if self._discrete_action else arr[0]
+        if self._discrete_action and isinstance(action, torch.Tensor) and action.shape == (1,):
+            a = int(action)  # fast path for the agent's own actions
+            if not 0 <= a < self._n:
+                raise InputError("action", f"expected an integer in [0, {self._n}), got {a}")
+        else:
+            arr = self._check(action)
+            a = int(arr[0]) if self._discrete_action else arr[0]
         obs, reward, terminated, truncated, _ = self.env.step(a)
         next_obs = _obs_array(obs, self._obs_space)[None]
         self._ep_return += float(reward)

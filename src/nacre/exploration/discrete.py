@@ -20,17 +20,25 @@ def _masked(scores: Tensor, mask: Tensor | None) -> Tensor:
     return scores if mask is None else scores.masked_fill(~mask, float("-inf"))
 
 
+def _uniform(
+    scores: Tensor, mask: Tensor | None, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor | float]:
+    b, k = scores.shape
+    if mask is None:
+        return torch.randint(k, (b,), generator=generator, device=scores.device), 1.0 / k
+    weights = mask.to(torch.float32)
+    action = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+    return action, 1.0 / weights.sum(dim=1)
+
+
 def uniform_valid(
     scores: Tensor, mask: Tensor | None, generator: torch.Generator | None
 ) -> tuple[Tensor, Tensor]:
     """A uniformly random available action per row, with propensity ``1 / #available``."""
-    b, k = scores.shape
-    if mask is None:
-        action = torch.randint(k, (b,), generator=generator, device=scores.device)
-        return action, torch.full((b,), 1.0 / k, device=scores.device)
-    weights = mask.to(torch.float32)
-    action = torch.multinomial(weights, 1, generator=generator).squeeze(1)
-    return action, 1.0 / weights.sum(dim=1)
+    action, p = _uniform(scores, mask, generator)
+    if isinstance(p, float):
+        p = torch.full(action.shape, p, device=scores.device)
+    return action, p
 
 
 @dataclass(frozen=True)
@@ -76,13 +84,12 @@ class EpsilonGreedy:
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
         eps = self.epsilon(step)
-        masked = _masked(scores, mask)
-        greedy = masked.argmax(dim=1)
-        random, p_random = uniform_valid(scores, mask, generator)
+        greedy = _masked(scores, mask).argmax(dim=1)
+        random, p_random = _uniform(scores, mask, generator)
         explore = torch.rand(greedy.shape[0], generator=generator, device=scores.device) < eps
         action = torch.where(explore, random, greedy)
         # P(a) = ε/|A| for every available a, plus (1-ε) when a is the greedy action.
-        propensity = eps * p_random + (1.0 - eps) * (action == greedy)
+        propensity = (action == greedy).to(torch.float32).mul_(1.0 - eps).add_(p_random * eps)
         return action, propensity
 
 

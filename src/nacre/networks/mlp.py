@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -13,6 +15,9 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "silu": nn.SiLU,
 }
+
+
+_FUNCTIONAL = {"relu": torch.relu, "tanh": torch.tanh}
 
 
 class MLP(nn.Sequential):
@@ -37,10 +42,22 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.in_dim = in_dim
         self.out_dim = out_dim
+        self._act_fn = _FUNCTIONAL.get(activation)
+        self._linears = [m for m in layers if isinstance(m, nn.Linear)]
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - typed override
-        out: Tensor = super().forward(x)
-        return out
+    def forward(self, x: Tensor) -> Tensor:
+        act = self._act_fn
+        if act is None:  # activations without a functional fast path
+            out: Tensor = super().forward(x)
+            return out
+        # Calling F.linear directly skips per-submodule call overhead (~1.5 µs per layer),
+        # which is a large share of a forward pass of one observation.
+        last = len(self._linears) - 1
+        for i, lin in enumerate(self._linears):
+            x = F.linear(x, lin.weight, lin.bias)
+            if i < last:
+                x = act(x)
+        return x
 
 
 def init_orthogonal(module: nn.Module, gain: float = 2**0.5) -> None:

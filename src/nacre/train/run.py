@@ -74,7 +74,7 @@ def train(
             f"{run_dir} already holds a run: resume it with `nacre train --resume {run_dir}` "
             "or choose another --out"
         )
-    configure_torch(cfg.train.torch_threads)
+    configure_torch(cfg.train.torch_threads, cfg.train.learn_threads)
     run = build(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
@@ -91,7 +91,7 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple
     cfg = load_config(run_dir / "config.yaml")
     ckpt = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
     agent_state, extra, _ = load_checkpoint(ckpt)
-    configure_torch(cfg.train.torch_threads)
+    configure_torch(cfg.train.torch_threads, cfg.train.learn_threads)
     run = build(cfg)
     run.agent.load_state_dict(agent_state)
     run.agent.action_space = run.env.action_space

@@ -16,12 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
-from nacre.learners.optim import (
-    load_optimizer_state,
-    make_adam,
-    optimizer_state,
-    polyak_update,
-)
+from nacre.learners.optim import Adam, polyak_update
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target
 from nacre.networks.q import QNetwork
 from nacre.types import Metrics
@@ -67,7 +62,9 @@ class DQN:
         self.config = config or DQNConfig()
         self.q = q_network
         self.target = copy.deepcopy(q_network).requires_grad_(False)
-        self.optimizer = make_adam(self.q.parameters(), self.config.lr, self.config.adam_eps)
+        self.optimizer = Adam(
+            self.q.parameters(), self.config.lr, self.config.adam_eps, self.config.max_grad_norm
+        )
         self._loss = F.smooth_l1_loss if self.config.loss == "huber" else F.mse_loss
         self._target_stale = False
 
@@ -90,13 +87,7 @@ class DQN:
             loss = self._loss(q, target)
         else:
             loss = (self._loss(q, target, reduction="none") * batch.weight).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(
-                self.q.parameters(), self.config.max_grad_norm, foreach=True
-            )
-        self.optimizer.step()
+        self.optimizer.minimize(loss)
         self._target_stale = True
         return {"loss": loss.detach(), "q_mean": q.detach().mean()}
 
@@ -111,14 +102,14 @@ class DQN:
         return {
             "q": self.q.state_dict(),
             "target": self.target.state_dict(),
-            "optimizer": optimizer_state(self.optimizer),
+            "optimizer": self.optimizer.state_dict(),
             "target_stale": self._target_stale,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.q.load_state_dict(state["q"])
         self.target.load_state_dict(state["target"])
-        load_optimizer_state(self.optimizer, state["optimizer"])
+        self.optimizer.load_state_dict(state["optimizer"])
         self._target_stale = bool(state["target_stale"])
 
 
