@@ -34,12 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nacre.errors import ConfigError
+
 __all__ = ["YAMLError", "dump_file", "dumps", "load_file", "loads"]
 
 _NOT_SUPPORTED = "not supported by nacre's YAML reader"
 
 
-class YAMLError(ValueError):
+class YAMLError(ConfigError):
     """A config file that nacre's YAML reader cannot (or refuses to) read."""
 
     def __init__(self, message: str, line: int | None = None, source: str = "<string>") -> None:

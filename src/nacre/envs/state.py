@@ -34,7 +34,10 @@ def _encode(value: Any) -> Any:
 def _decode(current: Any, value: Any) -> Any:
     if isinstance(value, dict):
         if "__generator__" in value:
-            current.bit_generator.state = value["__generator__"]
+            saved = value["__generator__"]
+            if not isinstance(current, np.random.Generator):  # never seeded in this process
+                current = np.random.Generator(getattr(np.random, saved["bit_generator"])())
+            current.bit_generator.state = saved
             return current
         if "__ndarray__" in value:
             return np.array(value["__ndarray__"], dtype=value["dtype"]).reshape(value["shape"])

@@ -113,7 +113,8 @@ def fit(
     def run_eval(step: int) -> bool:
         if eval_env is None:
             return False
-        returns = evaluate(agent, eval_env, train.eval_episodes, seed=10_000_019 * (seed + 1) + step)
+        eval_seed = 10_000_019 * (seed + 1) + step
+        returns = evaluate(agent, eval_env, train.eval_episodes, seed=eval_seed)
         state.last_eval = {"env_steps": step, "returns": returns}
         bar.note = f"eval {np.mean(returns):.1f}"
         return emit("eval", {"env_steps": step, "eval/return_mean": float(np.mean(returns)),

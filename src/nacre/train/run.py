@@ -83,7 +83,9 @@ def train(
                progress=progress)
 
 
-def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> tuple[Run, dict[str, Any]]:
+def load_run(
+    run_dir: str | Path, checkpoint: str | Path | None = None
+) -> tuple[Run, dict[str, Any]]:
     """Rebuild a run from its folder and load a checkpoint (default: the latest)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():

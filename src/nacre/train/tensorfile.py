@@ -160,7 +160,9 @@ def save_tensors(
             raise ValueError(f"invalid tensor name {name!r}")
         if not isinstance(t, torch.Tensor) or t.dtype not in _NAMES:
             raise TypeError(f"tensor {name!r}: unsupported type/dtype {getattr(t, 'dtype', t)}")
-        t = t.detach().to("cpu").contiguous()
+        # A fresh tensor has canonical strides (size-1 dims may carry stride 0 otherwise,
+        # which .contiguous() keeps and .view(uint8) rejects).
+        t = torch.empty(t.shape, dtype=t.dtype).copy_(t.detach())
         blob = t.reshape(-1).view(torch.uint8).numpy().tobytes()
         header[name] = {
             "dtype": _NAMES[t.dtype],

@@ -1,0 +1,948 @@
+"""DQN on CartPole-v1: nacre vs Stable-Baselines3, side by side, plus the physical limit.
+
+Usage::
+
+    python benchmarks/dqn_cartpole.py                 # 5 seeds x 50k steps (~5 min on 2 cores)
+    python benchmarks/dqn_cartpole.py --seeds 10 --steps 50000
+    python benchmarks/dqn_cartpole.py --quick         # 2 seeds x 5k steps, no memory test
+
+Follows /BENCHMARKS.md: identical RL-Zoo hyper-parameters for both libraries, runs alternate per
+seed (nacre s, SB3 s, nacre s+1, ...) in one invocation, every run in a fresh subprocess, ratios
+per seed pair, IQM / mean with stratified-bootstrap CIs, and the distance to the physical limit
+(raw env step + bare forward + bare update) measured in the same invocation.
+
+Every measurement runs in a worker subprocess of this same script (``--worker KIND``), which
+writes one JSON file; the parent process only orchestrates, aggregates and reports. Results go to
+``benchmarks/results/dqn_cartpole.{json,png,md}`` (``dqn_cartpole_quick.*`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stats import stratified_bootstrap_ci, summarize_returns  # noqa: E402
+
+NAME = "dqn_cartpole"
+ENV_ID = "CartPole-v1"
+PRESET = "cartpole-dqn"
+THRESHOLD = 475.0
+EVAL_EPISODES = 10
+HERE = Path(__file__).resolve().parent
+
+# rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1 (SB3 names). Both libraries run exactly these.
+HPARAMS: dict[str, Any] = {
+    "learning_rate": 2.3e-3,
+    "batch_size": 64,
+    "buffer_size": 100_000,
+    "learning_starts": 1_000,
+    "gamma": 0.99,
+    "target_update_interval": 10,
+    "train_freq": 256,
+    "gradient_steps": 128,
+    "exploration_fraction": 0.16,
+    "exploration_initial_eps": 1.0,
+    "exploration_final_eps": 0.04,
+    "net_arch": [256, 256],
+    "max_grad_norm": 10.0,
+    "loss": "huber",
+    "tau": 1.0,
+}
+
+REFERENCES = [
+    {
+        "what": "SB3 DQN CartPole-v1 final return (RL-Zoo hyper-parameters, 50k steps)",
+        "value": "500.0 ± 0.0",
+        "note": "one trained agent, 300 deterministic evaluation episodes",
+        "source": "DLR-RM/rl-baselines3-zoo, benchmark.md",
+    },
+    {
+        "what": "SB3 DQN CartPole-v1 throughput (RL-Zoo params, 50k steps), 2-core machine",
+        "value": "≈ 1,350 env-steps/s",
+        "note": "earlier measurement on this class of machine, not from this run",
+        "source": "BENCHMARKS.md, reference points",
+    },
+]
+
+
+# ============================================================================ small utilities
+def rss_bytes() -> int:
+    """Current resident set size of this process (from /proc/self/statm)."""
+    with open("/proc/self/statm") as fh:
+        resident_pages = int(fh.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def best_per_call(fn: Callable[[], Any], n: int, blocks: int = 5, warmup: int = 200) -> float:
+    """Seconds per call of ``fn``: the fastest of ``blocks`` timed blocks of ``n`` calls."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value)}")
+
+
+# ============================================================================ workers
+def worker_nacre(seed: int, steps: int) -> dict[str, Any]:
+    """One nacre training run via ``nacre.train`` into a temporary run folder."""
+    import torch
+
+    import nacre
+    from nacre import runtime
+
+    cfg = nacre.load_preset(PRESET)
+    check_nacre_hparams(cfg)
+    marks: dict[str, list[tuple[int, float]]] = {"log": [], "eval": []}
+    eval_returns: dict[int, float] = {}
+
+    def callback(event: str, row: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if event in marks:
+            marks[event].append((int(row["env_steps"]), now))
+        if event == "eval":
+            eval_returns[int(row["env_steps"])] = float(row["eval/return_mean"])
+
+    threads_before = torch.get_num_threads()
+    with tempfile.TemporaryDirectory(prefix="nacre-bench-") as tmp:
+        t0 = time.perf_counter()
+        result = nacre.train(PRESET, steps=steps, seed=seed, out=Path(tmp) / "run",
+                             progress=False, callbacks=[callback])
+        wall = time.perf_counter() - t0
+        metrics = [json.loads(line) for line in
+                   (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines() if line]
+    summary = result.summary
+    curve = [{"env_steps": r["env_steps"], "return_mean": r["eval/return_mean"],
+              "return_std": r["eval/return_std"]} for r in metrics if "eval/return_mean" in r]
+    # Evaluation time: each eval event directly follows the log event of the same step.
+    log_at = dict(marks["log"])
+    eval_time = sum(t - log_at[s] for s, t in marks["eval"] if s in log_at)
+    first = next(((s, t) for s, t in marks["eval"] if eval_returns[s] >= THRESHOLD), None)
+    learn_threads = getattr(runtime, "_threads", {}).get("learn")
+    return {
+        "library": "nacre",
+        "seed": seed,
+        "env_steps": summary["env_steps"],
+        "grad_steps": summary["grad_steps"],
+        "episodes": summary["episodes"],
+        "wall_s": wall,
+        "wall_s_means": "the whole nacre.train(...) call: build, training loop, periodic and "
+        "final evaluations, checkpoint, summary and learning-curve plot",
+        "loop_wall_s": summary["wall_time_s"],
+        "eval_wall_s": eval_time,
+        "loop_minus_eval_wall_s": summary["wall_time_s"] - eval_time,
+        "env_steps_per_s": summary["env_steps"] / wall,
+        "loop_env_steps_per_s": summary["env_steps_per_s"],
+        "final_eval_return": summary["final_eval_return_mean"],
+        "final_eval_returns": summary["final_eval_returns"],
+        "final_eval_method": f"result.summary['final_eval_return_mean']: {EVAL_EPISODES} episodes "
+        "with exploit=True on a separate eval env at the end of training",
+        "eval_curve": curve,
+        "time_to_threshold": None if first is None else
+        {"env_steps": first[0], "wall_s": first[1] - t0,
+         "resolution_env_steps": cfg.train.eval_every},
+        "peak_rss_mib": peak_rss_mib(),
+        "torch_threads_default": threads_before,
+        "torch_threads_act": torch.get_num_threads(),
+        "torch_threads_learn": learn_threads,
+        "config_yaml": cfg.to_yaml(),
+    }
+
+
+def check_nacre_hparams(cfg: Any) -> None:
+    """Refuse to run if the preset drifted away from the RL-Zoo hyper-parameters SB3 gets."""
+    learner, net, tr = cfg.learner.params, cfg.network.params, cfg.train
+    expl = cfg.exploration
+    inner = expl.params.inner
+    got = {
+        "learning_rate": learner.lr, "gamma": learner.gamma, "tau": learner.tau,
+        "loss": learner.loss, "max_grad_norm": learner.max_grad_norm,
+        "net_arch": list(net.hidden), "buffer_size": cfg.buffer.params.capacity,
+        "batch_size": tr.batch_size, "learning_starts": tr.learning_starts,
+        "train_freq": tr.train_freq, "gradient_steps": tr.gradient_steps,
+        "target_update_interval": tr.target_update_interval,
+        "exploration_fraction": inner["decay_fraction"],
+        "exploration_initial_eps": inner["start"], "exploration_final_eps": inner["end"],
+    }
+    bad = {k: (v, HPARAMS[k]) for k, v in got.items() if v != HPARAMS[k]}
+    if expl.name != "warmup" or expl.params.steps != HPARAMS["learning_starts"]:
+        bad["exploration"] = (expl.name, "warmup of learning_starts steps, then ε-greedy")
+    if bad:
+        raise SystemExit(f"preset {PRESET} differs from the RL-Zoo hyper-parameters: {bad}")
+
+
+def worker_sb3(seed: int, steps: int) -> dict[str, Any]:
+    """One SB3 DQN run with the RL-Zoo hyper-parameters, torch's default thread count."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    threads = torch.get_num_threads()
+    h = HPARAMS
+    t0 = time.perf_counter()
+    model = DQN(
+        "MlpPolicy", gym.make(ENV_ID), learning_rate=h["learning_rate"],
+        buffer_size=h["buffer_size"], learning_starts=h["learning_starts"],
+        batch_size=h["batch_size"], tau=h["tau"], gamma=h["gamma"], train_freq=h["train_freq"],
+        gradient_steps=h["gradient_steps"], target_update_interval=h["target_update_interval"],
+        exploration_fraction=h["exploration_fraction"],
+        exploration_initial_eps=h["exploration_initial_eps"],
+        exploration_final_eps=h["exploration_final_eps"], max_grad_norm=h["max_grad_norm"],
+        policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0,
+    )
+    t1 = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    wall = time.perf_counter() - t0
+    learn_wall = time.perf_counter() - t1
+    eval_env = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID))])
+    eval_env.seed(10_000_019 * (seed + 1) + steps)
+    t2 = time.perf_counter()
+    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES,
+                                 deterministic=True, return_episode_rewards=True)
+    eval_wall = time.perf_counter() - t2
+    assert isinstance(returns, list)
+    return {
+        "library": "sb3",
+        "seed": seed,
+        "env_steps": int(model.num_timesteps),
+        "grad_steps": int(model._n_updates),
+        "wall_s": wall,
+        "wall_s_means": "gym.make + DQN(...) construction + model.learn(...) (SB3 evaluates "
+        "nothing during learn)",
+        "learn_wall_s": learn_wall,
+        "env_steps_per_s": model.num_timesteps / wall,
+        "learn_env_steps_per_s": model.num_timesteps / learn_wall,
+        "final_eval_return": float(np.mean(returns)),
+        "final_eval_returns": [float(r) for r in returns],
+        "final_eval_method": f"evaluate_policy(model, env, n_eval_episodes={EVAL_EPISODES}, "
+        "deterministic=True) on a fresh Monitor-wrapped CartPole-v1 after training",
+        "final_eval_wall_s": eval_wall,
+        "eval_curve": None,
+        "peak_rss_mib": peak_rss_mib(),
+        "torch_threads": threads,
+        "torch_threads_after": torch.get_num_threads(),
+    }
+
+
+def _mlp(hidden: Sequence[int]) -> Any:
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    last = 4
+    for width in hidden:
+        layers += [nn.Linear(last, width), nn.ReLU()]
+        last = width
+    layers.append(nn.Linear(last, 2))
+    return nn.Sequential(*layers)
+
+
+def worker_limits(quick: bool) -> dict[str, Any]:
+    """Raw costs of the three pieces of work DQN cannot avoid: env step, forward, update."""
+    import gymnasium as gym
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_flush_denormal(True)
+    # --- raw env.step: random valid actions, reset on done (the reset is part of the cost).
+    env = gym.make(ENV_ID)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    n_env = 50_000 if quick else 200_000
+    actions = [int(a) for a in rng.integers(0, 2, size=n_env)]
+    step, reset = env.step, env.reset
+
+    def run_env(acts: list[int]) -> float:
+        t0 = time.perf_counter()
+        for a in acts:
+            _, _, terminated, truncated, _ = step(a)
+            if terminated or truncated:
+                reset()
+        return (time.perf_counter() - t0) / len(acts)
+
+    run_env(actions[:5000])
+    chunk = n_env // 5
+    env_step = min(run_env(actions[i * chunk:(i + 1) * chunk]) for i in range(5))
+
+    # --- bare forward, one observation, one thread.
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    net = _mlp(HPARAMS["net_arch"])
+    x = torch.randn(1, 4)
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+
+    def functional() -> torch.Tensor:
+        h = x
+        for i, lin in enumerate(linears):
+            h = F.linear(h, lin.weight, lin.bias)
+            if i < len(linears) - 1:
+                h = torch.relu(h)
+        return h
+
+    n_fwd = 5_000 if quick else 20_000
+    with torch.inference_mode():
+        fwd_module = best_per_call(lambda: net(x), n_fwd)
+        fwd_functional = best_per_call(functional, n_fwd)
+
+    # --- bare DQN update at batch 64 (plain torch, as a user would write it).
+    online, target = _mlp(HPARAMS["net_arch"]), _mlp(HPARAMS["net_arch"])
+    target.load_state_dict(online.state_dict())
+    opt = torch.optim.Adam(online.parameters(), lr=HPARAMS["learning_rate"], fused=True)
+    b = HPARAMS["batch_size"]
+    obs, next_obs = torch.randn(b, 4), torch.randn(b, 4)
+    act = torch.randint(0, 2, (b,))
+    rew, done = torch.ones(b), (torch.rand(b) < 0.05).float()
+    gamma, clip = HPARAMS["gamma"], HPARAMS["max_grad_norm"]
+    params = list(online.parameters())
+
+    def update() -> None:
+        with torch.no_grad():
+            y = rew + gamma * (1.0 - done) * target(next_obs).max(dim=1).values
+        q = online(obs).gather(1, act[:, None]).squeeze(1)
+        loss = F.smooth_l1_loss(q, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+
+    n_upd = 300 if quick else 1_000
+    update_cost: dict[str, float] = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        update_cost[str(threads)] = best_per_call(update, n_upd, warmup=50)
+    torch.set_num_threads(1)
+    return {
+        "env_step_s": env_step,
+        "env_step_method": f"gym.make({ENV_ID!r}).step with random valid actions, reset on "
+        f"done; fastest of 5 blocks of {chunk} steps",
+        "forward_s": min(fwd_module, fwd_functional),
+        "forward_module_s": fwd_module,
+        "forward_functional_s": fwd_functional,
+        "forward_method": "4-256-256-2 MLP, 1 observation, torch.inference_mode, 1 thread; "
+        f"nn.Sequential call and an F.linear chain, fastest of 5 blocks of {n_fwd}; the faster "
+        "of the two is used",
+        "update_s": min(update_cost.values()),
+        "update_s_by_threads": update_cost,
+        "update_method": "target forward (no_grad) + online forward + smooth_l1 + backward + "
+        "clip_grad_norm_(10) + torch.optim.Adam(fused=True).step, batch 64, fastest of 5 blocks "
+        f"of {n_upd}, with 1 and 2 threads; the faster is used",
+    }
+
+
+def worker_acting(quick: bool) -> dict[str, Any]:
+    """Per-step cost of nacre's act + observe at B=1 vs a bare forward pass of the same net."""
+    import torch
+
+    import nacre
+    from nacre.runtime import configure_torch
+
+    configure_torch(1, 0)
+    run = nacre.build(nacre.load_preset(PRESET))
+    agent, env = run.agent, run.env
+    obs = env.reset(seed=0)
+    agent.reset(obs, env.action_space)
+    for _ in range(2_000):  # past the random warm-up phase, so ε-greedy scores actions
+        agent.observe(env.step(agent.act()))
+    q = agent.learner.q  # type: ignore[attr-defined]  # DQN's online Q-network
+    n = 3_000 if quick else 20_000
+    clock = time.perf_counter
+    out: dict[str, Any] = {"steps_per_mode": n, "warmup_steps": 2_000}
+    for mode, exploit in (("epsilon_greedy", False), ("greedy", True)):
+        act_s = observe_s = step_s = 0.0
+        for _ in range(n):
+            t0 = clock()
+            action = agent.act(exploit)
+            t1 = clock()
+            result = env.step(action)
+            t2 = clock()
+            agent.observe(result)
+            t3 = clock()
+            act_s += t1 - t0
+            step_s += t2 - t1
+            observe_s += t3 - t2
+        # The bare forward pass, timed the same way (one perf_counter pair per call).
+        last_obs = np.ascontiguousarray(result.obs, dtype=np.float32)
+        x = torch.from_numpy(last_obs)
+        fwd_s = fwd_int_s = 0.0
+        with torch.inference_mode():
+            for _ in range(n):
+                t0 = clock()
+                q(x)
+                fwd_s += clock() - t0
+            for _ in range(n):  # incl. numpy -> tensor and argmax -> int
+                t0 = clock()
+                int(q(torch.from_numpy(last_obs)).argmax(1)[0])
+                fwd_int_s += clock() - t0
+        act_observe = (act_s + observe_s) / n
+        out[mode] = {
+            "act_s": act_s / n,
+            "observe_s": observe_s / n,
+            "act_observe_s": act_observe,
+            "nacre_env_step_s": step_s / n,
+            "bare_forward_s": fwd_s / n,
+            "bare_forward_numpy_to_int_s": fwd_int_s / n,
+            "ratio_act_observe_to_forward": act_observe / (fwd_s / n),
+        }
+    out["method"] = (
+        "nacre.build(load_preset('cartpole-dqn')) after configure_torch(1, 0); per step, "
+        "agent.act() and agent.observe(result) are timed with perf_counter around each call "
+        "(env.step runs between them, untimed); observe includes the replay-buffer write. "
+        "Bare forward: agent.learner.q(obs) under torch.inference_mode, timed the same way."
+    )
+    out["torch_threads"] = torch.get_num_threads()
+    return out
+
+
+def worker_memory_nacre() -> dict[str, Any]:
+    """RSS growth of a nacre ReplayBuffer holding 1M CartPole transitions vs its nbytes."""
+    import nacre
+
+    capacity, b = 1_000_000, 1_000
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((b, 4)).astype(np.float32)
+    next_obs = rng.standard_normal((b, 4)).astype(np.float32)
+    action = rng.integers(0, 2, size=b)
+    reward = np.ones(b, np.float32)
+    terminated = rng.random(b) < 0.05
+    truncated = np.zeros(b, bool)
+    before = rss_bytes()
+    buf = nacre.ReplayBuffer(capacity=capacity, seed=0)
+    t0 = time.perf_counter()
+    for _ in range(capacity // b):
+        buf.add(obs, action, reward, next_obs, terminated, truncated)
+    fill = time.perf_counter() - t0
+    after = rss_bytes()
+    growth = after - before
+    return {
+        "capacity": capacity,
+        "transitions": len(buf),
+        "nbytes": buf.nbytes,
+        "bytes_per_transition": buf.nbytes / len(buf),
+        "rss_before_bytes": before,
+        "rss_after_bytes": after,
+        "rss_growth_bytes": growth,
+        "rss_growth_over_nbytes": growth / buf.nbytes,
+        "fill_s": fill,
+        "method": f"ReplayBuffer(capacity={capacity}) filled by {capacity // b} adds of B={b} "
+        "CartPole-shaped transitions (obs float32[4], action int64, reward float32, "
+        "terminated/truncated bool); RSS from /proc/self/statm before construction and after "
+        "filling",
+    }
+
+
+def worker_memory_sb3() -> dict[str, Any]:
+    """The same for SB3's ReplayBuffer (1M transitions, CartPole spaces)."""
+    import gymnasium as gym
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    capacity, b = 1_000_000, 1_000
+    env = gym.make(ENV_ID)
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((b, 4)).astype(np.float32)
+    next_obs = rng.standard_normal((b, 4)).astype(np.float32)
+    action = rng.integers(0, 2, size=(b, 1))
+    reward = np.ones(b, np.float32)
+    done = (rng.random(b) < 0.05).astype(np.float32)
+    infos: list[dict[str, Any]] = [{} for _ in range(b)]
+    before = rss_bytes()
+    # n_envs=b gives the same 1M slots (buffer_size // n_envs rows of b) and a vectorized add.
+    buf = ReplayBuffer(capacity, env.observation_space, env.action_space, device="cpu", n_envs=b)
+    arrays = {k: v for k, v in vars(buf).items() if isinstance(v, np.ndarray)}
+    nbytes = sum(a.nbytes for a in arrays.values())
+    t0 = time.perf_counter()
+    for _ in range(capacity // b):
+        buf.add(obs, next_obs, action, reward, done, infos)
+    fill = time.perf_counter() - t0
+    after = rss_bytes()
+    growth = after - before
+    return {
+        "capacity": capacity,
+        "transitions": buf.size() * b,
+        "nbytes": nbytes,
+        "arrays": {k: {"shape": list(a.shape), "dtype": str(a.dtype), "nbytes": a.nbytes}
+                   for k, a in arrays.items()},
+        "bytes_per_transition": nbytes / capacity,
+        "rss_before_bytes": before,
+        "rss_after_bytes": after,
+        "rss_growth_bytes": growth,
+        "rss_growth_over_nbytes": growth / nbytes,
+        "fill_s": fill,
+        "method": f"stable_baselines3 ReplayBuffer({capacity}, CartPole spaces, n_envs={b}, "
+        "optimize_memory_usage=False) filled by 1000 adds; nbytes = sum of its numpy arrays",
+    }
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    kind = args.worker
+    if kind == "nacre":
+        data = worker_nacre(args.seed, args.steps)
+    elif kind == "sb3":
+        data = worker_sb3(args.seed, args.steps)
+    elif kind == "limits":
+        data = worker_limits(args.quick)
+    elif kind == "acting":
+        data = worker_acting(args.quick)
+    elif kind == "memory-nacre":
+        data = worker_memory_nacre()
+    elif kind == "memory-sb3":
+        data = worker_memory_sb3()
+    else:
+        raise SystemExit(f"unknown worker {kind!r}")
+    write_json(args.out, data)
+
+
+# ============================================================================ orchestration
+def spawn(kind: str, tmp: Path, *extra: str) -> dict[str, Any]:
+    """Run one worker in a fresh interpreter and return its JSON."""
+    out = tmp / f"{kind}-{len(list(tmp.iterdir()))}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--out", str(out),
+           *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"worker {kind} {' '.join(extra)} failed ({proc.returncode})")
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor()
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    return {
+        "cpu_model": cpu,
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)),
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "platform": platform.platform(),
+    }
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("nacre", "torch", "stable-baselines3", "gymnasium", "numpy", "matplotlib"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=HERE,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        out["nacre_git"] = rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return out
+
+
+def orchestrate(args: argparse.Namespace) -> None:
+    seeds = list(range(args.seeds))
+    started = datetime.now(UTC)
+    t_start = time.perf_counter()
+    runs: dict[str, list[dict[str, Any]]] = {"nacre": [], "sb3": []}
+    with tempfile.TemporaryDirectory(prefix="dqn-cartpole-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        quick = ["--quick"] if args.quick else []
+        log("measuring the physical limit (env step, forward, update) ...")
+        limits_before = spawn("limits", tmp, *quick)
+        log("measuring acting overhead ...")
+        acting = spawn("acting", tmp, *quick)
+        for seed in seeds:
+            for lib in ("nacre", "sb3"):
+                r = spawn(lib, tmp, "--seed", str(seed), "--steps", str(args.steps))
+                runs[lib].append(r)
+                log(f"  {lib:5s} seed {seed}: {r['wall_s']:6.1f} s, "
+                    f"{r['env_steps_per_s']:7.0f} steps/s, return {r['final_eval_return']:.1f}")
+        log("measuring the physical limit again ...")
+        limits_after = spawn("limits", tmp, *quick)
+        memory = None
+        if not args.quick:
+            log("measuring replay memory ...")
+            memory = {"nacre": spawn("memory-nacre", tmp), "sb3": spawn("memory-sb3", tmp)}
+    report = aggregate(args, seeds, runs, limits_before, limits_after, acting, memory)
+    report.update({
+        "benchmark": NAME,
+        "mode": "quick" if args.quick else "full",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "started_utc": started.isoformat(timespec="seconds"),
+        "duration_s": time.perf_counter() - t_start,
+        "versions": versions(),
+        "machine": machine(),
+        "references": REFERENCES,
+    })
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = NAME + ("_quick" if args.quick else "")
+    table = markdown(report)
+    report["markdown"] = table
+    write_json(out_dir / f"{stem}.json", report)
+    (out_dir / f"{stem}.md").write_text(table)
+    plot(report, out_dir / f"{stem}.png")
+    print(table)
+    log(f"wrote {out_dir / stem}.{{json,md,png}} in {report['duration_s']:.0f} s")
+
+
+def aggregate(
+    args: argparse.Namespace, seeds: list[int], runs: dict[str, list[dict[str, Any]]],
+    limits_before: dict[str, Any], limits_after: dict[str, Any], acting: dict[str, Any],
+    memory: dict[str, Any] | None,
+) -> dict[str, Any]:
+    nacre_runs, sb3_runs = runs["nacre"], runs["sb3"]
+    sps_ratio = [n["env_steps_per_s"] / s["env_steps_per_s"]
+                 for n, s in zip(nacre_runs, sb3_runs, strict=True)]
+    loop_ratio = [n["env_steps"] / n["loop_minus_eval_wall_s"] / s["learn_env_steps_per_s"]
+                  for n, s in zip(nacre_runs, sb3_runs, strict=True)]
+    throughput = {
+        "definition": "env_steps / wall_s of the whole training call (nacre: nacre.train; SB3: "
+        "gym.make + DQN(...) + learn), per seed pair",
+        "ratio_per_seed": sps_ratio,
+        "ratio_median": float(np.median(sps_ratio)),
+        "ratio_min": float(np.min(sps_ratio)),
+        "ratio_max": float(np.max(sps_ratio)),
+        "learning_only_ratio_per_seed": loop_ratio,
+        "learning_only_ratio_median": float(np.median(loop_ratio)),
+        "learning_only_definition": "nacre training loop minus its evaluation episodes vs SB3 "
+        "model.learn() alone",
+    }
+    for lib, rs in runs.items():
+        sps = [r["env_steps_per_s"] for r in rs]
+        throughput[lib] = {"env_steps_per_s": sps, "median": float(np.median(sps)),
+                           "wall_s": [r["wall_s"] for r in rs],
+                           "wall_s_median": float(np.median([r["wall_s"] for r in rs]))}
+    returns = {lib: summarize_returns([r["final_eval_return"] for r in rs], threshold=THRESHOLD)
+               for lib, rs in runs.items()}
+    # Physical limit: per component, the faster of the two measurements in this invocation.
+    costs = {k: min(limits_before[k], limits_after[k])
+             for k in ("env_step_s", "forward_s", "update_s")}
+    grad_steps = int(np.median([r["grad_steps"] for r in nacre_runs]))
+    ideal = (args.steps * costs["env_step_s"] + args.steps * costs["forward_s"]
+             + grad_steps * costs["update_s"])
+    nacre_wall = float(np.median([r["wall_s"] for r in nacre_runs]))
+    nacre_loop = float(np.median([r["loop_minus_eval_wall_s"] for r in nacre_runs]))
+    sb3_wall = float(np.median([r["wall_s"] for r in sb3_runs]))
+    limit = {
+        "formula": "ideal = steps x env_step + steps x forward + grad_steps x update",
+        "env_steps": args.steps,
+        "act_calls": args.steps,
+        "grad_steps": grad_steps,
+        "costs_s": costs,
+        "ideal_s": ideal,
+        "efficiency_nacre": ideal / nacre_wall,
+        "efficiency_nacre_per_seed": [ideal / r["wall_s"] for r in nacre_runs],
+        "efficiency_nacre_learning_only": ideal / nacre_loop,
+        "ideal_over_sb3_wall": ideal / sb3_wall,
+        "nacre_wall_s_median": nacre_wall,
+        "sb3_wall_s_median": sb3_wall,
+        "measurements": {"before_training": limits_before, "after_training": limits_after},
+    }
+    ttt = [r["time_to_threshold"] for r in nacre_runs if r["time_to_threshold"]]
+    return {
+        "config": {"env_id": ENV_ID, "nacre_preset": PRESET, "steps": args.steps,
+                   "seeds": seeds, "quick": args.quick, "hyperparameters": HPARAMS,
+                   "eval_episodes": EVAL_EPISODES, "threshold": THRESHOLD,
+                   "order": [f"{lib}:{s}" for s in seeds for lib in ("nacre", "sb3")]},
+        "runs": runs,
+        "throughput": throughput,
+        "returns": returns,
+        "time_to_threshold_nacre": {
+            "reached": len(ttt), "of": len(nacre_runs),
+            "env_steps_median": float(np.median([t["env_steps"] for t in ttt])) if ttt else None,
+            "wall_s_median": float(np.median([t["wall_s"] for t in ttt])) if ttt else None,
+            "note": "first periodic evaluation (10 exploit episodes) with mean ≥ 475; resolution "
+            "= eval_every; not measured for SB3 (no evaluation during learn)",
+        },
+        "physical_limit": limit,
+        "acting": acting,
+        "memory": memory,
+    }
+
+
+# ============================================================================ reporting
+def _f(x: float, digits: int = 0) -> str:
+    return f"{x:,.{digits}f}"
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f} µs"
+
+
+def _ci(summary: dict[str, Any], key: str) -> str:
+    lo, hi = summary[f"{key}_ci95"]
+    return f"{summary[key]:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def markdown(rep: dict[str, Any]) -> str:
+    cfg, tp, ret, lim = rep["config"], rep["throughput"], rep["returns"], rep["physical_limit"]
+    runs, ver, mach = rep["runs"], rep["versions"], rep["machine"]
+    n = len(cfg["seeds"])
+    nr, sr = runs["nacre"], runs["sb3"]
+
+    def med(lib: str, key: str) -> float:
+        return float(np.median([r[key] for r in runs[lib]]))
+
+    frac = {lib: f"{round(ret[lib]['fraction_ge_threshold'] * n)}/{n}" for lib in ret}
+    ttt = rep["time_to_threshold_nacre"]
+    ttt_s = (f"{_f(ttt['env_steps_median'])} steps / {ttt['wall_s_median']:.1f} s "
+             f"({ttt['reached']}/{ttt['of']} seeds)" if ttt["reached"] else
+             f"not reached (0/{ttt['of']})")
+    eval_every = nr[0]["time_to_threshold"]["resolution_env_steps"] if nr[0][
+        "time_to_threshold"] else "10,000"
+    nacre_threads = f"{nr[0]['torch_threads_act']} act / {nr[0]['torch_threads_learn']} learn"
+    quick = " — QUICK SMOKE TEST, not a result" if cfg["quick"] else ""
+    lines = [
+        f"### DQN on CartPole-v1: nacre vs Stable-Baselines3{quick}",
+        "",
+        f"RL-Zoo hyper-parameters for both, {_f(cfg['steps'])} env steps, {n} seeds "
+        f"({', '.join(map(str, cfg['seeds']))}), runs alternating nacre/SB3 per seed, each in a "
+        f"fresh process. Machine: {mach['cpu_model']}, {mach['cpu_count']} cores, "
+        f"{mach['memory_gib']} GiB; Python {ver['python']}, torch {ver['torch']}, "
+        f"SB3 {ver['stable-baselines3']}, gymnasium {ver['gymnasium']}, numpy {ver['numpy']}, "
+        f"nacre {ver['nacre']} ({ver.get('nacre_git', '?')}). "
+        f"`{rep['command']}`, {rep['started_utc'][:10]}.",
+        "",
+        "| | nacre | SB3 | nacre / SB3 | Reference (not measured here) |",
+        "|---|---:|---:|---:|---|",
+        f"| env-steps/s, median (whole training call) | {_f(tp['nacre']['median'])} | "
+        f"{_f(tp['sb3']['median'])} | **{tp['ratio_median']:.2f}×** (median of {n} per-seed "
+        f"ratios; {tp['ratio_min']:.2f}–{tp['ratio_max']:.2f}) | SB3 ≈ 1,350 on this class of "
+        "machine (BENCHMARKS.md) |",
+        f"| env-steps/s, learning only (nacre loop − evals; SB3 `learn`) | "
+        f"{_f(med('nacre', 'env_steps') / med('nacre', 'loop_minus_eval_wall_s'))} | "
+        f"{_f(med('sb3', 'learn_env_steps_per_s'))} | {tp['learning_only_ratio_median']:.2f}× | |",
+        f"| wall time per run, median | {tp['nacre']['wall_s_median']:.1f} s | "
+        f"{tp['sb3']['wall_s_median']:.1f} s | | |",
+        f"| final return, mean [95% CI] | {_ci(ret['nacre'], 'mean')} | "
+        f"{_ci(ret['sb3'], 'mean')} | | 500.0 ± 0.0 (RL Zoo benchmark.md, 1 run) |",
+        f"| final return, IQM [95% CI] | {_ci(ret['nacre'], 'iqm')} | {_ci(ret['sb3'], 'iqm')} "
+        "| | |",
+        f"| seeds with final return ≥ 475 | {frac['nacre']} | {frac['sb3']} | | |",
+        f"| time to 475 (eval every {eval_every} steps) | {ttt_s} | not measured | | |",
+        f"| gradient steps | {_f(med('nacre', 'grad_steps'))} | {_f(med('sb3', 'grad_steps'))} "
+        "| | |",
+        f"| peak RSS, median | {med('nacre', 'peak_rss_mib'):.0f} MiB | "
+        f"{med('sb3', 'peak_rss_mib'):.0f} MiB | "
+        f"{med('nacre', 'peak_rss_mib') / med('sb3', 'peak_rss_mib'):.2f}× | |",
+        f"| torch threads | {nacre_threads} | {sr[0]['torch_threads']} (torch default) | | |",
+        "",
+        "Final return: mean of 10 greedy episodes after training (nacre: `exploit=True`; SB3: "
+        "`evaluate_policy(deterministic=True)`). CIs: 2,000-resample stratified bootstrap. "
+        "nacre's wall time includes its periodic evaluations, checkpoint and plot; SB3's does not "
+        "include any evaluation.",
+        "",
+        "**Distance to the physical limit** (costs measured in the same invocation, best of two "
+        "measurements)",
+        "",
+        "| Work | Cost each | Count | Total |",
+        "|---|---:|---:|---:|",
+    ]
+    c = lim["costs_s"]
+    by_t = lim["measurements"]["before_training"]["update_s_by_threads"]
+    rows = [
+        ("raw `env.step` (CartPole-v1)", c["env_step_s"], lim["env_steps"]),
+        ("forward, 1 obs, 4-256-256-2, 1 thread", c["forward_s"], lim["act_calls"]),
+        (f"DQN update, batch 64 (1 thread {_us(by_t['1'])}, 2 threads {_us(by_t['2'])})",
+         c["update_s"], lim["grad_steps"]),
+    ]
+    for label, cost, count in rows:
+        lines.append(f"| {label} | {_us(cost)} | {_f(count)} | {cost * count:.2f} s |")
+    lines += [
+        f"| **ideal** | | | **{lim['ideal_s']:.2f} s** |",
+        f"| nacre wall (median) → efficiency = ideal / wall | | | {lim['nacre_wall_s_median']:.2f}"
+        f" s → **{lim['efficiency_nacre']:.0%}** (learning only: "
+        f"{lim['efficiency_nacre_learning_only']:.0%}) |",
+        f"| SB3 wall (median) → ideal / wall | | | {lim['sb3_wall_s_median']:.2f} s → "
+        f"{lim['ideal_over_sb3_wall']:.0%} |",
+        "",
+    ]
+    act = rep["acting"]
+    e, g = act["epsilon_greedy"], act["greedy"]
+    lines += [
+        "**Acting overhead** (nacre, B = 1, 1 thread, per step, env.step excluded)",
+        "",
+        "| | greedy (`exploit=True`) | ε-greedy |",
+        "|---|---:|---:|",
+        f"| `agent.act()` + `agent.observe(result)` | {_us(g['act_observe_s'])} | "
+        f"{_us(e['act_observe_s'])} |",
+        f"| of which `observe` (incl. replay write) | {_us(g['observe_s'])} | "
+        f"{_us(e['observe_s'])} |",
+        f"| bare forward `agent.learner.q(obs)` | {_us(g['bare_forward_s'])} | "
+        f"{_us(e['bare_forward_s'])} |",
+        f"| ratio | **{g['ratio_act_observe_to_forward']:.2f}×** | "
+        f"**{e['ratio_act_observe_to_forward']:.2f}×** |",
+        "",
+    ]
+    mem = rep["memory"]
+    if mem:
+        mn, ms = mem["nacre"], mem["sb3"]
+        mib = 2**20
+        lines += [
+            "**Replay memory** (1,000,000 CartPole transitions, filled)",
+            "",
+            "| | nacre `ReplayBuffer` | SB3 `ReplayBuffer` |",
+            "|---|---:|---:|",
+            f"| storage (`nbytes`) | {mn['nbytes'] / mib:.1f} MiB | {ms['nbytes'] / mib:.1f} MiB |",
+            f"| bytes per transition | {mn['bytes_per_transition']:.1f} | "
+            f"{ms['bytes_per_transition']:.1f} |",
+            f"| process RSS growth after filling | {mn['rss_growth_bytes'] / mib:.1f} MiB | "
+            f"{ms['rss_growth_bytes'] / mib:.1f} MiB |",
+            f"| RSS growth / nbytes | {mn['rss_growth_over_nbytes']:.2f} | "
+            f"{ms['rss_growth_over_nbytes']:.2f} |",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def plot(rep: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = rep["runs"]
+    colors = {"nacre": "tab:blue", "sb3": "tab:orange"}
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), width_ratios=[2.2, 1, 1])
+    ax = axes[0]
+    curves = [r["eval_curve"] for r in runs["nacre"] if r["eval_curve"]]
+    for r in runs["nacre"]:
+        xs = [p["env_steps"] for p in r["eval_curve"]]
+        ax.plot(xs, [p["return_mean"] for p in r["eval_curve"]], color=colors["nacre"],
+                alpha=0.3, lw=1, marker=".")
+    if curves and len({len(c) for c in curves}) == 1:
+        xs = [p["env_steps"] for p in curves[0]]
+        ys = np.array([[p["return_mean"] for p in c] for c in curves])
+        band = [stratified_bootstrap_ci(ys[:, j], lambda v: float(np.mean(v)))
+                for j in range(ys.shape[1])]
+        ax.plot(xs, ys.mean(0), color=colors["nacre"], lw=2.5,
+                label=f"nacre, mean of {len(curves)} seeds (95% bootstrap CI)")
+        ax.fill_between(xs, [b[1] for b in band], [b[2] for b in band], color=colors["nacre"],
+                        alpha=0.2)
+    steps = rep["config"]["steps"]
+    sb3_final = [r["final_eval_return"] for r in runs["sb3"]]
+    ax.scatter([steps * 1.015] * len(sb3_final), sb3_final, color=colors["sb3"], marker="D",
+               zorder=3, label="SB3, final evaluation per seed")
+    ax.axhline(THRESHOLD, color="grey", ls="--", lw=1, label="threshold 475")
+    ax.set(xlabel="environment steps", ylabel="evaluation return (10 greedy episodes)",
+           title="CartPole-v1 DQN: nacre evaluation curves", ylim=(0, 520))
+    ax.legend(loc="lower right", fontsize=8)
+
+    ax = axes[1]
+    libs = ["nacre", "sb3"]
+    data = [[r["env_steps_per_s"] for r in runs[lib]] for lib in libs]
+    box = ax.boxplot(data, patch_artist=True, widths=0.5)
+    ax.set_xticks([1, 2], ["nacre", "SB3"])
+    for patch, lib in zip(box["boxes"], libs, strict=True):
+        patch.set_facecolor(colors[lib])
+        patch.set_alpha(0.35)
+    for i, d in enumerate(data, start=1):
+        ax.scatter(np.full(len(d), i) + np.linspace(-0.08, 0.08, len(d)), d, color="k", s=12,
+                   zorder=3)
+    tp = rep["throughput"]
+    ax.set(ylabel="env-steps/s (whole training call)",
+           title=f"throughput: nacre/SB3 = {tp['ratio_median']:.2f}× (median)")
+    ax.set_ylim(bottom=0)
+
+    ax = axes[2]
+    for i, lib in enumerate(libs, start=1):
+        vals = [r["final_eval_return"] for r in runs[lib]]
+        ax.scatter(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals,
+                   color=colors[lib], s=25)
+        s = rep["returns"][lib]
+        ax.errorbar(i + 0.25, s["iqm"], yerr=[[s["iqm"] - s["iqm_ci95"][0]],
+                                               [s["iqm_ci95"][1] - s["iqm"]]],
+                    fmt="s", color="k", capsize=4)
+    ax.axhline(THRESHOLD, color="grey", ls="--", lw=1)
+    ax.set_xticks([1, 2], ["nacre", "SB3"])
+    ax.set(ylabel="final return per seed", title="final return (■ IQM, 95% CI)", ylim=(0, 520))
+    mode = " (QUICK smoke test)" if rep["config"]["quick"] else ""
+    fig.suptitle(f"DQN CartPole-v1, {rep['config']['steps']:,} steps, "
+                 f"{len(rep['config']['seeds'])} seeds, {rep['machine']['cpu_model']}, "
+                 f"{rep['machine']['cpu_count']} cores{mode}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ============================================================================ entry point
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5)")
+    p.add_argument("--steps", type=int, default=None, help="env steps per run (default 50000)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 2 seeds x 5k steps, shorter micro-benchmarks, no memory test")
+    p.add_argument("--out-dir", default=str(HERE / "results"), help="where results are written")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = 2 if args.quick else 5
+    if args.steps is None:
+        args.steps = 5_000 if args.quick else 50_000
+    if args.seeds < 1 or args.steps < 1:
+        p.error("--seeds and --steps must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        run_worker(args)
+    else:
+        orchestrate(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""Test helpers: conformance checks for components and tiny deterministic fake environments."""
+
+from nacre.testing.conformance import check_exploration, check_learner, random_batch
+from nacre.testing.fakes import ChainEnv, IdentityEnv, register_fakes
+
+__all__ = [
+    "ChainEnv",
+    "IdentityEnv",
+    "check_exploration",
+    "check_learner",
+    "random_batch",
+    "register_fakes",
+]

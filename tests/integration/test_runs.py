@@ -1,0 +1,166 @@
+"""Run folders, determinism, exact resume in a fresh process, safe loading, the CLI."""
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import nacre
+from nacre.errors import CheckpointError, ConfigError
+from nacre.train.checkpoint import latest_checkpoint, load_checkpoint
+from nacre.train.tensorfile import load_tensors
+
+SMALL = [
+    "network.hidden=[32, 32]",
+    "train.learning_starts=200",
+    "train.train_freq=16",
+    "train.gradient_steps=8",
+    "train.target_update_interval=50",
+    "train.eval_every=400",
+    "train.eval_episodes=2",
+    "train.log_every=200",
+    "buffer.capacity=500",
+]
+
+
+def small_run(out: Path, steps: int = 1200, seed: int = 0, extra: tuple[str, ...] = ()):
+    return nacre.train("cartpole-dqn", steps=steps, seed=seed, out=out, progress=False,
+                       overrides=[*SMALL, *extra])
+
+
+def strip_times(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("time_s", "env_steps_per_s")} for r in rows]
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return strip_times([json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()])
+
+
+def params(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_tensors(latest_checkpoint(run_dir) / "model.safetensors")
+
+
+def test_run_folder_layout(tmp_path: Path) -> None:
+    result = small_run(tmp_path / "run")
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.jsonl", "summary.json", "plots/learning_curve.png"):
+        assert (run / name).is_file(), name
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("final_eval_return_mean", "final_eval_return_std", "env_steps", "wall_time_s",
+                "env_steps_per_s", "seed"):
+        assert key in summary, key
+    assert summary["env_steps"] == 1200 == result.summary["env_steps"]
+    ckpt = latest_checkpoint(run)
+    assert {p.name for p in ckpt.iterdir()} == {"model.safetensors", "config.yaml", "state.json"}
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["versions"]["torch"] == torch.__version__
+    with pytest.raises(ConfigError, match="already holds a run"):
+        small_run(run)
+
+
+def test_same_seed_same_metrics_and_parameters(tmp_path: Path) -> None:
+    small_run(tmp_path / "a", seed=3)
+    small_run(tmp_path / "b", seed=3)
+    small_run(tmp_path / "c", seed=4)
+    assert metrics(tmp_path / "a") == metrics(tmp_path / "b")
+    pa, pb, pc = params(tmp_path / "a"), params(tmp_path / "b"), params(tmp_path / "c")
+    assert pa.keys() == pb.keys()
+    for key in pa:
+        assert torch.equal(pa[key], pb[key]), key
+    assert not torch.equal(pa["learner/q/head.mlp.0.weight"], pc["learner/q/head.mlp.0.weight"])
+
+
+def test_resume_in_a_fresh_process_is_exact(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    small_run(full, steps=1200, extra=("train.checkpoint_every=600",))
+    part = tmp_path / "part"
+    part.mkdir()
+    (part / "config.yaml").write_text((full / "config.yaml").read_text())
+    ckpt = full / "checkpoints" / "step_000000000600"
+    (part / "checkpoints").mkdir()
+    import shutil
+
+    shutil.copytree(ckpt, part / "checkpoints" / ckpt.name)
+    rows = [line for line in (full / "metrics.jsonl").read_text().splitlines()
+            if json.loads(line)["env_steps"] <= 600]
+    (part / "metrics.jsonl").write_text("\n".join(rows) + "\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "nacre.cli", "train", "--resume", str(part), "--steps", "1200",
+         "--no-progress"], capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    pf, pp = params(full), params(part)
+    for key in pf:
+        if key.startswith(("learner/", "buffer/", "generator")):
+            assert torch.equal(pf[key], pp[key]), key
+    assert metrics(full) == metrics(part)
+
+
+def test_resume_needs_more_steps(tmp_path: Path) -> None:
+    small_run(tmp_path / "r", steps=400)
+    with pytest.raises(ConfigError, match="already at 400 steps"):
+        nacre.resume(tmp_path / "r", steps=400)
+
+
+class _Boom:
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (Path(MARKER),))
+
+
+MARKER = ""
+
+
+def test_a_pickled_checkpoint_is_refused(tmp_path: Path) -> None:
+    global MARKER
+    small_run(tmp_path / "r", steps=400)
+    ckpt = latest_checkpoint(tmp_path / "r")
+    MARKER = str(tmp_path / "pwned")
+    (ckpt / "model.safetensors").write_bytes(pickle.dumps({"w": _Boom()}))
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(ckpt)
+    with pytest.raises(CheckpointError):
+        nacre.evaluate_run(tmp_path / "r")
+    assert not Path(MARKER).exists()
+
+
+def test_no_unsafe_loading_in_the_source() -> None:
+    src = Path(nacre.__file__).parent
+    for path in src.rglob("*.py"):
+        text = path.read_text()
+        assert "import pickle" not in text and "pickle.load" not in text, path
+        for line in text.splitlines():
+            if "torch.load(" in line:
+                assert "weights_only=True" in line, f"{path}: {line}"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nacre.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_train_eval_presets(tmp_path: Path) -> None:
+    out = cli("train", "cartpole-dqn", "--steps", "400", "--seed", "1", "--out",
+              str(tmp_path / "r"), "--no-progress", "--set", *SMALL)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["env_steps"] == 400
+    ev = cli("eval", str(tmp_path / "r"), "--episodes", "3")
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads((tmp_path / "r" / "eval.json").read_text())["episodes"] == 3
+    pr = cli("presets")
+    assert "cartpole-dqn" in pr.stdout and "frozenlake-tabular" in pr.stdout
+
+
+def test_cli_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:
+    out = cli("train", "no-such-preset")
+    assert out.returncode == 2
+    assert "nacre: error: unknown preset" in out.stderr and "Traceback" not in out.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env: {id: CartPole-v1}\nlearner: {name: dqn, lr: [}\n")
+    out = cli("train", str(bad))
+    assert out.returncode == 2 and "line 2" in out.stderr and "Traceback" not in out.stderr
+    out = cli("eval", str(tmp_path))
+    assert out.returncode == 2 and "not a run folder" in out.stderr

@@ -1,0 +1,22 @@
+"""Pins the curated public API: a change here is a deliberate API change."""
+
+import nacre
+
+EXPECTED = {
+    "DQN", "ActionResult", "Agent", "AvailableActions", "Boltzmann", "BoxActionSpace",
+    "CheckpointError", "Component", "ConfigError", "DQNConfig", "DeepSARSA",
+    "DiscreteActionSpace", "DoubleDQN", "EnvConfig", "EpsilonGreedy", "Greedy", "InputError",
+    "LinearSchedule", "NacreError", "ReplayBuffer", "RunConfig", "SARSABuffer", "SpaceError",
+    "TabularConfig", "TabularQLearning", "TrainConfig", "TransitionBatch", "Warmup",
+    "__version__", "build", "evaluate", "evaluate_run", "fit", "load_config", "load_preset",
+    "load_run", "make_env", "preset_names", "register", "resume", "train",
+}
+
+
+def test_all_is_pinned() -> None:
+    assert set(nacre.__all__) == EXPECTED
+
+
+def test_every_exported_name_exists() -> None:
+    for name in nacre.__all__:
+        assert hasattr(nacre, name), name

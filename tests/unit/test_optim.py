@@ -1,0 +1,159 @@
+"""``nacre.learners.optim.Adam`` (fused, folded clipping) against torch's Adam + clip_grad_norm_."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from nacre.learners.optim import Adam, polyak_update
+from nacre.networks import MLP
+
+X = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
+Y = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+
+
+def loss_fn(scale: float) -> Callable[[nn.Module], Tensor]:
+    def loss(net: nn.Module) -> Tensor:
+        out: Tensor = net(X)
+        return scale * (out - Y).square().mean()
+
+    return loss
+
+
+def make_net() -> MLP:
+    torch.manual_seed(0)
+    return MLP(6, (16, 16), 3, "tanh")
+
+
+def reference_step(
+    net: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, max_norm: float
+) -> float:
+    opt.zero_grad()
+    loss.backward()
+    norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm))
+    opt.step()
+    return norm
+
+
+def assert_same_params(a: nn.Module, b: nn.Module, atol: float = 1e-6) -> None:
+    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=atol, msg=name)
+
+
+@pytest.mark.parametrize(
+    ("scale", "clipping"),
+    [(1000.0, True), (0.01, False)],
+    ids=["clipping-active", "clipping-inactive"],
+)
+def test_matches_torch_adam_with_clip_grad_norm(scale: float, clipping: bool) -> None:
+    max_norm = 1.0
+    net, ref = make_net(), make_net()
+    opt = Adam(net.parameters(), lr=1e-2, max_grad_norm=max_norm)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-2)
+    loss = loss_fn(scale)
+    for _ in range(20):
+        norm = opt.minimize(loss(net))
+        ref_norm = reference_step(ref, ref_opt, loss(ref), max_norm)
+        assert norm is not None
+        assert float(norm) == pytest.approx(ref_norm, rel=1e-4)  # the pre-clipping norm
+        assert (ref_norm > max_norm) == clipping
+        assert_same_params(net, ref)
+    # the parameters moved (the comparison is not between two frozen nets)
+    assert not torch.allclose(next(net.parameters()), next(make_net().parameters()))
+
+
+def test_without_clipping_matches_torch_adam_and_returns_none() -> None:
+    net, ref = make_net(), make_net()
+    opt = Adam(net.parameters(), lr=3e-3, eps=1e-6)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=3e-3, eps=1e-6)
+    loss = loss_fn(100.0)  # large gradients, but no clipping configured
+    for _ in range(20):
+        assert opt.minimize(loss(net)) is None
+        ref_opt.zero_grad()
+        loss(ref).backward()
+        ref_opt.step()
+    assert_same_params(net, ref)
+
+
+def test_unfused_fallback_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(torch, "_fused_adam_", raising=False)
+    net, ref = make_net(), make_net()
+    opt = Adam(net.parameters(), lr=1e-2, max_grad_norm=1.0)
+    assert not opt._fused
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-2)
+    loss = loss_fn(1000.0)
+    for _ in range(20):
+        opt.minimize(loss(net))
+        reference_step(ref, ref_opt, loss(ref), 1.0)
+    assert_same_params(net, ref)
+
+
+@pytest.mark.parametrize("scale", [1000.0, 0.01])
+def test_state_dict_round_trip_continues_identically(scale: float) -> None:
+    net = make_net()
+    opt = Adam(net.parameters(), lr=1e-2, max_grad_norm=1.0)
+    loss = loss_fn(scale)
+    for _ in range(10):
+        opt.minimize(loss(net))
+    state = copy.deepcopy(opt.state_dict())
+    assert all(isinstance(k, str) for k in state["state"])  # checkpoint-friendly keys
+
+    twin = make_net()
+    twin.load_state_dict(net.state_dict())
+    twin_opt = Adam(twin.parameters(), lr=1e-2, max_grad_norm=1.0)
+    twin_opt.load_state_dict(state)
+    fresh = make_net()  # same params, no optimizer state: must diverge (Adam's moments matter)
+    fresh.load_state_dict(net.state_dict())
+    fresh_opt = Adam(fresh.parameters(), lr=1e-2, max_grad_norm=1.0)
+    for _ in range(10):
+        opt.minimize(loss(net))
+        twin_opt.minimize(loss(twin))
+        fresh_opt.minimize(loss(fresh))
+    for p, q in zip(net.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert not all(
+        torch.allclose(p, q, atol=1e-6)
+        for p, q in zip(net.parameters(), fresh.parameters(), strict=True)
+    )
+
+
+def test_state_dict_loads_into_torch_adam_and_matches() -> None:
+    net = make_net()
+    opt = Adam(net.parameters(), lr=1e-2, max_grad_norm=1.0)
+    loss = loss_fn(1000.0)
+    for _ in range(5):
+        opt.minimize(loss(net))
+    ref = make_net()
+    ref.load_state_dict(net.state_dict())
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-2)
+    state = copy.deepcopy(opt.state_dict())
+    ref_opt.load_state_dict({"state": {int(k): v for k, v in state["state"].items()},
+                             "param_groups": [dict(g, fused=None) for g in state["param_groups"]]})
+    for _ in range(10):
+        opt.minimize(loss(net))
+        reference_step(ref, ref_opt, loss(ref), 1.0)
+    assert_same_params(net, ref)
+
+
+def test_lr_changes_in_param_groups_take_effect() -> None:
+    net = make_net()
+    opt = Adam(net.parameters(), lr=1e-2)
+    opt.optimizer.param_groups[0]["lr"] = 0.0
+    before = [p.clone() for p in net.parameters()]
+    opt.minimize(loss_fn(1.0)(net))
+    assert all(torch.equal(p, q) for p, q in zip(before, net.parameters(), strict=True))
+
+
+def test_polyak_update() -> None:
+    online, target = make_net(), MLP(6, (16, 16), 3, "tanh")
+    t0 = [p.clone() for p in target.parameters()]
+    polyak_update(target, online, 0.25)
+    for p_t, p_0, p_o in zip(target.parameters(), t0, online.parameters(), strict=True):
+        torch.testing.assert_close(p_t, 0.75 * p_0 + 0.25 * p_o)
+    polyak_update(target, online, 1.0)
+    assert all(torch.equal(a, b)
+               for a, b in zip(target.parameters(), online.parameters(), strict=True))
