@@ -531,16 +531,44 @@ def run_worker(args: argparse.Namespace) -> None:
 
 
 # ============================================================================ orchestration
+def busy_cpu_s() -> float:
+    """CPU seconds all processes on the machine have spent busy since boot (from /proc/stat)."""
+    with open("/proc/stat") as fh:
+        # user nice system idle iowait irq softirq steal (guest time is already in user)
+        vals = [int(v) for v in fh.readline().split()[1:9]]
+    return (sum(vals) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def spawn(kind: str, tmp: Path, *extra: str) -> dict[str, Any]:
-    """Run one worker in a fresh interpreter and return its JSON."""
+    """Run one worker in a fresh interpreter and return its JSON.
+
+    Also records how busy the rest of the machine was meanwhile (machine-wide busy CPU time
+    minus the worker's own), under ``"contention"``: timings from a shared, loaded machine are
+    not trustworthy in absolute terms.
+    """
     out = tmp / f"{kind}-{len(list(tmp.iterdir()))}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--out", str(out),
            *extra]
+    busy0, own0, t0 = busy_cpu_s(), children_cpu_s(), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    own = children_cpu_s() - own0
+    other = max(0.0, busy_cpu_s() - busy0 - own)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"worker {kind} {' '.join(extra)} failed ({proc.returncode})")
     data: dict[str, Any] = json.loads(out.read_text())
+    data["contention"] = {
+        "process_wall_s": wall,
+        "worker_cpu_s": own,
+        "other_processes_cpu_s": other,
+        "other_processes_cores_busy": other / wall,
+    }
     return data
 
 
@@ -688,6 +716,14 @@ def aggregate(
         "measurements": {"before_training": limits_before, "after_training": limits_after},
     }
     ttt = [r["time_to_threshold"] for r in nacre_runs if r["time_to_threshold"]]
+    busy = [r["contention"]["other_processes_cores_busy"] for r in nacre_runs + sb3_runs]
+    contention = {
+        "definition": "CPU cores kept busy by processes other than the worker during each "
+        "training run (machine-wide /proc/stat busy time minus the worker's CPU time, / wall)",
+        "other_cores_busy_mean": float(np.mean(busy)),
+        "other_cores_busy_max": float(np.max(busy)),
+        "machine_cores": os.cpu_count(),
+    }
     return {
         "config": {"env_id": ENV_ID, "nacre_preset": PRESET, "steps": args.steps,
                    "seeds": seeds, "quick": args.quick, "hyperparameters": HPARAMS,
@@ -704,6 +740,7 @@ def aggregate(
             "= eval_every; not measured for SB3 (no evaluation during learn)",
         },
         "physical_limit": limit,
+        "contention": contention,
         "acting": acting,
         "memory": memory,
     }
@@ -769,8 +806,9 @@ def markdown(rep: dict[str, Any]) -> str:
         "| | |",
         f"| seeds with final return ≥ 475 | {frac['nacre']} | {frac['sb3']} | | |",
         f"| time to 475 (eval every {eval_every} steps) | {ttt_s} | not measured | | |",
-        f"| gradient steps | {_f(med('nacre', 'grad_steps'))} | {_f(med('sb3', 'grad_steps'))} "
-        "| | |",
+        f"| env steps / gradient steps done | {_f(med('nacre', 'env_steps'))} / "
+        f"{_f(med('nacre', 'grad_steps'))} | {_f(med('sb3', 'env_steps'))} / "
+        f"{_f(med('sb3', 'grad_steps'))} | | |",
         f"| peak RSS, median | {med('nacre', 'peak_rss_mib'):.0f} MiB | "
         f"{med('sb3', 'peak_rss_mib'):.0f} MiB | "
         f"{med('nacre', 'peak_rss_mib') / med('sb3', 'peak_rss_mib'):.2f}× | |",
@@ -779,8 +817,23 @@ def markdown(rep: dict[str, Any]) -> str:
         "Final return: mean of 10 greedy episodes after training (nacre: `exploit=True`; SB3: "
         "`evaluate_policy(deterministic=True)`). CIs: 2,000-resample stratified bootstrap. "
         "nacre's wall time includes its periodic evaluations, checkpoint and plot; SB3's does not "
-        "include any evaluation.",
+        "include any evaluation."
+        + (" SB3 always completes its last `train_freq` rollout, so it runs past the requested "
+           "steps (and may run one more training round); steps/s uses each library's actual "
+           "step count."
+           if med("sb3", "env_steps") != med("nacre", "env_steps") else ""),
         "",
+    ]
+    cont = rep["contention"]
+    if cont["other_cores_busy_max"] > 0.2:
+        lines += [
+            f"> **Warning:** other processes kept on average {cont['other_cores_busy_mean']:.2f} "
+            f"(max {cont['other_cores_busy_max']:.2f}) of the {cont['machine_cores']} cores "
+            "busy during the training runs: absolute times are unreliable; rerun on an idle "
+            "machine before publishing.",
+            "",
+        ]
+    lines += [
         "**Distance to the physical limit** (costs measured in the same invocation, best of two "
         "measurements)",
         "",
@@ -873,6 +926,7 @@ def plot(rep: dict[str, Any], path: Path) -> None:
     ax.scatter([steps * 1.015] * len(sb3_final), sb3_final, color=colors["sb3"], marker="D",
                zorder=3, label="SB3, final evaluation per seed")
     ax.axhline(THRESHOLD, color="grey", ls="--", lw=1, label="threshold 475")
+    ax.set_xlim(0, steps * 1.04)
     ax.set(xlabel="environment steps", ylabel="evaluation return (10 greedy episodes)",
            title="CartPole-v1 DQN: nacre evaluation curves", ylim=(0, 520))
     ax.legend(loc="lower right", fontsize=8)

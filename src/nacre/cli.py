@@ -59,9 +59,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{entry.kind:12s} {entry.name:16s} {entry.summary}")
         return 0
     if args.command == "eval":
-        result = nacre.evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed)
-        print(f"eval return {result['return_mean']:.2f} ± {result['return_std']:.2f} over "
-              f"{result['episodes']} episodes (written to {args.run_dir}/eval.json)")
+        ev = nacre.evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed)
+        print(f"eval return {ev['return_mean']:.2f} ± {ev['return_std']:.2f} over "
+              f"{ev['episodes']} episodes (written to {args.run_dir}/eval.json)")
         return 0
     progress = False if args.no_progress else None
     if args.resume:

@@ -37,7 +37,8 @@ def strip_times(rows: list[dict]) -> list[dict]:
 
 
 def metrics(run_dir: Path) -> list[dict]:
-    return strip_times([json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()])
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return strip_times([json.loads(x) for x in lines])
 
 
 def params(run_dir: Path) -> dict[str, torch.Tensor]:

@@ -47,6 +47,7 @@ def test_next_step_mode_marks_reset_steps_invalid() -> None:
     env = GymVectorEnv(vec)
     env.reset(seed=0)
     saw_done = False
+    done_idx = np.zeros(0, dtype=np.int64)
     for _ in range(100):
         r = env.step(np.zeros(2, dtype=np.int64))
         assert r.valid is not None

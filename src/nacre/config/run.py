@@ -147,9 +147,8 @@ class RunConfig:
         known = {f.name for f in dataclasses.fields(RunConfig)}
         for key in data:
             if key not in known:
-                raise ConfigError(
-                    f"{source}: unknown top-level key {key!r}; valid keys: {', '.join(sorted(known))}"
-                )
+                valid = ", ".join(sorted(known))
+                raise ConfigError(f"{source}: unknown top-level key {key!r}; valid keys: {valid}")
         if "env" not in data or "learner" not in data:
             raise ConfigError(f"{source}: a run config needs at least 'env' and 'learner'")
         slots = {

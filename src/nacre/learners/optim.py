@@ -28,7 +28,7 @@ class Adam:
         self, params: Iterable[nn.Parameter], lr: float, eps: float = 1e-8,
         max_grad_norm: float | None = None,
     ) -> None:
-        self.params = [p for p in params if p.requires_grad]
+        self.params: list[torch.Tensor] = [p for p in params if p.requires_grad]
         device = self.params[0].device
         self._fused = hasattr(torch, "_fused_adam_") and device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(self.params, lr=lr, eps=eps, fused=self._fused or None)
@@ -104,8 +104,8 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tree: Mapping[str, An
 @torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """``θ_target ← (1 - τ) θ_target + τ θ_online`` (τ = 1 is a hard copy)."""
-    t_params = list(target.parameters())
-    o_params = list(online.parameters())
+    t_params: list[torch.Tensor] = list(target.parameters())
+    o_params: list[torch.Tensor] = list(online.parameters())
     if tau >= 1.0:
         torch._foreach_copy_(t_params, o_params)
     else:

@@ -32,7 +32,8 @@ class OneHotEncoder(nn.Module):
         self.register_buffer("eye", torch.eye(n), persistent=False)
 
     def forward(self, obs: Tensor) -> Tensor:
-        eye: Tensor = self.eye
+        eye = self.eye
+        assert isinstance(eye, Tensor)
         return eye[obs.long().reshape(-1)]
 
 

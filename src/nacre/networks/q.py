@@ -23,7 +23,8 @@ class VanillaQHead(nn.Module):
         self.mlp = MLP(in_dim, hidden, n_actions, activation)
 
     def forward(self, features: Tensor, action_features: Tensor | None = None) -> Tensor:
-        return self.mlp(features)
+        out: Tensor = self.mlp(features)
+        return out
 
 
 class DuelingQHead(nn.Module):
@@ -35,8 +36,9 @@ class DuelingQHead(nn.Module):
         self.advantage = MLP(in_dim, hidden, n_actions, activation)
 
     def forward(self, features: Tensor, action_features: Tensor | None = None) -> Tensor:
-        adv = self.advantage(features)
-        return self.value(features) + adv - adv.mean(dim=-1, keepdim=True)
+        adv: Tensor = self.advantage(features)
+        value: Tensor = self.value(features)
+        return value + adv - adv.mean(dim=-1, keepdim=True)
 
 
 class StateActionQHead(nn.Module):

@@ -212,13 +212,11 @@ def check_learner(
     assert torch.equal(score(other, probe), score(work, probe)), (
         f"{name}: load_state_dict(state_dict()) does not reproduce the scores"
     )
-    third = batch()
-    torch.manual_seed(seed + 3)
-    work.learn_batch(third)
-    torch.manual_seed(seed + 3)
-    other.learn_batch(third)
-    fourth = batch()
+    third, fourth = batch(), batch()
     for who in (work, other):
+        _update_target(who)
+        torch.manual_seed(seed + 3)
+        who.learn_batch(third)
         _update_target(who)
         torch.manual_seed(seed + 4)
         who.learn_batch(fourth)

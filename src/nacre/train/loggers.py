@@ -51,7 +51,8 @@ class TensorBoardLogger:
     def log(self, row: dict[str, Any]) -> None:
         step = int(row.get("env_steps", 0))
         for key, value in row.items():
-            if key != "env_steps" and isinstance(value, int | float) and not isinstance(value, bool):
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if key != "env_steps" and numeric:
                 self._writer.add_scalar(key, value, step)
 
     def close(self) -> None:

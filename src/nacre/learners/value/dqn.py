@@ -128,7 +128,7 @@ class DoubleDQN(DQN):
 
 
 class DeepSARSA(DQN):
-    """On-policy TD control: bootstraps from the action actually taken next (needs a SARSA buffer)."""
+    """On-policy TD control: bootstraps from the action taken next (needs a SARSA buffer)."""
 
     needs_next_action = True
 

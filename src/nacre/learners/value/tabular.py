@@ -67,5 +67,7 @@ class TabularQLearning:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         table = state["table"]
         if tuple(table.shape) != tuple(self.table.shape):
-            raise InputError("table", f"expected shape {tuple(self.table.shape)}, got {tuple(table.shape)}")
+            raise InputError(
+                "table", f"expected shape {tuple(self.table.shape)}, got {tuple(table.shape)}"
+            )
         self.table = table.clone().float()
