@@ -121,6 +121,44 @@ def test_dqn_with_state_action_head_conforms() -> None:
         check_learner(DQN(net, DQNConfig(lr=1e-2)), OBS_DIM, N_ACTIONS, action_features=features)
 
 
+def _next_mask_batch(discrete: bool) -> TransitionBatch:
+    # one transition s=0 -> s'=1, r=0, not terminated, only actions 0 and 2 available at s'
+    obs = torch.tensor([0]) if discrete else torch.zeros(1, N_STATES)
+    return TransitionBatch(obs, torch.tensor([0]), torch.tensor([0.0]),
+                           torch.tensor([1]) if discrete else torch.ones(1, N_STATES),
+                           torch.tensor([0.0]), next_mask=torch.tensor([[True, False, True]]))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: TabularQLearning.learn_batch calls q_learning_target without "
+    "batch.next_mask (DQN passes it), so with dynamic action sets it bootstraps from the value "
+    "of an unavailable action",
+)
+def test_tabular_q_learning_respects_next_mask() -> None:
+    learner = TabularQLearning(N_STATES, 3, TabularConfig(lr=1.0, gamma=0.5))
+    learner.table[1] = torch.tensor([1.0, 10.0, 2.0])
+    learner.learn_batch(_next_mask_batch(discrete=True))
+    # target = 0 + 0.5 * max(Q(1, 0), Q(1, 2)) = 0.5 * 2 = 1 (the 10 is unavailable);
+    # lr = 1 -> Q(0, 0) = 1. Without the mask it would be 0.5 * 10 = 5.
+    assert float(learner.table[0, 0]) == pytest.approx(1.0)
+
+
+def test_dqn_respects_next_mask() -> None:
+    torch.manual_seed(0)
+    net = QNetwork(FlattenEncoder((N_STATES,)), VanillaQHead(N_STATES, 3, (8,), "relu"))
+    with torch.no_grad():
+        net.head.mlp[-1].bias[1] += 100.0  # the unavailable action has the largest value
+    learner = DQN(net, DQNConfig(gamma=0.5))
+    batch = _next_mask_batch(discrete=False)
+    with torch.no_grad():
+        next_q = learner.target(batch.next_obs)[0]
+    assert float(next_q[1]) > float(torch.maximum(next_q[0], next_q[2]))
+    # the masked target ignores action 1: r + γ max(Q'(s', 0), Q'(s', 2))
+    expected = 0.5 * float(torch.maximum(next_q[0], next_q[2]))
+    assert float(learner._target_value(batch, 0.5)[0]) == pytest.approx(expected)
+
+
 # ----------------------------------------------------------------- the checks catch broken learners
 
 

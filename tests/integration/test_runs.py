@@ -24,6 +24,7 @@ SMALL = [
     "train.eval_episodes=2",
     "train.log_every=200",
     "buffer.capacity=500",
+    "train.learn_threads=1",
 ]
 
 

@@ -407,6 +407,21 @@ def test_inf_obs_raises_input_error(first: bool) -> None:
     assert info.value.field == "obs"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: ReplayBuffer.add never checks the shape of `valid`: a [1] mask for B = 2 "
+    "envs is broadcast silently (marking both envs invalid), and a [3] mask raises a bare numpy "
+    "ValueError instead of InputError('valid', ...)",
+)
+@pytest.mark.parametrize("valid", [[False], [False, True, True]])
+def test_wrong_valid_shape_raises_input_error(valid: list[bool]) -> None:
+    buf = ReplayBuffer(capacity=8, seed=0)
+    buf.add(*_valid_args())
+    with pytest.raises(nacre.InputError) as info:
+        buf.add(*_valid_args(), valid=np.array(valid))
+    assert info.value.field == "valid"
+
+
 def test_scalar_input_and_bad_constructor_arguments() -> None:
     args: list[object] = list(_valid_args())
     args[2] = np.float32(1.0)

@@ -81,7 +81,8 @@ class TrainConfig:
         log_every: write a metrics row every this many steps.
         checkpoint_every: save a checkpoint every this many steps (0: only at the end).
         torch_threads: threads for acting (one small forward pass per step: 1 is fastest).
-        learn_threads: threads for learning rounds (0: all cores).
+        learn_threads: threads for learning rounds (0: all cores; faster for wide networks on an
+            otherwise idle machine, much slower when other processes compete for the cores).
         device: ``cpu``, ``cuda``, ``cuda:1`` …
         tensorboard: also write TensorBoard event files to ``<run>/tb`` (needs the extra).
     """
@@ -97,7 +98,7 @@ class TrainConfig:
     log_every: int = 1_000
     checkpoint_every: int = 0
     torch_threads: int = 1
-    learn_threads: int = 0
+    learn_threads: int = 1
     device: str = "cpu"
     tensorboard: bool = False
 
