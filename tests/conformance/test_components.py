@@ -107,18 +107,13 @@ def test_check_learner_leaves_the_learner_unchanged() -> None:
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: DQN.learn_batch calls self.q(batch.obs) / self.target(batch.next_obs) "
-    "without action features, so a QNetwork with a StateActionQHead (the 'state_action' head "
-    "that components.py builds for featured action spaces) cannot learn: ValueError",
-)
 def test_dqn_with_state_action_head_conforms() -> None:
     torch.manual_seed(0)
     features = torch.randn(N_ACTIONS, 2)
     net = QNetwork(FlattenEncoder((OBS_DIM,)), StateActionQHead(OBS_DIM, 2, (16,), "relu"))
     with one_thread():
-        check_learner(DQN(net, DQNConfig(lr=1e-2)), OBS_DIM, N_ACTIONS, action_features=features)
+        check_learner(DQN(net, DQNConfig(lr=1e-2), action_features=features), OBS_DIM, N_ACTIONS,
+                      action_features=features)
 
 
 def _next_mask_batch(discrete: bool) -> TransitionBatch:
@@ -129,12 +124,6 @@ def _next_mask_batch(discrete: bool) -> TransitionBatch:
                            torch.tensor([0.0]), next_mask=torch.tensor([[True, False, True]]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: TabularQLearning.learn_batch calls q_learning_target without "
-    "batch.next_mask (DQN passes it), so with dynamic action sets it bootstraps from the value "
-    "of an unavailable action",
-)
 def test_tabular_q_learning_respects_next_mask() -> None:
     learner = TabularQLearning(N_STATES, 3, TabularConfig(lr=1.0, gamma=0.5))
     learner.table[1] = torch.tensor([1.0, 10.0, 2.0])

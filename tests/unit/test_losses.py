@@ -117,12 +117,6 @@ def test_double_q_target_with_next_mask() -> None:
     close(double_q_target(t(1), online, target, t(0), 0.5, mask), [2.5])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: double_q_target with a next_mask row that has no available action takes "
-    "argmax over all -inf (index 0) and bootstraps from next_q_target[..., 0], while "
-    "masked_max / q_learning_target use 0 for such rows; the two targets disagree",
-)
 def test_double_q_target_with_no_available_next_action_matches_q_learning() -> None:
     online = torch.tensor([[0.0, 9.0, 1.0]])
     target = torch.tensor([[3.0, 2.0, 7.0]])

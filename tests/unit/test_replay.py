@@ -218,12 +218,6 @@ def test_sarsa_next_action_after_wrap_multi_env() -> None:
         assert row["next_action"] == 100 * b + t + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: SARSABuffer with n_step > 1 returns the action at t+1 as next_action, but "
-    "the target bootstraps from next_obs of the window's last step t+k-1, whose next action is "
-    "the one at t+k (ReplayBuffer._gather computes next_action before the n-step window)",
-)
 def test_sarsa_n_step_next_action_is_taken_at_the_bootstrap_state() -> None:
     buf = SARSABuffer(capacity=16, n_step=2, gamma=0.5, seed=0)
     for t in range(6):
@@ -365,12 +359,6 @@ def test_wrong_obs_shape_names_obs_after_the_first_step() -> None:
     assert len(buf) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug (error attribution): on the first add ReplayBuffer._allocate_from takes B "
-    "from reward, so a reward of the wrong length is reported as an error in 'obs' (the first "
-    "field compared), not in 'reward'",
-)
 def test_wrong_reward_length_on_first_add_names_reward() -> None:
     args = _valid_args()
     args[2] = np.zeros(3, np.float32)
@@ -389,12 +377,6 @@ def test_wrong_reward_length_after_first_add_names_reward() -> None:
     assert info.value.field == "reward"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: ReplayBuffer.add only checks next_obs for NaN/inf (self._float_obs and "
-    "values[3]); a non-finite obs (e.g. the first observation of a new episode) is stored and "
-    "sampled, although the docstring promises 'finite rewards and observations'",
-)
 @pytest.mark.parametrize("first", [True, False])
 def test_inf_obs_raises_input_error(first: bool) -> None:
     buf = ReplayBuffer(capacity=8, seed=0)
@@ -407,12 +389,6 @@ def test_inf_obs_raises_input_error(first: bool) -> None:
     assert info.value.field == "obs"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: ReplayBuffer.add never checks the shape of `valid`: a [1] mask for B = 2 "
-    "envs is broadcast silently (marking both envs invalid), and a [3] mask raises a bare numpy "
-    "ValueError instead of InputError('valid', ...)",
-)
 @pytest.mark.parametrize("valid", [[False], [False, True, True]])
 def test_wrong_valid_shape_raises_input_error(valid: list[bool]) -> None:
     buf = ReplayBuffer(capacity=8, seed=0)

@@ -80,14 +80,19 @@ def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
 
 
 # ---------------------------------------------------------------- learners
+def _features(ctx: BuildContext) -> torch.Tensor | None:
+    features = ctx.discrete_actions("the DQN family").features
+    return None if features is None else features.to(ctx.device)
+
+
 @register("learner", "dqn", DQNConfig, "DQN (Mnih et al. 2015)")
 def _dqn(cfg: DQNConfig, ctx: BuildContext) -> DQN:
-    return DQN(ctx.make("network"), cfg)
+    return DQN(ctx.make("network"), cfg, _features(ctx))
 
 
 @register("learner", "double_dqn", DQNConfig, "Double DQN (van Hasselt et al. 2016)")
 def _double_dqn(cfg: DQNConfig, ctx: BuildContext) -> DoubleDQN:
-    return DoubleDQN(ctx.make("network"), cfg)
+    return DoubleDQN(ctx.make("network"), cfg, _features(ctx))
 
 
 @register("learner", "sarsa", DQNConfig, "deep SARSA (on-policy TD control); needs buffer sarsa")
@@ -97,7 +102,7 @@ def _sarsa(cfg: DQNConfig, ctx: BuildContext) -> DeepSARSA:
             f"learner 'sarsa' needs buffer 'sarsa' (it stores the next action); got buffer "
             f"{ctx.config.buffer.name!r}: set buffer.name to sarsa"
         )
-    return DeepSARSA(ctx.make("network"), cfg)
+    return DeepSARSA(ctx.make("network"), cfg, _features(ctx))
 
 
 @register("learner", "tabular_q", TabularConfig, "tabular Q-learning for Discrete observations")

@@ -133,13 +133,20 @@ class ReplayBuffer:
                 raise InputError(name, f"expected shape {shapes[name]}, got {np.shape(value)}")
         if not np.isfinite(values[2]).all():
             raise InputError("reward", "contains NaN or inf")
-        if self._float_obs and not np.isfinite(values[3]).all():
-            raise InputError("next_obs", "contains NaN or inf")
+        if self._float_obs:
+            if not np.isfinite(values[0]).all():
+                raise InputError("obs", "contains NaN or inf")
+            if not np.isfinite(values[3]).all():
+                raise InputError("next_obs", "contains NaN or inf")
         pos = self._pos
         for arr, value in zip(self._arrays.values(), values, strict=True):
             arr[pos] = value
         if valid is not None:
-            self._write_valid(pos, _as_array("valid", valid).astype(np.bool_, copy=False))
+            valid_arr = _as_array("valid", valid).astype(np.bool_, copy=False)
+            if valid_arr.shape != (self._num_envs,):
+                raise InputError("valid", f"expected shape ({self._num_envs},), got "
+                                 f"{valid_arr.shape}")
+            self._write_valid(pos, valid_arr)
         elif self._valid is not None:
             self._valid[pos] = True
         self._pos = (pos + 1) % self._t_rows
@@ -148,7 +155,7 @@ class ReplayBuffer:
     def _allocate_from(self, values: list[Any]) -> None:
         batch = {name: _as_array(name, v) for name, v in zip(_FIELDS, values, strict=True)
                  if not isinstance(v, float)}
-        b = batch["reward"].shape[0]
+        b = batch["obs"].shape[0]
         batch["propensity"] = np.ones(b, np.float32)
         batch["reward"] = batch["reward"].astype(np.float32)
         batch["terminated"] = batch["terminated"].astype(np.bool_)
@@ -189,7 +196,11 @@ class ReplayBuffer:
         if self._valid is not None:
             valid = torch.from_numpy(self._valid)
             bad = ~valid[t, b]
-            while bool(bad.any()):  # redraw the NEXT_STEP reset steps
+            for attempt in range(1000):  # redraw the NEXT_STEP reset steps
+                if not bool(bad.any()):
+                    break
+                if attempt == 999:
+                    raise InputError("buffer", "no valid transition to sample")
                 k = int(bad.sum())
                 j2 = torch.randint(rows * self._num_envs, (k,), generator=self.generator)
                 t[bad] = torch.remainder(start + torch.div(j2, self._num_envs,
@@ -209,7 +220,7 @@ class ReplayBuffer:
         obs = f["obs"][idx]
         action = f["action"][idx]
         next_action = None
-        if self.needs_next_action:
+        if self.needs_next_action and self.n_step == 1:
             nxt = torch.remainder(t + 1, self._t_rows) * self._num_envs + b
             next_action = f["action"][nxt]
         if self.n_step == 1:
@@ -225,11 +236,16 @@ class ReplayBuffer:
         k = torch.arange(self.n_step)
         rows = torch.remainder(t[:, None] + k, self._t_rows)  # [N, n]
         ahead = torch.remainder(self._pos - 1 - t, self._t_rows)  # rows recorded after t
+        if self.needs_next_action:  # the window must end where the next action is known
+            ahead = ahead - 1
         available = k[None, :] <= ahead[:, None]
         flat = rows * self._num_envs + b[:, None]
         stops = f["terminated"][flat] | f["truncated"][flat]
         ret, last, steps = n_step_returns(f["reward"][flat], stops, available, self.gamma)
         end = flat.gather(1, last[:, None]).squeeze(1)
+        if self.needs_next_action:
+            end_t = rows.gather(1, last[:, None]).squeeze(1)
+            next_action = f["action"][torch.remainder(end_t + 1, self._t_rows) * self._num_envs + b]
         return TransitionBatch(
             obs=obs,
             action=action,

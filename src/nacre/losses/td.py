@@ -50,6 +50,8 @@ def double_q_target(
         next_q_online = next_q_online.masked_fill(~next_mask, float("-inf"))
     best = next_q_online.argmax(dim=-1, keepdim=True)
     next_value = next_q_target.gather(-1, best).squeeze(-1)
+    if next_mask is not None:  # rows with no available action have no next value
+        next_value = torch.where(next_mask.any(dim=-1), next_value, torch.zeros_like(next_value))
     return td_target(reward, next_value, terminated, discount)
 
 

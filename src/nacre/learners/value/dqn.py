@@ -58,8 +58,14 @@ class DQN:
         ['loss', 'q_mean']
     """
 
-    def __init__(self, q_network: QNetwork, config: DQNConfig | None = None) -> None:
+    def __init__(
+        self,
+        q_network: QNetwork,
+        config: DQNConfig | None = None,
+        action_features: Tensor | None = None,
+    ) -> None:
         self.config = config or DQNConfig()
+        self.action_features = action_features  # [K, d_a] for state-action Q heads
         self.q = q_network
         self.target = copy.deepcopy(q_network).requires_grad_(False)
         self.optimizer = Adam(
@@ -73,7 +79,7 @@ class DQN:
         return out
 
     def _target_value(self, batch: TransitionBatch, discount: float | Tensor) -> Tensor:
-        next_q = self.target(batch.next_obs)
+        next_q = self.target(batch.next_obs, self.action_features)
         return q_learning_target(
             batch.reward, next_q, batch.terminated, discount, batch.next_mask
         )
@@ -82,7 +88,8 @@ class DQN:
         discount = self.config.gamma if batch.discount is None else batch.discount
         with torch.no_grad():
             target = self._target_value(batch, discount)
-        q = self.q(batch.obs).gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
+        q_all = self.q(batch.obs, self.action_features)
+        q = q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
         if batch.weight is None:
             loss = self._loss(q, target)
         else:
@@ -119,8 +126,8 @@ class DoubleDQN(DQN):
     def _target_value(self, batch: TransitionBatch, discount: float | Tensor) -> Tensor:
         return double_q_target(
             batch.reward,
-            self.q(batch.next_obs),
-            self.target(batch.next_obs),
+            self.q(batch.next_obs, self.action_features),
+            self.target(batch.next_obs, self.action_features),
             batch.terminated,
             discount,
             batch.next_mask,
@@ -136,5 +143,9 @@ class DeepSARSA(DQN):
         if batch.next_action is None:
             raise ValueError("DeepSARSA needs batches with next_action: use a SARSABuffer")
         return sarsa_target(
-            batch.reward, self.target(batch.next_obs), batch.next_action, batch.terminated, discount
+            batch.reward,
+            self.target(batch.next_obs, self.action_features),
+            batch.next_action,
+            batch.terminated,
+            discount,
         )

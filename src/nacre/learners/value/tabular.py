@@ -49,7 +49,9 @@ class TabularQLearning:
         s, s_next = self._index(batch.obs), self._index(batch.next_obs)
         a = batch.action.long().reshape(-1)
         discount = self.config.gamma if batch.discount is None else batch.discount
-        target = q_learning_target(batch.reward, self.table[s_next], batch.terminated, discount)
+        target = q_learning_target(
+            batch.reward, self.table[s_next], batch.terminated, discount, batch.next_mask
+        )
         td_error = target - self.table[s, a]
         flat = s * self.n_actions + a
         total = torch.zeros(self.table.numel()).index_add_(0, flat, td_error)
