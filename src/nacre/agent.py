@@ -76,6 +76,7 @@ class Agent:
         self.buffer = buffer
         self.action_repr: ActionRepresentation = action_repr or IdentityActionRepresentation()
         self.device = torch.device(device)
+        self._on_cpu = self.device.type == "cpu"
         self.generator = torch.Generator(device=self.device)
         if seed is not None:
             self.generator.manual_seed(seed)
@@ -142,9 +143,12 @@ class Agent:
         Returns ``(action [B], propensity [B])``. Used by :meth:`act`, evaluation and serving.
         """
         assert self.action_space is not None
-        obs_t = torch.from_numpy(obs) if isinstance(obs, np.ndarray) else obs
-        if obs_t.device != self.device:
-            obs_t = obs_t.to(self.device)
+        if isinstance(obs, np.ndarray):
+            obs_t = torch.from_numpy(obs)
+            if not self._on_cpu:
+                obs_t = obs_t.to(self.device)
+        else:
+            obs_t = obs if obs.device == self.device else obs.to(self.device)
         mask = None if available is None else available.mask
         explorer = self._greedy if exploit else self.exploration
         with torch.inference_mode():

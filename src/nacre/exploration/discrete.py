@@ -89,7 +89,10 @@ class EpsilonGreedy:
         explore = torch.rand(greedy.shape[0], generator=generator, device=scores.device) < eps
         action = torch.where(explore, random, greedy)
         # P(a) = ε/|A| for every available a, plus (1-ε) when a is the greedy action.
-        propensity = (action == greedy).to(torch.float32).mul_(1.0 - eps).add_(p_random * eps)
+        if isinstance(p_random, float):
+            propensity = torch.where(action == greedy, 1.0 - eps + eps * p_random, eps * p_random)
+        else:
+            propensity = (action == greedy).to(torch.float32).mul_(1.0 - eps).add_(p_random * eps)
         return action, propensity
 
 

@@ -17,6 +17,7 @@ class FlattenEncoder(nn.Module):
         super().__init__()
         self.out_dim = int(np.prod(shape)) if shape else 1
         self._flat = len(shape) != 1
+        self.passthrough = not self._flat
 
     def forward(self, obs: Tensor) -> Tensor:
         x = obs.float()
