@@ -74,9 +74,7 @@ class QNetwork(nn.Module):
         self._passthrough = isinstance(encoder, FlattenEncoder) and encoder.passthrough
 
     def forward(self, obs: Tensor, action_features: Tensor | None = None) -> Tensor:
-        if self._passthrough and obs.dtype == torch.float32:
-            features = obs
-        else:
-            features = self.encoder(obs)
+        skip = self._passthrough and obs.dtype == torch.float32
+        features = obs if skip else self.encoder(obs)
         out: Tensor = self.head(features, action_features)
         return out
