@@ -196,13 +196,20 @@ class Agent:
         """Run ``gradient_steps`` updates on batches sampled from the buffer."""
         if self.buffer is None:
             raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
-        metrics: Metrics = {}
+        if gradient_steps < 1:
+            return {}
+        # One draw of gradient_steps × batch_size i.i.d. rows is the same distribution as
+        # gradient_steps draws of batch_size rows, at a fraction of the indexing cost.
+        batch = self.buffer.sample(batch_size * gradient_steps)
+        if batch.obs.device != self.device:
+            batch = batch.to(self.device)
         with learning_threads():
-            for _ in range(gradient_steps):
-                batch = self.buffer.sample(batch_size)
-                if batch.obs.device != self.device:
-                    batch = batch.to(self.device)
-                metrics = self.learner.learn_batch(batch)
+            learn_batches = getattr(self.learner, "learn_batches", None)
+            if learn_batches is not None:
+                metrics: Metrics = learn_batches(batch, batch_size)
+            else:
+                for part in batch.split(batch_size):
+                    metrics = self.learner.learn_batch(part)
         self.grad_steps += gradient_steps
         return metrics
 

@@ -32,6 +32,19 @@ class TransitionBatch:
     def __len__(self) -> int:
         return int(self.reward.shape[0])
 
+    def split(self, size: int) -> list[TransitionBatch]:
+        """Consecutive batches of ``size`` rows (views, no copy)."""
+        parts = {
+            f.name: (v.split(size) if isinstance(v, Tensor) else None)
+            for f in fields(self)
+            for v in [getattr(self, f.name)]
+        }
+        count = len(parts["reward"])  # type: ignore[arg-type]
+        return [
+            TransitionBatch(**{k: (None if v is None else v[i]) for k, v in parts.items()})
+            for i in range(count)
+        ]
+
     def to(self, device: torch.device | str) -> TransitionBatch:
         moved = {
             f.name: (v.to(device, non_blocking=True) if isinstance(v, Tensor) else v)

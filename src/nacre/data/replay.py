@@ -190,9 +190,13 @@ class ReplayBuffer:
             raise InputError("batch_size", f"cannot sample: the buffer holds {len(self)} steps")
         j = torch.randint(rows * self._num_envs, (n,), generator=self.generator)
         start = (self._pos - self._rows) % self._t_rows
-        t = torch.remainder(start + torch.div(j, self._num_envs, rounding_mode="floor"),
-                            self._t_rows)
-        b = torch.remainder(j, self._num_envs)
+        if self._num_envs == 1:  # one column: skip the div/mod of the general case
+            t = torch.remainder(j.add_(start), self._t_rows) if start else j
+            b = torch.zeros_like(t)
+        else:
+            t = torch.remainder(start + torch.div(j, self._num_envs, rounding_mode="floor"),
+                                self._t_rows)
+            b = torch.remainder(j, self._num_envs)
         if self._valid is not None:
             valid = torch.from_numpy(self._valid)
             bad = ~valid[t, b]

@@ -50,10 +50,19 @@ class Adam:
 
     def minimize(self, loss: torch.Tensor) -> torch.Tensor | None:
         """One Adam step on ``loss``; returns the pre-clipping gradient norm when clipping."""
-        grads = list(torch.autograd.grad(loss, self.params))
+        return self.step_with_grads(list(torch.autograd.grad(loss, self.params)))
+
+    def step_with_grads(
+        self, grads: list[torch.Tensor], flat: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """One Adam step with given gradients (one per parameter, same order); ``flat`` is an
+        optional single tensor the gradients are views of (makes the clipping norm cheaper)."""
         norm = scale = None
         if self.max_grad_norm is not None:
-            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            if flat is not None:
+                norm = torch.linalg.vector_norm(flat)
+            else:
+                norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             # clip_grad_norm_ multiplies by max_norm / (norm + 1e-6) when that is below 1.
             scale = torch.clamp((norm + 1e-6) / self.max_grad_norm, min=1.0)
         if not self._fused:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.learners.optim import Adam, polyak_update
+from nacre.learners.value.fused import FusedTDStep, fusable, mlp_forward
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target
 from nacre.networks.q import QNetwork
 from nacre.types import Metrics
@@ -33,6 +34,8 @@ class DQNConfig:
         loss: ``huber`` (smooth L1, as in Mnih et al. 2015) or ``mse``.
         max_grad_norm: gradient-norm clip (None: no clipping).
         adam_eps: Adam ε.
+        fused: use hand-derived gradients for ReLU MLP Q-networks (same result, faster);
+            other networks always use autograd.
     """
 
     lr: float = 1e-4
@@ -41,6 +44,7 @@ class DQNConfig:
     loss: Literal["huber", "mse"] = "huber"
     max_grad_norm: float | None = 10.0
     adam_eps: float = 1e-8
+    fused: bool = True
 
 
 class DQN:
@@ -58,6 +62,8 @@ class DQN:
         ['loss', 'q_mean']
     """
 
+    targets_fixed_during_updates = True
+
     def __init__(
         self,
         q_network: QNetwork,
@@ -72,29 +78,69 @@ class DQN:
             self.q.parameters(), self.config.lr, self.config.adam_eps, self.config.max_grad_norm
         )
         self._loss = F.smooth_l1_loss if self.config.loss == "huber" else F.mse_loss
+        self._fused = (
+            FusedTDStep(self.q, self.optimizer, self.config.loss)
+            if self.config.fused and fusable(self.q) and action_features is None
+            else None
+        )
         self._target_stale = False
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         out: Tensor = self.q(state, action_features)
         return out
 
+    def _next_q(self, net: QNetwork, next_obs: Tensor) -> Tensor:
+        """Q-values at the next states (no gradient), fused when the network allows it."""
+        if self._fused is not None and next_obs.dtype == torch.float32:
+            return mlp_forward(net.head.mlp._linears, next_obs)  # type: ignore[union-attr]
+        out: Tensor = net(next_obs, self.action_features)
+        return out
+
     def _target_value(self, batch: TransitionBatch, discount: float | Tensor) -> Tensor:
-        next_q = self.target(batch.next_obs, self.action_features)
+        next_q = self._next_q(self.target, batch.next_obs)
         return q_learning_target(
             batch.reward, next_q, batch.terminated, discount, batch.next_mask
         )
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
-        discount = self.config.gamma if batch.discount is None else batch.discount
         with torch.no_grad():
-            target = self._target_value(batch, discount)
-        q_all = self.q(batch.obs, self.action_features)
-        q = q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
-        if batch.weight is None:
-            loss = self._loss(q, target)
+            target = self._target_value(batch, self._discount(batch))
+        return self._update(batch, target)
+
+    def learn_batches(self, batch: TransitionBatch, batch_size: int) -> Metrics:
+        """``len(batch) / batch_size`` consecutive updates.
+
+        The target network only moves in :meth:`update_target`, so the targets of all the
+        updates are computed first, in a few large forward passes instead of many small ones.
+        """
+        metrics: Metrics = {}
+        if not self.targets_fixed_during_updates:
+            for part in batch.split(batch_size):
+                metrics = self.learn_batch(part)
+            return metrics
+        with torch.no_grad():
+            target = torch.cat([
+                self._target_value(chunk, self._discount(chunk)) for chunk in batch.split(1024)
+            ])
+        for part, part_target in zip(batch.split(batch_size), target.split(batch_size),
+                                     strict=True):
+            metrics = self._update(part, part_target)
+        return metrics
+
+    def _discount(self, batch: TransitionBatch) -> float | Tensor:
+        return self.config.gamma if batch.discount is None else batch.discount
+
+    def _update(self, batch: TransitionBatch, target: Tensor) -> Metrics:
+        if self._fused is not None:  # the same maths with hand-derived gradients (fused.py)
+            q, loss = self._fused(batch.obs, batch.action, target, batch.weight)
         else:
-            loss = (self._loss(q, target, reduction="none") * batch.weight).mean()
-        self.optimizer.minimize(loss)
+            q_all = self.q(batch.obs, self.action_features)
+            q = q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
+            if batch.weight is None:
+                loss = self._loss(q, target)
+            else:
+                loss = (self._loss(q, target, reduction="none") * batch.weight).mean()
+            self.optimizer.minimize(loss)
         self._target_stale = True
         return {"loss": loss.detach(), "q_mean": q.detach().mean()}
 
@@ -123,11 +169,13 @@ class DQN:
 class DoubleDQN(DQN):
     """DQN whose target action is chosen by the online net and valued by the target net."""
 
+    targets_fixed_during_updates = False  # the online net picks a'
+
     def _target_value(self, batch: TransitionBatch, discount: float | Tensor) -> Tensor:
         return double_q_target(
             batch.reward,
-            self.q(batch.next_obs, self.action_features),
-            self.target(batch.next_obs, self.action_features),
+            self._next_q(self.q, batch.next_obs),
+            self._next_q(self.target, batch.next_obs),
             batch.terminated,
             discount,
             batch.next_mask,
@@ -144,7 +192,7 @@ class DeepSARSA(DQN):
             raise ValueError("DeepSARSA needs batches with next_action: use a SARSABuffer")
         return sarsa_target(
             batch.reward,
-            self.target(batch.next_obs, self.action_features),
+            self._next_q(self.target, batch.next_obs),
             batch.next_action,
             batch.terminated,
             discount,

@@ -1,0 +1,53 @@
+"""The hand-derived TD gradients equal autograd's."""
+
+import copy
+
+import pytest
+import torch
+
+from nacre.learners.value.dqn import DQN, DoubleDQN, DQNConfig
+from nacre.learners.value.fused import fusable
+from nacre.networks import DuelingQHead, FlattenEncoder, QNetwork, VanillaQHead
+from nacre.testing import random_batch
+
+
+def net(hidden: tuple[int, ...] = (32, 32), head: type = VanillaQHead) -> QNetwork:
+    torch.manual_seed(0)
+    return QNetwork(FlattenEncoder((4,)), head(4, 3, hidden, "relu"))
+
+
+@pytest.mark.parametrize("cls", [DQN, DoubleDQN])
+@pytest.mark.parametrize("loss", ["huber", "mse"])
+@pytest.mark.parametrize("clip", [None, 0.05])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_step_matches_autograd(cls: type, loss: str, clip: float | None,
+                                     weighted: bool) -> None:
+    q = net()
+    fast = cls(q, DQNConfig(lr=1e-2, loss=loss, max_grad_norm=clip, fused=True))
+    slow = cls(copy.deepcopy(q), DQNConfig(lr=1e-2, loss=loss, max_grad_norm=clip, fused=False))
+    assert fast._fused is not None and slow._fused is None
+    g = torch.Generator().manual_seed(1)
+    for step in range(25):
+        batch = random_batch(4, 3, 32, generator=g)
+        if weighted:
+            batch = type(batch)(**{**batch.__dict__, "weight": torch.rand(32, generator=g)})
+        if step % 2:  # n-step style per-row discounts
+            batch = type(batch)(**{**batch.__dict__, "discount": torch.rand(32, generator=g)})
+        mf = fast.learn_batch(batch)
+        ms = slow.learn_batch(batch)
+        assert torch.allclose(mf["loss"], ms["loss"], rtol=1e-4, atol=1e-6)
+        if step % 5 == 4:
+            fast.update_target()
+            slow.update_target()
+    for pf, ps in zip(fast.q.parameters(), slow.q.parameters(), strict=True):
+        assert torch.allclose(pf, ps, rtol=1e-4, atol=1e-5)
+
+
+def test_only_relu_mlp_heads_are_fused() -> None:
+    assert fusable(net())
+    assert not fusable(net(head=DuelingQHead))
+    torch.manual_seed(0)
+    gelu = QNetwork(FlattenEncoder((4,)), VanillaQHead(4, 3, (8,), "gelu"))
+    assert not fusable(gelu)
+    images = QNetwork(FlattenEncoder((2, 2)), VanillaQHead(4, 3, (8,), "relu"))
+    assert not fusable(images)
