@@ -34,14 +34,14 @@ class TransitionBatch:
 
     def split(self, size: int) -> list[TransitionBatch]:
         """Consecutive batches of ``size`` rows (views, no copy)."""
-        parts = {
-            f.name: (v.split(size) if isinstance(v, Tensor) else None)
+        parts: dict[str, tuple[Tensor, ...] | None] = {
+            f.name: (torch.split(v, size) if isinstance(v, Tensor) else None)
             for f in fields(self)
             for v in [getattr(self, f.name)]
         }
-        count = len(parts["reward"])  # type: ignore[arg-type]
+        count = len(torch.split(self.reward, size))
         return [
-            TransitionBatch(**{k: (None if v is None else v[i]) for k, v in parts.items()})
+            TransitionBatch(**{k: (None if v is None else v[i]) for k, v in parts.items()})  # type: ignore[arg-type]
             for i in range(count)
         ]
 

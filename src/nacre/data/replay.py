@@ -27,6 +27,12 @@ from nacre.losses.returns import n_step_returns
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "propensity")
 
 
+def _finite(value: Any) -> bool:
+    # A float64 sum is finite exactly when every float32 element is (NaN and inf propagate and
+    # float32 values cannot overflow it); one reduction is cheaper than isfinite + all.
+    return math.isfinite(np.add.reduce(value, axis=None, dtype=np.float64))
+
+
 def _np(value: Any) -> Any:
     return value.numpy(force=True) if isinstance(value, Tensor) else value
 
@@ -78,11 +84,13 @@ class ReplayBuffer:
         self._flat: dict[str, Tensor] = {}
         self._valid: np.ndarray | None = None
         self._shapes: dict[str, tuple[int, ...]] = {}
+        self._shape_list: list[tuple[int, ...]] = []
         self._t_rows = 0
         self._num_envs = 0
         self._pos = 0  # next row to write
         self._rows = 0  # rows filled
         self._float_obs = False
+        self._checked: Any = None
 
     # ------------------------------------------------------------------ storage
     def _allocate(self, arrays: dict[str, np.ndarray], num_envs: int) -> None:
@@ -91,6 +99,8 @@ class ReplayBuffer:
         self._t_rows = math.ceil(self.capacity / num_envs)
         for name, arr in arrays.items():
             self._shapes[name] = tuple(arr.shape)
+        self._shape_list = [self._shapes[name] for name in _FIELDS]
+        for name, arr in arrays.items():
             self._arrays[name] = np.zeros((self._t_rows, *arr.shape), dtype=arr.dtype)
             self._flat[name] = torch.from_numpy(self._arrays[name]).view(
                 self._t_rows * num_envs, *arr.shape[1:]
@@ -127,17 +137,19 @@ class ReplayBuffer:
         ]
         if not self._arrays:
             self._allocate_from(values)
-        shapes = self._shapes
-        for name, value in zip(_FIELDS, values, strict=True):
-            if np.shape(value) != shapes[name] and not isinstance(value, float):
-                raise InputError(name, f"expected shape {shapes[name]}, got {np.shape(value)}")
-        if not np.isfinite(values[2]).all():
+        for name, value, shape in zip(_FIELDS, values, self._shape_list, strict=True):
+            got = value.shape if type(value) is np.ndarray else np.shape(value)
+            if got != shape and not isinstance(value, float):
+                raise InputError(name, f"expected shape {shape}, got {got}")
+        if not _finite(values[2]):
             raise InputError("reward", "contains NaN or inf")
         if self._float_obs:
-            if not np.isfinite(values[0]).all():
+            # obs is usually the previous step's next_obs, already checked.
+            if values[0] is not self._checked and not _finite(values[0]):
                 raise InputError("obs", "contains NaN or inf")
-            if not np.isfinite(values[3]).all():
+            if not _finite(values[3]):
                 raise InputError("next_obs", "contains NaN or inf")
+            self._checked = values[3]
         pos = self._pos
         for arr, value in zip(self._arrays.values(), values, strict=True):
             arr[pos] = value

@@ -19,7 +19,8 @@ from nacre.data.batch import TransitionBatch
 from nacre.learners.optim import Adam, polyak_update
 from nacre.learners.value.fused import FusedTDStep, fusable, mlp_forward
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target
-from nacre.networks.q import QNetwork
+from nacre.networks.mlp import MLP
+from nacre.networks.q import QNetwork, VanillaQHead
 from nacre.types import Metrics
 
 
@@ -92,7 +93,8 @@ class DQN:
     def _next_q(self, net: QNetwork, next_obs: Tensor) -> Tensor:
         """Q-values at the next states (no gradient), fused when the network allows it."""
         if self._fused is not None and next_obs.dtype == torch.float32:
-            return mlp_forward(net.head.mlp._linears, next_obs)  # type: ignore[union-attr]
+            assert isinstance(net.head, VanillaQHead) and isinstance(net.head.mlp, MLP)
+            return mlp_forward(net.head.mlp._linears, next_obs)
         out: Tensor = net(next_obs, self.action_features)
         return out
 
@@ -122,7 +124,7 @@ class DQN:
             target = torch.cat([
                 self._target_value(chunk, self._discount(chunk)) for chunk in batch.split(1024)
             ])
-        for part, part_target in zip(batch.split(batch_size), target.split(batch_size),
+        for part, part_target in zip(batch.split(batch_size), torch.split(target, batch_size),
                                      strict=True):
             metrics = self._update(part, part_target)
         return metrics

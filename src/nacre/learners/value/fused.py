@@ -62,7 +62,7 @@ class FusedTDStep:
         # All gradients live in one flat buffer, so the clipping norm is a single reduction.
         self._flat_grad = torch.empty(sum(p.numel() for p in params), device=params[0].device)
         self._grads = [g.view_as(p) for g, p in zip(
-            self._flat_grad.split([p.numel() for p in params]), params, strict=True)]
+            torch.split(self._flat_grad, [p.numel() for p in params]), params, strict=True)]
 
     @torch.no_grad()
     def __call__(self, obs: Tensor, action: Tensor, target: Tensor,
