@@ -166,3 +166,11 @@ def test_cli_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:
     assert out.returncode == 2 and "line 2" in out.stderr and "Traceback" not in out.stderr
     out = cli("eval", str(tmp_path))
     assert out.returncode == 2 and "not a run folder" in out.stderr
+
+
+def test_batched_evaluation_matches_one_episode_at_a_time(tmp_path: Path) -> None:
+    small_run(tmp_path / "r", steps=800)
+    run, _ = nacre.load_run(tmp_path / "r")
+    one_by_one = nacre.evaluate(run.agent, run.make_eval_env(), 5, seed=7)
+    side_by_side = nacre.evaluate(run.agent, [run.make_eval_env() for _ in range(3)], 5, seed=7)
+    assert one_by_one == side_by_side

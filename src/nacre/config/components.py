@@ -225,6 +225,10 @@ class Run:
     def make_eval_env(self) -> GymEnv | GymVectorEnv:
         return make_env(self.config.env.id, 1, "none", **self.config.env.kwargs)
 
+    def make_eval_envs(self) -> list[GymEnv | GymVectorEnv]:
+        """Single environments for batched evaluation (one per evaluation episode, up to 16)."""
+        return [self.make_eval_env() for _ in range(min(self.config.train.eval_episodes, 16))]
+
 
 def build(config: RunConfig) -> Run:
     """Wire a run config into an agent and env, checking the components fit together."""

@@ -48,8 +48,16 @@ class TrainResult:
     run_dir: Path | None
 
 
-def evaluate(agent: Agent, env: Env, episodes: int, seed: int) -> list[float]:
-    """Returns of ``episodes`` greedy (``exploit=True``) episodes on a single environment."""
+def evaluate(agent: Agent, env: Env | Sequence[Env], episodes: int, seed: int) -> list[float]:
+    """Returns of ``episodes`` greedy (``exploit=True``) episodes; episode ``i`` is seeded
+    ``seed + i``.
+
+    Given a list of single environments, that many episodes run side by side with one batched
+    forward pass per step (the way nacre evaluates during training); given one environment, they
+    run one after the other.
+    """
+    if isinstance(env, Sequence):
+        return _evaluate_batched(agent, list(env), episodes, seed)
     returns: list[float] = []
     for i in range(episodes):
         obs = env.reset(seed=seed + i)
@@ -64,6 +72,27 @@ def evaluate(agent: Agent, env: Env, episodes: int, seed: int) -> list[float]:
     return returns
 
 
+def _evaluate_batched(agent: Agent, envs: list[Env], episodes: int, seed: int) -> list[float]:
+    returns: dict[int, float] = {}
+    for start in range(0, episodes, len(envs)):
+        ids = list(range(start, min(start + len(envs), episodes)))
+        obs = {i: env.reset(seed=seed + i) for i, env in zip(ids, envs, strict=False)}
+        live = dict(zip(ids, envs, strict=False))
+        while live:
+            keys = list(live)
+            actions, _ = agent.decide(np.concatenate([obs[i] for i in keys]), exploit=True)
+            for row, i in enumerate(keys):
+                result = live[i].step(actions[row : row + 1])
+                if result.available is not None:
+                    raise ValueError("batched evaluation does not support per-step action sets")
+                if result.episode_returns:
+                    returns[i] = result.episode_returns[0]
+                    del live[i]
+                else:
+                    obs[i] = result.obs
+    return [returns[i] for i in range(episodes)]
+
+
 def _next_multiple(value: int, every: int) -> int:
     return (value // every + 1) * every if every > 0 else math.inf  # type: ignore[return-value]
 
@@ -74,7 +103,7 @@ def fit(
     train: TrainConfig,
     *,
     seed: int = 0,
-    eval_env: Env | None = None,
+    eval_env: Env | Sequence[Env] | None = None,
     run_dir: str | Path | None = None,
     config_yaml: str = "",
     callbacks: Sequence[Callback] = (),

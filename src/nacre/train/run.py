@@ -78,7 +78,7 @@ def train(
     run = build(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    return fit(run.agent, run.env, cfg.train, seed=cfg.seed, eval_env=run.make_eval_env(),
+    return fit(run.agent, run.env, cfg.train, seed=cfg.seed, eval_env=run.make_eval_envs(),
                run_dir=run_dir, config_yaml=cfg.to_yaml(), callbacks=callbacks,
                progress=progress)
 
@@ -132,7 +132,7 @@ def resume(
         )
     _truncate_metrics(run_dir / "metrics.jsonl", start)
     loop_state = LoopState(**extra["loop"])
-    return fit(run.agent, run.env, cfg.train, seed=cfg.seed, eval_env=run.make_eval_env(),
+    return fit(run.agent, run.env, cfg.train, seed=cfg.seed, eval_env=run.make_eval_envs(),
                run_dir=run_dir, config_yaml=cfg.to_yaml(), callbacks=callbacks,
                progress=progress, loop_state=loop_state, env_state_restored=restored)
 
@@ -149,7 +149,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
 def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
     """Greedy evaluation of a run's latest checkpoint; writes ``eval.json`` in the run folder."""
     run, _ = load_run(run_dir)
-    returns = evaluate(run.agent, run.make_eval_env(), episodes, seed=seed)
+    returns = evaluate(run.agent, run.make_eval_envs(), episodes, seed=seed)
     result = {
         "episodes": episodes,
         "return_mean": float(np.mean(returns)),

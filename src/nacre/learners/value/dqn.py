@@ -87,6 +87,8 @@ class DQN:
         self._target_stale = False
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
+        if self._fused is not None and state.dtype == torch.float32:
+            return mlp_forward(self._fused.linears, state)  # no per-module call overhead
         out: Tensor = self.q(state, action_features)
         return out
 
@@ -124,17 +126,20 @@ class DQN:
             target = torch.cat([
                 self._target_value(chunk, self._discount(chunk)) for chunk in batch.split(1024)
             ])
-        for part, part_target in zip(batch.split(batch_size), torch.split(target, batch_size),
-                                     strict=True):
-            metrics = self._update(part, part_target)
+        parts = list(zip(batch.split(batch_size), torch.split(target, batch_size), strict=True))
+        for i, (part, part_target) in enumerate(parts):
+            metrics = self._update(part, part_target, metrics=i == len(parts) - 1)
         return metrics
 
     def _discount(self, batch: TransitionBatch) -> float | Tensor:
         return self.config.gamma if batch.discount is None else batch.discount
 
-    def _update(self, batch: TransitionBatch, target: Tensor) -> Metrics:
+    def _update(self, batch: TransitionBatch, target: Tensor, metrics: bool = True) -> Metrics:
         if self._fused is not None:  # the same maths with hand-derived gradients (fused.py)
-            q, loss = self._fused(batch.obs, batch.action, target, batch.weight)
+            q, loss = self._fused(batch.obs, batch.action, target, batch.weight, metrics)
+            if loss is None:
+                self._target_stale = True
+                return {}
         else:
             q_all = self.q(batch.obs, self.action_features)
             q = q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)

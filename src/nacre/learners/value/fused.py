@@ -65,9 +65,12 @@ class FusedTDStep:
             torch.split(self._flat_grad, [p.numel() for p in params]), params, strict=True)]
 
     @torch.no_grad()
-    def __call__(self, obs: Tensor, action: Tensor, target: Tensor,
-                 weight: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Update the network toward ``target``; returns ``(q_taken, loss)`` (detached)."""
+    def __call__(
+        self, obs: Tensor, action: Tensor, target: Tensor, weight: Tensor | None = None,
+        want_loss: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Update the network toward ``target``; returns ``(q_taken, loss)`` (detached; the loss
+        only when ``want_loss``: it is a metric, not needed for the update)."""
         acts = [obs]
         h = obs
         last = len(self.linears) - 1
@@ -80,7 +83,10 @@ class FusedTDStep:
         q = h.gather(1, idx).squeeze(1)
         diff = q - target
         n = diff.shape[0]
-        if weight is None:
+        loss: Tensor | None = None
+        if not want_loss:
+            pass
+        elif weight is None:
             loss = (F.smooth_l1_loss if self.huber else F.mse_loss)(q, target)
         else:
             each = (F.smooth_l1_loss if self.huber else F.mse_loss)(q, target, reduction="none")
