@@ -142,7 +142,7 @@ def test_state_dict_loads_into_torch_adam_and_matches() -> None:
 def test_lr_changes_in_param_groups_take_effect() -> None:
     net = make_net()
     opt = Adam(net.parameters(), lr=1e-2)
-    opt.optimizer.param_groups[0]["lr"] = 0.0
+    opt.param_groups[0]["lr"] = 0.0
     before = [p.clone() for p in net.parameters()]
     opt.minimize(loss_fn(1.0)(net))
     assert all(torch.equal(p, q) for p, q in zip(before, net.parameters(), strict=True))

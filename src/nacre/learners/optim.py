@@ -18,35 +18,34 @@ class Adam:
 
     ``minimize(loss)`` takes gradients with ``torch.autograd.grad`` (no ``.grad`` buffers to
     zero), folds the clipping factor into the fused Adam kernel as its ``grad_scale`` (so clipping
-    costs one norm, not an extra pass over the gradients), and calls the fused kernel directly
-    (``torch.optim.Adam.step`` spends ~70 µs per call in Python on small networks). The state
-    lives in a regular ``torch.optim.Adam`` so ``state_dict`` and checkpoints are standard; where
-    the fused kernel is unavailable it falls back to ``torch.optim.Adam.step``.
+    costs one norm, not an extra pass over the gradients), and calls the fused kernel directly:
+    ``torch.optim.Adam.step`` spends ~70 µs per call in Python on small networks, and merely
+    constructing a ``torch.optim`` optimizer imports ``torch._dynamo`` (~1 s of start-up). The
+    state dict has exactly ``torch.optim.Adam``'s format, so checkpoints load into either. Where
+    the fused kernel is unavailable it falls back to ``torch.optim.Adam``.
     """
 
     def __init__(
         self, params: Iterable[nn.Parameter], lr: float, eps: float = 1e-8,
-        max_grad_norm: float | None = None,
+        max_grad_norm: float | None = None, betas: tuple[float, float] = (0.9, 0.999),
     ) -> None:
         self.params: list[torch.Tensor] = [p for p in params if p.requires_grad]
         device = self.params[0].device
         self._fused = hasattr(torch, "_fused_adam_") and device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.Adam(self.params, lr=lr, eps=eps, fused=self._fused or None)
         self.max_grad_norm = max_grad_norm
-        self._state: tuple[list[torch.Tensor], ...] | None = None
-
-    def _lists(self) -> tuple[list[torch.Tensor], ...]:
-        if self._state is None:
-            for p in self.params:
-                st = self.optimizer.state[p]
-                if not st:
-                    st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            states = [self.optimizer.state[p] for p in self.params]
-            self._state = ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-                           [s["step"] for s in states])
-        return self._state
+        self.param_groups: list[dict[str, Any]] = [{
+            "lr": lr, "betas": betas, "eps": eps, "weight_decay": 0.0, "amsgrad": False,
+            "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+            "fused": True, "decoupled_weight_decay": False,
+            "params": list(range(len(self.params))),
+        }]
+        self._torch: torch.optim.Adam | None = None
+        if not self._fused:
+            self._torch = torch.optim.Adam(self.params, lr=lr, eps=eps, betas=betas)
+            self.param_groups = self._torch.param_groups
+        self._exp_avg = [torch.zeros_like(p) for p in self.params]
+        self._exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self._steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
 
     def minimize(self, loss: torch.Tensor) -> torch.Tensor | None:
         """One Adam step on ``loss``; returns the pre-clipping gradient norm when clipping."""
@@ -65,30 +64,56 @@ class Adam:
                 norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             # clip_grad_norm_ multiplies by max_norm / (norm + 1e-6) when that is below 1.
             scale = torch.clamp((norm + 1e-6) / self.max_grad_norm, min=1.0)
-        if not self._fused:
+        if self._torch is not None:
             if scale is not None:
                 torch._foreach_div_(grads, scale)
             for p, g in zip(self.params, grads, strict=True):
                 p.grad = g
-            self.optimizer.step()
+            self._torch.step()
             return norm
-        exp_avgs, exp_avg_sqs, steps = self._lists()
-        group = self.optimizer.param_groups[0]
+        group = self.param_groups[0]
         beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
+        torch._foreach_add_(self._steps, 1)
         torch._fused_adam_(
-            self.params, grads, exp_avgs, exp_avg_sqs, [], steps,
+            self.params, grads, self._exp_avg, self._exp_avg_sq, [], self._steps,
             lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
             eps=group["eps"], amsgrad=False, maximize=False, grad_scale=scale, found_inf=None,
         )
         return norm
 
     def state_dict(self) -> dict[str, Any]:
-        return optimizer_state(self.optimizer)
+        """``torch.optim.Adam.state_dict()`` format, with string keys (checkpoint-friendly)."""
+        if self._torch is not None:
+            return optimizer_state(self._torch)
+        state = {
+            str(i): {"step": s, "exp_avg": m, "exp_avg_sq": v}
+            for i, (s, m, v) in enumerate(zip(self._steps, self._exp_avg, self._exp_avg_sq,
+                                              strict=True))
+            if float(s) > 0
+        }
+        return {"state": state, "param_groups": [dict(g) for g in self.param_groups]}
 
     def load_state_dict(self, tree: Mapping[str, Any]) -> None:
-        load_optimizer_state(self.optimizer, tree)
-        self._state = None
+        if self._torch is not None:
+            load_optimizer_state(self._torch, tree)
+            return
+        groups = tree["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
+            raise ValueError("optimizer state does not match the parameters")
+        group = dict(groups[0])
+        group["betas"] = tuple(group["betas"])
+        self.param_groups[0].update({k: v for k, v in group.items() if k != "params"})
+        with torch.no_grad():
+            for i in range(len(self.params)):
+                saved = tree["state"].get(str(i))
+                if saved is None:
+                    self._steps[i].zero_()
+                    self._exp_avg[i].zero_()
+                    self._exp_avg_sq[i].zero_()
+                    continue
+                self._steps[i].copy_(saved["step"])
+                self._exp_avg[i].copy_(saved["exp_avg"])
+                self._exp_avg_sq[i].copy_(saved["exp_avg_sq"])
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
