@@ -174,3 +174,10 @@ def test_batched_evaluation_matches_one_episode_at_a_time(tmp_path: Path) -> Non
     one_by_one = nacre.evaluate(run.agent, run.make_eval_env(), 5, seed=7)
     side_by_side = nacre.evaluate(run.agent, [run.make_eval_env() for _ in range(3)], 5, seed=7)
     assert one_by_one == side_by_side
+
+
+def test_tensorboard_logging(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    small_run(tmp_path / "r", steps=400, extra=("train.tensorboard=true",))
+    events = list((tmp_path / "r" / "tb").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
