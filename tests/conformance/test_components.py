@@ -388,7 +388,7 @@ def test_dqn_learns_identity_env_quickly() -> None:
         while len(returns) < 8:
             action, _ = agent.decide(obs, exploit=True)
             result = evaluation.step(action)
-            obs, returns = result.obs, returns + result.episode_returns
+            obs, returns = result.obs, returns + list(result.episode_returns)
     assert min(returns) >= 9.0, returns
 
 

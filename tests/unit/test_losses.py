@@ -207,3 +207,12 @@ def test_n_step_returns_feed_td_target() -> None:
         rewards, torch.zeros(1, 2, dtype=torch.bool), torch.ones(1, 2, dtype=torch.bool), 0.5
     )
     close(td_target(ret, t(8), t(0), 0.5 ** steps.float()), [4.0])
+
+
+def test_sarsa_target_after_truncation_uses_the_greedy_value() -> None:
+    from nacre.losses import sarsa_target
+
+    next_q = torch.tensor([[1.0, 3.0], [1.0, 3.0]])
+    # row 0: a' = 0 was taken -> 1 + 0.5 * 1 = 1.5; row 1: truncated (a' = -1) -> 1 + 0.5 * 3 = 2.5
+    got = sarsa_target(torch.ones(2), next_q, torch.tensor([0, -1]), torch.zeros(2), 0.5)
+    assert torch.equal(got, torch.tensor([1.5, 2.5]))

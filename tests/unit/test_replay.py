@@ -437,3 +437,13 @@ def test_nbytes_is_the_sum_of_field_bytes() -> None:
     rows_ = 5 * 2
     field_bytes = rows_ * (12 * 4 * 2 + 8 + 4 + 1 + 1 + 4)
     assert buf2.nbytes == field_bytes + rows_  # + the [5, 2] bool validity mask
+
+
+def test_sarsa_next_action_is_unknown_after_truncation() -> None:
+    buf = SARSABuffer(capacity=8, seed=0)
+    for t in range(4):
+        buf.add(np.full((1, 2), t, np.float32), np.array([t]), np.array([0.0], np.float32),
+                np.full((1, 2), t + 1, np.float32), np.array([False]), np.array([t == 1]))
+    batch = buf.sample(200)
+    for obs, nxt in zip(batch.obs[:, 0].tolist(), batch.next_action.tolist(), strict=True):
+        assert nxt == (-1 if obs == 1 else obs + 1)

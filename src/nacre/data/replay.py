@@ -238,7 +238,7 @@ class ReplayBuffer:
         next_action = None
         if self.needs_next_action and self.n_step == 1:
             nxt = torch.remainder(t + 1, self._t_rows) * self._num_envs + b
-            next_action = f["action"][nxt]
+            next_action = self._next_action(f["action"][nxt], f["truncated"][idx])
         if self.n_step == 1:
             return TransitionBatch(
                 obs=obs,
@@ -261,7 +261,8 @@ class ReplayBuffer:
         end = flat.gather(1, last[:, None]).squeeze(1)
         if self.needs_next_action:
             end_t = rows.gather(1, last[:, None]).squeeze(1)
-            next_action = f["action"][torch.remainder(end_t + 1, self._t_rows) * self._num_envs + b]
+            nxt = torch.remainder(end_t + 1, self._t_rows) * self._num_envs + b
+            next_action = self._next_action(f["action"][nxt], f["truncated"][end])
         return TransitionBatch(
             obs=obs,
             action=action,
@@ -272,6 +273,13 @@ class ReplayBuffer:
             next_action=next_action,
             propensity=f["propensity"][idx],
         )
+
+    @staticmethod
+    def _next_action(following: Tensor, truncated: Tensor) -> Tensor:
+        # After a truncated step the env was reset: the action that follows belongs to the next
+        # episode, and no action was ever taken at the final observation. Mark it -1 so the
+        # learner bootstraps from its greedy value there instead.
+        return torch.where(truncated, torch.full_like(following, -1), following)
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:

@@ -8,7 +8,8 @@ observation of the next episode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,8 +42,8 @@ class ActionResult:
     valid: np.ndarray | None = None
     available: AvailableActions | None = None
     cost: np.ndarray | None = None
-    episode_returns: list[float] = field(default_factory=list)
-    episode_lengths: list[int] = field(default_factory=list)
+    episode_returns: Sequence[float] = ()
+    episode_lengths: Sequence[int] = ()
 
 
 class Env(Protocol):

@@ -112,8 +112,8 @@ class GymEnv:
             truncated=np.array([truncated]),
         )
         if terminated or truncated:
-            result.episode_returns.append(self._ep_return)
-            result.episode_lengths.append(self._ep_length)
+            result.episode_returns = [self._ep_return]
+            result.episode_lengths = [self._ep_length]
             result.obs = self.reset()
         return result
 
@@ -187,10 +187,11 @@ class GymVectorEnv:
         self._returns += np.where(live, reward, 0.0)
         self._lengths += live
         result = ActionResult(obs, next_obs, reward, terminated, truncated, valid=valid)
-        for i in np.flatnonzero(done):
-            result.episode_returns.append(float(self._returns[i]))
-            result.episode_lengths.append(int(self._lengths[i]))
-            self._returns[i], self._lengths[i] = 0.0, 0
+        finished = np.flatnonzero(done)
+        if finished.size:
+            result.episode_returns = [float(self._returns[i]) for i in finished]
+            result.episode_lengths = [int(self._lengths[i]) for i in finished]
+            self._returns[finished], self._lengths[finished] = 0.0, 0
         return result
 
     def get_state(self) -> dict[str, Any] | None:

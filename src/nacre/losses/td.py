@@ -62,6 +62,12 @@ def sarsa_target(
     terminated: Tensor,
     discount: float | Tensor,
 ) -> Tensor:
-    """SARSA target ``r + γ (1 - d) Q(s', a')`` with ``a'`` the action actually taken next."""
-    next_value = next_q.gather(-1, next_action.long().unsqueeze(-1)).squeeze(-1)
+    """SARSA target ``r + γ (1 - d) Q(s', a')`` with ``a'`` the action actually taken next.
+
+    Rows with ``next_action = -1`` (no action was taken at ``s'``: the episode was truncated
+    there) bootstrap from ``max_a' Q(s', a')``.
+    """
+    known = next_action >= 0
+    taken = next_q.gather(-1, next_action.long().clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    next_value = torch.where(known, taken, next_q.max(dim=-1).values)
     return td_target(reward, next_value, terminated, discount)

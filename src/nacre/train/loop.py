@@ -174,8 +174,8 @@ def fit(
             agent.observe(result)
             step = agent.env_steps
             if result.episode_returns:
-                state.pending_returns += result.episode_returns
-                state.pending_lengths += result.episode_lengths
+                state.pending_returns.extend(result.episode_returns)
+                state.pending_lengths.extend(result.episode_lengths)
                 state.episodes += len(result.episode_returns)
             if step < next_event:
                 continue

@@ -17,10 +17,9 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.learners.optim import Adam, polyak_update
-from nacre.learners.value.fused import FusedTDStep, fusable, mlp_forward
+from nacre.learners.value.fused import FusedTDStep, fusable, layers_of, mlp_forward
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target
-from nacre.networks.mlp import MLP
-from nacre.networks.q import QNetwork, VanillaQHead
+from nacre.networks.q import QNetwork
 from nacre.types import Metrics
 
 
@@ -84,19 +83,19 @@ class DQN:
             if self.config.fused and fusable(self.q) and action_features is None
             else None
         )
+        self._layers = (layers_of(self.q), layers_of(self.target)) if self._fused else ([], [])
         self._target_stale = False
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         if self._fused is not None and state.dtype == torch.float32:
-            return mlp_forward(self._fused.linears, state)  # no per-module call overhead
+            return mlp_forward(self._layers[0], state)  # no per-module call overhead
         out: Tensor = self.q(state, action_features)
         return out
 
     def _next_q(self, net: QNetwork, next_obs: Tensor) -> Tensor:
         """Q-values at the next states (no gradient), fused when the network allows it."""
         if self._fused is not None and next_obs.dtype == torch.float32:
-            assert isinstance(net.head, VanillaQHead) and isinstance(net.head.mlp, MLP)
-            return mlp_forward(net.head.mlp._linears, next_obs)
+            return mlp_forward(self._layers[0 if net is self.q else 1], next_obs)
         out: Tensor = net(next_obs, self.action_features)
         return out
 

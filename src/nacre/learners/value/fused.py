@@ -37,14 +37,23 @@ def fusable(net: QNetwork) -> bool:
     )
 
 
-@torch.no_grad()
-def mlp_forward(linears: list[torch.nn.Linear], x: Tensor) -> Tensor:
-    """``relu(x W_1ᵀ + b_1) … W_Lᵀ + b_L`` with one ``addmm`` per layer (no autograd)."""
-    last = len(linears) - 1
-    for i, lin in enumerate(linears):
-        x = torch.addmm(lin.bias, x, lin.weight.t())
+Layers = list[tuple[Tensor, Tensor]]
+
+
+def layers_of(net: QNetwork) -> Layers:
+    """``(weight, bias)`` of each layer of a fusable network (the Parameter objects themselves,
+    which stay valid through in-place updates, ``load_state_dict`` and ``.to()``)."""
+    assert isinstance(net.head, VanillaQHead) and isinstance(net.head.mlp, MLP)
+    return [(lin.weight, lin.bias) for lin in net.head.mlp._linears]
+
+
+def mlp_forward(layers: Layers, x: Tensor) -> Tensor:
+    """``relu(x W_1ᵀ + b_1) … W_Lᵀ + b_L`` without per-module call overhead."""
+    last = len(layers) - 1
+    for i, (weight, bias) in enumerate(layers):
+        x = F.linear(x, weight, bias)
         if i < last:
-            x.relu_()
+            x = torch.relu_(x)
     return x
 
 
