@@ -33,6 +33,8 @@ from nacre.types import (
     Safety,
 )
 
+_ROWS_PER_DRAW = 8192
+
 
 class Agent:
     """A learner plus exploration, safety, history, buffer and action representation.
@@ -196,20 +198,23 @@ class Agent:
         """Run ``gradient_steps`` updates on batches sampled from the buffer."""
         if self.buffer is None:
             raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
-        if gradient_steps < 1:
-            return {}
-        # One draw of gradient_steps × batch_size i.i.d. rows is the same distribution as
-        # gradient_steps draws of batch_size rows, at a fraction of the indexing cost.
-        batch = self.buffer.sample(batch_size * gradient_steps)
-        if batch.obs.device != self.device:
-            batch = batch.to(self.device)
+        metrics: Metrics = {}
+        learn_batches = getattr(self.learner, "learn_batches", None)
+        # One draw of k × batch_size i.i.d. rows is the same distribution as k draws of
+        # batch_size rows, at a fraction of the indexing cost; k is capped so a draw of large
+        # observations (images) stays small.
+        per_draw = max(1, min(gradient_steps, _ROWS_PER_DRAW // batch_size))
         with learning_threads():
-            learn_batches = getattr(self.learner, "learn_batches", None)
-            if learn_batches is not None:
-                metrics: Metrics = learn_batches(batch, batch_size)
-            else:
-                for part in batch.split(batch_size):
-                    metrics = self.learner.learn_batch(part)
+            for start in range(0, gradient_steps, per_draw):
+                k = min(per_draw, gradient_steps - start)
+                batch = self.buffer.sample(batch_size * k)
+                if batch.obs.device != self.device:
+                    batch = batch.to(self.device)
+                if learn_batches is not None:
+                    metrics = learn_batches(batch, batch_size)
+                else:
+                    for part in batch.split(batch_size):
+                        metrics = self.learner.learn_batch(part)
         self.grad_steps += gradient_steps
         return metrics
 

@@ -61,13 +61,4 @@ class MLP(nn.Sequential):
         return x
 
 
-def init_orthogonal(module: nn.Module, gain: float = 2**0.5) -> None:
-    """Orthogonal weights, zero biases (used by policy-gradient learners)."""
-    for m in module.modules():
-        if isinstance(m, nn.Linear | nn.Conv2d):
-            nn.init.orthogonal_(m.weight, gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
-__all__ = ["ACTIVATIONS", "MLP", "init_orthogonal"]
+__all__ = ["ACTIVATIONS", "MLP"]
