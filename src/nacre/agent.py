@@ -90,7 +90,7 @@ class Agent:
             and isinstance(self.action_repr, IdentityActionRepresentation)
         )
         self._static_features: Tensor | None = None
-        self.action_space: ActionSpace | None = None
+        self._action_space: ActionSpace | None = None
         self.env_steps = 0
         self.grad_steps = 0
         self._obs: np.ndarray | Tensor | None = None
@@ -100,6 +100,18 @@ class Agent:
         self._num_envs = 0
 
     # ------------------------------------------------------------------ acting
+    @property
+    def action_space(self) -> ActionSpace | None:
+        """The action space acted in (set by :meth:`reset`, or directly for serving)."""
+        return self._action_space
+
+    @action_space.setter
+    def action_space(self, space: ActionSpace | None) -> None:
+        self._action_space = space
+        self._static_features = (
+            space.features if isinstance(space, DiscreteActionSpace) else None
+        )
+
     def reset(
         self,
         obs: np.ndarray | Tensor,
@@ -112,9 +124,6 @@ class Agent:
         self._obs = obs
         self._num_envs = int(obs.shape[0])
         self.action_space = action_space
-        self._static_features = (
-            action_space.features if isinstance(action_space, DiscreteActionSpace) else None
-        )
         self._available = available
         self._action = None
         self._propensity = None
@@ -144,7 +153,9 @@ class Agent:
 
         Returns ``(action [B], propensity [B])``. Used by :meth:`act`, evaluation and serving.
         """
-        assert self.action_space is not None
+        if self._action_space is None:
+            raise InputError("action_space", "call agent.reset(obs, action_space) or set "
+                             "agent.action_space before deciding")
         if isinstance(obs, np.ndarray):
             obs_t = torch.from_numpy(obs)
             if not self._on_cpu:
@@ -158,7 +169,7 @@ class Agent:
                 scores = self.learner.scores(obs_t, self._static_features)
                 return explorer.select(scores, None, self.env_steps, self.generator)
             state = self.history.summarize(obs_t, last_action)
-            features = self.action_repr.represent(self.action_space, available)
+            features = self.action_repr.represent(self._action_space, available)
             scores = self.learner.scores(state, features)
             mask = self.safety.filter(state, scores, mask)
             return explorer.select(scores, mask, self.env_steps, self.generator)
