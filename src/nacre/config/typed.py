@@ -32,14 +32,13 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return convert(arg, value, path)
-            except ConfigError as exc:
-                errors.append(str(exc))
+            except ConfigError:
+                continue
         raise ConfigError(f"{path}: expected {_describe(tp)}, got {value!r}")
     if origin is typing.Literal:
         if value not in get_args(tp):
