@@ -78,9 +78,7 @@ def train(
     run = build(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    return fit(run.agent, run.env, cfg.train, seed=cfg.seed, eval_env=run.make_eval_envs(),
-               run_dir=run_dir, config_yaml=cfg.to_yaml(), callbacks=callbacks,
-               progress=progress)
+    return _fit_and_close(run, run_dir, callbacks, progress)
 
 
 def load_run(
@@ -131,10 +129,28 @@ def resume(
             stacklevel=2,
         )
     _truncate_metrics(run_dir / "metrics.jsonl", start)
-    loop_state = LoopState(**extra["loop"])
-    return fit(run.agent, run.env, cfg.train, seed=cfg.seed, eval_env=run.make_eval_envs(),
-               run_dir=run_dir, config_yaml=cfg.to_yaml(), callbacks=callbacks,
-               progress=progress, loop_state=loop_state, env_state_restored=restored)
+    return _fit_and_close(run, run_dir, callbacks, progress, LoopState(**extra["loop"]),
+                          restored)
+
+
+def _fit_and_close(
+    run: Run,
+    run_dir: Path,
+    callbacks: Sequence[Callback],
+    progress: bool | None,
+    loop_state: LoopState | None = None,
+    env_state_restored: bool = False,
+) -> TrainResult:
+    """Run the loop, then close every environment (subprocess vector envs included)."""
+    eval_envs = run.make_eval_envs()
+    try:
+        return fit(run.agent, run.env, run.config.train, seed=run.config.seed,
+                   eval_env=eval_envs, run_dir=run_dir, config_yaml=run.config.to_yaml(),
+                   callbacks=callbacks, progress=progress, loop_state=loop_state,
+                   env_state_restored=env_state_restored)
+    finally:
+        for env in (run.env, *eval_envs):
+            env.close()
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -149,7 +165,12 @@ def _truncate_metrics(path: Path, step: int) -> None:
 def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
     """Greedy evaluation of a run's latest checkpoint; writes ``eval.json`` in the run folder."""
     run, _ = load_run(run_dir)
-    returns = evaluate(run.agent, run.make_eval_envs(), episodes, seed=seed)
+    envs = run.make_eval_envs()
+    try:
+        returns = evaluate(run.agent, envs, episodes, seed=seed)
+    finally:
+        for env in (run.env, *envs):
+            env.close()
     result = {
         "episodes": episodes,
         "return_mean": float(np.mean(returns)),
