@@ -210,6 +210,8 @@ class Agent:
         if self.buffer is None:
             raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
         metrics: Metrics = {}
+        if not getattr(self.buffer, "can_sample", True):
+            return metrics  # e.g. a SARSA buffer whose only step has no next action yet
         learn_batches = getattr(self.learner, "learn_batches", None)
         # One draw of k × batch_size i.i.d. rows is the same distribution as k draws of
         # batch_size rows, at a fraction of the indexing cost; k is capped so a draw of large

@@ -27,5 +27,15 @@ class SpaceError(NacreError, TypeError):
     """An observation or action space nacre does not support."""
 
 
+def check_positive(field: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{field}: must be > 0, got {value}")
+
+
+def check_unit_interval(field: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{field}: must be in [0, 1], got {value}")
+
+
 class CheckpointError(NacreError, ValueError):
     """A checkpoint folder is missing, incomplete, or does not match the agent it is loaded into."""

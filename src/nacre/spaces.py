@@ -92,6 +92,11 @@ def from_gym_action_space(space: gym.Space[object]) -> ActionSpace:
 def check_observation_space(space: gym.Space[object]) -> None:
     """Refuse observation spaces nacre cannot store in ring tensors."""
     if isinstance(space, gym.spaces.Discrete):
+        if int(space.start) != 0:
+            raise SpaceError(
+                f"Discrete observation spaces must start at 0, got start={space.start}; "
+                "wrap the env to shift observations"
+            )
         return
     if isinstance(space, gym.spaces.Box):
         return

@@ -232,7 +232,11 @@ class Run:
 
 def build(config: RunConfig) -> Run:
     """Wire a run config into an agent and env, checking the components fit together."""
-    device = torch.device(config.train.device)
+    try:
+        device = torch.device(config.train.device)
+    except RuntimeError as exc:
+        raise ConfigError(f"train.device: {config.train.device!r} is not a torch device "
+                          "(cpu, cuda, cuda:1, …)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device: {config.train.device!r} requested but CUDA is not "
                           "available; use device: cpu")

@@ -274,6 +274,15 @@ class ReplayBuffer:
             propensity=f["propensity"][idx],
         )
 
+    def mark_episodes_cut(self) -> None:
+        """Mark the newest step of every env as truncated (its episode will not continue)."""
+        if self._rows:
+            self._arrays["truncated"][(self._pos - 1) % self._t_rows] = True
+
+    @property
+    def can_sample(self) -> bool:
+        return self._rows - int(self.needs_next_action) >= 1
+
     @staticmethod
     def _next_action(following: Tensor, truncated: Tensor) -> Tensor:
         # After a truncated step the env was reset: the action that follows belongs to the next

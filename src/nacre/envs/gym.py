@@ -32,9 +32,11 @@ from nacre.spaces import (
 
 
 def _obs_array(obs: Any, space: gym.Space[Any]) -> np.ndarray:
+    # A copy: some environments return their internal state array and mutate it in place, which
+    # would silently rewrite the observation the agent is holding.
     if isinstance(space, gym.spaces.Discrete):
-        return np.asarray(obs, dtype=np.int64)
-    return np.asarray(obs, dtype=space.dtype)
+        return np.array(obs, dtype=np.int64)
+    return np.array(obs, dtype=space.dtype)
 
 
 class _ActionCheck:
@@ -118,8 +120,11 @@ class GymEnv:
         return result
 
     def get_state(self) -> dict[str, Any] | None:
-        """JSON-able state for exact resume (see :mod:`nacre.envs.state`)."""
-        return {"env": capture_env_state(self.env), "episode": [self._ep_return, self._ep_length]}
+        """JSON-able state for exact resume (see :mod:`nacre.envs.state`); None if unsupported."""
+        state = capture_env_state(self.env)
+        if state is None:
+            return None
+        return {"env": state, "episode": [self._ep_return, self._ep_length]}
 
     def set_state(self, state: dict[str, Any]) -> bool:
         if not restore_env_state(self.env, state["env"]):
@@ -198,8 +203,11 @@ class GymVectorEnv:
         """JSON-able state for exact resume; None for subprocess (async) vector envs."""
         if not isinstance(self.env, gym.vector.SyncVectorEnv):
             return None
+        states = [capture_env_state(e) for e in self.env.envs]
+        if any(s is None for s in states):
+            return None
         return {
-            "envs": [capture_env_state(e) for e in self.env.envs],
+            "envs": states,
             "vector": capture_object_state(self.env),
             "adapter": capture_object_state(self),
         }
@@ -243,7 +251,10 @@ def make_env(
     if vectorization == "none":
         if num_envs != 1:
             raise ConfigError("env.vectorization 'none' needs env.num_envs == 1")
-        return GymEnv(gym.make(env_id, **kwargs))
+        try:
+            return GymEnv(gym.make(env_id, **kwargs))
+        except TypeError as exc:
+            raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
     if vectorization not in ("sync", "async"):
         raise ConfigError(
             f"env.vectorization: expected one of auto|none|sync|async, got {vectorization!r}"

@@ -68,8 +68,26 @@ def _capture_object(obj: Any) -> dict[str, Any]:
     return attrs
 
 
-def capture_env_state(env: gym.Env[Any, Any]) -> list[dict[str, Any]]:
-    """JSON-able state of every layer of a (wrapped) Gymnasium env."""
+# Environments whose whole dynamic state is plain attributes (checked by reading their source):
+# only these are resumed mid-episode. Anything else (simulators, Box2D bodies, user envs with
+# object-valued state) resumes with fresh episodes rather than from a silently partial state.
+_SAFE_MODULES = ("gymnasium.envs.classic_control.", "gymnasium.envs.toy_text.",
+                 "nacre.testing.")
+_SAFE_WRAPPERS = ("TimeLimit", "OrderEnforcing", "PassiveEnvChecker")
+
+
+def _capturable(env: Any) -> bool:
+    *wrappers, base = _layers(env)
+    return all(type(w).__name__ in _SAFE_WRAPPERS for w in wrappers) and (
+        type(base).__module__.startswith(_SAFE_MODULES)
+    )
+
+
+def capture_env_state(env: gym.Env[Any, Any]) -> list[dict[str, Any]] | None:
+    """JSON-able state of every layer of a (wrapped) Gymnasium env; None when the env's state
+    cannot be captured completely."""
+    if not _capturable(env):
+        return None
     return [{"class": type(layer).__name__, "attrs": _capture_object(layer)} for layer in
             _layers(env)]
 

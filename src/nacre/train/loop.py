@@ -20,6 +20,7 @@ import numpy as np
 from nacre.agent import Agent
 from nacre.config.run import TrainConfig
 from nacre.envs.base import Env
+from nacre.errors import InputError
 from nacre.train.checkpoint import save_checkpoint
 from nacre.train.loggers import JSONLLogger, Logger, TensorBoardLogger, read_metrics
 from nacre.train.plots import plot_learning_curve
@@ -58,6 +59,9 @@ def evaluate(agent: Agent, env: Env | Sequence[Env], episodes: int, seed: int) -
     """
     if isinstance(env, Sequence):
         return _evaluate_batched(agent, list(env), episodes, seed)
+    if env.num_envs != 1:
+        raise InputError("env", f"evaluate takes one environment (or a list of them), got a "
+                         f"vector env with num_envs={env.num_envs}")
     returns: list[float] = []
     for i in range(episodes):
         obs = env.reset(seed=seed + i)
@@ -124,6 +128,12 @@ def fit(
         if train.tensorboard:
             loggers.append(TensorBoardLogger(out / "tb"))
     if not env_state_restored:
+        if agent.env_steps and agent.buffer is not None:
+            # Resuming with fresh episodes: the stored episodes were cut here, so n-step and
+            # SARSA targets must not run on into the new ones.
+            cut = getattr(agent.buffer, "mark_episodes_cut", None)
+            if cut is not None:
+                cut()
         obs = env.reset(seed=seed + agent.env_steps)
         agent.reset(obs, env.action_space)
     learner = agent.learner
@@ -149,11 +159,12 @@ def fit(
         return emit("eval", {"env_steps": step, "eval/return_mean": float(np.mean(returns)),
                              "eval/return_std": float(np.std(returns))})
 
-    def checkpoint(step: int) -> None:
+    def checkpoint(step: int, consistent: bool = True) -> None:
         if out is None:
             return
         state.wall_time_s = wall0 + time.perf_counter() - t_start
-        env_state = env.get_state() if hasattr(env, "get_state") else None
+        # After an interrupt the env may be a step ahead of the agent: resume fresh episodes.
+        env_state = env.get_state() if consistent and hasattr(env, "get_state") else None
         extra = {"loop": vars(state), "env_state": env_state, "seed": seed}
         path = save_checkpoint(out / "checkpoints" / f"step_{step:012d}", agent.state_dict(),
                                config_yaml, extra)
@@ -199,7 +210,7 @@ def fit(
                 next_ckpt = _next_multiple(step, train.checkpoint_every)
             next_event = min(next_train, next_target, next_log, next_eval, next_ckpt)
     except KeyboardInterrupt:
-        checkpoint(step)  # nothing lost: the run can be resumed from here
+        checkpoint(step, consistent=False)  # nothing lost: the run can be resumed from here
         _finish(out, agent, state, seed, wall0, t_start, loggers, interrupted=True)
         bar.close(step)
         raise

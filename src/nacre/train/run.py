@@ -113,13 +113,15 @@ def resume(
     """
     run_dir = Path(run_dir)
     cfg = _resolve(run_dir / "config.yaml", steps, None, None, ())
+    done = int(json.loads((latest_checkpoint(run_dir) / "state.json").read_text())["agent"]
+               ["env_steps"])
+    if done >= cfg.train.steps:
+        raise ConfigError(
+            f"the run is already at {done} steps; pass --steps larger than that to continue"
+        )
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     run, extra = load_run(run_dir)
     start = run.agent.env_steps
-    if start >= cfg.train.steps:
-        raise ConfigError(
-            f"the run is already at {start} steps; pass --steps larger than that to continue"
-        )
     restored = extra.get("env_state") is not None and bool(
         run.env.set_state(extra["env_state"])  # type: ignore[union-attr]
     )
@@ -157,8 +159,14 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Drop rows written after the checkpoint we resume from (they will be produced again)."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("env_steps", 0) <= step]
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a hard kill
+            continue
+        if row.get("env_steps", 0) <= step:
+            keep.append(line)
     path.write_text("".join(line + "\n" for line in keep))
 
 

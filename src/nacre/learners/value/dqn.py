@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
+from nacre.errors import check_positive, check_unit_interval
 from nacre.learners.optim import Adam, polyak_update
 from nacre.learners.value.fused import FusedTDStep, fusable, layers_of, mlp_forward
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target
@@ -45,6 +46,14 @@ class DQNConfig:
     max_grad_norm: float | None = 10.0
     adam_eps: float = 1e-8
     fused: bool = True
+
+    def __post_init__(self) -> None:
+        check_unit_interval("learner.gamma", self.gamma)
+        check_positive("learner.lr", self.lr)
+        check_positive("learner.tau", self.tau)
+        check_unit_interval("learner.tau", self.tau)
+        if self.max_grad_norm is not None:
+            check_positive("learner.max_grad_norm", self.max_grad_norm)
 
 
 class DQN:
@@ -134,7 +143,7 @@ class DQN:
         return self.config.gamma if batch.discount is None else batch.discount
 
     def _update(self, batch: TransitionBatch, target: Tensor, metrics: bool = True) -> Metrics:
-        if self._fused is not None:  # the same maths with hand-derived gradients (fused.py)
+        if self._fused is not None and batch.obs.dtype == torch.float32:  # see fused.py
             q, loss = self._fused(batch.obs, batch.action, target, batch.weight, metrics)
             if loss is None:
                 self._target_stale = True

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
-from nacre.errors import InputError
+from nacre.errors import InputError, check_positive, check_unit_interval
 from nacre.losses.td import q_learning_target
 from nacre.types import Metrics
 
@@ -22,6 +22,10 @@ class TabularConfig:
     lr: float = 0.1
     gamma: float = 0.99
     init: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_unit_interval("learner.gamma", self.gamma)
+        check_positive("learner.lr", self.lr)
 
 
 class TabularQLearning:
