@@ -63,7 +63,7 @@ class Adam:
             else:
                 norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             # clip_grad_norm_ multiplies by max_norm / (norm + 1e-6) when that is below 1.
-            scale = torch.clamp((norm + 1e-6) / self.max_grad_norm, min=1.0)
+            scale = ((norm + 1e-6) / self.max_grad_norm).clamp_(min=1.0)
         if self._torch is not None:
             if scale is not None:
                 torch._foreach_div_(grads, scale)

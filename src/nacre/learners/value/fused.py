@@ -61,11 +61,10 @@ class FusedTDStep:
     """One optimizer step on the TD loss of a fusable Q-network, gradients written out by hand."""
 
     def __init__(self, net: QNetwork, optimizer: Adam, loss: str) -> None:
-        assert isinstance(net.head, VanillaQHead) and isinstance(net.head.mlp, MLP)
-        self.linears = net.head.mlp._linears
+        self.layers = layers_of(net)
         self.optimizer = optimizer
         self.huber = loss == "huber"
-        params = [p for lin in self.linears for p in (lin.weight, lin.bias)]
+        params = [p for layer in self.layers for p in layer]
         if [id(p) for p in params] != [id(p) for p in optimizer.params]:
             raise ValueError("the optimizer must own exactly the Q-network's parameters")
         # All gradients live in one flat buffer, so the clipping norm is a single reduction.
@@ -82,9 +81,9 @@ class FusedTDStep:
         only when ``want_loss``: it is a metric, not needed for the update)."""
         acts = [obs]
         h = obs
-        last = len(self.linears) - 1
-        for i, lin in enumerate(self.linears):
-            h = torch.addmm(lin.bias, h, lin.weight.t())
+        last = len(self.layers) - 1
+        for i, (weight_i, bias_i) in enumerate(self.layers):
+            h = F.linear(h, weight_i, bias_i)
             if i < last:
                 h.relu_()
                 acts.append(h)
@@ -110,7 +109,7 @@ class FusedTDStep:
             torch.sum(dh, 0, out=grads[2 * i + 1])
             if i > 0:
                 dh = torch.ops.aten.threshold_backward(
-                    torch.mm(dh, self.linears[i].weight), acts[i], 0
+                    torch.mm(dh, self.layers[i][0]), acts[i], 0
                 )
         self.optimizer.step_with_grads(grads, flat=self._flat_grad)
         return q, loss
