@@ -68,14 +68,18 @@ class AvailableActions:
     features: Tensor | None = None
 
 
+def _require_zero_start(space: gym.spaces.Discrete, what: str) -> None:
+    if int(space.start) != 0:
+        raise SpaceError(
+            f"Discrete {what} spaces must start at 0, got start={space.start}; "
+            f"wrap the env to shift {what}s"
+        )
+
+
 def from_gym_action_space(space: gym.Space[object]) -> ActionSpace:
     """Convert a Gymnasium action space, refusing the ones nacre cannot act in."""
     if isinstance(space, gym.spaces.Discrete):
-        if int(space.start) != 0:
-            raise SpaceError(
-                f"Discrete action spaces must start at 0, got start={space.start}; "
-                "wrap the env to shift actions"
-            )
+        _require_zero_start(space, "action")
         return DiscreteActionSpace(int(space.n))
     if isinstance(space, gym.spaces.Box):
         if not np.all(np.isfinite(space.low)) or not np.all(np.isfinite(space.high)):
@@ -92,11 +96,7 @@ def from_gym_action_space(space: gym.Space[object]) -> ActionSpace:
 def check_observation_space(space: gym.Space[object]) -> None:
     """Refuse observation spaces nacre cannot store in ring tensors."""
     if isinstance(space, gym.spaces.Discrete):
-        if int(space.start) != 0:
-            raise SpaceError(
-                f"Discrete observation spaces must start at 0, got start={space.start}; "
-                "wrap the env to shift observations"
-            )
+        _require_zero_start(space, "observation")
         return
     if isinstance(space, gym.spaces.Box):
         return

@@ -97,11 +97,6 @@ def _double_dqn(cfg: DQNConfig, ctx: BuildContext) -> DoubleDQN:
 
 @register("learner", "sarsa", DQNConfig, "deep SARSA (on-policy TD control); needs buffer sarsa")
 def _sarsa(cfg: DQNConfig, ctx: BuildContext) -> DeepSARSA:
-    if ctx.config.buffer.name != "sarsa":
-        raise ConfigError(
-            f"learner 'sarsa' needs buffer 'sarsa' (it stores the next action); got buffer "
-            f"{ctx.config.buffer.name!r}: set buffer.name to sarsa"
-        )
     return DeepSARSA(ctx.make("network"), cfg, _features(ctx))
 
 
@@ -250,7 +245,10 @@ def build(config: RunConfig) -> Run:
     learner = ctx.make("learner")
     buffer = ctx.make("buffer")
     if getattr(learner, "needs_next_action", False) and not buffer.needs_next_action:
-        raise ConfigError(f"learner {config.learner.name!r} needs buffer 'sarsa'")
+        raise ConfigError(
+            f"learner {config.learner.name!r} needs buffer 'sarsa' (it stores the next action);"
+            f" got buffer {config.buffer.name!r}: set buffer.name to sarsa"
+        )
     agent = Agent(
         learner,
         exploration=ctx.make("exploration"),

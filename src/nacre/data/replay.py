@@ -83,7 +83,6 @@ class ReplayBuffer:
         self._arrays: dict[str, np.ndarray] = {}
         self._flat: dict[str, Tensor] = {}
         self._valid: np.ndarray | None = None
-        self._shapes: dict[str, tuple[int, ...]] = {}
         self._shape_list: list[tuple[int, ...]] = []
         self._t_rows = 0
         self._num_envs = 0
@@ -97,9 +96,7 @@ class ReplayBuffer:
         self._num_envs = num_envs
         self._float_obs = arrays["next_obs"].dtype.kind == "f"
         self._t_rows = math.ceil(self.capacity / num_envs)
-        for name, arr in arrays.items():
-            self._shapes[name] = tuple(arr.shape)
-        self._shape_list = [self._shapes[name] for name in _FIELDS]
+        self._shape_list = [tuple(arrays[name].shape) for name in _FIELDS]
         for name, arr in arrays.items():
             self._arrays[name] = np.zeros((self._t_rows, *arr.shape), dtype=arr.dtype)
             self._flat[name] = torch.from_numpy(self._arrays[name]).view(
@@ -308,7 +305,7 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         tensors: dict[str, Tensor] = state["tensors"]
         self.generator.set_state(state["generator"])
-        self._arrays, self._flat, self._shapes, self._valid = {}, {}, {}, None
+        self._arrays, self._flat, self._valid = {}, {}, None
         self._pos, self._rows = int(state["pos"]), int(state["rows"])
         if not tensors:
             return
