@@ -51,3 +51,28 @@ def test_only_relu_mlp_heads_are_fused() -> None:
     assert not fusable(gelu)
     images = QNetwork(FlattenEncoder((2, 2)), VanillaQHead(4, 3, (8,), "relu"))
     assert not fusable(images)
+
+
+@pytest.mark.parametrize("loss", ["huber", "mse"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_rounds_match_autograd_including_a_short_last_batch(loss: str,
+                                                                 weighted: bool) -> None:
+    q = net()
+    fast = DQN(q, DQNConfig(lr=1e-2, loss=loss, max_grad_norm=0.5, fused=True))
+    slow = DQN(copy.deepcopy(q), DQNConfig(lr=1e-2, loss=loss, max_grad_norm=0.5, fused=False))
+    g = torch.Generator().manual_seed(3)
+    for _ in range(3):
+        batch = random_batch(4, 3, 100, generator=g)  # 32 + 32 + 32 + 4 rows
+        if weighted:
+            batch = type(batch)(**{**batch.__dict__, "weight": torch.rand(100, generator=g)})
+        mf = fast.learn_batches(batch, 32)
+        ms = slow.learn_batches(batch, 32)
+        torch.testing.assert_close(mf["loss"], ms["loss"], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(mf["q_mean"], ms["q_mean"], rtol=1e-4, atol=1e-6)
+        fast.update_target()
+        slow.update_target()
+    for pf, ps in zip(fast.q.parameters(), slow.q.parameters(), strict=True):
+        torch.testing.assert_close(pf, ps, rtol=1e-4, atol=1e-5)
+    start = net()  # the same initial parameters: training must have moved them
+    assert not any(torch.allclose(pf, p0) for pf, p0 in zip(
+        fast.q.parameters(), start.parameters(), strict=True))

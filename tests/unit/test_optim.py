@@ -157,3 +157,61 @@ def test_polyak_update() -> None:
     polyak_update(target, online, 1.0)
     assert all(torch.equal(a, b)
                for a, b in zip(target.parameters(), online.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("max_norm", [None, 1.0, 1e-3])
+@pytest.mark.parametrize("multiplier", [1.0, 0.25])
+def test_flat_step_matches_per_parameter_step(max_norm: float | None, multiplier: float) -> None:
+    net, ref = make_net(), make_net()
+    opt = Adam(net.parameters(), lr=1e-2, max_grad_norm=max_norm, flat=True)
+    ref_opt = Adam(ref.parameters(), lr=1e-2, max_grad_norm=max_norm)
+    assert opt.flat_param is not None and opt.flat_grad is not None
+    # every parameter now lives in the flat buffer, and the module still computes with it
+    assert all(p.data_ptr() == v.data_ptr() for p, v in zip(
+        net.parameters(), torch.split(opt.flat_param, [p.numel() for p in net.parameters()]),
+        strict=True))
+    loss = loss_fn(100.0)
+    for _ in range(15):
+        grads = torch.autograd.grad(loss(net), list(net.parameters()))
+        for view, g in zip(opt.grads, grads, strict=True):
+            view.copy_(g / multiplier)  # the optimizer multiplies back
+        opt.step_flat(multiplier)
+        ref_opt.minimize(loss(ref))
+    assert_same_params(net, ref, atol=1e-5)
+    assert not torch.allclose(next(net.parameters()), next(make_net().parameters()))
+
+
+def test_flat_state_dict_round_trips_with_per_parameter_adam() -> None:
+    net = make_net()
+    opt = Adam(net.parameters(), lr=1e-2, max_grad_norm=1.0, flat=True)
+    for _ in range(5):
+        opt.minimize(loss_fn(10.0)(net))
+    twin = make_net()
+    twin.load_state_dict(net.state_dict())
+    twin_opt = Adam(twin.parameters(), lr=1e-2, max_grad_norm=1.0)  # not flat
+    twin_opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+    for _ in range(5):
+        opt.minimize(loss_fn(10.0)(net))
+        twin_opt.minimize(loss_fn(10.0)(twin))
+    assert_same_params(net, twin, atol=0)
+
+
+def test_step_flat_refuses_parameters_moved_out_of_the_buffer() -> None:
+    net = make_net()
+    opt = Adam(net.parameters(), lr=1e-2, flat=True)
+    with pytest.raises(RuntimeError, match="flat buffer"):
+        for p in net.parameters():
+            p.data = p.data.clone()  # what Module.to(other device) does
+        opt.step_flat()
+    with pytest.raises(RuntimeError, match="flat=True"):
+        Adam(make_net().parameters(), lr=1e-2).step_flat()
+
+
+def test_load_refuses_per_parameter_step_counts_that_differ() -> None:
+    net = make_net()
+    opt = Adam(net.parameters(), lr=1e-2)
+    opt.minimize(loss_fn(1.0)(net))
+    state = copy.deepcopy(opt.state_dict())
+    state["state"]["0"]["step"] = torch.tensor(7.0)
+    with pytest.raises(ValueError, match="step counts"):
+        Adam(make_net().parameters(), lr=1e-2).load_state_dict(state)

@@ -20,18 +20,29 @@ class Adam:
     zero), folds the clipping factor into the fused Adam kernel as its ``grad_scale`` (so clipping
     costs one norm, not an extra pass over the gradients), and calls the fused kernel directly:
     ``torch.optim.Adam.step`` spends ~70 µs per call in Python on small networks, and merely
-    constructing a ``torch.optim`` optimizer imports ``torch._dynamo`` (~1 s of start-up). The
-    state dict has exactly ``torch.optim.Adam``'s format, so checkpoints load into either. Where
-    the fused kernel is unavailable it falls back to ``torch.optim.Adam``.
+    constructing a ``torch.optim`` optimizer imports ``torch._dynamo`` (~1 s of start-up). All
+    parameters share one step counter (they always step together). The state dict has exactly
+    ``torch.optim.Adam``'s format, so checkpoints load into either. Where the fused kernel is
+    unavailable it falls back to ``torch.optim.Adam``.
+
+    With ``flat=True`` the parameters are moved into one contiguous buffer (each parameter
+    becomes a view of it, so modules keep working), the moments live in two more such buffers and
+    :meth:`step_flat` updates everything with one kernel from gradients written into
+    :attr:`flat_grad` (views per parameter: :attr:`grads`). Do not move the module to another
+    device or dtype afterwards (that replaces the views; :meth:`step_flat` refuses).
     """
 
     def __init__(
         self, params: Iterable[nn.Parameter], lr: float, eps: float = 1e-8,
         max_grad_norm: float | None = None, betas: tuple[float, float] = (0.9, 0.999),
+        flat: bool = False,
     ) -> None:
         self.params: list[torch.Tensor] = [p for p in params if p.requires_grad]
+        if not self.params:
+            raise ValueError("Adam needs at least one parameter that requires grad")
         device = self.params[0].device
         self._fused = hasattr(torch, "_fused_adam_") and device.type in ("cpu", "cuda")
+        self._on_cpu = device.type == "cpu"
         self.max_grad_norm = max_grad_norm
         self.param_groups: list[dict[str, Any]] = [{
             "lr": lr, "betas": betas, "eps": eps, "weight_decay": 0.0, "amsgrad": False,
@@ -39,13 +50,28 @@ class Adam:
             "fused": True, "decoupled_weight_decay": False,
             "params": list(range(len(self.params))),
         }]
+        self.flat_param: torch.Tensor | None = None
+        self.flat_grad: torch.Tensor | None = None
+        self.grads: list[torch.Tensor] = []
+        if flat:
+            self.flat_param = _flatten(self.params)
+            self.flat_grad = torch.zeros_like(self.flat_param)
+            self.grads = _views(self.flat_grad, self.params)
         self._torch: torch.optim.Adam | None = None
         if not self._fused:
             self._torch = torch.optim.Adam(self.params, lr=lr, eps=eps, betas=betas)
             self.param_groups = self._torch.param_groups
-        self._exp_avg = [torch.zeros_like(p) for p in self.params]
-        self._exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self._steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+        if self.flat_param is not None:
+            self._flat_m = torch.zeros_like(self.flat_param)
+            self._flat_v = torch.zeros_like(self.flat_param)
+            self._exp_avg = _views(self._flat_m, self.params)
+            self._exp_avg_sq = _views(self._flat_v, self.params)
+        else:
+            self._exp_avg = [torch.zeros_like(p) for p in self.params]
+            self._exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self._step = torch.zeros((), dtype=torch.float32, device=device)
+        self._steps = [self._step] * len(self.params)  # the kernel only reads them
+        self._grad_scale = torch.ones((), dtype=self.params[0].dtype, device=device)
 
     def minimize(self, loss: torch.Tensor) -> torch.Tensor | None:
         """One Adam step on ``loss``; returns the pre-clipping gradient norm when clipping."""
@@ -71,26 +97,70 @@ class Adam:
                 p.grad = g
             self._torch.step()
             return norm
+        self._step.add_(1)
+        self._kernel(self.params, grads, self._exp_avg, self._exp_avg_sq, self._steps, scale)
+        return norm
+
+    def step_flat(self, multiplier: float = 1.0) -> None:
+        """One Adam step with the gradient ``multiplier × flat_grad`` (``flat=True`` only).
+
+        The multiplier and the clipping factor are folded into the kernel's ``grad_scale``, so a
+        caller can write an unnormalised gradient (e.g. a sum over the batch instead of a mean)
+        at no extra pass. On CPU the clipping arithmetic is done on Python floats (reading a CPU
+        scalar costs no synchronisation), which saves several tiny tensor kernels per step.
+        """
+        flat, grad = self.flat_param, self.flat_grad
+        if flat is None or grad is None:
+            raise RuntimeError("step_flat needs an optimizer built with flat=True")
+        if self.params[0].data_ptr() != flat.data_ptr():
+            raise RuntimeError("the parameters no longer live in the optimizer's flat buffer "
+                               "(was the module moved with .to() after building the optimizer?)")
+        if self._torch is not None:
+            self.step_with_grads([g.mul(multiplier) for g in self.grads])
+            return
+        scale: torch.Tensor | None = self._grad_scale
+        if not self._on_cpu:
+            norm = torch.linalg.vector_norm(grad) * multiplier
+            scale = (
+                ((norm + 1e-6) / self.max_grad_norm).clamp_(min=1.0).div_(multiplier)
+                if self.max_grad_norm is not None
+                else torch.full_like(self._grad_scale, 1.0 / multiplier)
+            )
+        else:
+            value = 1.0 / multiplier
+            if self.max_grad_norm is not None:
+                norm_f = float(torch.linalg.vector_norm(grad)) * multiplier
+                value = max((norm_f + 1e-6) / self.max_grad_norm, 1.0) / multiplier
+            if value == 1.0:
+                scale = None
+            else:
+                self._grad_scale.fill_(value)
+        self._step.add_(1)
+        self._kernel([flat], [grad], [self._flat_m], [self._flat_v], [self._step], scale)
+
+    def _kernel(
+        self, params: list[torch.Tensor], grads: list[torch.Tensor], m: list[torch.Tensor],
+        v: list[torch.Tensor], steps: list[torch.Tensor], grad_scale: torch.Tensor | None,
+    ) -> None:
         group = self.param_groups[0]
         beta1, beta2 = group["betas"]
-        torch._foreach_add_(self._steps, 1)
         torch._fused_adam_(
-            self.params, grads, self._exp_avg, self._exp_avg_sq, [], self._steps,
+            params, grads, m, v, [], steps,
             lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-            eps=group["eps"], amsgrad=False, maximize=False, grad_scale=scale, found_inf=None,
+            eps=group["eps"], amsgrad=False, maximize=False, grad_scale=grad_scale,
+            found_inf=None,
         )
-        return norm
 
     def state_dict(self) -> dict[str, Any]:
         """``torch.optim.Adam.state_dict()`` format, with string keys (checkpoint-friendly)."""
         if self._torch is not None:
             return optimizer_state(self._torch)
-        state = {
-            str(i): {"step": s, "exp_avg": m, "exp_avg_sq": v}
-            for i, (s, m, v) in enumerate(zip(self._steps, self._exp_avg, self._exp_avg_sq,
-                                              strict=True))
-            if float(s) > 0
-        }
+        state = {}
+        if float(self._step) > 0:
+            state = {
+                str(i): {"step": self._step.clone(), "exp_avg": m, "exp_avg_sq": v}
+                for i, (m, v) in enumerate(zip(self._exp_avg, self._exp_avg_sq, strict=True))
+            }
         return {"state": state, "param_groups": [dict(g) for g in self.param_groups]}
 
     def load_state_dict(self, tree: Mapping[str, Any]) -> None:
@@ -100,20 +170,46 @@ class Adam:
         groups = tree["param_groups"]
         if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
             raise ValueError("optimizer state does not match the parameters")
+        saved = [tree["state"].get(str(i)) for i in range(len(self.params))]
+        steps = {None if s is None else float(s["step"]) for s in saved}
+        if len(steps) > 1:
+            raise ValueError("optimizer state has different step counts per parameter; this "
+                             "Adam steps all parameters together")
         group = dict(groups[0])
         group["betas"] = tuple(group["betas"])
         self.param_groups[0].update({k: v for k, v in group.items() if k != "params"})
         with torch.no_grad():
-            for i in range(len(self.params)):
-                saved = tree["state"].get(str(i))
-                if saved is None:
-                    self._steps[i].zero_()
+            if saved[0] is None:
+                self._step.zero_()
+            else:
+                self._step.copy_(saved[0]["step"])
+            for i, entry in enumerate(saved):
+                if entry is None:
                     self._exp_avg[i].zero_()
                     self._exp_avg_sq[i].zero_()
-                    continue
-                self._steps[i].copy_(saved["step"])
-                self._exp_avg[i].copy_(saved["exp_avg"])
-                self._exp_avg_sq[i].copy_(saved["exp_avg_sq"])
+                else:
+                    self._exp_avg[i].copy_(entry["exp_avg"])
+                    self._exp_avg_sq[i].copy_(entry["exp_avg_sq"])
+
+
+def _flatten(params: list[torch.Tensor]) -> torch.Tensor:
+    """Move ``params`` into one new contiguous buffer; each becomes a view of it."""
+    first = params[0]
+    if any(p.device != first.device or p.dtype != first.dtype for p in params):
+        raise ValueError("flat=True needs all parameters on one device with one dtype")
+    if len({id(p) for p in params}) != len(params):
+        raise ValueError("flat=True needs distinct parameters")
+    buffer = torch.empty(sum(p.numel() for p in params), dtype=first.dtype, device=first.device)
+    with torch.no_grad():
+        for p, view in zip(params, _views(buffer, params), strict=True):
+            view.copy_(p)
+            p.data = view
+    return buffer
+
+
+def _views(buffer: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
+    parts = torch.split(buffer, [p.numel() for p in like])
+    return [part.view_as(p) for part, p in zip(parts, like, strict=True)]
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:

@@ -83,15 +83,13 @@ class DQN:
         self.action_features = action_features  # [K, d_a] for state-action Q heads
         self.q = q_network
         self.target = copy.deepcopy(q_network).requires_grad_(False)
+        fused = self.config.fused and fusable(self.q) and action_features is None
         self.optimizer = Adam(
-            self.q.parameters(), self.config.lr, self.config.adam_eps, self.config.max_grad_norm
+            self.q.parameters(), self.config.lr, self.config.adam_eps, self.config.max_grad_norm,
+            flat=fused,
         )
         self._loss = F.smooth_l1_loss if self.config.loss == "huber" else F.mse_loss
-        self._fused = (
-            FusedTDStep(self.q, self.optimizer, self.config.loss)
-            if self.config.fused and fusable(self.q) and action_features is None
-            else None
-        )
+        self._fused = FusedTDStep(self.q, self.optimizer, self.config.loss) if fused else None
         self._layers = (layers_of(self.q), layers_of(self.target)) if self._fused else ([], [])
         self._target_stale = False
 
@@ -134,6 +132,12 @@ class DQN:
             target = torch.cat([
                 self._target_value(chunk, self._discount(chunk)) for chunk in batch.split(1024)
             ])
+        if self._fused is not None and batch.obs.dtype == torch.float32:  # see fused.py
+            q, loss = self._fused(batch.obs, batch.action, target, batch.weight,
+                                  batch_size=batch_size)
+            self._target_stale = True
+            assert loss is not None
+            return {"loss": loss, "q_mean": q.mean()}
         parts = list(zip(batch.split(batch_size), torch.split(target, batch_size), strict=True))
         for i, (part, part_target) in enumerate(parts):
             metrics = self._update(part, part_target, metrics=i == len(parts) - 1)

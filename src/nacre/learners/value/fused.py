@@ -17,6 +17,8 @@ see docs/benchmarks.md). The result equals autograd's up to float rounding
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -58,7 +60,13 @@ def mlp_forward(layers: Layers, x: Tensor) -> Tensor:
 
 
 class FusedTDStep:
-    """One optimizer step on the TD loss of a fusable Q-network, gradients written out by hand."""
+    """Optimizer steps on the TD loss of a fusable Q-network, gradients written out by hand.
+
+    The optimizer must be an :class:`~nacre.learners.optim.Adam` built with ``flat=True`` over
+    exactly the network's parameters: the gradients are written straight into its flat buffer and
+    one kernel updates every parameter. The mean over the batch (and MSE's factor 2) is folded into
+    the optimizer's gradient scale instead of being applied to the gradients.
+    """
 
     def __init__(self, net: QNetwork, optimizer: Adam, loss: str) -> None:
         self.layers = layers_of(net)
@@ -67,49 +75,61 @@ class FusedTDStep:
         params = [p for layer in self.layers for p in layer]
         if [id(p) for p in params] != [id(p) for p in optimizer.params]:
             raise ValueError("the optimizer must own exactly the Q-network's parameters")
-        # All gradients live in one flat buffer, so the clipping norm is a single reduction.
-        self._flat_grad = torch.empty(sum(p.numel() for p in params), device=params[0].device)
-        self._grads = [g.view_as(p) for g, p in zip(
-            torch.split(self._flat_grad, [p.numel() for p in params]), params, strict=True)]
+        if optimizer.flat_grad is None:
+            raise ValueError("FusedTDStep needs an Adam built with flat=True")
+        self._grads = optimizer.grads
 
     @torch.no_grad()
     def __call__(
         self, obs: Tensor, action: Tensor, target: Tensor, weight: Tensor | None = None,
-        want_loss: bool = True,
+        want_loss: bool = True, batch_size: int | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """Update the network toward ``target``; returns ``(q_taken, loss)`` (detached; the loss
-        only when ``want_loss``: it is a metric, not needed for the update)."""
-        acts = [obs]
-        h = obs
+        """Consecutive updates on consecutive ``batch_size``-row slices (default: one update on
+        all rows), each toward its ``target`` rows. Returns ``(q_taken, loss)`` of the last
+        update (detached; the loss only when ``want_loss``: it is a metric, not needed for the
+        update)."""
+        rows = obs.shape[0]
+        if rows == 0:
+            raise ValueError("FusedTDStep got an empty batch")
+        size = rows if batch_size is None else batch_size
+        index = action.long().unsqueeze(1)
+        one_hot = torch.zeros(rows, self.layers[-1][0].shape[0], dtype=obs.dtype,
+                              device=obs.device).scatter_(1, index, 1.0)
+        y_parts = torch.split(target.unsqueeze(1), size)
+        w_parts: Sequence[Tensor | None] = (
+            [None] * len(y_parts) if weight is None else torch.split(weight.unsqueeze(1), size))
+        parts = zip(torch.split(obs, size), torch.split(index, size), torch.split(one_hot, size),
+                    y_parts, w_parts, strict=True)
         last = len(self.layers) - 1
-        for i, (weight_i, bias_i) in enumerate(self.layers):
-            h = F.linear(h, weight_i, bias_i)
-            if i < last:
-                h.relu_()
-                acts.append(h)
-        idx = action.long().unsqueeze(1)
-        q = h.gather(1, idx).squeeze(1)
-        diff = q - target
-        n = diff.shape[0]
+        layers, grads = self.layers, self._grads
+        q = y = obs
+        w: Tensor | None = None
+        for x, idx, mask, y, w in parts:
+            acts = [x]
+            h = x
+            for i, (weight_i, bias_i) in enumerate(layers):
+                h = F.linear(h, weight_i, bias_i)
+                if i < last:
+                    h.relu_()
+                    acts.append(h)
+            q = h.gather(1, idx)
+            # d loss / d q = multiplier · dq, the multiplier applied inside the optimizer step
+            dq = q - y
+            if self.huber:
+                dq = dq.clamp_(-1.0, 1.0)
+            if w is not None:
+                dq = dq * w
+            dh = mask * dq
+            for i in range(last, -1, -1):
+                torch.mm(dh.t(), acts[i], out=grads[2 * i])
+                torch.sum(dh, 0, out=grads[2 * i + 1])
+                if i > 0:
+                    dh = torch.ops.aten.threshold_backward(torch.mm(dh, layers[i][0]), acts[i], 0)
+            self.optimizer.step_flat((1.0 if self.huber else 2.0) / x.shape[0])
+        q = q.squeeze(1)
         loss: Tensor | None = None
-        if not want_loss:
-            pass
-        elif weight is None:
-            loss = (F.smooth_l1_loss if self.huber else F.mse_loss)(q, target)
-        else:
-            each = (F.smooth_l1_loss if self.huber else F.mse_loss)(q, target, reduction="none")
-            loss = (each * weight).mean()
-        dq = diff.clamp(-1.0, 1.0) if self.huber else 2.0 * diff
-        if weight is not None:
-            dq = dq * weight
-        dh = torch.zeros_like(h).scatter_(1, idx, dq.div_(n).unsqueeze(1))
-        grads = self._grads
-        for i in range(last, -1, -1):
-            torch.mm(dh.t(), acts[i], out=grads[2 * i])
-            torch.sum(dh, 0, out=grads[2 * i + 1])
-            if i > 0:
-                dh = torch.ops.aten.threshold_backward(
-                    torch.mm(dh, self.layers[i][0]), acts[i], 0
-                )
-        self.optimizer.step_with_grads(grads, flat=self._flat_grad)
+        if want_loss:
+            y = y.squeeze(1)
+            each = (F.smooth_l1_loss if self.huber else F.mse_loss)(q, y, reduction="none")
+            loss = each.mean() if w is None else (each * w.squeeze(1)).mean()
         return q, loss
