@@ -108,6 +108,18 @@ def test_resume_needs_more_steps(tmp_path: Path) -> None:
         nacre.resume(tmp_path / "r", steps=400)
 
 
+def test_resume_to_a_larger_budget_keeps_the_epsilon_schedule(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    small_run(run, steps=400, extra=("exploration.steps=50",))
+    eps = nacre.load_run(run)[0].agent.exploration.inner.epsilon
+    assert eps.steps == 64 and eps(400) == eps.end  # 16 % of 400 steps: decay finished
+    nacre.resume(run, steps=800, progress=False)
+    cfg = nacre.load_config(run / "config.yaml")
+    assert (cfg.train.steps, cfg.train.schedule_steps) == (800, 400)
+    resumed = nacre.load_run(run)[0].agent.exploration.inner.epsilon
+    assert resumed.steps == 64 and resumed(400) == resumed.end  # ε does not jump back up
+
+
 class _Boom:
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (Path.touch, (Path(MARKER),))

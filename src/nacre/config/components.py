@@ -119,8 +119,9 @@ class GreedyConfig:
 
 @dataclass(frozen=True)
 class EpsilonGreedyConfig:
-    """ε decays linearly from ``start`` to ``end`` over ``decay_fraction`` of ``train.steps``
-    (or over ``decay_steps`` when given)."""
+    """ε decays linearly from ``start`` to ``end`` over ``decay_fraction`` of the run's budget
+    (``train.schedule_steps``, or ``train.steps`` when that is 0), or over ``decay_steps`` when
+    given."""
 
     start: float = 1.0
     end: float = 0.05
@@ -153,7 +154,8 @@ def _epsilon(cfg: EpsilonGreedyConfig, ctx: BuildContext) -> EpsilonGreedy:
             raise ConfigError(f"exploration.{name}: must be in [0, 1], got {getattr(cfg, name)}")
     steps = cfg.decay_steps
     if steps is None:
-        steps = int(cfg.decay_fraction * ctx.config.train.steps)
+        budget = ctx.config.train.schedule_steps or ctx.config.train.steps
+        steps = int(cfg.decay_fraction * budget)
     return EpsilonGreedy(LinearSchedule(cfg.start, cfg.end, steps))
 
 

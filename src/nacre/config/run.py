@@ -85,6 +85,9 @@ class TrainConfig:
             otherwise idle machine, much slower when other processes compete for the cores).
         device: ``cpu``, ``cuda``, ``cuda:1`` …
         tensorboard: also write TensorBoard event files to ``<run>/tb`` (needs the extra).
+        schedule_steps: the budget that fractional schedules (``exploration.decay_fraction``)
+            are relative to; 0 means ``steps``. Resuming to a larger total sets it to the
+            original budget, so a finished ε decay does not start again.
     """
 
     steps: int = 100_000
@@ -101,6 +104,7 @@ class TrainConfig:
     learn_threads: int = 1
     device: str = "cpu"
     tensorboard: bool = False
+    schedule_steps: int = 0
 
     def __post_init__(self) -> None:
         positive = ("steps", "train_freq", "batch_size", "target_update_interval", "log_every",
@@ -109,7 +113,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("learning_starts", "gradient_steps", "eval_every", "checkpoint_every",
-                     "learn_threads"):
+                     "learn_threads", "schedule_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
 

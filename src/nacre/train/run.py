@@ -113,6 +113,11 @@ def resume(
     """
     run_dir = Path(run_dir)
     cfg = _resolve(run_dir / "config.yaml", steps, None, None, ())
+    original = load_config(run_dir / "config.yaml").train
+    if cfg.train.steps != original.steps and not original.schedule_steps:
+        # Fractional schedules stay relative to the budget the run started with.
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+            cfg.train, schedule_steps=original.steps))
     done = int(json.loads((latest_checkpoint(run_dir) / "state.json").read_text())["agent"]
                ["env_steps"])
     if done >= cfg.train.steps:
