@@ -215,3 +215,17 @@ def test_load_refuses_per_parameter_step_counts_that_differ() -> None:
     state["state"]["0"]["step"] = torch.tensor(7.0)
     with pytest.raises(ValueError, match="step counts"):
         Adam(make_net().parameters(), lr=1e-2).load_state_dict(state)
+
+
+@pytest.mark.parametrize("max_norm", [None, 1e-3])
+def test_flat_step_tensor_path_matches_the_python_float_path(max_norm: float | None) -> None:
+    # The accelerator path keeps the clipping arithmetic on the device (no sync); run it on CPU.
+    nets = make_net(), make_net()
+    opts = [Adam(n.parameters(), lr=1e-2, max_grad_norm=max_norm, flat=True) for n in nets]
+    opts[1]._on_cpu = False
+    for _ in range(10):
+        for net, opt in zip(nets, opts, strict=True):
+            grads = torch.autograd.grad(loss_fn(100.0)(net), list(net.parameters()))
+            torch._foreach_copy_(opt.grads, [g * 4.0 for g in grads])
+            opt.step_flat(0.25)
+    assert_same_params(*nets, atol=1e-6)
