@@ -56,6 +56,12 @@ def test_run_folder_layout(tmp_path: Path) -> None:
                 "env_steps_per_s", "seed"):
         assert key in summary, key
     assert summary["env_steps"] == 1200 == result.summary["env_steps"]
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in evals if "eval/return_mean" in r]
+    best = max(evals, key=lambda r: r["eval/return_mean"])  # first of the best, as in the loop
+    assert summary["best_eval_return_mean"] == best["eval/return_mean"]
+    assert summary["best_eval_env_steps"] == best["env_steps"]
+    assert summary["best_eval_return_mean"] >= summary["final_eval_return_mean"]
     ckpt = latest_checkpoint(run)
     assert {p.name for p in ckpt.iterdir()} == {"model.safetensors", "config.yaml", "state.json"}
     state = json.loads((ckpt / "state.json").read_text())

@@ -54,8 +54,15 @@ def test_vectorized_envs_learn_cartpole() -> None:
 
 @pytest.mark.slow
 def test_cartpole_dqn_preset_reaches_475() -> None:
-    result = nacre.train("cartpole-dqn", seed=0, progress=False, out=_tmp("preset"))
-    assert result.summary["final_eval_return_mean"] >= 475.0
+    # The acceptance of the preset: final greedy return >= 475 in at least 4 of seeds 0-4. One
+    # seed is not enough: DQN with RL-Zoo's settings oscillates, and the final evaluation is a
+    # snapshot (SB3 with the same settings ends >= 475 in 3 of these 5 seeds).
+    finals = [
+        nacre.train("cartpole-dqn", seed=seed, progress=False, out=_tmp(f"preset{seed}"),
+                    overrides=["train.learn_threads=1"]).summary["final_eval_return_mean"]
+        for seed in range(5)
+    ]
+    assert sum(f >= 475.0 for f in finals) >= 4, finals
 
 
 _BASE: list[object] = []

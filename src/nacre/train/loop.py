@@ -40,6 +40,7 @@ class LoopState:
     pending_returns: list[float] = field(default_factory=list)
     pending_lengths: list[int] = field(default_factory=list)
     last_eval: dict[str, Any] = field(default_factory=dict)
+    best_eval: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,6 +156,8 @@ def fit(
         eval_seed = 10_000_019 * (seed + 1) + step
         returns = evaluate(agent, eval_env, train.eval_episodes, seed=eval_seed)
         state.last_eval = {"env_steps": step, "returns": returns}
+        if not state.best_eval or np.mean(returns) > state.best_eval["return_mean"]:
+            state.best_eval = {"env_steps": step, "return_mean": float(np.mean(returns))}
         bar.note = f"eval {np.mean(returns):.1f}"
         return emit("eval", {"env_steps": step, "eval/return_mean": float(np.mean(returns)),
                              "eval/return_std": float(np.std(returns))})
@@ -250,6 +253,10 @@ def _finish(out: Path | None, agent: Agent, state: LoopState, seed: int, wall0: 
         "final_eval_return_mean": float(np.mean(returns)) if returns else None,
         "final_eval_return_std": float(np.std(returns)) if returns else None,
         "final_eval_returns": returns,
+        # DQN-style learners oscillate: the best periodic evaluation says whether the run ever
+        # got there (the checkpoints hold the final parameters).
+        "best_eval_return_mean": state.best_eval.get("return_mean"),
+        "best_eval_env_steps": state.best_eval.get("env_steps"),
         "env_steps": agent.env_steps,
         "grad_steps": agent.grad_steps,
         "episodes": state.episodes,
