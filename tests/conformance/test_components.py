@@ -55,18 +55,24 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _mlp_q(head: str = "vanilla") -> QNetwork:
+def _mlp_q(head: str = "vanilla", activation: str = "tanh") -> QNetwork:
     torch.manual_seed(0)
     h: torch.nn.Module
     if head == "dueling":
         h = DuelingQHead(OBS_DIM, N_ACTIONS, (16,), "relu")
     else:
-        h = VanillaQHead(OBS_DIM, N_ACTIONS, (16, 16), "tanh")
+        h = VanillaQHead(OBS_DIM, N_ACTIONS, (16, 16), activation)
     return QNetwork(FlattenEncoder((OBS_DIM,)), h)
 
 
 LEARNERS: dict[str, Callable[[], Learner]] = {
     "dqn": lambda: DQN(_mlp_q(), DQNConfig(lr=1e-2)),
+    # ReLU MLPs take the hand-derived update with flat parameters (learners/value/fused.py)
+    "dqn-fused": lambda: DQN(_mlp_q(activation="relu"), DQNConfig(lr=1e-2)),
+    "dqn-fused-mse-noclip": lambda: DQN(
+        _mlp_q(activation="relu"), DQNConfig(lr=1e-2, loss="mse", max_grad_norm=None)
+    ),
+    "double-dqn-fused": lambda: DoubleDQN(_mlp_q(activation="relu"), DQNConfig(lr=1e-2)),
     "dqn-mse-polyak-noclip": lambda: DQN(
         _mlp_q(), DQNConfig(lr=1e-2, loss="mse", tau=0.5, max_grad_norm=None)
     ),

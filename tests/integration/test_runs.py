@@ -126,6 +126,19 @@ def test_resume_to_a_larger_budget_keeps_the_epsilon_schedule(tmp_path: Path) ->
     assert resumed.steps == 64 and resumed(400) == resumed.end  # ε does not jump back up
 
 
+def test_resuming_a_checkpoint_without_best_eval_starts_from_its_last_eval(
+        tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    small_run(run, steps=400)
+    state_path = latest_checkpoint(run) / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["extra"]["loop"]["best_eval"]  # as written before best_eval existed
+    state["extra"]["loop"]["last_eval"]["returns"] = [1000.0, 1000.0]  # unbeatable on CartPole
+    state_path.write_text(json.dumps(state))
+    summary = nacre.resume(run, steps=800, progress=False).summary
+    assert (summary["best_eval_return_mean"], summary["best_eval_env_steps"]) == (1000.0, 400)
+
+
 class _Boom:
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (Path.touch, (Path(MARKER),))

@@ -76,3 +76,20 @@ def test_fused_rounds_match_autograd_including_a_short_last_batch(loss: str,
     start = net()  # the same initial parameters: training must have moved them
     assert not any(torch.allclose(pf, p0) for pf, p0 in zip(
         fast.q.parameters(), start.parameters(), strict=True))
+
+
+def test_a_pickled_or_copied_fused_learner_continues_like_the_original() -> None:
+    import pickle
+
+    learner = DQN(net(), DQNConfig(lr=1e-2))
+    g = torch.Generator().manual_seed(5)
+    learner.learn_batches(random_batch(4, 3, 64, generator=g), 32)
+    twins = [copy.deepcopy(learner), pickle.loads(pickle.dumps(learner))]
+    for _ in range(3):
+        batch = random_batch(4, 3, 64, generator=g)
+        for each in (learner, *twins):
+            each.learn_batches(batch, 32)
+    for twin in twins:
+        assert twin._fused is not None
+        for p, q in zip(learner.q.parameters(), twin.q.parameters(), strict=True):
+            assert torch.equal(p, q)

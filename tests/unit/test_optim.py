@@ -196,12 +196,36 @@ def test_flat_state_dict_round_trips_with_per_parameter_adam() -> None:
     assert_same_params(net, twin, atol=0)
 
 
-def test_step_flat_refuses_parameters_moved_out_of_the_buffer() -> None:
+def flat_step(net: nn.Module, opt: Adam) -> None:
+    grads = torch.autograd.grad(loss_fn(10.0)(net), list(net.parameters()))
+    torch._foreach_copy_(opt.grads, list(grads))
+    opt.step_flat()
+
+
+def test_flat_optimizer_survives_deepcopy_and_pickle() -> None:
+    import pickle
+
+    net = make_net()
+    opt = Adam(net.parameters(), lr=1e-2, max_grad_norm=1.0, flat=True)
+    flat_step(net, opt)
+    copies = (lambda: copy.deepcopy((net, opt)), lambda: pickle.loads(pickle.dumps((net, opt))))
+    for make_copy in copies:
+        twin, twin_opt = make_copy()
+        for _ in range(3):
+            flat_step(net, opt)
+            flat_step(twin, twin_opt)
+        assert_same_params(net, twin, atol=0)
+        assert twin_opt.flat_param is not None and all(
+            p.data_ptr() != q.data_ptr() for p, q in zip(net.parameters(), twin.parameters(),
+                                                         strict=True))
+        assert next(twin.parameters()).data_ptr() == twin_opt.flat_param.data_ptr()
+
+
+def test_step_flat_refuses_parameters_moved_to_another_dtype() -> None:
     net = make_net()
     opt = Adam(net.parameters(), lr=1e-2, flat=True)
-    with pytest.raises(RuntimeError, match="flat buffer"):
-        for p in net.parameters():
-            p.data = p.data.clone()  # what Module.to(other device) does
+    net.double()  # what Module.to(other device or dtype) does: new storage per parameter
+    with pytest.raises(RuntimeError, match="another device or dtype"):
         opt.step_flat()
     with pytest.raises(RuntimeError, match="flat=True"):
         Adam(make_net().parameters(), lr=1e-2).step_flat()

@@ -95,3 +95,27 @@ def test_nice_ticks_cover_the_range_with_round_steps(lo: float, hi: float) -> No
     mantissa = steps[0] / 10 ** np.floor(np.log10(steps[0]))
     assert any(np.isclose(mantissa, m) for m in (1.0, 2.0, 2.5, 5.0))
     assert 3 <= len(ticks) <= 12
+
+
+def test_extreme_values_draw_instead_of_overflowing(tmp_path: Path) -> None:
+    rows = [{"env_steps": 1, "train/return_mean": 1.7e308},
+            {"env_steps": 2, "train/return_mean": -1.7e308},
+            {"env_steps": 3, "eval/return_mean": 1e308, "eval/return_std": 1e308}]
+    plot_learning_curve(rows, tmp_path / "big.png")  # mean + std overflows float64
+    img = decode_png((tmp_path / "big.png").read_bytes())
+    assert count(img, _TRAIN_LIGHT) > 100 and count(img, _EVAL) > 20
+
+
+def test_wide_tick_labels_move_the_plot_area_right() -> None:
+    narrow = render_learning_curve([(0.0, 0.0), (10.0, 1.0)], [])
+    wide = render_learning_curve([(0.0, -1_234_567.0), (10.0, -1_000_000.0)], [])
+
+    def frame_column(img: np.ndarray) -> int:
+        # the left frame line: the first column that is dark over most of the plot height
+        dark = (img[60:340] < 60).all(axis=2).mean(axis=0)
+        return int(np.argmax(dark > 0.9))
+
+    assert frame_column(wide) > frame_column(narrow)
+    # the y axis title (left edge) and the widest label do not touch: a white column between
+    gap = (wide[60:340, 22:frame_column(wide) - 8] == 255).all(axis=(0, 2))
+    assert gap.any()

@@ -71,7 +71,8 @@ class Adam:
             self._exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self._step = torch.zeros((), dtype=torch.float32, device=device)
         self._steps = [self._step] * len(self.params)  # the kernel only reads them
-        self._grad_scale = torch.ones((), dtype=self.params[0].dtype, device=device)
+        # the fused kernel reads grad_scale as float32 whatever the parameter dtype
+        self._grad_scale = torch.ones((), dtype=torch.float32, device=device)
 
     def minimize(self, loss: torch.Tensor) -> torch.Tensor | None:
         """One Adam step on ``loss``; returns the pre-clipping gradient norm when clipping."""
@@ -89,7 +90,7 @@ class Adam:
             else:
                 norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             # clip_grad_norm_ multiplies by max_norm / (norm + 1e-6) when that is below 1.
-            scale = ((norm + 1e-6) / self.max_grad_norm).clamp_(min=1.0)
+            scale = ((norm + 1e-6) / self.max_grad_norm).clamp_(min=1.0).float()
         if self._torch is not None:
             if scale is not None:
                 torch._foreach_div_(grads, scale)
@@ -113,8 +114,7 @@ class Adam:
         if flat is None or grad is None:
             raise RuntimeError("step_flat needs an optimizer built with flat=True")
         if self.params[0].data_ptr() != flat.data_ptr():
-            raise RuntimeError("the parameters no longer live in the optimizer's flat buffer "
-                               "(was the module moved with .to() after building the optimizer?)")
+            self._readopt(flat)
         if self._torch is not None:
             self.step_with_grads([g.mul(multiplier) for g in self.grads])
             return
@@ -122,7 +122,7 @@ class Adam:
         if not self._on_cpu:
             norm = torch.linalg.vector_norm(grad) * multiplier
             scale = (
-                ((norm + 1e-6) / self.max_grad_norm).clamp_(min=1.0).div_(multiplier)
+                ((norm + 1e-6) / self.max_grad_norm).clamp_(min=1.0).div_(multiplier).float()
                 if self.max_grad_norm is not None
                 else torch.full_like(self._grad_scale, 1.0 / multiplier)
             )
@@ -137,6 +137,30 @@ class Adam:
                 self._grad_scale.fill_(value)
         self._step.add_(1)
         self._kernel([flat], [grad], [self._flat_m], [self._flat_v], [self._step], scale)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Pickling gives every tensor its own storage: make the per-parameter gradient and moment
+        # tensors views of the flat buffers again (in place: other objects hold these lists).
+        self.__dict__.update(state)
+        self._steps[:] = [self._step] * len(self.params)
+        if self.flat_param is not None and self.flat_grad is not None:
+            self.grads[:] = _views(self.flat_grad, self.params)
+            self._exp_avg[:] = _views(self._flat_m, self.params)
+            self._exp_avg_sq[:] = _views(self._flat_v, self.params)
+
+    def _readopt(self, flat: torch.Tensor) -> None:
+        """Move parameters that left the flat buffer back into it (``copy.deepcopy`` and pickle
+        give each parameter its own storage); refuse a move to another device or dtype."""
+        if any(p.device != flat.device or p.dtype != flat.dtype for p in self.params):
+            raise RuntimeError(
+                "the parameters no longer live in the optimizer's flat buffer: the module was "
+                "moved to another device or dtype after the optimizer was built; build the "
+                "optimizer after moving the module")
+        with torch.no_grad():
+            for p, view in zip(self.params, _views(flat, self.params), strict=True):
+                if p.data_ptr() != view.data_ptr():
+                    view.copy_(p)
+                    p.data = view
 
     def _kernel(
         self, params: list[torch.Tensor], grads: list[torch.Tensor], m: list[torch.Tensor],

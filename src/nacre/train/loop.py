@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,11 @@ def fit(
             logger.log(row)
         return any(bool(cb(event, row)) for cb in callbacks)
 
+    if not state.best_eval and state.last_eval.get("returns"):
+        # a checkpoint written before best_eval existed: start from its last evaluation
+        state.best_eval = {"env_steps": state.last_eval["env_steps"],
+                           "return_mean": float(np.mean(state.last_eval["returns"]))}
+
     def run_eval(step: int) -> bool:
         if eval_env is None:
             return False
@@ -271,6 +277,9 @@ def _finish(out: Path | None, agent: Agent, state: LoopState, seed: int, wall0: 
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         metrics_path = out / "metrics.jsonl"
         if metrics_path.exists():
-            plot_learning_curve(read_metrics(metrics_path), out / "plots" / "learning_curve.png",
-                                title=out.name)
+            try:
+                plot_learning_curve(read_metrics(metrics_path),
+                                    out / "plots" / "learning_curve.png", title=out.name)
+            except Exception as exc:  # a failed plot must not fail a finished run
+                warnings.warn(f"could not draw the learning curve: {exc!r}", stacklevel=2)
     return summary

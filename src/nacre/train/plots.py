@@ -26,6 +26,7 @@ _TRAIN_LIGHT = (143, 187, 217)  # the train colour at 50 % over white
 _EVAL = (255, 127, 14)
 _GRID = (225, 225, 225)
 _INK = (30, 30, 30)
+_BIG = 1e300
 
 # 5 × 7 glyphs, one string per glyph: 7 rows of 5 pixels ('#' on), rows separated by '/'.
 _GLYPHS = {
@@ -120,8 +121,11 @@ def render_learning_curve(
 ) -> np.ndarray:
     """The chart as an ``[HEIGHT, WIDTH, 3]`` uint8 RGB array."""
     img = np.full((HEIGHT, WIDTH, 3), 255, dtype=np.uint8)
-    x0, x1 = _LEFT, WIDTH - _RIGHT  # plot area in pixels
-    y0, y1 = _TOP, HEIGHT - _BOTTOM
+    # Finite, and far enough from the float limits that spans and mean ± std stay finite.
+    train = [(x, y) for x, y in np.clip(np.asarray(train, dtype=np.float64).reshape(-1, 2),
+                                         -_BIG, _BIG).tolist()]
+    evals = [(x, m, s) for x, m, s in np.clip(np.asarray(evals, dtype=np.float64).reshape(-1, 3),
+                                               -_BIG, _BIG).tolist()]
     xs = [p[0] for p in train] + [e[0] for e in evals]
     ys = [p[1] for p in train] + [e[1] - e[2] for e in evals] + [e[1] + e[2] for e in evals]
     x_lo, x_hi = _padded(0.0, max(xs, default=1.0), pad=0.0)
@@ -131,6 +135,12 @@ def render_learning_curve(
         y_lo = max(y_lo, 0.0)  # returns that are never negative: the axis starts at 0
     x_ticks = [t for t in _nice_ticks(x_lo, x_hi) if x_lo - 1e-9 <= t <= x_hi + 1e-9]
     y_ticks = [t for t in _nice_ticks(y_lo, y_hi) if y_lo - 1e-9 <= t <= y_hi + 1e-9]
+    y_labels = _labels(y_ticks)
+    # the plot area starts right of the widest y tick label and the vertical axis title
+    widest = max((_text_bitmap(label, 2).shape[1] for label in y_labels), default=0)
+    last_x = _text_bitmap(_format_steps(x_ticks[-1]), 2).shape[1] if x_ticks else 0
+    x0, x1 = max(_LEFT, 38 + widest), WIDTH - max(_RIGHT, last_x // 2 + 4)  # plot area
+    y0, y1 = _TOP, HEIGHT - _BOTTOM
 
     def px(x: np.ndarray | float) -> np.ndarray:
         return x0 + (np.asarray(x, dtype=np.float64) - x_lo) / (x_hi - x_lo) * (x1 - x0)
@@ -144,11 +154,11 @@ def render_learning_curve(
         _rect(img, c, y0, c, y1, _GRID)
         _rect(img, c, y1, c, y1 + 4, _INK)
         _text(img, _format_steps(t), c, y1 + 9, anchor="top")
-    for t in y_ticks:
+    for t, label in zip(y_ticks, y_labels, strict=True):
         r = int(round(float(py(t))))
         _rect(img, x0, r, x1, r, _GRID)
         _rect(img, x0 - 4, r, x0, r, _INK)
-        _text(img, _format_value(t), x0 - 8, r, anchor="right")
+        _text(img, label, x0 - 8, r, anchor="right")
     if train:
         tx, ty = zip(*train, strict=True)
         _polyline(img, px(np.array(tx)), py(np.array(ty)), _TRAIN_LIGHT, 2, clip)
@@ -223,8 +233,14 @@ def _format_steps(value: float) -> str:
     return f"{value:g}"
 
 
-def _format_value(value: float) -> str:
-    return f"{value:.4g}" if value != 0 else "0"
+def _labels(ticks: list[float]) -> list[str]:
+    """Shortest ``g`` formatting (4 to 12 digits) that tells every tick apart."""
+    labels: list[str] = []
+    for digits in range(4, 13):
+        labels = [f"{t:.{digits}g}" if t != 0 else "0" for t in ticks]
+        if len(set(labels)) == len(labels):
+            break
+    return labels
 
 
 def _rect(img: np.ndarray, xa: int, ya: int, xb: int, yb: int, color: tuple[int, int, int]

@@ -86,7 +86,6 @@ class FusedTDStep:
             raise ValueError("the optimizer must own exactly the Q-network's parameters")
         if optimizer.flat_grad is None:
             raise ValueError("FusedTDStep needs an Adam built with flat=True")
-        self._grads = optimizer.grads
 
     @torch.no_grad()
     def __call__(
@@ -111,7 +110,7 @@ class FusedTDStep:
         parts = zip(torch.split(obs, size), torch.split(wide, size), torch.split(mask, size),
                     strict=True)
         last = len(self.layers) - 1
-        layers, grads = self.layers, self._grads
+        layers, grads = self.layers, self.optimizer.grads
         h = x = obs
         for x, y, m in parts:
             acts = [x]
