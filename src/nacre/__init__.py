@@ -21,7 +21,7 @@ from nacre.config import (  # noqa: E402
     preset_names,
     register,
 )
-from nacre.data import ReplayBuffer, SARSABuffer, TransitionBatch  # noqa: E402
+from nacre.data import ReplayBuffer, RolloutBuffer, SARSABuffer, TransitionBatch  # noqa: E402
 from nacre.envs import ActionResult, make_env  # noqa: E402
 from nacre.errors import (  # noqa: E402
     CheckpointError,
@@ -30,8 +30,16 @@ from nacre.errors import (  # noqa: E402
     NacreError,
     SpaceError,
 )
-from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup  # noqa: E402
-from nacre.learners import DQN, DeepSARSA, DoubleDQN, TabularQLearning  # noqa: E402
+from nacre.exploration import (  # noqa: E402
+    Boltzmann,
+    EpsilonGreedy,
+    Greedy,
+    LinearSchedule,
+    MeanAction,
+    PolicySampling,
+    Warmup,
+)
+from nacre.learners import DQN, PPO, DeepSARSA, DoubleDQN, PPOConfig, TabularQLearning  # noqa: E402
 from nacre.learners.value.dqn import DQNConfig  # noqa: E402
 from nacre.learners.value.tabular import TabularConfig  # noqa: E402
 from nacre.spaces import AvailableActions, BoxActionSpace, DiscreteActionSpace  # noqa: E402
@@ -56,8 +64,13 @@ __all__ = [
     "Greedy",
     "InputError",
     "LinearSchedule",
+    "MeanAction",
     "NacreError",
+    "PPO",
+    "PPOConfig",
+    "PolicySampling",
     "ReplayBuffer",
+    "RolloutBuffer",
     "RunConfig",
     "SARSABuffer",
     "SpaceError",

@@ -18,11 +18,11 @@ from nacre.actions import IdentityActionRepresentation
 from nacre.data.batch import TransitionBatch
 from nacre.envs.base import ActionResult
 from nacre.errors import InputError
-from nacre.exploration import Greedy
+from nacre.exploration import Greedy, MeanAction
 from nacre.history import IdentityHistory
 from nacre.runtime import learning_threads
 from nacre.safety import NoSafety
-from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
+from nacre.spaces import ActionSpace, AvailableActions, BoxActionSpace, DiscreteActionSpace
 from nacre.types import (
     ActionRepresentation,
     Buffer,
@@ -82,7 +82,8 @@ class Agent:
         self.generator = torch.Generator(device=self.device)
         if seed is not None:
             self.generator.manual_seed(seed)
-        self._greedy = Greedy()
+        self._greedy: Exploration = Greedy()
+        self._box: BoxActionSpace | None = None
         self._identity_history = isinstance(self.history, IdentityHistory)
         self._null_slots = (
             self._identity_history
@@ -111,6 +112,8 @@ class Agent:
         self._static_features = (
             space.features if isinstance(space, DiscreteActionSpace) else None
         )
+        self._box = space if isinstance(space, BoxActionSpace) else None
+        self._greedy = MeanAction() if self._box is not None else Greedy()
 
     def reset(
         self,
@@ -137,10 +140,10 @@ class Agent:
         """
         if self._obs is None or self.action_space is None:
             raise InputError("obs", "call agent.reset(obs, action_space) before agent.act()")
-        action, propensity = self.decide(self._obs, self._available, exploit, self._action)
-        self._action = action
+        action, propensity = self._decide(self._obs, self._available, exploit, self._action)
+        self._action = action  # what the policy chose (normalized for Box spaces): stored
         self._propensity = propensity
-        return action
+        return action if self._box is None else self._box.to_env(action)
 
     def decide(
         self,
@@ -151,8 +154,19 @@ class Agent:
     ) -> tuple[Tensor, Tensor]:
         """The act path on given observations, without changing the agent's own state.
 
-        Returns ``(action [B], propensity [B])``. Used by :meth:`act`, evaluation and serving.
+        Returns ``(action [B], propensity [B])`` with Box actions in the environment's units.
+        Used by evaluation and serving.
         """
+        action, propensity = self._decide(obs, available, exploit, last_action)
+        return (action if self._box is None else self._box.to_env(action)), propensity
+
+    def _decide(
+        self,
+        obs: np.ndarray | Tensor,
+        available: AvailableActions | None,
+        exploit: bool,
+        last_action: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
         if self._action_space is None:
             raise InputError("action_space", "call agent.reset(obs, action_space) or set "
                              "agent.action_space before deciding")
@@ -205,11 +219,19 @@ class Agent:
         self.env_steps += self._num_envs
 
     # ------------------------------------------------------------------ learning
-    def learn(self, batch_size: int, gradient_steps: int = 1) -> Metrics:
-        """Run ``gradient_steps`` updates on batches sampled from the buffer."""
+    def learn(self, batch_size: int, gradient_steps: int = 1, progress: float = 0.0) -> Metrics:
+        """Run ``gradient_steps`` updates on batches sampled from the buffer.
+
+        With an on-policy buffer (``buffer.on_policy``) it runs one training round of the
+        learner on the collected rollout instead (its epochs of ``batch_size`` minibatches) and
+        clears the buffer. ``progress`` ∈ [0, 1] is how far the run is (for learners with
+        schedules).
+        """
         if self.buffer is None:
             raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
         metrics: Metrics = {}
+        if getattr(self.buffer, "on_policy", False):
+            return self._learn_rollout(batch_size, progress)
         if not getattr(self.buffer, "can_sample", True):
             return metrics  # e.g. a SARSA buffer whose only step has no next action yet
         learn_batches = getattr(self.learner, "learn_batches", None)
@@ -229,6 +251,20 @@ class Agent:
                     for part in batch.split(batch_size):
                         metrics = self.learner.learn_batch(part)
         self.grad_steps += gradient_steps
+        return metrics
+
+    def _learn_rollout(self, batch_size: int, progress: float) -> Metrics:
+        learn_rollout = getattr(self.learner, "learn_rollout", None)
+        if learn_rollout is None:
+            raise InputError("buffer", f"{type(self.learner).__name__} does not learn from "
+                             "on-policy rollouts; use a replay buffer")
+        rollout = self.buffer.rollout()  # type: ignore[union-attr]
+        if rollout.obs.device != self.device:
+            rollout = rollout.to(self.device)
+        with learning_threads():
+            metrics: Metrics = learn_rollout(rollout, batch_size, progress)
+        self.buffer.clear()  # type: ignore[union-attr]
+        self.grad_steps += int(metrics.pop("updates", torch.tensor(1)))
         return metrics
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:

@@ -53,6 +53,21 @@ class BoxActionSpace:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.low.shape)
 
+    def to_env(self, action: Tensor) -> Tensor:
+        """Map policy actions in ``[-1, 1]`` to ``[low, high]``, clipping what falls outside.
+
+        nacre's continuous policies act in the normalized box ``[-1, 1]^d``; this is the one
+        place actions are scaled to the environment's units (and the buffers keep the
+        unclipped, normalized action the policy actually sampled).
+        """
+        low, high = self.low.to(action.device), self.high.to(action.device)
+        return low + (action.clamp(-1.0, 1.0) + 1.0) * (0.5 * (high - low))
+
+    def from_env(self, action: Tensor) -> Tensor:
+        """The inverse of :meth:`to_env` for actions inside the box (e.g. logged data)."""
+        low, high = self.low.to(action.device), self.high.to(action.device)
+        return (action - low) / (0.5 * (high - low)) - 1.0
+
 
 ActionSpace = DiscreteActionSpace | BoxActionSpace
 

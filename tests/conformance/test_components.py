@@ -20,10 +20,11 @@ from torch import Tensor
 import nacre
 from nacre.data.batch import TransitionBatch
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
-from nacre.learners import DQN, DeepSARSA, DoubleDQN, TabularQLearning
+from nacre.learners import DQN, PPO, DeepSARSA, DoubleDQN, PPOConfig, TabularQLearning
 from nacre.learners.value.dqn import DQNConfig
 from nacre.learners.value.tabular import TabularConfig
 from nacre.networks import (
+    ActorCritic,
     DuelingQHead,
     FlattenEncoder,
     OneHotEncoder,
@@ -80,6 +81,19 @@ LEARNERS: dict[str, Callable[[], Learner]] = {
     "double-dqn": lambda: DoubleDQN(_mlp_q(), DQNConfig(lr=1e-2)),
     "deep-sarsa": lambda: DeepSARSA(_mlp_q(), DQNConfig(lr=1e-2)),
 }
+
+
+def _ppo(continuous: bool, **kw: object) -> PPO:
+    torch.manual_seed(0)
+    net = ActorCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16), "tanh", continuous)
+    return PPO(net, PPOConfig(lr=1e-2, **kw))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+@pytest.mark.parametrize("kw", [{}, {"clip_value": 0.2, "entropy_coef": 0.01}])
+def test_ppo_conforms(continuous: bool, kw: dict[str, object]) -> None:
+    with one_thread():
+        check_learner(_ppo(continuous, **kw), OBS_DIM, N_ACTIONS, continuous=continuous)
 
 
 @pytest.mark.parametrize("name", sorted(LEARNERS))

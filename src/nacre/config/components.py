@@ -246,6 +246,10 @@ def build(config: RunConfig) -> Run:
                        config.seed)
     learner = ctx.make("learner")
     buffer = ctx.make("buffer")
+    if bool(getattr(learner, "on_policy", False)) != bool(getattr(buffer, "on_policy", False)):
+        want = "rollout" if getattr(learner, "on_policy", False) else "replay"
+        raise ConfigError(f"learner {config.learner.name!r} needs buffer.name: {want}; got "
+                          f"buffer {config.buffer.name!r}")
     if getattr(learner, "needs_next_action", False) and not buffer.needs_next_action:
         raise ConfigError(
             f"learner {config.learner.name!r} needs buffer 'sarsa' (it stores the next action);"

@@ -1,6 +1,7 @@
-"""Transition batches, preallocated ring storage and replay buffers."""
+"""Transition batches, preallocated ring storage, replay and rollout buffers."""
 
 from nacre.data.batch import TransitionBatch
 from nacre.data.replay import ReplayBuffer, SARSABuffer
+from nacre.data.rollout import Rollout, RolloutBuffer
 
-__all__ = ["ReplayBuffer", "SARSABuffer", "TransitionBatch"]
+__all__ = ["ReplayBuffer", "Rollout", "RolloutBuffer", "SARSABuffer", "TransitionBatch"]

@@ -16,6 +16,8 @@ class TransitionBatch:
     ``next_action`` is set by SARSA buffers; ``next_mask`` ([n, K]) by dynamic action sets;
     ``propensity`` is the behaviour policy's probability of ``action`` (for off-policy
     evaluation); ``weight`` holds importance weights from prioritized samplers.
+    On-policy learners get minibatches of a processed rollout: ``advantage``, ``returns`` (the
+    value targets), ``log_prob`` and ``value`` (of the policy and critic that collected it).
     """
 
     obs: Tensor
@@ -28,6 +30,10 @@ class TransitionBatch:
     next_mask: Tensor | None = None
     propensity: Tensor | None = None
     weight: Tensor | None = None
+    advantage: Tensor | None = None
+    returns: Tensor | None = None
+    log_prob: Tensor | None = None
+    value: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.reward.shape[0])

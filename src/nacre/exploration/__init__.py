@@ -8,5 +8,15 @@ from nacre.exploration.discrete import (
     Warmup,
     uniform_valid,
 )
+from nacre.exploration.policy import MeanAction, PolicySampling
 
-__all__ = ["Boltzmann", "EpsilonGreedy", "Greedy", "LinearSchedule", "Warmup", "uniform_valid"]
+__all__ = [
+    "Boltzmann",
+    "EpsilonGreedy",
+    "Greedy",
+    "LinearSchedule",
+    "MeanAction",
+    "PolicySampling",
+    "Warmup",
+    "uniform_valid",
+]

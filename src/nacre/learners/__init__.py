@@ -1,5 +1,6 @@
 """Learners: own networks and optimizers, expose ``scores`` and ``learn_batch``."""
 
+from nacre.learners.policy import PPO, PPOConfig
 from nacre.learners.value import DQN, DeepSARSA, DoubleDQN, TabularQLearning
 
-__all__ = ["DQN", "DeepSARSA", "DoubleDQN", "TabularQLearning"]
+__all__ = ["DQN", "PPO", "DeepSARSA", "DoubleDQN", "PPOConfig", "TabularQLearning"]

@@ -1,11 +1,13 @@
-"""Neural network building blocks: encoders, MLPs and Q heads."""
+"""Neural network building blocks: encoders, MLPs, Q heads and actor–critics."""
 
+from nacre.networks.actor_critic import ActorCritic
 from nacre.networks.encoders import FlattenEncoder, NatureCNN, OneHotEncoder, make_encoder
 from nacre.networks.mlp import MLP
 from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
 
 __all__ = [
     "MLP",
+    "ActorCritic",
     "DuelingQHead",
     "FlattenEncoder",
     "NatureCNN",

@@ -60,9 +60,13 @@ def random_batch(
     discrete_obs: bool = False,
     next_action: bool = False,
     generator: torch.Generator | None = None,
+    continuous: bool = False,
+    on_policy: bool = False,
 ) -> TransitionBatch:
     """A batch of random transitions: Box observations ``[N, obs_dim]`` float32 (or Discrete
-    indices ``[N]`` in ``0..obs_dim-1``), int64 actions, N(0, 1) rewards, ~25 % terminated."""
+    indices ``[N]`` in ``0..obs_dim-1``), int64 actions (``continuous``: float actions
+    ``[N, n_actions]`` in ``[-1, 1]``), N(0, 1) rewards, ~25 % terminated; ``on_policy`` adds
+    the processed-rollout fields (advantage, returns, log_prob, value), random."""
     g = generator
 
     def obs() -> Tensor:
@@ -70,13 +74,22 @@ def random_batch(
             return torch.randint(obs_dim, (batch_size,), generator=g)
         return torch.randn(batch_size, obs_dim, generator=g)
 
+    def randn() -> Tensor:
+        return torch.randn(batch_size, generator=g)
+
+    action = (torch.rand(batch_size, n_actions, generator=g) * 2.0 - 1.0 if continuous
+              else torch.randint(n_actions, (batch_size,), generator=g))
     return TransitionBatch(
         obs=obs(),
-        action=torch.randint(n_actions, (batch_size,), generator=g),
-        reward=torch.randn(batch_size, generator=g),
+        action=action,
+        reward=randn(),
         next_obs=obs(),
         terminated=(torch.rand(batch_size, generator=g) < 0.25).float(),
         next_action=torch.randint(n_actions, (batch_size,), generator=g) if next_action else None,
+        advantage=randn() if on_policy else None,
+        returns=randn() if on_policy else None,
+        log_prob=randn() - 1.0 if on_policy else None,
+        value=randn() if on_policy else None,
     )
 
 
@@ -105,6 +118,7 @@ def check_learner(
     action_features: Tensor | None = None,
     batch_size: int = 32,
     seed: int = 0,
+    continuous: bool = False,
 ) -> None:
     """Check the :class:`~nacre.types.Learner` contract on copies of ``learner``.
 
@@ -118,6 +132,10 @@ def check_learner(
         action_features: ``[K, d_a]`` features passed to ``scores`` (state-action learners).
         batch_size: size of the random batches learned from.
         seed: seed of every random draw the check makes.
+        continuous: Box actions of dimension ``n_actions``; ``scores`` are then ``[B, 2, d]``
+            (Gaussian mean and log standard deviation).
+
+    On-policy learners (``on_policy = True``) get batches with the processed-rollout fields.
 
     Checked: ``scores`` is ``[B, K]``, floating and finite for ``B`` in {1, 5} (under
     ``torch.inference_mode``, as the Agent calls it); ``learn_batch`` returns a non-empty dict of
@@ -128,11 +146,13 @@ def check_learner(
     """
     if next_action is None:
         next_action = bool(getattr(learner, "needs_next_action", False))
+    on_policy = bool(getattr(learner, "on_policy", False))
     g = torch.Generator().manual_seed(seed)
 
     def batch() -> TransitionBatch:
         return random_batch(obs_dim, n_actions, batch_size, discrete_obs=discrete_obs,
-                            next_action=next_action, generator=g)
+                            next_action=next_action, generator=g, continuous=continuous,
+                            on_policy=on_policy)
 
     def states(b: int) -> Tensor:
         return random_batch(obs_dim, n_actions, b, discrete_obs=discrete_obs, generator=g).obs
@@ -147,8 +167,9 @@ def check_learner(
     for b in (1, 5):
         s = score(work, states(b))
         assert isinstance(s, Tensor), f"{name}.scores returned {type(s).__name__}, not a Tensor"
-        assert tuple(s.shape) == (b, n_actions), (
-            f"{name}.scores: expected shape [B={b}, K={n_actions}], got {tuple(s.shape)}"
+        expected = (b, n_actions) if not continuous else (b, 2, n_actions)
+        assert tuple(s.shape) == expected, (
+            f"{name}.scores: expected shape {list(expected)}, got {tuple(s.shape)}"
         )
         assert s.is_floating_point(), f"{name}.scores: expected floating scores, got {s.dtype}"
         assert bool(torch.isfinite(s).all()), f"{name}.scores: non-finite values {s.tolist()}"

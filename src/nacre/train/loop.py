@@ -180,6 +180,7 @@ def fit(
         for cb in callbacks:
             cb("checkpoint", {"env_steps": step, "path": str(path)})
 
+    budget = train.schedule_steps or train.steps  # what schedules' progress is relative to
     step = agent.env_steps
     next_train = max(_next_multiple(step, train.train_freq), 1)
     next_target = _next_multiple(step, train.target_update_interval)
@@ -205,7 +206,8 @@ def fit(
                 next_target = _next_multiple(step, train.target_update_interval)
             if step >= next_train:
                 if step > train.learning_starts and train.gradient_steps > 0:
-                    metrics = agent.learn(train.batch_size, train.gradient_steps)
+                    metrics = agent.learn(train.batch_size, train.gradient_steps,
+                                          progress=step / budget)
                 next_train = _next_multiple(step, train.train_freq)
             if step >= next_log:
                 stop |= emit("log", _log_row(agent, state, metrics, wall0, t_start, steps0))

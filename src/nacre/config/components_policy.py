@@ -1,0 +1,74 @@
+"""Registry entries for policy-gradient learners: actor-critic networks, PPO, policy sampling
+and the on-policy rollout buffer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from nacre.config.components import BuildContext, NoParams
+from nacre.config.registry import register
+from nacre.data.rollout import RolloutBuffer
+from nacre.errors import ConfigError
+from nacre.exploration.policy import PolicySampling
+from nacre.learners.policy.ppo import PPO, PPOConfig
+from nacre.networks.actor_critic import ActorCritic
+from nacre.networks.encoders import make_encoder
+from nacre.spaces import BoxActionSpace
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig:
+    """Separate actor and critic MLPs over one encoder.
+
+    ``hidden``: actor widths (and the critic's unless ``critic_hidden``); ``log_std_init``: the
+    Gaussian actor's initial log standard deviation, in normalized action units."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    critic_hidden: tuple[int, ...] | None = None
+    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "tanh"
+    log_std_init: float = 0.0
+    encoder: Literal["auto", "flatten", "cnn"] = "auto"
+
+
+@register("network", "actor_critic", ActorCriticConfig,
+          "separate actor (categorical / Gaussian) and critic MLPs")
+def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
+    space = ctx.action_space
+    if isinstance(space, BoxActionSpace):
+        if len(space.shape) != 1:
+            raise ConfigError(f"network 'actor_critic' needs 1-D Box actions, {ctx.config.env.id}"
+                              f" has shape {space.shape}")
+        action_dim, continuous = math.prod(space.shape), True
+    else:
+        action_dim, continuous = space.n, False
+    encoder = make_encoder(ctx.observation_space, cfg.encoder)
+    return ActorCritic(encoder, action_dim, cfg.hidden, cfg.activation, continuous,
+                       cfg.log_std_init, cfg.critic_hidden).to(ctx.device)
+
+
+@register("learner", "ppo", PPOConfig, "PPO (Schulman et al. 2017), discrete and continuous; "
+          "needs network actor_critic, buffer rollout, exploration policy")
+def _ppo(cfg: PPOConfig, ctx: BuildContext) -> PPO:
+    net = ctx.make("network")
+    if not isinstance(net, ActorCritic):
+        raise ConfigError(f"learner 'ppo' needs network.name: actor_critic, got "
+                          f"{ctx.config.network.name!r}")
+    return PPO(net, cfg, seed=ctx.seed + 2)
+
+
+register("exploration", "policy", NoParams,
+         "sample the learner's stochastic policy (categorical / Gaussian)")(
+    lambda cfg, ctx: PolicySampling())
+
+
+@register("buffer", "rollout", NoParams,
+          "one on-policy rollout of train.train_freq / num_envs steps per env")
+def _rollout(cfg: NoParams, ctx: BuildContext) -> RolloutBuffer:
+    train = ctx.config.train
+    if train.train_freq % ctx.num_envs:
+        raise ConfigError(f"train.train_freq ({train.train_freq}) must be a multiple of "
+                          f"env.num_envs ({ctx.num_envs}) with buffer 'rollout': it is the "
+                          "rollout length in env steps (n_steps × num_envs)")
+    return RolloutBuffer(train.train_freq // ctx.num_envs)

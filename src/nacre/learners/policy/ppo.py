@@ -1,0 +1,204 @@
+"""Proximal policy optimization (Schulman et al. 2017) for discrete and continuous actions.
+
+One training round: the critic values the rollout, GAE(λ) turns rewards into advantages and
+λ-returns (:func:`nacre.losses.gae`; truncated episodes bootstrap from the value of their true
+final observation), then ``epochs`` passes of shuffled minibatches minimize the clipped surrogate
+plus the value loss minus the entropy bonus. Learning rate and clip range can decay linearly
+over the run (RL-Zoo's ``lin_`` schedules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from nacre.data.batch import TransitionBatch
+from nacre.data.rollout import Rollout
+from nacre.errors import check_positive, check_unit_interval
+from nacre.learners.optim import Adam
+from nacre.losses.policy import (
+    categorical_log_prob,
+    gaussian_entropy,
+    gaussian_log_prob,
+    ppo_clip_loss,
+    value_loss,
+)
+from nacre.losses.returns import gae
+from nacre.networks.actor_critic import ActorCritic
+from nacre.types import Metrics
+
+Schedule = Literal["constant", "linear"]
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Hyper-parameters of PPO (defaults: Stable-Baselines3's).
+
+    Attributes:
+        lr: Adam learning rate (at the start, with ``lr_schedule: linear``).
+        gamma: discount factor.
+        gae_lambda: GAE λ.
+        clip: clip range ε of the probability ratio.
+        clip_value: clip range of the value update (None: no value clipping).
+        entropy_coef: weight of the entropy bonus.
+        value_coef: weight of the value loss.
+        max_grad_norm: gradient-norm clip (None: no clipping).
+        epochs: passes over each rollout.
+        normalize_advantage: standardize advantages within each minibatch.
+        target_kl: stop a round's epochs early once the approximate KL to the collecting policy
+            exceeds ``1.5 × target_kl`` (None: never).
+        lr_schedule / clip_schedule: ``constant``, or ``linear`` decay to 0 over the run.
+        adam_eps: Adam ε.
+    """
+
+    lr: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    clip_value: float | None = None
+    entropy_coef: float = 0.0
+    value_coef: float = 0.5
+    max_grad_norm: float | None = 0.5
+    epochs: int = 10
+    normalize_advantage: bool = True
+    target_kl: float | None = None
+    lr_schedule: Schedule = "constant"
+    clip_schedule: Schedule = "constant"
+    adam_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        check_positive("learner.lr", self.lr)
+        check_unit_interval("learner.gamma", self.gamma)
+        check_unit_interval("learner.gae_lambda", self.gae_lambda)
+        check_positive("learner.clip", self.clip)
+        check_positive("learner.epochs", self.epochs)
+        for name in ("clip_value", "max_grad_norm", "target_kl"):
+            if getattr(self, name) is not None:
+                check_positive(f"learner.{name}", getattr(self, name))
+
+
+class PPO:
+    """PPO over an :class:`~nacre.networks.ActorCritic`.
+
+    ``scores`` are logits ``[B, K]`` (discrete) or ``[B, 2, d]`` = (mean, log std) in the
+    normalized action box (continuous); pair it with :class:`~nacre.exploration.PolicySampling`
+    and a :class:`~nacre.data.RolloutBuffer`.
+    """
+
+    on_policy = True
+
+    def __init__(self, net: ActorCritic, config: PPOConfig | None = None, seed: int = 0) -> None:
+        self.config = config or PPOConfig()
+        self.net = net
+        self.optimizer = Adam(net.parameters(), self.config.lr, self.config.adam_eps,
+                              self.config.max_grad_norm)
+        self.generator = torch.Generator(device=net.log_std.device)  # minibatch shuffling
+        self.generator.manual_seed(seed)
+        self._clip = self.config.clip
+
+    # ------------------------------------------------------------------ acting
+    def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
+        out = self.net.policy(state)
+        if not self.net.continuous:
+            return out
+        return torch.stack([out, self.net.log_std.expand_as(out)], dim=1)
+
+    def _log_prob(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log π(a|s), entropy)`` under the current policy."""
+        out = self.net.policy(obs)
+        if not self.net.continuous:
+            return categorical_log_prob(out, action)
+        log_std = self.net.log_std.expand_as(out)
+        return gaussian_log_prob(out, log_std, action), gaussian_entropy(log_std)
+
+    # ------------------------------------------------------------------ learning
+    def learn_rollout(self, rollout: Rollout, batch_size: int, progress: float = 0.0) -> Metrics:
+        """One training round on a rollout; ``progress`` ∈ [0, 1] drives the schedules."""
+        cfg = self.config
+        remaining = max(0.0, 1.0 - progress)
+        self.optimizer.param_groups[0]["lr"] = cfg.lr * (
+            remaining if cfg.lr_schedule == "linear" else 1.0)
+        self._clip = cfg.clip * (remaining if cfg.clip_schedule == "linear" else 1.0)
+        batch = self.process(rollout)
+        n = len(batch)
+        metrics: Metrics = {}
+        updates = 0
+        for _ in range(cfg.epochs):
+            order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+            for idx in torch.split(order, batch_size):
+                metrics = self.learn_batch(_rows(batch, idx.to(batch.reward.device)))
+                updates += 1
+            if cfg.target_kl is not None and float(metrics["approx_kl"]) > 1.5 * cfg.target_kl:
+                break
+        metrics["updates"] = torch.tensor(updates)
+        metrics["clip_range"] = torch.tensor(self._clip)
+        return metrics
+
+    @torch.no_grad()
+    def process(self, rollout: Rollout) -> TransitionBatch:
+        """Value the rollout, compute GAE and λ-returns; one row per valid step."""
+        steps, envs = rollout.steps, rollout.num_envs
+        obs = rollout.obs.reshape(steps * envs, *rollout.obs.shape[2:])
+        next_obs = rollout.next_obs.reshape(steps * envs, *rollout.next_obs.shape[2:])
+        action = rollout.action.reshape(steps * envs, *rollout.action.shape[2:])
+        values = self.net.value(obs)
+        next_values = self.net.value(next_obs).view(steps, envs)
+        # A reset step (valid = False) is not a transition: it ends its "episode" so nothing
+        # flows across it, and it is left out of the minibatches.
+        ends = rollout.terminated | rollout.truncated | ~rollout.valid
+        advantages, returns = gae(rollout.reward.float(), values.view(steps, envs), next_values,
+                                  rollout.terminated, ends, self.config.gamma,
+                                  self.config.gae_lambda)
+        log_prob, _ = self._log_prob(obs, action)
+        keep = rollout.valid.reshape(-1)
+        rows = None if bool(keep.all()) else keep.nonzero().squeeze(1)
+        batch = TransitionBatch(
+            obs=obs, action=action, reward=rollout.reward.reshape(-1), next_obs=next_obs,
+            terminated=rollout.terminated.reshape(-1).float(), advantage=advantages.reshape(-1),
+            returns=returns.reshape(-1), log_prob=log_prob, value=values,
+        )
+        return batch if rows is None else _rows(batch, rows)
+
+    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        """One minibatch step on processed rows (``advantage``, ``returns``, ``log_prob``,
+        ``value`` set, as :meth:`process` makes them)."""
+        if batch.advantage is None or batch.returns is None or batch.log_prob is None:
+            raise ValueError("PPO.learn_batch needs processed rows (advantage, returns, "
+                             "log_prob): use learn_rollout, or PPO.process(rollout)")
+        cfg = self.config
+        adv = batch.advantage
+        if cfg.normalize_advantage and adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        log_prob, entropy = self._log_prob(batch.obs, batch.action)
+        policy_loss, clip_fraction, approx_kl = ppo_clip_loss(log_prob, batch.log_prob, adv,
+                                                              self._clip)
+        values = self.net.value(batch.obs)
+        v_loss = value_loss(values, batch.returns, batch.value, cfg.clip_value)
+        entropy_mean = entropy.mean()
+        loss = policy_loss + cfg.value_coef * v_loss - cfg.entropy_coef * entropy_mean
+        self.optimizer.minimize(loss)
+        return {"loss": loss.detach(), "policy_loss": policy_loss.detach(),
+                "value_loss": v_loss.detach(), "entropy": entropy_mean.detach(),
+                "approx_kl": approx_kl, "clip_fraction": clip_fraction}
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+
+
+def _rows(batch: TransitionBatch, idx: Tensor) -> TransitionBatch:
+    """The rows ``idx`` of every tensor field."""
+    return TransitionBatch(**{  # type: ignore[arg-type]
+        name: None if value is None else value[idx]
+        for name, value in vars(batch).items()
+    })

@@ -1,0 +1,83 @@
+"""Actor–critic networks for policy-gradient learners.
+
+The actor and the critic are separate MLPs over one observation encoder (no shared hidden
+layers: the default of Stable-Baselines3's ``MlpPolicy`` and of CleanRL's PPO, which keeps the
+value loss from disturbing the policy). Discrete actors output logits ``[B, K]``; Gaussian actors
+output the mean ``[B, d]`` in the normalized action box ``[-1, 1]^d`` (see
+:meth:`nacre.spaces.BoxActionSpace.to_env`) with a state-independent log standard deviation.
+Orthogonal initialisation with the gains of Schulman et al.'s reference implementation
+(hidden √2, policy output 0.01, value output 1) — "implementation details" that matter
+(Engstrom et al. 2020; Huang et al. 2022).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from nacre.networks.mlp import MLP
+
+
+def orthogonal_init(mlp: MLP, out_gain: float, hidden_gain: float = math.sqrt(2.0)) -> None:
+    """Orthogonal weights (``hidden_gain`` for hidden layers, ``out_gain`` for the last), zero
+    biases."""
+    linears = mlp._linears
+    for i, lin in enumerate(linears):
+        nn.init.orthogonal_(lin.weight, gain=out_gain if i == len(linears) - 1 else hidden_gain)
+        nn.init.zeros_(lin.bias)
+
+
+class ActorCritic(nn.Module):
+    """``encoder`` → (actor MLP, critic MLP).
+
+    Args:
+        encoder: observation encoder with an ``out_dim`` attribute.
+        action_dim: number of discrete actions, or the dimension of a Box action.
+        hidden: hidden widths of the actor (and of the critic unless ``critic_hidden``).
+        activation: hidden activation (``tanh`` is the PPO default).
+        continuous: Gaussian actor (else categorical).
+        log_std_init: initial log standard deviation of the Gaussian actor.
+
+    Example:
+        >>> import torch
+        >>> from nacre.networks import FlattenEncoder
+        >>> net = ActorCritic(FlattenEncoder((4,)), 2, (64, 64), "tanh", continuous=False)
+        >>> net.policy(torch.zeros(3, 4)).shape, net.value(torch.zeros(3, 4)).shape
+        (torch.Size([3, 2]), torch.Size([3]))
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        action_dim: int,
+        hidden: Sequence[int],
+        activation: str,
+        continuous: bool,
+        log_std_init: float = 0.0,
+        critic_hidden: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        in_dim = int(getattr(encoder, "out_dim"))  # noqa: B009 - encoders declare it
+        self.actor = MLP(in_dim, hidden, action_dim, activation)
+        self.critic = MLP(in_dim, hidden if critic_hidden is None else critic_hidden, 1,
+                          activation)
+        orthogonal_init(self.actor, out_gain=0.01)
+        orthogonal_init(self.critic, out_gain=1.0)
+        self.continuous = continuous
+        self.action_dim = action_dim
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)),
+                                    requires_grad=continuous)
+
+    def policy(self, obs: Tensor) -> Tensor:
+        """Logits ``[B, K]`` or Gaussian means ``[B, d]``."""
+        out: Tensor = self.actor(self.encoder(obs))
+        return out
+
+    def value(self, obs: Tensor) -> Tensor:
+        """State values ``[B]``."""
+        out: Tensor = self.critic(self.encoder(obs))
+        return out.squeeze(-1)
