@@ -8,9 +8,9 @@ EXPECTED = {
     "DiscreteActionSpace", "DoubleDQN", "EnvConfig", "EpsilonGreedy", "Greedy", "InputError",
     "LinearSchedule", "NacreError", "ReplayBuffer", "RunConfig", "SARSABuffer", "SpaceError",
     "TabularConfig", "TabularQLearning", "TrainConfig", "TransitionBatch", "Warmup",
-    "__version__", "build",
+    "__version__", "build", "evaluate", "evaluate_run", "fit", "load_config", "load_preset",
     # policy-gradient learners (issue #3)
-    "PPO", "PPOConfig", "PolicySampling", "MeanAction", "RolloutBuffer", "evaluate", "evaluate_run", "fit", "load_config", "load_preset",
+    "PPO", "PPOConfig", "PolicySampling", "MeanAction", "RolloutBuffer",
     "load_run", "make_env", "preset_names", "register", "resume", "train",
 }
 

@@ -28,9 +28,24 @@ SMALL = [
 ]
 
 
-def small_run(out: Path, steps: int = 1200, seed: int = 0, extra: tuple[str, ...] = ()):
-    return nacre.train("cartpole-dqn", steps=steps, seed=seed, out=out, progress=False,
-                       overrides=[*SMALL, *extra])
+PPO_SMALL = [
+    "network.hidden=[16, 16]",
+    "env.num_envs=4",
+    "train.train_freq=64",  # rollouts of 16 steps × 4 envs
+    "train.batch_size=32",
+    "learner.epochs=2",
+    "train.eval_every=400",
+    "train.eval_episodes=2",
+    "train.log_every=200",
+    "train.learn_threads=1",
+]
+
+
+def small_run(out: Path, steps: int = 1200, seed: int = 0, extra: tuple[str, ...] = (),
+              preset: str = "cartpole-dqn"):
+    base = PPO_SMALL if preset == "cartpole-ppo" else SMALL
+    return nacre.train(preset, steps=steps, seed=seed, out=out, progress=False,
+                       overrides=[*base, *extra])
 
 
 def strip_times(rows: list[dict]) -> list[dict]:
@@ -70,21 +85,29 @@ def test_run_folder_layout(tmp_path: Path) -> None:
         small_run(run)
 
 
-def test_same_seed_same_metrics_and_parameters(tmp_path: Path) -> None:
-    small_run(tmp_path / "a", seed=3)
-    small_run(tmp_path / "b", seed=3)
-    small_run(tmp_path / "c", seed=4)
+FIRST_WEIGHT = {"cartpole-dqn": "learner/q/head.mlp.0.weight",
+                "cartpole-ppo": "learner/net/actor.0.weight"}
+
+
+@pytest.mark.parametrize("preset", ["cartpole-dqn", "cartpole-ppo"])
+def test_same_seed_same_metrics_and_parameters(tmp_path: Path, preset: str) -> None:
+    small_run(tmp_path / "a", seed=3, preset=preset)
+    small_run(tmp_path / "b", seed=3, preset=preset)
+    small_run(tmp_path / "c", seed=4, preset=preset)
     assert metrics(tmp_path / "a") == metrics(tmp_path / "b")
     pa, pb, pc = params(tmp_path / "a"), params(tmp_path / "b"), params(tmp_path / "c")
     assert pa.keys() == pb.keys()
     for key in pa:
         assert torch.equal(pa[key], pb[key]), key
-    assert not torch.equal(pa["learner/q/head.mlp.0.weight"], pc["learner/q/head.mlp.0.weight"])
+    weight = FIRST_WEIGHT[preset]
+    assert not torch.equal(pa[weight], pc[weight])
 
 
-def test_resume_in_a_fresh_process_is_exact(tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["cartpole-dqn", "cartpole-ppo"])
+def test_resume_in_a_fresh_process_is_exact(tmp_path: Path, preset: str) -> None:
+    # cartpole-ppo: the checkpoint at 600 steps falls inside a 64-step rollout
     full = tmp_path / "full"
-    small_run(full, steps=1200, extra=("train.checkpoint_every=600",))
+    small_run(full, steps=1200, extra=("train.checkpoint_every=600",), preset=preset)
     part = tmp_path / "part"
     part.mkdir()
     (part / "config.yaml").write_text((full / "config.yaml").read_text())

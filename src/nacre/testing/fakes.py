@@ -10,6 +10,12 @@
   state gives reward 1 and terminates; ``max_steps`` truncates. :meth:`ChainEnv.optimal_q` gives
   the exact optimal action values, for tabular learners.
 
+* :class:`TargetEnv` (``nacre/Target-v0``): continuous control in one step: the observation is a
+  random target in ``[-1, 1]^d`` (Box actions in ``[-2, 2]^d``) and the reward is minus the
+  distance of the action to the target. Episodes last ``episode_length`` (10) steps and end by
+  truncation. A uniformly random policy earns ≈ −1.1 per step for d = 1 (≈ −11 per
+  episode); the optimum is 0.
+
 Call :func:`register_fakes` (idempotent) before ``gymnasium.make`` / :func:`nacre.make_env`.
 """
 
@@ -22,6 +28,7 @@ import numpy as np
 
 IDENTITY_ID = "nacre/Identity-v0"
 CHAIN_ID = "nacre/Chain-v0"
+TARGET_ID = "nacre/Target-v0"
 
 
 class IdentityEnv(gym.Env[np.ndarray, np.int64]):
@@ -119,12 +126,54 @@ class ChainEnv(gym.Env[np.int64, np.int64]):
         return q
 
 
+class TargetEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Reward ``−‖a − target‖₁ / d`` for an action ``a`` in ``[-2, 2]^d``; the target is
+    observed."""
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, dim: int = 1, episode_length: int = 10,
+                 render_mode: str | None = None) -> None:
+        if dim < 1 or episode_length < 1:
+            raise ValueError(f"TargetEnv needs dim >= 1 and episode_length >= 1, got {dim}, "
+                             f"{episode_length}")
+        self.dim = dim
+        self.episode_length = episode_length
+        self.render_mode = render_mode
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (dim,), np.float32)
+        self.action_space = gym.spaces.Box(-2.0, 2.0, (dim,), np.float32)
+        self._target = np.zeros(dim, dtype=np.float32)
+        self._t = 0
+
+    def _draw(self) -> np.ndarray:
+        self._target = self.np_random.uniform(-1.0, 1.0, self.dim).astype(np.float32)
+        return self._target.copy()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = 0
+        return self._draw(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        a = np.asarray(action, dtype=np.float32).reshape(self.dim)
+        if not self.action_space.contains(a):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        reward = -float(np.abs(a - self._target).mean())
+        self._t += 1
+        return self._draw(), reward, False, self._t >= self.episode_length, {}
+
+
 def register_fakes() -> None:
     """Register the fake envs with Gymnasium (safe to call any number of times)."""
     if IDENTITY_ID not in gym.registry:
         gym.register(id=IDENTITY_ID, entry_point="nacre.testing.fakes:IdentityEnv")
     if CHAIN_ID not in gym.registry:
         gym.register(id=CHAIN_ID, entry_point="nacre.testing.fakes:ChainEnv")
+    if TARGET_ID not in gym.registry:
+        gym.register(id=TARGET_ID, entry_point="nacre.testing.fakes:TargetEnv")
 
 
-__all__ = ["CHAIN_ID", "IDENTITY_ID", "ChainEnv", "IdentityEnv", "register_fakes"]
+__all__ = ["CHAIN_ID", "IDENTITY_ID", "TARGET_ID", "ChainEnv", "IdentityEnv", "TargetEnv",
+           "register_fakes"]
