@@ -103,3 +103,21 @@ def test_continuous_ppo_learns_to_reach_a_target() -> None:
     # minus the mean distance to the target over 10 steps: random ≈ −11, the untrained greedy
     # (mean) action ≈ −5, after one training round ≈ −2 to −3.5; optimal 0
     assert result.summary["final_eval_return_mean"] >= -0.5
+
+
+@pytest.mark.slow
+def test_cartpole_ppo_preset_reaches_475_at_50k_steps() -> None:
+    finals = [
+        nacre.train("cartpole-ppo", steps=50_000, seed=seed, progress=False,
+                    out=_tmp(f"ppo{seed}"), overrides=["train.learn_threads=1"]
+                    ).summary["final_eval_return_mean"]
+        for seed in range(5)
+    ]
+    assert sum(f >= 475.0 for f in finals) >= 4, finals
+
+
+@pytest.mark.slow
+def test_continuous_ppo_swings_up_the_pendulum() -> None:
+    result = nacre.train("pendulum-ppo", seed=0, progress=False, out=_tmp("ppo-pendulum"),
+                         overrides=["train.learn_threads=1"])
+    assert result.summary["final_eval_return_mean"] >= -250.0  # random ≈ −1200

@@ -118,3 +118,46 @@ def test_configs_are_frozen() -> None:
     cfg = parse(BASE)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 1  # type: ignore[misc]
+
+
+def test_cartpole_ppo_preset_has_rl_zoo_hyperparameters() -> None:
+    cfg = nacre.load_preset("cartpole-ppo")
+    p, t = cfg.learner.params, cfg.train
+    assert (cfg.env.num_envs, t.train_freq // cfg.env.num_envs, t.batch_size) == (8, 32, 256)
+    assert (p.epochs, p.gae_lambda, p.gamma, p.lr, p.clip) == (20, 0.8, 0.98, 1e-3, 0.2)
+    assert (p.lr_schedule, p.clip_schedule, p.entropy_coef) == ("linear", "linear", 0.0)
+    assert cfg.network.params.hidden == (64, 64) and cfg.network.params.activation == "tanh"
+
+
+PPO_BASE = """
+env: {id: CartPole-v1, num_envs: 2}
+learner: {name: ppo}
+network: {name: actor_critic}
+exploration: {name: policy}
+buffer: {name: rollout}
+train: {steps: 300, learning_starts: 0, train_freq: 64, batch_size: 32}
+"""
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ("network: {name: mlp}", "needs network.name: actor_critic"),
+    ("buffer: {name: replay}", "needs buffer.name: rollout"),
+    ("train: {steps: 300, learning_starts: 0, train_freq: 63, batch_size: 32}",
+     "multiple of env.num_envs"),
+])
+def test_ppo_wiring_errors_say_what_to_change(change: str, match: str) -> None:
+    key = change.split(":")[0]
+    lines = [line for line in PPO_BASE.strip().splitlines() if not line.startswith(key)]
+    with pytest.raises(ConfigError, match=match):
+        nacre.build(parse("\n".join([*lines, change])))
+
+
+def test_dqn_with_a_rollout_buffer_is_refused() -> None:
+    with pytest.raises(ConfigError, match="needs buffer.name: replay"):
+        nacre.build(parse(BASE + "buffer: {name: rollout}\n"))
+
+
+def test_dqn_with_an_actor_critic_network_is_refused() -> None:
+    with pytest.raises(ConfigError, match="needs a Q network"):
+        nacre.build(parse(BASE.replace("network: {name: mlp, hidden: [32, 32]}",
+                                       "network: {name: actor_critic}")))

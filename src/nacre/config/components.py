@@ -85,19 +85,27 @@ def _features(ctx: BuildContext) -> torch.Tensor | None:
     return None if features is None else features.to(ctx.device)
 
 
+def _q_network_of(ctx: BuildContext) -> QNetwork:
+    net = ctx.make("network")
+    if not isinstance(net, QNetwork):
+        raise ConfigError(f"learner {ctx.config.learner.name!r} needs a Q network "
+                          f"(network.name: mlp), got {ctx.config.network.name!r}")
+    return net
+
+
 @register("learner", "dqn", DQNConfig, "DQN (Mnih et al. 2015)")
 def _dqn(cfg: DQNConfig, ctx: BuildContext) -> DQN:
-    return DQN(ctx.make("network"), cfg, _features(ctx))
+    return DQN(_q_network_of(ctx), cfg, _features(ctx))
 
 
 @register("learner", "double_dqn", DQNConfig, "Double DQN (van Hasselt et al. 2016)")
 def _double_dqn(cfg: DQNConfig, ctx: BuildContext) -> DoubleDQN:
-    return DoubleDQN(ctx.make("network"), cfg, _features(ctx))
+    return DoubleDQN(_q_network_of(ctx), cfg, _features(ctx))
 
 
 @register("learner", "sarsa", DQNConfig, "deep SARSA (on-policy TD control); needs buffer sarsa")
 def _sarsa(cfg: DQNConfig, ctx: BuildContext) -> DeepSARSA:
-    return DeepSARSA(ctx.make("network"), cfg, _features(ctx))
+    return DeepSARSA(_q_network_of(ctx), cfg, _features(ctx))
 
 
 @register("learner", "tabular_q", TabularConfig, "tabular Q-learning for Discrete observations")
