@@ -115,3 +115,29 @@ def test_agent_checks_call_order_and_batch_shape() -> None:
         run.agent.act()
     with pytest.raises(InputError, match="expected a batch"):
         run.agent.reset(np.float32(1.0), run.env.action_space)  # type: ignore[arg-type]
+
+
+def test_nacre_sync_envs_step_exactly_like_gymnasium_same_step_vector_env() -> None:
+    from nacre.envs import make_env
+    from nacre.envs.sync import SyncEnvs
+
+    ours = make_env("CartPole-v1", 3, "sync")
+    assert isinstance(ours, SyncEnvs)
+    theirs = GymVectorEnv(gym.make_vec("CartPole-v1", num_envs=3, vectorization_mode="sync",
+                                       vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}))
+    np.testing.assert_array_equal(ours.reset(seed=5), theirs.reset(seed=5))
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(300):
+        action = torch.from_numpy(rng.integers(0, 2, 3))
+        a, b = ours.step(action), theirs.step(action)
+        for name in ("obs", "next_obs", "reward", "terminated", "truncated"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        assert list(a.episode_returns) == list(b.episode_returns)
+        assert list(a.episode_lengths) == list(b.episode_lengths)
+        ended += len(a.episode_returns)
+    assert ended > 10  # episodes ended (and were reset) along the way
+    with pytest.raises(InputError):
+        ours.step(torch.tensor([0, 1]))  # wrong batch size
+    ours.close()
+    theirs.close()

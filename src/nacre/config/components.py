@@ -13,7 +13,7 @@ from nacre.agent import Agent
 from nacre.config.registry import lookup, register
 from nacre.config.run import Component, RunConfig
 from nacre.data.replay import ReplayBuffer, SARSABuffer
-from nacre.envs.gym import GymEnv, GymVectorEnv, make_env
+from nacre.envs.gym import NacreEnv, make_env
 from nacre.errors import ConfigError
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
 from nacre.history import IdentityHistory
@@ -225,12 +225,12 @@ class Run:
 
     config: RunConfig
     agent: Agent
-    env: GymEnv | GymVectorEnv
+    env: NacreEnv
 
-    def make_eval_env(self) -> GymEnv | GymVectorEnv:
+    def make_eval_env(self) -> NacreEnv:
         return make_env(self.config.env.id, 1, "none", **self.config.env.kwargs)
 
-    def make_eval_envs(self) -> list[GymEnv | GymVectorEnv]:
+    def make_eval_envs(self) -> list[NacreEnv]:
         """Single environments for batched evaluation (one per evaluation episode, up to 16)."""
         return [self.make_eval_env() for _ in range(min(self.config.train.eval_episodes, 16))]
 

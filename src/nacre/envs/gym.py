@@ -8,7 +8,7 @@ reset step is marked ``valid=False`` so it is never learned from. Other modes ar
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import gymnasium as gym
 import numpy as np
@@ -23,6 +23,9 @@ from nacre.envs.state import (
     restore_object_state,
 )
 from nacre.errors import ConfigError, InputError, SpaceError
+
+if TYPE_CHECKING:
+    from nacre.envs.sync import SyncEnvs
 from nacre.spaces import (
     BoxActionSpace,
     DiscreteActionSpace,
@@ -227,6 +230,7 @@ class GymVectorEnv:
 
 
 Vectorization = Literal["auto", "none", "sync", "async"]
+NacreEnv = Union[GymEnv, GymVectorEnv, "SyncEnvs"]
 
 
 def make_env(
@@ -234,11 +238,12 @@ def make_env(
     num_envs: int = 1,
     vectorization: Vectorization = "auto",
     **kwargs: Any,
-) -> GymEnv | GymVectorEnv:
+) -> NacreEnv:
     """Make a registered Gymnasium env (any id) as a nacre env with ``num_envs`` copies.
 
     ``vectorization``: ``auto`` (one env unwrapped when ``num_envs == 1``, else ``sync``),
-    ``none`` (requires ``num_envs == 1``), ``sync`` or ``async`` (subprocesses).
+    ``none`` (requires ``num_envs == 1``), ``sync`` (nacre's :class:`~nacre.envs.sync.SyncEnvs`,
+    one process) or ``async`` (Gymnasium's subprocess vector env).
     """
     if num_envs < 1:
         raise ConfigError(f"env.num_envs must be >= 1, got {num_envs}")
@@ -259,6 +264,13 @@ def make_env(
         raise ConfigError(
             f"env.vectorization: expected one of auto|none|sync|async, got {vectorization!r}"
         )
+    if vectorization == "sync":
+        from nacre.envs.sync import SyncEnvs
+
+        try:
+            return SyncEnvs(lambda: gym.make(env_id, **kwargs), num_envs)
+        except TypeError as exc:
+            raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
     try:
         vec = gym.make_vec(
             env_id,

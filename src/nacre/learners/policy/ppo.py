@@ -20,6 +20,7 @@ from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
 from nacre.errors import check_positive, check_unit_interval
 from nacre.learners.optim import Adam
+from nacre.learners.policy.fused_ppo import FusedPPOStep, fusable_actor_critic
 from nacre.losses.policy import (
     categorical_log_prob,
     gaussian_entropy,
@@ -53,6 +54,8 @@ class PPOConfig:
             exceeds ``1.5 × target_kl`` (None: never).
         lr_schedule / clip_schedule: ``constant``, or ``linear`` decay to 0 over the run.
         adam_eps: Adam ε.
+        fused: hand-derived gradients for flat-input tanh/ReLU MLP actor–critics (same result,
+            faster; see :mod:`nacre.learners.policy.fused_ppo`); other networks use autograd.
     """
 
     lr: float = 3e-4
@@ -69,6 +72,7 @@ class PPOConfig:
     lr_schedule: Schedule = "constant"
     clip_schedule: Schedule = "constant"
     adam_eps: float = 1e-5
+    fused: bool = True
 
     def __post_init__(self) -> None:
         check_positive("learner.lr", self.lr)
@@ -94,8 +98,13 @@ class PPO:
     def __init__(self, net: ActorCritic, config: PPOConfig | None = None, seed: int = 0) -> None:
         self.config = config or PPOConfig()
         self.net = net
-        self.optimizer = Adam(net.parameters(), self.config.lr, self.config.adam_eps,
-                              self.config.max_grad_norm)
+        cfg = self.config
+        fused = cfg.fused and fusable_actor_critic(net)
+        self.optimizer = Adam(net.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm,
+                              flat=fused)
+        self._fused = FusedPPOStep(net, self.optimizer, clip_value=cfg.clip_value,
+                                   entropy_coef=cfg.entropy_coef,
+                                   value_coef=cfg.value_coef) if fused else None
         self.generator = torch.Generator(device=net.log_std.device)  # minibatch shuffling
         self.generator.manual_seed(seed)
         self._clip = self.config.clip
@@ -125,15 +134,25 @@ class PPO:
         self._clip = cfg.clip * (remaining if cfg.clip_schedule == "linear" else 1.0)
         batch = self.process(rollout)
         n = len(batch)
+        kl_limit = None if cfg.target_kl is None else 1.5 * cfg.target_kl
         metrics: Metrics = {}
         updates = 0
-        for _ in range(cfg.epochs):
+        stop = False
+        for epoch in range(cfg.epochs):
             order = torch.randperm(n, generator=self.generator, device=self.generator.device)
-            for idx in torch.split(order, batch_size):
-                metrics = self.learn_batch(_rows(batch, idx.to(batch.reward.device)))
+            parts = torch.split(order.to(batch.reward.device), batch_size)
+            for i, idx in enumerate(parts):
+                last = epoch == cfg.epochs - 1 and i == len(parts) - 1
+                step_metrics, stepped = self._step(_rows(batch, idx), kl_limit, last)
+                if not stepped:  # the policy moved too far from the one that collected
+                    stop = True
+                    break
+                metrics = step_metrics
                 updates += 1
-            if cfg.target_kl is not None and float(metrics["approx_kl"]) > 1.5 * cfg.target_kl:
+            if stop:
                 break
+        if not metrics or "loss" not in metrics:  # stopped early: metrics of the rows as they are
+            metrics = self._step(batch, None, True, step=False)[0]
         metrics["updates"] = torch.tensor(updates)
         metrics["clip_range"] = torch.tensor(self._clip)
         return metrics
@@ -166,6 +185,10 @@ class PPO:
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One minibatch step on processed rows (``advantage``, ``returns``, ``log_prob``,
         ``value`` set, as :meth:`process` makes them)."""
+        return self._step(batch, None, True)[0]
+
+    def _step(self, batch: TransitionBatch, kl_limit: float | None, want_metrics: bool,
+              step: bool = True) -> tuple[Metrics, bool]:
         if batch.advantage is None or batch.returns is None or batch.log_prob is None:
             raise ValueError("PPO.learn_batch needs processed rows (advantage, returns, "
                              "log_prob): use learn_rollout, or PPO.process(rollout)")
@@ -173,17 +196,23 @@ class PPO:
         adv = batch.advantage
         if cfg.normalize_advantage and adv.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        if step and self._fused is not None and batch.obs.dtype == torch.float32:
+            return self._fused(batch.obs, batch.action, batch.log_prob, adv, batch.returns,
+                               batch.value, self._clip, kl_limit, want_metrics)
         log_prob, entropy = self._log_prob(batch.obs, batch.action)
         policy_loss, clip_fraction, approx_kl = ppo_clip_loss(log_prob, batch.log_prob, adv,
                                                               self._clip)
+        if kl_limit is not None and float(approx_kl) > kl_limit:
+            return {"approx_kl": approx_kl}, False
         values = self.net.value(batch.obs)
         v_loss = value_loss(values, batch.returns, batch.value, cfg.clip_value)
         entropy_mean = entropy.mean()
         loss = policy_loss + cfg.value_coef * v_loss - cfg.entropy_coef * entropy_mean
-        self.optimizer.minimize(loss)
+        if step:
+            self.optimizer.minimize(loss)
         return {"loss": loss.detach(), "policy_loss": policy_loss.detach(),
                 "value_loss": v_loss.detach(), "entropy": entropy_mean.detach(),
-                "approx_kl": approx_kl, "clip_fraction": clip_fraction}
+                "approx_kl": approx_kl, "clip_fraction": clip_fraction}, True
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
