@@ -98,8 +98,11 @@ def test_continuous_ppo_learns_to_reach_a_target() -> None:
     from nacre.testing import register_fakes
 
     register_fakes()
+    # the preset's linear lr / clip decay: with a constant lr of 3e-3 the policy's std shrinks
+    # to ~0.01 and an occasional late update throws it off (seen in 1 of 4 seeds)
+    decaying = [o for o in PPO_FAST if "schedule" not in o]
     result = nacre.train("cartpole-ppo", steps=20000, seed=0, progress=False, out=_tmp("ppo-c"),
-                         overrides=[*PPO_FAST, "env.id=nacre/Target-v0"])
+                         overrides=[*decaying, "env.id=nacre/Target-v0"])
     # minus the mean distance to the target over 10 steps: random ≈ −11, the untrained greedy
     # (mean) action ≈ −5, after one training round ≈ −2 to −3.5; optimal 0
     assert result.summary["final_eval_return_mean"] >= -0.5

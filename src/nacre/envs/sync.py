@@ -65,21 +65,15 @@ class SyncEnvs:
     def step(self, action: Any) -> ActionResult:
         arr = self._check(action)
         actions = arr.tolist() if self._discrete else list(arr)
-        n = self.num_envs
-        obs = np.empty_like(self._obs)
-        reward = np.empty(n, dtype=np.float32)
-        terminated = np.empty(n, dtype=np.bool_)
-        truncated = np.empty(n, dtype=np.bool_)
+        steps = [env.step(a) for env, a in zip(self.envs, actions, strict=True)]
+        obs_list, rewards, terms, truncs, _ = zip(*steps, strict=True)
+        obs = np.array(obs_list, dtype=self._obs_dtype)
+        reward = np.array(rewards, dtype=np.float32)
+        terminated = np.array(terms, dtype=np.bool_)
+        truncated = np.array(truncs, dtype=np.bool_)
         next_obs = obs
-        finished: list[int] = []
-        for i, (env, a) in enumerate(zip(self.envs, actions, strict=True)):
-            o, r, term, trunc, _ = env.step(a)
-            obs[i] = o
-            reward[i] = r
-            terminated[i] = term
-            truncated[i] = trunc
-            if term or trunc:
-                finished.append(i)
+        done = terminated | truncated
+        finished = np.flatnonzero(done).tolist() if done.any() else []
         self._returns += reward
         self._lengths += 1
         result = ActionResult(obs, next_obs, reward, terminated, truncated)

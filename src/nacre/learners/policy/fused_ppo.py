@@ -49,14 +49,16 @@ def _forward(layers: Layers, x: Tensor, use_tanh: bool) -> tuple[Tensor, list[Te
     acts = [x]
     last = len(layers) - 1
     for i, (weight, bias) in enumerate(layers):
-        x = torch.addmm(bias, x, weight.t())
-        if i < last:
-            if not use_tanh:
-                x = x.relu_()
-            elif x.numel() >= 4096 and x.device.type == "cpu":
-                x = x.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)  # = tanh, faster: see mlp.tanh
-            else:
-                x = x.tanh_()
+        hidden = i < last
+        if hidden and use_tanh and x.shape[0] * weight.shape[0] >= 4096 and x.is_cpu:
+            # tanh(u) = 2σ(2u) − 1 (≈ 3× faster on CPU, see mlp.tanh); the 2u comes out of addmm
+            x = torch.addmm(bias, x, weight.t(), beta=2.0, alpha=2.0).sigmoid_().mul_(2.0)
+            x = x.sub_(1.0)
+        else:
+            x = torch.addmm(bias, x, weight.t())
+            if hidden:
+                x = x.tanh_() if use_tanh else x.relu_()
+        if hidden:
             acts.append(x)
     return x, acts
 
@@ -71,8 +73,8 @@ def _backward(layers: Layers, acts: list[Tensor], grad_out: Tensor, grads: list[
         if i > 0:
             dh = torch.mm(dh, layers[i][0])
             h = acts[i]
-            if use_tanh:
-                dh.mul_(1.0 - h * h)
+            if use_tanh:  # tanh' = 1 − h²: dh − (dh·h)·h
+                dh = torch.addcmul(dh, dh * h, h, value=-1.0)
             else:
                 dh = torch.ops.aten.threshold_backward(dh, h, 0)
 
@@ -123,13 +125,15 @@ class FusedPPOStep:
             entropy = -(p * log_p).sum(1)
         log_ratio = log_prob - old_log_prob
         ratio = log_ratio.exp()
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        if kl_limit is not None and float(approx_kl) > kl_limit:
-            return {"approx_kl": approx_kl}, False
+        approx_kl: Tensor | None = None
+        if kl_limit is not None or metrics:
+            approx_kl = ((ratio - 1.0) - log_ratio).mean()
+            if kl_limit is not None and float(approx_kl) > kl_limit:
+                return {"approx_kl": approx_kl}, False
         unclipped = ratio * advantage
         clipped = ratio.clamp(1.0 - clip, 1.0 + clip) * advantage
         # n · ∂L/∂log π (the 1/n of every mean is applied by the optimizer)
-        d_log_prob = -(unclipped <= clipped).to(obs.dtype) * unclipped
+        d_log_prob = torch.where(unclipped <= clipped, -unclipped, 0.0)
         # -- policy output gradient
         if continuous:
             d_out = (d_log_prob.unsqueeze(1) * z * inv_std)
@@ -146,7 +150,7 @@ class FusedPPOStep:
         error = value - returns
         if self.clip_value is None or old_value is None:
             d_value = error * (2.0 * self.value_coef)
-            v_loss = (error * error).mean()
+            e1 = e2 = error * error if metrics else error
         else:
             moved = value - old_value
             inside = (moved.abs() <= self.clip_value).to(obs.dtype)
@@ -154,13 +158,14 @@ class FusedPPOStep:
             e1, e2 = error * error, error_c * error_c
             w1 = torch.where(e1 > e2, 1.0, torch.where(e1 < e2, 0.0, 0.5))
             d_value = (w1 * error + (1.0 - w1) * inside * error_c) * (2.0 * self.value_coef)
-            v_loss = torch.max(e1, e2).mean()
         _backward(self._actor, actor_acts, d_out, self._actor_grads, self.actor_tanh)
         _backward(self._critic, critic_acts, d_value.unsqueeze(1), self._critic_grads,
                   self.critic_tanh)
         self.optimizer.step_flat(1.0 / n)
         if not metrics:
-            return {"approx_kl": approx_kl}, True
+            return {} if approx_kl is None else {"approx_kl": approx_kl}, True
+        assert approx_kl is not None
+        v_loss = torch.max(e1, e2).mean()
         policy_loss = -torch.min(unclipped, clipped).mean()
         entropy_mean = entropy.mean()
         return {

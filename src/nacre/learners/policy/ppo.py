@@ -10,7 +10,7 @@ over the run (RL-Zoo's ``lin_`` schedules).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -135,15 +135,28 @@ class PPO:
         batch = self.process(rollout)
         n = len(batch)
         kl_limit = None if cfg.target_kl is None else 1.5 * cfg.target_kl
+        columns = _columns(batch)
+        whole = batch_size >= n  # one minibatch per epoch: no shuffle needed
+        if whole:
+            columns = self._normalized(columns)
         metrics: Metrics = {}
         updates = 0
         stop = False
         for epoch in range(cfg.epochs):
-            order = torch.randperm(n, generator=self.generator, device=self.generator.device)
-            parts = torch.split(order.to(batch.reward.device), batch_size)
+            if whole:
+                parts: tuple[Tensor | None, ...] = (None,)
+            else:
+                order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+                parts = torch.split(order.to(batch.reward.device), batch_size)
             for i, idx in enumerate(parts):
                 last = epoch == cfg.epochs - 1 and i == len(parts) - 1
-                step_metrics, stepped = self._step(_rows(batch, idx), kl_limit, last)
+                if idx is None:
+                    step_metrics, stepped = self._step(columns, kl_limit, last)
+                else:
+                    o, a, lp, adv, ret, v = columns
+                    part = self._normalized((o[idx], a[idx], lp[idx], adv[idx], ret[idx],
+                                             None if v is None else v[idx]))
+                    step_metrics, stepped = self._step(part, kl_limit, last)
                 if not stepped:  # the policy moved too far from the one that collected
                     stop = True
                     break
@@ -152,7 +165,7 @@ class PPO:
             if stop:
                 break
         if not metrics or "loss" not in metrics:  # stopped early: metrics of the rows as they are
-            metrics = self._step(batch, None, True, step=False)[0]
+            metrics = self._step(self._normalized(_columns(batch)), None, True, step=False)[0]
         metrics["updates"] = torch.tensor(updates)
         metrics["clip_range"] = torch.tensor(self._clip)
         return metrics
@@ -185,27 +198,30 @@ class PPO:
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One minibatch step on processed rows (``advantage``, ``returns``, ``log_prob``,
         ``value`` set, as :meth:`process` makes them)."""
-        return self._step(batch, None, True)[0]
+        return self._step(self._normalized(_columns(batch)), None, True)[0]
 
-    def _step(self, batch: TransitionBatch, kl_limit: float | None, want_metrics: bool,
+    def _normalized(self, columns: _Columns) -> _Columns:
+        """The columns with the advantages standardized (when configured)."""
+        obs, action, log_prob, adv, returns, value = columns
+        if self.config.normalize_advantage and adv.numel() > 1:
+            std, mean = torch.std_mean(adv)
+            adv = (adv - mean) / (std + 1e-8)
+        return obs, action, log_prob, adv, returns, value
+
+    def _step(self, columns: _Columns, kl_limit: float | None, want_metrics: bool,
               step: bool = True) -> tuple[Metrics, bool]:
-        if batch.advantage is None or batch.returns is None or batch.log_prob is None:
-            raise ValueError("PPO.learn_batch needs processed rows (advantage, returns, "
-                             "log_prob): use learn_rollout, or PPO.process(rollout)")
         cfg = self.config
-        adv = batch.advantage
-        if cfg.normalize_advantage and adv.numel() > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        if step and self._fused is not None and batch.obs.dtype == torch.float32:
-            return self._fused(batch.obs, batch.action, batch.log_prob, adv, batch.returns,
-                               batch.value, self._clip, kl_limit, want_metrics)
-        log_prob, entropy = self._log_prob(batch.obs, batch.action)
-        policy_loss, clip_fraction, approx_kl = ppo_clip_loss(log_prob, batch.log_prob, adv,
+        obs, action, old_log_prob, adv, returns, old_value = columns
+        if step and self._fused is not None and obs.dtype == torch.float32:
+            return self._fused(obs, action, old_log_prob, adv, returns, old_value, self._clip,
+                               kl_limit, want_metrics)
+        log_prob, entropy = self._log_prob(obs, action)
+        policy_loss, clip_fraction, approx_kl = ppo_clip_loss(log_prob, old_log_prob, adv,
                                                               self._clip)
         if kl_limit is not None and float(approx_kl) > kl_limit:
             return {"approx_kl": approx_kl}, False
-        values = self.net.value(batch.obs)
-        v_loss = value_loss(values, batch.returns, batch.value, cfg.clip_value)
+        values = self.net.value(obs)
+        v_loss = value_loss(values, returns, old_value, cfg.clip_value)
         entropy_mean = entropy.mean()
         loss = policy_loss + cfg.value_coef * v_loss - cfg.entropy_coef * entropy_mean
         if step:
@@ -227,7 +243,17 @@ class PPO:
 
 def _rows(batch: TransitionBatch, idx: Tensor) -> TransitionBatch:
     """The rows ``idx`` of every tensor field."""
-    return TransitionBatch(**{  # type: ignore[arg-type]
-        name: None if value is None else value[idx]
-        for name, value in vars(batch).items()
-    })
+    return replace(batch, **{name: value[idx] for name, value in vars(batch).items()
+                             if value is not None})
+
+
+# what one PPO step reads: obs, action, old log-prob, advantage, return, old value
+_Columns = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None]
+
+
+def _columns(batch: TransitionBatch) -> _Columns:
+    if batch.advantage is None or batch.returns is None or batch.log_prob is None:
+        raise ValueError("PPO.learn_batch needs processed rows (advantage, returns, log_prob): "
+                         "use learn_rollout, or PPO.process(rollout)")
+    return (batch.obs, batch.action, batch.log_prob, batch.advantage, batch.returns,
+            batch.value)
