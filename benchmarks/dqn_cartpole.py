@@ -19,24 +19,29 @@ writes one JSON file; the parent process only orchestrates, aggregates and repor
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stats import stratified_bootstrap_ci, summarize_returns  # noqa: E402
+import harness  # noqa: E402
+from harness import (  # noqa: E402
+    best_per_call,
+    log,
+    machine,
+    peak_rss_mib,
+    rss_bytes,
+    versions,
+    write_json,
+)
+from stats import summarize_returns  # noqa: E402
 
 NAME = "dqn_cartpole"
 ENV_ID = "CartPole-v1"
@@ -81,109 +86,13 @@ REFERENCES = [
 
 
 # ============================================================================ small utilities
-def rss_bytes() -> int:
-    """Current resident set size of this process (from /proc/self/statm)."""
-    with open("/proc/self/statm") as fh:
-        resident_pages = int(fh.read().split()[1])
-    return resident_pages * os.sysconf("SC_PAGE_SIZE")
-
-
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def best_per_call(fn: Callable[[], Any], n: int, blocks: int = 5, warmup: int = 200) -> float:
-    """Seconds per call of ``fn``: the fastest of ``blocks`` timed blocks of ``n`` calls."""
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(blocks):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value)}")
-
-
 # ============================================================================ workers
 def worker_nacre(seed: int, steps: int) -> dict[str, Any]:
     """One nacre training run via ``nacre.train`` into a temporary run folder."""
-    import torch
-
     import nacre
-    from nacre import runtime
 
-    cfg = nacre.load_preset(PRESET)
-    check_nacre_hparams(cfg)
-    marks: dict[str, list[tuple[int, float]]] = {"log": [], "eval": []}
-    eval_returns: dict[int, float] = {}
-
-    def callback(event: str, row: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        if event in marks:
-            marks[event].append((int(row["env_steps"]), now))
-        if event == "eval":
-            eval_returns[int(row["env_steps"])] = float(row["eval/return_mean"])
-
-    threads_before = torch.get_num_threads()
-    with tempfile.TemporaryDirectory(prefix="nacre-bench-") as tmp:
-        t0 = time.perf_counter()
-        result = nacre.train(PRESET, steps=steps, seed=seed, out=Path(tmp) / "run",
-                             progress=False, callbacks=[callback])
-        wall = time.perf_counter() - t0
-        metrics = [json.loads(line) for line in
-                   (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines() if line]
-    summary = result.summary
-    curve = [{"env_steps": r["env_steps"], "return_mean": r["eval/return_mean"],
-              "return_std": r["eval/return_std"]} for r in metrics if "eval/return_mean" in r]
-    # Evaluation time: each eval event directly follows the log event of the same step.
-    log_at = dict(marks["log"])
-    eval_time = sum(t - log_at[s] for s, t in marks["eval"] if s in log_at)
-    first = next(((s, t) for s, t in marks["eval"] if eval_returns[s] >= THRESHOLD), None)
-    learn_threads = getattr(runtime, "_threads", {}).get("learn")
-    return {
-        "library": "nacre",
-        "seed": seed,
-        "env_steps": summary["env_steps"],
-        "grad_steps": summary["grad_steps"],
-        "episodes": summary["episodes"],
-        "wall_s": wall,
-        "wall_s_means": "the whole nacre.train(...) call: build, training loop, periodic and "
-        "final evaluations, checkpoint, summary and learning-curve plot",
-        "loop_wall_s": summary["wall_time_s"],
-        "eval_wall_s": eval_time,
-        "loop_minus_eval_wall_s": summary["wall_time_s"] - eval_time,
-        "env_steps_per_s": summary["env_steps"] / wall,
-        "loop_env_steps_per_s": summary["env_steps_per_s"],
-        "final_eval_return": summary["final_eval_return_mean"],
-        "final_eval_returns": summary["final_eval_returns"],
-        "final_eval_method": f"result.summary['final_eval_return_mean']: {EVAL_EPISODES} episodes "
-        "with exploit=True on a separate eval env at the end of training",
-        "eval_curve": curve,
-        "time_to_threshold": None if first is None else
-        {"env_steps": first[0], "wall_s": first[1] - t0,
-         "resolution_env_steps": cfg.train.eval_every},
-        "peak_rss_mib": peak_rss_mib(),
-        "torch_threads_default": threads_before,
-        "torch_threads_act": torch.get_num_threads(),
-        "torch_threads_learn": learn_threads,
-        "config_yaml": cfg.to_yaml(),
-    }
+    check_nacre_hparams(nacre.load_preset(PRESET))
+    return harness.nacre_run(PRESET, seed, steps, THRESHOLD, EVAL_EPISODES)
 
 
 def check_nacre_hparams(cfg: Any) -> None:
@@ -620,89 +529,8 @@ def run_worker(args: argparse.Namespace) -> None:
 
 
 # ============================================================================ orchestration
-def busy_cpu_s() -> float:
-    """CPU seconds all processes on the machine have spent busy since boot (from /proc/stat)."""
-    with open("/proc/stat") as fh:
-        # user nice system idle iowait irq softirq steal (guest time is already in user)
-        vals = [int(v) for v in fh.readline().split()[1:9]]
-    return (sum(vals) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def spawn(kind: str, tmp: Path, *extra: str) -> dict[str, Any]:
-    """Run one worker in a fresh interpreter and return its JSON.
-
-    Also records how busy the rest of the machine was meanwhile (machine-wide busy CPU time
-    minus the worker's own), under ``"contention"``: timings from a shared, loaded machine are
-    not trustworthy in absolute terms.
-    """
-    out = tmp / f"{kind}-{len(list(tmp.iterdir()))}.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--out", str(out),
-           *extra]
-    busy0, own0, t0 = busy_cpu_s(), children_cpu_s(), time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    own = children_cpu_s() - own0
-    other = max(0.0, busy_cpu_s() - busy0 - own)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"worker {kind} {' '.join(extra)} failed ({proc.returncode})")
-    data: dict[str, Any] = json.loads(out.read_text())
-    data["contention"] = {
-        "process_wall_s": wall,
-        "worker_cpu_s": own,
-        "other_processes_cpu_s": other,
-        "other_processes_cores_busy": other / wall,
-    }
-    return data
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    return {
-        "cpu_model": cpu,
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)),
-        "memory_gib": round(mem_kib / 2**20, 1),
-        "platform": platform.platform(),
-    }
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("nacre", "torch", "stable-baselines3", "gymnasium", "numpy", "matplotlib"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    try:
-        root = HERE.parent
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        out["nacre_git"] = rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return out
+    return harness.spawn(__file__, kind, tmp, *extra)
 
 
 def orchestrate(args: argparse.Namespace) -> None:
@@ -997,74 +825,8 @@ def markdown(rep: dict[str, Any]) -> str:
 
 
 def plot(rep: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    harness.plot_side_by_side(rep, path, "DQN", THRESHOLD)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    runs = rep["runs"]
-    colors = {"nacre": "tab:blue", "sb3": "tab:orange"}
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), width_ratios=[2.2, 1, 1])
-    ax = axes[0]
-    curves = [r["eval_curve"] for r in runs["nacre"] if r["eval_curve"]]
-    for r in runs["nacre"]:
-        xs = [p["env_steps"] for p in r["eval_curve"]]
-        ax.plot(xs, [p["return_mean"] for p in r["eval_curve"]], color=colors["nacre"],
-                alpha=0.3, lw=1, marker=".")
-    if curves and len({len(c) for c in curves}) == 1:
-        xs = [p["env_steps"] for p in curves[0]]
-        ys = np.array([[p["return_mean"] for p in c] for c in curves])
-        band = [stratified_bootstrap_ci(ys[:, j], lambda v: float(np.mean(v)))
-                for j in range(ys.shape[1])]
-        ax.plot(xs, ys.mean(0), color=colors["nacre"], lw=2.5,
-                label=f"nacre, mean of {len(curves)} seeds (95% bootstrap CI)")
-        ax.fill_between(xs, [b[1] for b in band], [b[2] for b in band], color=colors["nacre"],
-                        alpha=0.2)
-    steps = rep["config"]["steps"]
-    sb3_final = [r["final_eval_return"] for r in runs["sb3"]]
-    ax.scatter([steps * 1.015] * len(sb3_final), sb3_final, color=colors["sb3"], marker="D",
-               zorder=3, label="SB3, final evaluation per seed")
-    ax.axhline(THRESHOLD, color="grey", ls="--", lw=1, label="threshold 475")
-    ax.set_xlim(0, steps * 1.04)
-    ax.set(xlabel="environment steps", ylabel="evaluation return (10 greedy episodes)",
-           title="CartPole-v1 DQN: nacre evaluation curves", ylim=(0, 520))
-    ax.legend(loc="lower right", fontsize=8)
-
-    ax = axes[1]
-    libs = ["nacre", "sb3"]
-    data = [[r["env_steps_per_s"] for r in runs[lib]] for lib in libs]
-    box = ax.boxplot(data, patch_artist=True, widths=0.5)
-    ax.set_xticks([1, 2], ["nacre", "SB3"])
-    for patch, lib in zip(box["boxes"], libs, strict=True):
-        patch.set_facecolor(colors[lib])
-        patch.set_alpha(0.35)
-    for i, d in enumerate(data, start=1):
-        ax.scatter(np.full(len(d), i) + np.linspace(-0.08, 0.08, len(d)), d, color="k", s=12,
-                   zorder=3)
-    tp = rep["throughput"]
-    ax.set(ylabel="env-steps/s (whole training call)",
-           title=f"throughput: nacre/SB3 = {tp['ratio_median']:.2f}× (median)")
-    ax.set_ylim(bottom=0)
-
-    ax = axes[2]
-    for i, lib in enumerate(libs, start=1):
-        vals = [r["final_eval_return"] for r in runs[lib]]
-        ax.scatter(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals,
-                   color=colors[lib], s=25)
-        s = rep["returns"][lib]
-        ax.errorbar(i + 0.25, s["iqm"], yerr=[[s["iqm"] - s["iqm_ci95"][0]],
-                                               [s["iqm_ci95"][1] - s["iqm"]]],
-                    fmt="s", color="k", capsize=4)
-    ax.axhline(THRESHOLD, color="grey", ls="--", lw=1)
-    ax.set_xticks([1, 2], ["nacre", "SB3"])
-    ax.set(ylabel="final return per seed", title="final return (■ IQM, 95% CI)", ylim=(0, 520))
-    mode = " (QUICK smoke test)" if rep["config"]["quick"] else ""
-    fig.suptitle(f"DQN CartPole-v1, {rep['config']['steps']:,} steps, "
-                 f"{len(rep['config']['seeds'])} seeds, {rep['machine']['cpu_model']}, "
-                 f"{rep['machine']['cpu_count']} cores{mode}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 # ============================================================================ entry point
