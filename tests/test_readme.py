@@ -26,3 +26,14 @@ def test_python_examples_run(index: int, tmp_path: Path, monkeypatch: pytest.Mon
     code = re.sub(r"steps=\d[\d_]*", "steps=600", code)
     code = code.replace("LinearSchedule(1.0, 0.05, 10_000)", "LinearSchedule(1.0, 0.05, 300)")
     exec(compile(code, f"README block {index}", "exec"), {})
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_yaml_examples_build(index: int) -> None:
+    import nacre
+    from nacre.config import yaml_io
+
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) == 2
+    run = nacre.build(nacre.RunConfig.from_dict(yaml_io.loads(blocks[index])))
+    run.env.close()
