@@ -10,7 +10,8 @@ EXPECTED = {
     "TabularConfig", "TabularQLearning", "TrainConfig", "TransitionBatch", "Warmup",
     "__version__", "build", "evaluate", "evaluate_run", "fit", "load_config", "load_preset",
     # policy-gradient learners (issue #3)
-    "PPO", "PPOConfig", "PolicySampling", "MeanAction", "RolloutBuffer",
+    "PPO", "PPOConfig", "PolicySampling", "MeanAction", "RolloutBuffer", "REINFORCE",
+    "ReinforceConfig",
     "load_run", "make_env", "preset_names", "register", "resume", "train",
 }
 

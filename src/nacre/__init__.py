@@ -39,7 +39,16 @@ from nacre.exploration import (  # noqa: E402
     PolicySampling,
     Warmup,
 )
-from nacre.learners import DQN, PPO, DeepSARSA, DoubleDQN, PPOConfig, TabularQLearning  # noqa: E402
+from nacre.learners import (  # noqa: E402
+    DQN,
+    PPO,
+    REINFORCE,
+    DeepSARSA,
+    DoubleDQN,
+    PPOConfig,
+    ReinforceConfig,
+    TabularQLearning,
+)
 from nacre.learners.value.dqn import DQNConfig  # noqa: E402
 from nacre.learners.value.tabular import TabularConfig  # noqa: E402
 from nacre.spaces import AvailableActions, BoxActionSpace, DiscreteActionSpace  # noqa: E402
@@ -69,6 +78,8 @@ __all__ = [
     "PPO",
     "PPOConfig",
     "PolicySampling",
+    "REINFORCE",
+    "ReinforceConfig",
     "ReplayBuffer",
     "RolloutBuffer",
     "RunConfig",

@@ -20,7 +20,16 @@ from torch import Tensor
 import nacre
 from nacre.data.batch import TransitionBatch
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
-from nacre.learners import DQN, PPO, DeepSARSA, DoubleDQN, PPOConfig, TabularQLearning
+from nacre.learners import (
+    DQN,
+    PPO,
+    REINFORCE,
+    DeepSARSA,
+    DoubleDQN,
+    PPOConfig,
+    ReinforceConfig,
+    TabularQLearning,
+)
 from nacre.learners.value.dqn import DQNConfig
 from nacre.learners.value.tabular import TabularConfig
 from nacre.networks import (
@@ -87,6 +96,16 @@ def _ppo(continuous: bool, **kw: object) -> PPO:
     torch.manual_seed(0)
     net = ActorCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16), "tanh", continuous)
     return PPO(net, PPOConfig(lr=1e-2, **kw))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+@pytest.mark.parametrize("baseline", [False, True])
+def test_reinforce_conforms(continuous: bool, baseline: bool) -> None:
+    torch.manual_seed(0)
+    net = ActorCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16), "tanh", continuous)
+    learner = REINFORCE(net, ReinforceConfig(lr=1e-2, baseline=baseline, entropy_coef=0.01))
+    with one_thread():
+        check_learner(learner, OBS_DIM, N_ACTIONS, continuous=continuous)
 
 
 @pytest.mark.parametrize("continuous", [False, True])

@@ -124,3 +124,15 @@ def test_continuous_ppo_swings_up_the_pendulum() -> None:
     result = nacre.train("pendulum-ppo", seed=0, progress=False, out=_tmp("ppo-pendulum"),
                          overrides=["train.learn_threads=1"])
     assert result.summary["final_eval_return_mean"] >= -250.0  # random ≈ −1200
+
+
+def test_reinforce_learns_a_two_armed_contextual_task() -> None:
+    from nacre.testing import register_fakes
+
+    register_fakes()
+    result = nacre.train("cartpole-ppo", steps=8000, seed=0, progress=False, out=_tmp("reinf"),
+                         overrides=[*FAST, "learner={name: reinforce, lr: 0.003, gamma: 0.9}",
+                                    "env.id=nacre/Identity-v0", "env.kwargs={n: 2}",
+                                    "env.num_envs=4", "train.train_freq=80",
+                                    "train.eval_episodes=20"])
+    assert result.summary["final_eval_return_mean"] >= 9.5  # random ≈ 5, optimal 10

@@ -101,3 +101,23 @@ def test_box_actions_are_scaled_to_the_env_and_stored_normalized() -> None:
     assert stored.shape == (1, 2)
     assert not torch.equal(stored, action)  # normalized, not env units
     torch.testing.assert_close(space.to_env(stored), action)
+
+
+def test_reinforce_reward_to_go_by_hand() -> None:
+    from nacre.learners import REINFORCE, ReinforceConfig
+
+    torch.manual_seed(0)
+    net = ActorCritic(FlattenEncoder((3,)), 2, (8,), "tanh", False)
+    buf = RolloutBuffer(steps=4)
+    fill(buf, 4)  # rewards 0, 1, 2, 3; env 0 truncated at t=1; no termination
+    r = buf.rollout()
+    plain = REINFORCE(net, ReinforceConfig(gamma=0.5, baseline=False)).process(r)
+    # env 0 (rows 0, 2, 4, 6): G_1 = 1 (cut, no bootstrap), G_0 = 0 + .5·1; G_3 = 3,
+    # G_2 = 2 + .5·3 (the rollout's end cuts the second episode)
+    torch.testing.assert_close(plain.returns[[0, 2, 4, 6]], torch.tensor([0.5, 1.0, 3.5, 3.0]))
+    with_baseline = REINFORCE(net, ReinforceConfig(gamma=0.5)).process(r)
+    with torch.no_grad():
+        nv = net.value(r.next_obs.reshape(8, 3)).view(4, 2)
+    # with a baseline the cut steps bootstrap from the critic: G_1 = 1 + .5·V(s'_1)
+    torch.testing.assert_close(with_baseline.returns[2], 1.0 + 0.5 * nv[1, 0])
+    torch.testing.assert_close(with_baseline.returns[6], 3.0 + 0.5 * nv[3, 0])

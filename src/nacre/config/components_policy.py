@@ -13,6 +13,7 @@ from nacre.data.rollout import RolloutBuffer
 from nacre.errors import ConfigError
 from nacre.exploration.policy import PolicySampling
 from nacre.learners.policy.ppo import PPO, PPOConfig
+from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
 from nacre.networks.actor_critic import ActorCritic
 from nacre.networks.encoders import make_encoder
 from nacre.spaces import BoxActionSpace
@@ -51,11 +52,21 @@ def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
 @register("learner", "ppo", PPOConfig, "PPO (Schulman et al. 2017), discrete and continuous; "
           "needs network actor_critic, buffer rollout, exploration policy")
 def _ppo(cfg: PPOConfig, ctx: BuildContext) -> PPO:
+    return PPO(_actor_critic_of(ctx), cfg, seed=ctx.seed + 2)
+
+
+def _actor_critic_of(ctx: BuildContext) -> ActorCritic:
     net = ctx.make("network")
     if not isinstance(net, ActorCritic):
-        raise ConfigError(f"learner 'ppo' needs network.name: actor_critic, got "
-                          f"{ctx.config.network.name!r}")
-    return PPO(net, cfg, seed=ctx.seed + 2)
+        raise ConfigError(f"learner {ctx.config.learner.name!r} needs network.name: "
+                          f"actor_critic, got {ctx.config.network.name!r}")
+    return net
+
+
+@register("learner", "reinforce", ReinforceConfig, "REINFORCE (Williams 1992), reward-to-go "
+          "with an optional learned baseline; needs network actor_critic, buffer rollout")
+def _reinforce(cfg: ReinforceConfig, ctx: BuildContext) -> REINFORCE:
+    return REINFORCE(_actor_critic_of(ctx), cfg)
 
 
 register("exploration", "policy", NoParams,

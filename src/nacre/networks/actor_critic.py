@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from nacre.losses.policy import categorical_log_prob, gaussian_entropy, gaussian_log_prob
 from nacre.networks.mlp import MLP
 
 
@@ -81,3 +82,18 @@ class ActorCritic(nn.Module):
         """State values ``[B]``."""
         out: Tensor = self.critic(self.encoder(obs))
         return out.squeeze(-1)
+
+    def scores(self, obs: Tensor) -> Tensor:
+        """What exploration samples from: logits ``[B, K]``, or ``[B, 2, d]`` = (mean, log std)."""
+        out = self.policy(obs)
+        if not self.continuous:
+            return out
+        return torch.stack([out, self.log_std.expand_as(out)], dim=1)
+
+    def log_prob(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log π(a|s), entropy of π(·|s))``, both ``[B]``."""
+        out = self.policy(obs)
+        if not self.continuous:
+            return categorical_log_prob(out, action)
+        log_std = self.log_std.expand_as(out)
+        return gaussian_log_prob(out, log_std, action), gaussian_entropy(log_std)

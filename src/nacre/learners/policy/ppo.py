@@ -21,13 +21,7 @@ from nacre.data.rollout import Rollout
 from nacre.errors import check_positive, check_unit_interval
 from nacre.learners.optim import Adam
 from nacre.learners.policy.fused_ppo import FusedPPOStep, fusable_actor_critic
-from nacre.losses.policy import (
-    categorical_log_prob,
-    gaussian_entropy,
-    gaussian_log_prob,
-    ppo_clip_loss,
-    value_loss,
-)
+from nacre.losses.policy import ppo_clip_loss, value_loss
 from nacre.losses.returns import gae
 from nacre.networks.actor_critic import ActorCritic
 from nacre.types import Metrics
@@ -111,18 +105,10 @@ class PPO:
 
     # ------------------------------------------------------------------ acting
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
-        out = self.net.policy(state)
-        if not self.net.continuous:
-            return out
-        return torch.stack([out, self.net.log_std.expand_as(out)], dim=1)
+        return self.net.scores(state)
 
     def _log_prob(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        """``(log π(a|s), entropy)`` under the current policy."""
-        out = self.net.policy(obs)
-        if not self.net.continuous:
-            return categorical_log_prob(out, action)
-        log_std = self.net.log_std.expand_as(out)
-        return gaussian_log_prob(out, log_std, action), gaussian_entropy(log_std)
+        return self.net.log_prob(obs, action)
 
     # ------------------------------------------------------------------ learning
     def learn_rollout(self, rollout: Rollout, batch_size: int, progress: float = 0.0) -> Metrics:
