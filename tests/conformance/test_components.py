@@ -24,21 +24,25 @@ from nacre.learners import (
     DQN,
     PPO,
     REINFORCE,
+    TD3,
     DeepSARSA,
     DoubleDQN,
     PPOConfig,
     ReinforceConfig,
     TabularQLearning,
+    TD3Config,
 )
 from nacre.learners.value.dqn import DQNConfig
 from nacre.learners.value.tabular import TabularConfig
 from nacre.networks import (
     ActorCritic,
+    DeterministicActor,
     DuelingQHead,
     FlattenEncoder,
     OneHotEncoder,
     QNetwork,
     StateActionQHead,
+    TwinQCritic,
     VanillaQHead,
 )
 from nacre.testing import (
@@ -96,6 +100,17 @@ def _ppo(continuous: bool, **kw: object) -> PPO:
     torch.manual_seed(0)
     net = ActorCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16), "tanh", continuous)
     return PPO(net, PPOConfig(lr=1e-2, **kw))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("policy_delay", [1, 2])
+def test_td3_conforms(policy_delay: int) -> None:
+    torch.manual_seed(0)
+    actor = DeterministicActor(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16))
+    critic = TwinQCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16))
+    learner = TD3(actor, critic, TD3Config(lr=1e-2, policy_delay=policy_delay))
+    with one_thread():
+        check_learner(learner, OBS_DIM, N_ACTIONS, continuous=True, deterministic=True,
+                      updates_per_policy_change=policy_delay)
 
 
 @pytest.mark.parametrize("continuous", [False, True])

@@ -213,3 +213,26 @@ def test_seeded_generator_determinism(explorer: Exploration, masked: bool) -> No
     assert torch.equal(a1, a2) and torch.equal(p1, p2)
     a3, _ = explorer.select(scores, mask, 0, gen(43))
     assert not torch.equal(a1, a3)  # another seed gives other draws (64 rows of 5 actions)
+
+
+def test_gaussian_noise_and_continuous_warmup() -> None:
+    import math
+
+    from nacre.exploration import GaussianNoise, Warmup
+
+    g = torch.Generator().manual_seed(0)
+    mean = torch.tensor([[0.2, -0.5]]).expand(20_000, 2)
+    action, density = GaussianNoise(0.1).select(mean, None, 0, g)
+    assert action.shape == (20_000, 2) and bool((action.abs() <= 1).all())
+    torch.testing.assert_close(action.mean(0), torch.tensor([0.2, -0.5]), atol=3e-3, rtol=0)
+    torch.testing.assert_close(action.std(0), torch.tensor([0.1, 0.1]), atol=3e-3, rtol=0)
+    at_mean = 1.0 / (2 * math.pi * 0.01)  # the 2-D density at its mean
+    assert float(density.max()) <= at_mean and float(density.max()) > 0.9 * at_mean
+    clipped, _ = GaussianNoise(1.0).select(torch.full((1000, 1), 0.95), None, 0, g)
+    assert float(clipped.max()) == 1.0  # clipped to the box
+    warm = Warmup(GaussianNoise(0.1), steps=10, continuous=True)
+    early, p_early = warm.select(mean[:5000], None, 3, g)
+    assert float(early.min()) < -0.9 and float(early.max()) > 0.9  # uniform over the box
+    torch.testing.assert_close(p_early, torch.full((5000,), 0.25))  # 1 / (2 · 2)
+    late, _ = warm.select(mean[:5000], None, 10, g)
+    assert float((late - mean[:5000]).abs().max()) < 0.6

@@ -177,7 +177,8 @@ def _boltzmann(cfg: BoltzmannConfig, ctx: BuildContext) -> Boltzmann:
 @register("exploration", "warmup", WarmupConfig, "uniform actions first, then an inner explorer")
 def _warmup(cfg: WarmupConfig, ctx: BuildContext) -> Warmup:
     inner = Component.parse("exploration", cfg.inner, "exploration.inner")
-    return Warmup(ctx.make("exploration", inner), cfg.steps)
+    return Warmup(ctx.make("exploration", inner), cfg.steps,
+                  continuous=not isinstance(ctx.action_space, DiscreteActionSpace))
 
 
 # ---------------------------------------------------------------- buffers

@@ -11,10 +11,12 @@ from nacre.config.components import BuildContext, NoParams
 from nacre.config.registry import register
 from nacre.data.rollout import RolloutBuffer
 from nacre.errors import ConfigError
-from nacre.exploration.policy import PolicySampling
+from nacre.exploration.policy import GaussianNoise, PolicySampling
 from nacre.learners.policy.ppo import PPO, PPOConfig
 from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
+from nacre.learners.policy.td3 import TD3, TD3Config
 from nacre.networks.actor_critic import ActorCritic
+from nacre.networks.continuous import ActorAndCritic, DeterministicActor, TwinQCritic
 from nacre.networks.encoders import make_encoder
 from nacre.spaces import BoxActionSpace
 
@@ -83,3 +85,54 @@ def _rollout(cfg: NoParams, ctx: BuildContext) -> RolloutBuffer:
                           f"env.num_envs ({ctx.num_envs}) with buffer 'rollout': it is the "
                           "rollout length in env steps (n_steps × num_envs)")
     return RolloutBuffer(train.train_freq // ctx.num_envs)
+
+
+@dataclass(frozen=True)
+class DeterministicConfig:
+    """A deterministic tanh actor and a twin critic ``Q(s, a)`` (``n_critics`` 1 for DDPG-style
+    learners), each an MLP over the encoded observation."""
+
+    actor_hidden: tuple[int, ...] = (400, 300)
+    critic_hidden: tuple[int, ...] = (400, 300)
+    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
+    n_critics: int = 2
+
+
+@register("network", "deterministic", DeterministicConfig,
+          "deterministic tanh actor + twin Q critic (continuous actions)")
+def _deterministic(cfg: DeterministicConfig, ctx: BuildContext) -> ActorAndCritic:
+    space = ctx.action_space
+    if not isinstance(space, BoxActionSpace) or len(space.shape) != 1:
+        raise ConfigError(f"network 'deterministic' needs 1-D Box (continuous) actions; "
+                          f"{ctx.config.env.id} has {space}")
+    dim = math.prod(space.shape)
+    actor = DeterministicActor(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
+                               cfg.activation)
+    critic = TwinQCritic(make_encoder(ctx.observation_space), dim, cfg.critic_hidden,
+                         cfg.activation, cfg.n_critics)
+    return ActorAndCritic(actor, critic).to(ctx.device)
+
+
+@register("learner", "td3", TD3Config, "TD3 (Fujimoto et al. 2018); needs network "
+          "deterministic, buffer replay, exploration gaussian")
+def _td3(cfg: TD3Config, ctx: BuildContext) -> TD3:
+    net = ctx.make("network")
+    if not isinstance(net, ActorAndCritic):
+        raise ConfigError(f"learner 'td3' needs network.name: deterministic, got "
+                          f"{ctx.config.network.name!r}")
+    return TD3(net.actor, net.critic, cfg, seed=ctx.seed + 2)
+
+
+@dataclass(frozen=True)
+class GaussianConfig:
+    """``std`` of the noise added to deterministic actions, in normalized action units."""
+
+    std: float = 0.1
+
+
+@register("exploration", "gaussian", GaussianConfig,
+          "Gaussian noise on deterministic actions (clipped to the box)")
+def _gaussian(cfg: GaussianConfig, ctx: BuildContext) -> GaussianNoise:
+    if cfg.std <= 0:
+        raise ConfigError(f"exploration.std: must be > 0, got {cfg.std}")
+    return GaussianNoise(cfg.std)

@@ -8,15 +8,17 @@ from nacre.exploration.discrete import (
     Warmup,
     uniform_valid,
 )
-from nacre.exploration.policy import MeanAction, PolicySampling
+from nacre.exploration.policy import GaussianNoise, MeanAction, PolicySampling, uniform_box
 
 __all__ = [
     "Boltzmann",
     "EpsilonGreedy",
+    "GaussianNoise",
     "Greedy",
     "LinearSchedule",
     "MeanAction",
     "PolicySampling",
     "Warmup",
+    "uniform_box",
     "uniform_valid",
 ]

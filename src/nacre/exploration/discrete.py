@@ -131,15 +131,21 @@ class Boltzmann:
 
 
 class Warmup:
-    """Uniformly random available actions for the first ``steps`` steps, then ``inner``."""
+    """Uniformly random available actions for the first ``steps`` steps, then ``inner``
+    (``continuous``: uniform in the normalized action box ``[-1, 1]^d``)."""
 
-    def __init__(self, inner: Exploration, steps: int) -> None:
+    def __init__(self, inner: Exploration, steps: int, continuous: bool = False) -> None:
         self.inner = inner
         self.steps = steps
+        self.continuous = continuous
 
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
         if step < self.steps:
+            if self.continuous:
+                from nacre.exploration.policy import uniform_box
+
+                return uniform_box(scores, generator)
             return uniform_valid(scores, mask, generator)
         return self.inner.select(scores, mask, step, generator)

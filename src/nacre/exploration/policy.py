@@ -8,6 +8,7 @@ sampled (normalized, unclipped) action.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -48,3 +49,32 @@ class MeanAction:
     ) -> tuple[Tensor, Tensor]:
         action = scores[:, 0] if scores.dim() == 3 else scores
         return action, torch.ones(action.shape[0], device=scores.device)
+
+
+class GaussianNoise:
+    """Deterministic actions plus Gaussian noise, ``a = clip(μ(s) + σ ε, −1, 1)`` in the
+    normalized action box (Fujimoto et al. 2018 use σ = 0.1). The propensity is the density of
+    ``N(μ(s), σ²)`` at the sampled action before clipping (the stored action is the clipped one).
+    """
+
+    def __init__(self, std: float = 0.1) -> None:
+        if std <= 0:
+            raise ValueError(f"std must be > 0, got {std}")
+        self.std = std
+
+    def select(
+        self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
+    ) -> tuple[Tensor, Tensor]:
+        mean = scores[:, 0] if scores.dim() == 3 else scores
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+        raw = mean + self.std * noise
+        log_std = torch.full_like(mean, math.log(self.std))
+        return raw.clamp(-1.0, 1.0), gaussian_log_prob(mean, log_std, raw).exp()
+
+
+def uniform_box(scores: Tensor, generator: Any) -> tuple[Tensor, Tensor]:
+    """Uniform actions in ``[-1, 1]^d`` (density ``2^-d``) for ``[B, d]`` or ``[B, 2, d]``
+    scores."""
+    mean = scores[:, 0] if scores.dim() == 3 else scores
+    action = torch.rand(mean.shape, generator=generator, device=mean.device) * 2.0 - 1.0
+    return action, torch.full((mean.shape[0],), 0.5 ** mean.shape[1], device=mean.device)

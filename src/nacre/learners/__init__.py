@@ -1,15 +1,17 @@
 """Learners: own networks and optimizers, expose ``scores`` and ``learn_batch``."""
 
-from nacre.learners.policy import PPO, REINFORCE, PPOConfig, ReinforceConfig
+from nacre.learners.policy import PPO, REINFORCE, TD3, PPOConfig, ReinforceConfig, TD3Config
 from nacre.learners.value import DQN, DeepSARSA, DoubleDQN, TabularQLearning
 
 __all__ = [
     "DQN",
     "PPO",
     "REINFORCE",
+    "TD3",
     "DeepSARSA",
     "DoubleDQN",
     "PPOConfig",
     "ReinforceConfig",
+    "TD3Config",
     "TabularQLearning",
 ]

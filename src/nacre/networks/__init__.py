@@ -1,19 +1,23 @@
 """Neural network building blocks: encoders, MLPs, Q heads and actor–critics."""
 
 from nacre.networks.actor_critic import ActorCritic
+from nacre.networks.continuous import ActorAndCritic, DeterministicActor, TwinQCritic
 from nacre.networks.encoders import FlattenEncoder, NatureCNN, OneHotEncoder, make_encoder
 from nacre.networks.mlp import MLP
 from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
 
 __all__ = [
     "MLP",
+    "ActorAndCritic",
     "ActorCritic",
+    "DeterministicActor",
     "DuelingQHead",
     "FlattenEncoder",
     "NatureCNN",
     "OneHotEncoder",
     "QNetwork",
     "StateActionQHead",
+    "TwinQCritic",
     "VanillaQHead",
     "make_encoder",
 ]

@@ -119,6 +119,8 @@ def check_learner(
     batch_size: int = 32,
     seed: int = 0,
     continuous: bool = False,
+    deterministic: bool = False,
+    updates_per_policy_change: int = 1,
 ) -> None:
     """Check the :class:`~nacre.types.Learner` contract on copies of ``learner``.
 
@@ -133,7 +135,10 @@ def check_learner(
         batch_size: size of the random batches learned from.
         seed: seed of every random draw the check makes.
         continuous: Box actions of dimension ``n_actions``; ``scores`` are then ``[B, 2, d]``
-            (Gaussian mean and log standard deviation).
+            (Gaussian mean and log standard deviation), or ``[B, d]`` actions in ``[-1, 1]``
+            with ``deterministic``.
+        updates_per_policy_change: learners with a delayed actor (TD3's ``policy_delay``) change
+            their scores only every that many updates.
 
     On-policy learners (``on_policy = True``) get batches with the processed-rollout fields.
 
@@ -167,7 +172,7 @@ def check_learner(
     for b in (1, 5):
         s = score(work, states(b))
         assert isinstance(s, Tensor), f"{name}.scores returned {type(s).__name__}, not a Tensor"
-        expected = (b, n_actions) if not continuous else (b, 2, n_actions)
+        expected = (b, n_actions) if not continuous or deterministic else (b, 2, n_actions)
         assert tuple(s.shape) == expected, (
             f"{name}.scores: expected shape {list(expected)}, got {tuple(s.shape)}"
         )
@@ -199,6 +204,8 @@ def check_learner(
     assert _differing(before, after), (
         f"{name}.learn_batch did not change any tensor of the state dict"
     )
+    for _ in range(updates_per_policy_change - 1):
+        work.learn_batch(first)
     scores_after = score(work, first.obs)
     assert not torch.equal(scores_before, scores_after), (
         f"{name}.learn_batch did not change the scores of the states it learned from"
@@ -223,7 +230,9 @@ def check_learner(
     saved = copy.deepcopy(work.state_dict())
     other = copy.deepcopy(work)
     torch.manual_seed(seed + 2)
-    other.learn_batch(batch())
+    diverge = batch()
+    for _ in range(updates_per_policy_change):
+        other.learn_batch(diverge)
     _update_target(other)  # target networks diverge too
     probe = states(5)
     assert not torch.equal(score(other, probe), score(work, probe)), (

@@ -2,5 +2,6 @@
 
 from nacre.learners.policy.ppo import PPO, PPOConfig
 from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
+from nacre.learners.policy.td3 import TD3, TD3Config
 
-__all__ = ["PPO", "REINFORCE", "PPOConfig", "ReinforceConfig"]
+__all__ = ["PPO", "REINFORCE", "TD3", "PPOConfig", "ReinforceConfig", "TD3Config"]
