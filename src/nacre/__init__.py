@@ -43,11 +43,15 @@ from nacre.learners import (  # noqa: E402
     DQN,
     PPO,
     REINFORCE,
+    SAC,
+    TD3,
     DeepSARSA,
     DoubleDQN,
     PPOConfig,
     ReinforceConfig,
+    SACConfig,
     TabularQLearning,
+    TD3Config,
 )
 from nacre.learners.value.dqn import DQNConfig  # noqa: E402
 from nacre.learners.value.tabular import TabularConfig  # noqa: E402
@@ -80,6 +84,10 @@ __all__ = [
     "PolicySampling",
     "REINFORCE",
     "ReinforceConfig",
+    "SAC",
+    "SACConfig",
+    "TD3",
+    "TD3Config",
     "ReplayBuffer",
     "RolloutBuffer",
     "RunConfig",

@@ -24,11 +24,13 @@ from nacre.learners import (
     DQN,
     PPO,
     REINFORCE,
+    SAC,
     TD3,
     DeepSARSA,
     DoubleDQN,
     PPOConfig,
     ReinforceConfig,
+    SACConfig,
     TabularQLearning,
     TD3Config,
 )
@@ -41,6 +43,7 @@ from nacre.networks import (
     FlattenEncoder,
     OneHotEncoder,
     QNetwork,
+    SquashedGaussianActor,
     StateActionQHead,
     TwinQCritic,
     VanillaQHead,
@@ -100,6 +103,16 @@ def _ppo(continuous: bool, **kw: object) -> PPO:
     torch.manual_seed(0)
     net = ActorCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16), "tanh", continuous)
     return PPO(net, PPOConfig(lr=1e-2, **kw))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("learn_alpha", [True, False])
+def test_sac_conforms(learn_alpha: bool) -> None:
+    torch.manual_seed(0)
+    actor = SquashedGaussianActor(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16))
+    critic = TwinQCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16))
+    learner = SAC(actor, critic, SACConfig(lr=1e-2, learn_alpha=learn_alpha))
+    with one_thread():
+        check_learner(learner, OBS_DIM, N_ACTIONS, continuous=True, squashed=True)
 
 
 @pytest.mark.parametrize("policy_delay", [1, 2])

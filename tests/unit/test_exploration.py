@@ -236,3 +236,22 @@ def test_gaussian_noise_and_continuous_warmup() -> None:
     torch.testing.assert_close(p_early, torch.full((5000,), 0.25))  # 1 / (2 · 2)
     late, _ = warm.select(mean[:5000], None, 10, g)
     assert float((late - mean[:5000]).abs().max()) < 0.6
+
+
+def test_squashed_gaussian_sampling_density_and_range() -> None:
+    from nacre.exploration import MeanAction, SquashedGaussianSampling
+    from nacre.losses.policy import squashed_gaussian_log_prob
+
+    g = torch.Generator().manual_seed(0)
+    mean, log_std = torch.full((4000, 1), 0.5), torch.full((4000, 1), -1.0)
+    scores = torch.stack([torch.tanh(mean), mean, log_std], dim=1)
+    action, density = SquashedGaussianSampling().select(scores, None, 0, g)
+    assert bool((action.abs() < 1).all())
+    u = torch.atanh(action.clamp(-1 + 1e-6, 1 - 1e-6))
+    torch.testing.assert_close(density, squashed_gaussian_log_prob(mean, log_std, u).exp(),
+                               rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(torch.atanh(action).mean(), torch.tensor(0.5), atol=0.02, rtol=0)
+    greedy, _ = MeanAction().select(scores, None, 0, g)
+    torch.testing.assert_close(greedy, torch.tanh(mean))
+    with pytest.raises(ValueError, match=r"\[B, 3, d\]"):
+        SquashedGaussianSampling().select(torch.zeros(2, 2, 1), None, 0, g)

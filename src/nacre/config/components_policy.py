@@ -11,12 +11,18 @@ from nacre.config.components import BuildContext, NoParams
 from nacre.config.registry import register
 from nacre.data.rollout import RolloutBuffer
 from nacre.errors import ConfigError
-from nacre.exploration.policy import GaussianNoise, PolicySampling
+from nacre.exploration.policy import GaussianNoise, PolicySampling, SquashedGaussianSampling
 from nacre.learners.policy.ppo import PPO, PPOConfig
 from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
+from nacre.learners.policy.sac import SAC, SACConfig
 from nacre.learners.policy.td3 import TD3, TD3Config
 from nacre.networks.actor_critic import ActorCritic
-from nacre.networks.continuous import ActorAndCritic, DeterministicActor, TwinQCritic
+from nacre.networks.continuous import (
+    ActorAndCritic,
+    DeterministicActor,
+    SquashedGaussianActor,
+    TwinQCritic,
+)
 from nacre.networks.encoders import make_encoder
 from nacre.spaces import BoxActionSpace
 
@@ -98,14 +104,18 @@ class DeterministicConfig:
     n_critics: int = 2
 
 
+def _box_dim(ctx: BuildContext, who: str) -> int:
+    space = ctx.action_space
+    if not isinstance(space, BoxActionSpace) or len(space.shape) != 1:
+        raise ConfigError(f"network {who!r} needs 1-D Box (continuous) actions; "
+                          f"{ctx.config.env.id} has {space}")
+    return math.prod(space.shape)
+
+
 @register("network", "deterministic", DeterministicConfig,
           "deterministic tanh actor + twin Q critic (continuous actions)")
 def _deterministic(cfg: DeterministicConfig, ctx: BuildContext) -> ActorAndCritic:
-    space = ctx.action_space
-    if not isinstance(space, BoxActionSpace) or len(space.shape) != 1:
-        raise ConfigError(f"network 'deterministic' needs 1-D Box (continuous) actions; "
-                          f"{ctx.config.env.id} has {space}")
-    dim = math.prod(space.shape)
+    dim = _box_dim(ctx, "deterministic")
     actor = DeterministicActor(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
                                cfg.activation)
     critic = TwinQCritic(make_encoder(ctx.observation_space), dim, cfg.critic_hidden,
@@ -113,14 +123,53 @@ def _deterministic(cfg: DeterministicConfig, ctx: BuildContext) -> ActorAndCriti
     return ActorAndCritic(actor, critic).to(ctx.device)
 
 
+@dataclass(frozen=True)
+class SquashedConfig:
+    """A tanh-squashed Gaussian actor (state-dependent std) and a twin critic ``Q(s, a)``."""
+
+    actor_hidden: tuple[int, ...] = (256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256)
+    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
+
+
+@register("network", "squashed_gaussian", SquashedConfig,
+          "tanh-squashed Gaussian actor + twin Q critic (SAC)")
+def _squashed(cfg: SquashedConfig, ctx: BuildContext) -> ActorAndCritic:
+    dim = _box_dim(ctx, "squashed_gaussian")
+    actor = SquashedGaussianActor(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
+                                  cfg.activation)
+    critic = TwinQCritic(make_encoder(ctx.observation_space), dim, cfg.critic_hidden,
+                         cfg.activation)
+    return ActorAndCritic(actor, critic).to(ctx.device)
+
+
+def _actor_and_critic(ctx: BuildContext, network: str) -> ActorAndCritic:
+    net = ctx.make("network")
+    if not isinstance(net, ActorAndCritic) or ctx.config.network.name != network:
+        raise ConfigError(f"learner {ctx.config.learner.name!r} needs network.name: {network}, "
+                          f"got {ctx.config.network.name!r}")
+    return net
+
+
 @register("learner", "td3", TD3Config, "TD3 (Fujimoto et al. 2018); needs network "
           "deterministic, buffer replay, exploration gaussian")
 def _td3(cfg: TD3Config, ctx: BuildContext) -> TD3:
-    net = ctx.make("network")
-    if not isinstance(net, ActorAndCritic):
-        raise ConfigError(f"learner 'td3' needs network.name: deterministic, got "
-                          f"{ctx.config.network.name!r}")
+    net = _actor_and_critic(ctx, "deterministic")
+    assert isinstance(net.actor, DeterministicActor)
     return TD3(net.actor, net.critic, cfg, seed=ctx.seed + 2)
+
+
+@register("learner", "sac", SACConfig, "SAC with automatic temperature (Haarnoja et al. 2018); "
+          "needs network squashed_gaussian, buffer replay, exploration squashed")
+def _sac(cfg: SACConfig, ctx: BuildContext) -> SAC:
+    net = _actor_and_critic(ctx, "squashed_gaussian")
+    assert isinstance(net.actor, SquashedGaussianActor)
+    return SAC(net.actor, net.critic, cfg, seed=ctx.seed + 2)
+
+
+register("exploration", "squashed", NoParams,
+         "sample a tanh-squashed Gaussian policy (SAC)")(
+    lambda cfg, ctx: SquashedGaussianSampling())
 
 
 @dataclass(frozen=True)

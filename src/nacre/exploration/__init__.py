@@ -8,7 +8,13 @@ from nacre.exploration.discrete import (
     Warmup,
     uniform_valid,
 )
-from nacre.exploration.policy import GaussianNoise, MeanAction, PolicySampling, uniform_box
+from nacre.exploration.policy import (
+    GaussianNoise,
+    MeanAction,
+    PolicySampling,
+    SquashedGaussianSampling,
+    uniform_box,
+)
 
 __all__ = [
     "Boltzmann",
@@ -18,6 +24,7 @@ __all__ = [
     "LinearSchedule",
     "MeanAction",
     "PolicySampling",
+    "SquashedGaussianSampling",
     "Warmup",
     "uniform_box",
     "uniform_valid",

@@ -78,3 +78,22 @@ def uniform_box(scores: Tensor, generator: Any) -> tuple[Tensor, Tensor]:
     mean = scores[:, 0] if scores.dim() == 3 else scores
     action = torch.rand(mean.shape, generator=generator, device=mean.device) * 2.0 - 1.0
     return action, torch.full((mean.shape[0],), 0.5 ** mean.shape[1], device=mean.device)
+
+
+class SquashedGaussianSampling:
+    """Sample ``a = tanh(u)``, ``u ~ N(μ, σ²)``, from ``[B, 3, d]`` scores (tanh(μ), μ, log σ)
+    of a squashed Gaussian policy (SAC); the propensity is the density of ``a`` (tanh-corrected).
+    """
+
+    def select(
+        self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
+    ) -> tuple[Tensor, Tensor]:
+        from nacre.losses.policy import squashed_gaussian_log_prob
+
+        if scores.dim() != 3 or scores.shape[1] != 3:
+            raise ValueError("SquashedGaussianSampling needs [B, 3, d] scores (tanh(μ), μ, log σ)"
+                             f", got shape {tuple(scores.shape)}")
+        mean, log_std = scores[:, 1], scores[:, 2]
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+        u = mean + log_std.exp() * noise
+        return torch.tanh(u), squashed_gaussian_log_prob(mean, log_std, u).exp()

@@ -1,7 +1,12 @@
 """Neural network building blocks: encoders, MLPs, Q heads and actor–critics."""
 
 from nacre.networks.actor_critic import ActorCritic
-from nacre.networks.continuous import ActorAndCritic, DeterministicActor, TwinQCritic
+from nacre.networks.continuous import (
+    ActorAndCritic,
+    DeterministicActor,
+    SquashedGaussianActor,
+    TwinQCritic,
+)
 from nacre.networks.encoders import FlattenEncoder, NatureCNN, OneHotEncoder, make_encoder
 from nacre.networks.mlp import MLP
 from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
@@ -16,6 +21,7 @@ __all__ = [
     "NatureCNN",
     "OneHotEncoder",
     "QNetwork",
+    "SquashedGaussianActor",
     "StateActionQHead",
     "TwinQCritic",
     "VanillaQHead",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from nacre.networks.mlp import MLP
+from nacre.networks.mlp import ACTIVATIONS, MLP
 
 
 class DeterministicActor(nn.Module):
@@ -29,6 +29,53 @@ class DeterministicActor(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         return torch.tanh(self.mlp(self.encoder(obs)))
+
+
+class SquashedGaussianActor(nn.Module):
+    """``a = tanh(u)``, ``u ~ N(μ(s), σ(s)²)`` (Haarnoja et al. 2018): an MLP trunk with a mean
+    head and a log-std head (clamped to ``[-20, 2]``).
+
+    ``forward`` returns the act-path scores ``[B, 3, d]`` = (tanh(μ), μ, log σ): the first row is
+    the deterministic action (what ``exploit=True`` takes), the others parametrize the sampling
+    (:class:`~nacre.exploration.SquashedGaussianSampling`).
+    """
+
+    LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+    def __init__(self, encoder: nn.Module, action_dim: int, hidden: Sequence[int],
+                 activation: str = "relu") -> None:
+        super().__init__()
+        self.encoder = encoder
+        in_dim = int(getattr(encoder, "out_dim"))  # noqa: B009
+        self.trunk = MLP(in_dim, hidden[:-1], hidden[-1], activation) if hidden else None
+        self._act = ACTIVATIONS[activation]()
+        width = hidden[-1] if hidden else in_dim
+        self.mean = nn.Linear(width, action_dim)
+        self.log_std = nn.Linear(width, action_dim)
+        self.action_dim = action_dim
+
+    def distribution(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``(μ, log σ)``, each ``[B, d]``."""
+        h = self.encoder(obs)
+        if self.trunk is not None:
+            h = self._act(self.trunk(h))
+        log_std = self.log_std(h).clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
+        return self.mean(h), log_std
+
+    def sample(self, obs: Tensor, generator: torch.Generator | None = None
+               ) -> tuple[Tensor, Tensor]:
+        """A reparameterized sample ``a`` and its log-density ``log π(a|s)`` (with the tanh
+        correction), both differentiable in the parameters."""
+        from nacre.losses.policy import squashed_gaussian_log_prob
+
+        mean, log_std = self.distribution(obs)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+        u = mean + log_std.exp() * noise
+        return torch.tanh(u), squashed_gaussian_log_prob(mean, log_std, u)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        mean, log_std = self.distribution(obs)
+        return torch.stack([torch.tanh(mean), mean, log_std], dim=1)
 
 
 class TwinQCritic(nn.Module):
@@ -53,9 +100,11 @@ class TwinQCritic(nn.Module):
 
 
 class ActorAndCritic(nn.Module):
-    """A deterministic actor and its (twin) critic, built together from one network config."""
+    """An actor (deterministic or squashed Gaussian) and its twin critic, built together from
+    one network config."""
 
-    def __init__(self, actor: DeterministicActor, critic: TwinQCritic) -> None:
+    def __init__(self, actor: DeterministicActor | SquashedGaussianActor,
+                 critic: TwinQCritic) -> None:
         super().__init__()
         self.actor = actor
         self.critic = critic

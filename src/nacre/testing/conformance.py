@@ -120,6 +120,7 @@ def check_learner(
     seed: int = 0,
     continuous: bool = False,
     deterministic: bool = False,
+    squashed: bool = False,
     updates_per_policy_change: int = 1,
 ) -> None:
     """Check the :class:`~nacre.types.Learner` contract on copies of ``learner``.
@@ -136,7 +137,7 @@ def check_learner(
         seed: seed of every random draw the check makes.
         continuous: Box actions of dimension ``n_actions``; ``scores`` are then ``[B, 2, d]``
             (Gaussian mean and log standard deviation), or ``[B, d]`` actions in ``[-1, 1]``
-            with ``deterministic``.
+            with ``deterministic``, or ``[B, 3, d]`` = (tanh μ, μ, log σ) with ``squashed``.
         updates_per_policy_change: learners with a delayed actor (TD3's ``policy_delay``) change
             their scores only every that many updates.
 
@@ -172,7 +173,8 @@ def check_learner(
     for b in (1, 5):
         s = score(work, states(b))
         assert isinstance(s, Tensor), f"{name}.scores returned {type(s).__name__}, not a Tensor"
-        expected = (b, n_actions) if not continuous or deterministic else (b, 2, n_actions)
+        expected = ((b, n_actions) if not continuous or deterministic
+                    else (b, 3 if squashed else 2, n_actions))
         assert tuple(s.shape) == expected, (
             f"{name}.scores: expected shape {list(expected)}, got {tuple(s.shape)}"
         )

@@ -1,0 +1,131 @@
+"""Soft actor-critic for continuous actions (Haarnoja et al. 2018, with automatic temperature).
+
+Each update, in Stable-Baselines3's order: sample ``a ~ π(·|s)`` (reparameterized) and move the
+temperature toward the target entropy, ``L(α) = −log α · (log π(a|s) + H̄)``; regress both critics
+on ``y = r + γ (1 − terminated) (min_i Q'_i(s', a') − α log π(a'|s'))`` with ``a' ~ π(·|s')``; then
+the actor minimizes ``α log π(a|s) − min_i Q_i(s, a)``; the target critics move by Polyak
+averaging. Actions live in the normalized box ``[-1, 1]^d`` (tanh-squashed).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nacre.data.batch import TransitionBatch
+from nacre.errors import check_positive, check_unit_interval
+from nacre.learners.optim import Adam, polyak_update
+from nacre.networks.continuous import SquashedGaussianActor, TwinQCritic
+from nacre.types import Metrics
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Hyper-parameters of SAC (defaults: Stable-Baselines3's).
+
+    Attributes:
+        lr: Adam learning rate of the actor, the critics and the temperature.
+        gamma: discount factor.
+        tau: Polyak rate of the target critics.
+        init_alpha: initial temperature α.
+        target_entropy: the entropy α is tuned toward (None: −dim(A)).
+        learn_alpha: tune α automatically (else it stays ``init_alpha``).
+    """
+
+    lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    init_alpha: float = 1.0
+    target_entropy: float | None = None
+    learn_alpha: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive("learner.lr", self.lr)
+        check_unit_interval("learner.gamma", self.gamma)
+        check_unit_interval("learner.tau", self.tau)
+        check_positive("learner.init_alpha", self.init_alpha)
+
+
+class SAC:
+    """SAC over a :class:`~nacre.networks.SquashedGaussianActor` and a
+    :class:`~nacre.networks.TwinQCritic`; pair it with
+    :class:`~nacre.exploration.SquashedGaussianSampling`."""
+
+    def __init__(self, actor: SquashedGaussianActor, critic: TwinQCritic,
+                 config: SACConfig | None = None, seed: int = 0) -> None:
+        self.config = cfg = config or SACConfig()
+        self.actor, self.critic = actor, critic
+        self.critic_target = copy.deepcopy(critic).requires_grad_(False)
+        device = next(actor.parameters()).device
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=device),
+                                      requires_grad=cfg.learn_alpha)
+        self.target_entropy = (-float(actor.action_dim) if cfg.target_entropy is None
+                               else cfg.target_entropy)
+        self.actor_optimizer = Adam(actor.parameters(), cfg.lr)
+        self.critic_optimizer = Adam(critic.parameters(), cfg.lr)
+        self.alpha_optimizer = Adam([self.log_alpha], cfg.lr) if cfg.learn_alpha else None
+        self.generator = torch.Generator(device=device)  # the actions sampled in updates
+        self.generator.manual_seed(seed)
+
+    def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
+        out: Tensor = self.actor(state)
+        return out
+
+    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        cfg = self.config
+        action, log_prob = self.actor.sample(batch.obs, self.generator)
+        alpha = self.log_alpha.detach().exp()
+        metrics: Metrics = {}
+        if self.alpha_optimizer is not None:
+            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+            self.alpha_optimizer.minimize(alpha_loss)
+            metrics["alpha_loss"] = alpha_loss.detach()
+        with torch.no_grad():
+            next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
+            next_q = self.critic_target(batch.next_obs, next_action).min(dim=0).values
+            discount = cfg.gamma if batch.discount is None else batch.discount
+            target = batch.reward + discount * (1.0 - batch.terminated) * (
+                next_q - alpha * next_log_prob)
+        q = self.critic(batch.obs, batch.action)
+        critic_loss = 0.5 * sum(F.mse_loss(q_i, target) for q_i in q)
+        assert isinstance(critic_loss, Tensor)
+        self.critic_optimizer.minimize(critic_loss)
+        q_pi = self.critic(batch.obs, action).min(dim=0).values
+        actor_loss = (alpha * log_prob - q_pi).mean()
+        self.actor_optimizer.minimize(actor_loss)
+        polyak_update(self.critic_target, self.critic, cfg.tau)
+        metrics.update({"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
+                        "alpha": alpha, "entropy": -log_prob.detach().mean()})
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        out = {
+            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+        if self.alpha_optimizer is not None:
+            out["alpha_optimizer"] = self.alpha_optimizer.state_dict()
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        if self.alpha_optimizer is not None:
+            self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+        self.generator.set_state(state["generator"])
