@@ -41,10 +41,32 @@ PPO_SMALL = [
 ]
 
 
+CONTINUOUS_SMALL = [
+    "network.actor_hidden=[16, 16]",
+    "network.critic_hidden=[16, 16]",
+    "train.learning_starts=200",
+    "exploration.steps=200",
+    "train.batch_size=32",
+    "train.eval_every=400",
+    "train.eval_episodes=2",
+    "train.log_every=200",
+    "buffer.capacity=2000",
+    "train.learn_threads=1",
+]
+SMALL_OVERRIDES = {
+    "cartpole-dqn": SMALL,
+    "cartpole-ppo": PPO_SMALL,
+    "cartpole-reinforce": [*PPO_SMALL, "learner={name: reinforce, lr: 0.003}"],
+    "pendulum-td3": CONTINUOUS_SMALL,
+    "pendulum-sac": CONTINUOUS_SMALL,
+}
+
+
 def small_run(out: Path, steps: int = 1200, seed: int = 0, extra: tuple[str, ...] = (),
               preset: str = "cartpole-dqn"):
-    base = PPO_SMALL if preset == "cartpole-ppo" else SMALL
-    return nacre.train(preset, steps=steps, seed=seed, out=out, progress=False,
+    base = SMALL_OVERRIDES[preset]
+    name = "cartpole-ppo" if preset == "cartpole-reinforce" else preset
+    return nacre.train(name, steps=steps, seed=seed, out=out, progress=False,
                        overrides=[*base, *extra])
 
 
@@ -86,10 +108,13 @@ def test_run_folder_layout(tmp_path: Path) -> None:
 
 
 FIRST_WEIGHT = {"cartpole-dqn": "learner/q/head.mlp.0.weight",
-                "cartpole-ppo": "learner/net/actor.0.weight"}
+                "cartpole-ppo": "learner/net/actor.0.weight",
+                "cartpole-reinforce": "learner/net/actor.0.weight",
+                "pendulum-td3": "learner/actor/mlp.0.weight",
+                "pendulum-sac": "learner/actor/trunk.0.weight"}
 
 
-@pytest.mark.parametrize("preset", ["cartpole-dqn", "cartpole-ppo"])
+@pytest.mark.parametrize("preset", sorted(SMALL_OVERRIDES))
 def test_same_seed_same_metrics_and_parameters(tmp_path: Path, preset: str) -> None:
     small_run(tmp_path / "a", seed=3, preset=preset)
     small_run(tmp_path / "b", seed=3, preset=preset)
@@ -103,7 +128,7 @@ def test_same_seed_same_metrics_and_parameters(tmp_path: Path, preset: str) -> N
     assert not torch.equal(pa[weight], pc[weight])
 
 
-@pytest.mark.parametrize("preset", ["cartpole-dqn", "cartpole-ppo"])
+@pytest.mark.parametrize("preset", sorted(SMALL_OVERRIDES))
 def test_resume_in_a_fresh_process_is_exact(tmp_path: Path, preset: str) -> None:
     # cartpole-ppo: the checkpoint at 600 steps falls inside a 64-step rollout
     full = tmp_path / "full"
