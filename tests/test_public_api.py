@@ -11,7 +11,7 @@ EXPECTED = {
     "__version__", "build", "evaluate", "evaluate_run", "fit", "load_config", "load_preset",
     # policy-gradient learners (issue #3)
     "PPO", "PPOConfig", "PolicySampling", "MeanAction", "RolloutBuffer", "REINFORCE",
-    "ReinforceConfig", "SAC", "SACConfig", "TD3", "TD3Config",
+    "ReinforceConfig", "SAC", "SACConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig",
     "load_run", "make_env", "preset_names", "register", "resume", "train",
 }
 

@@ -40,11 +40,13 @@ from nacre.exploration import (  # noqa: E402
     Warmup,
 )
 from nacre.learners import (  # noqa: E402
+    DDPG,
     DQN,
     PPO,
     REINFORCE,
     SAC,
     TD3,
+    DDPGConfig,
     DeepSARSA,
     DoubleDQN,
     PPOConfig,
@@ -59,6 +61,8 @@ from nacre.spaces import AvailableActions, BoxActionSpace, DiscreteActionSpace  
 from nacre.train import evaluate, evaluate_run, fit, load_run, resume, train  # noqa: E402
 
 __all__ = [
+    "DDPG",
+    "DDPGConfig",
     "DQN",
     "ActionResult",
     "Agent",

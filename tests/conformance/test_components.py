@@ -21,11 +21,13 @@ import nacre
 from nacre.data.batch import TransitionBatch
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
 from nacre.learners import (
+    DDPG,
     DQN,
     PPO,
     REINFORCE,
     SAC,
     TD3,
+    DDPGConfig,
     DeepSARSA,
     DoubleDQN,
     PPOConfig,
@@ -113,6 +115,17 @@ def test_sac_conforms(learn_alpha: bool) -> None:
     learner = SAC(actor, critic, SACConfig(lr=1e-2, learn_alpha=learn_alpha))
     with one_thread():
         check_learner(learner, OBS_DIM, N_ACTIONS, continuous=True, squashed=True)
+
+
+def test_ddpg_conforms() -> None:
+    torch.manual_seed(0)
+    actor = DeterministicActor(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16))
+    critic = TwinQCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16), n_critics=1)
+    with one_thread():
+        check_learner(DDPG(actor, critic, DDPGConfig(lr=1e-2)), OBS_DIM, N_ACTIONS,
+                      continuous=True, deterministic=True)
+    with pytest.raises(ValueError, match="one critic"):
+        DDPG(actor, TwinQCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16)))
 
 
 @pytest.mark.parametrize("policy_delay", [1, 2])

@@ -138,16 +138,19 @@ def test_reinforce_learns_a_two_armed_contextual_task() -> None:
     assert result.summary["final_eval_return_mean"] >= 9.5  # random ≈ 5, optimal 10
 
 
-def test_td3_learns_to_reach_a_target() -> None:
+@pytest.mark.parametrize("learner", ["td3", "ddpg"])
+def test_deterministic_actors_learn_to_reach_a_target(learner: str) -> None:
     from nacre.testing import register_fakes
 
     register_fakes()
+    one_critic = ["learner={name: ddpg, gamma: 0.5}", "network.n_critics=1"]
     result = nacre.train(
-        "pendulum-td3", steps=3000, seed=0, progress=False, out=_tmp("td3"),
+        "pendulum-td3", steps=3000, seed=0, progress=False, out=_tmp(learner),
         overrides=[*FAST, "env.id=nacre/Target-v0", "train.learning_starts=500",
                    "exploration.steps=500", "network.actor_hidden=[64, 64]",
                    "network.critic_hidden=[64, 64]", "train.batch_size=64",
-                   "learner.gamma=0.5", "train.eval_episodes=20"],
+                   "learner.gamma=0.5", "train.eval_episodes=20",
+                   *(one_critic if learner == "ddpg" else [])],
     )
     # minus the mean distance to the target over 10 steps: random ≈ −11, untrained ≈ −5,
     # after 100 updates −0.9 to −2.6, after 2,500 updates ≈ −0.05

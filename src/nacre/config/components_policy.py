@@ -12,6 +12,7 @@ from nacre.config.registry import register
 from nacre.data.rollout import RolloutBuffer
 from nacre.errors import ConfigError
 from nacre.exploration.policy import GaussianNoise, PolicySampling, SquashedGaussianSampling
+from nacre.learners.policy.ddpg import DDPG, DDPGConfig
 from nacre.learners.policy.ppo import PPO, PPOConfig
 from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
 from nacre.learners.policy.sac import SAC, SACConfig
@@ -157,6 +158,16 @@ def _td3(cfg: TD3Config, ctx: BuildContext) -> TD3:
     net = _actor_and_critic(ctx, "deterministic")
     assert isinstance(net.actor, DeterministicActor)
     return TD3(net.actor, net.critic, cfg, seed=ctx.seed + 2)
+
+
+@register("learner", "ddpg", DDPGConfig, "DDPG (Lillicrap et al. 2016); needs network "
+          "deterministic with n_critics: 1, buffer replay, exploration gaussian")
+def _ddpg(cfg: DDPGConfig, ctx: BuildContext) -> DDPG:
+    net = _actor_and_critic(ctx, "deterministic")
+    assert isinstance(net.actor, DeterministicActor)
+    if len(net.critic.critics) != 1:
+        raise ConfigError("learner 'ddpg' uses one critic: set network.n_critics: 1")
+    return DDPG(net.actor, net.critic, cfg, seed=ctx.seed + 2)
 
 
 @register("learner", "sac", SACConfig, "SAC with automatic temperature (Haarnoja et al. 2018); "

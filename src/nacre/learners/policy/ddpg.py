@@ -1,0 +1,67 @@
+"""DDPG: deep deterministic policy gradient (Lillicrap et al. 2016).
+
+One critic regressed on ``y = r + γ (1 − terminated) Q'(s', μ'(s'))``, an actor ascending
+``Q(s, μ(s))`` every update, Polyak-averaged targets. TD3 (:mod:`nacre.learners.policy.td3`)
+adds twin critics, target-policy smoothing and a delayed actor on top of this update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from nacre.data.batch import TransitionBatch
+from nacre.errors import check_positive, check_unit_interval
+from nacre.learners.optim import polyak_update
+from nacre.learners.policy.td3 import TD3, TD3Config
+from nacre.networks.continuous import DeterministicActor, TwinQCritic
+from nacre.types import Metrics
+
+
+@dataclass(frozen=True)
+class DDPGConfig:
+    """Hyper-parameters of DDPG (``lr`` for actor and critic, ``gamma``, Polyak ``tau``)."""
+
+    lr: float = 1e-3
+    gamma: float = 0.99
+    tau: float = 0.005
+
+    def __post_init__(self) -> None:
+        check_positive("learner.lr", self.lr)
+        check_unit_interval("learner.gamma", self.gamma)
+        check_unit_interval("learner.tau", self.tau)
+
+
+class DDPG(TD3):
+    """DDPG over a :class:`~nacre.networks.DeterministicActor` and a one-critic
+    :class:`~nacre.networks.TwinQCritic` (``n_critics=1``); same acting and checkpoint state as
+    :class:`~nacre.learners.TD3`, its own update."""
+
+    def __init__(self, actor: DeterministicActor, critic: TwinQCritic,
+                 config: DDPGConfig | None = None, seed: int = 0) -> None:
+        cfg = config or DDPGConfig()
+        if len(critic.critics) != 1:
+            raise ValueError(f"DDPG uses one critic, got {len(critic.critics)} "
+                             "(network.n_critics: 1)")
+        super().__init__(actor, critic, TD3Config(lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau,
+                                                  policy_delay=1), seed)
+        self.ddpg_config = cfg
+
+    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        cfg = self.ddpg_config
+        with torch.no_grad():
+            next_q = self.critic_target.q1(batch.next_obs, self.actor_target(batch.next_obs))
+            discount = cfg.gamma if batch.discount is None else batch.discount
+            target = batch.reward + discount * (1.0 - batch.terminated) * next_q
+        q = self.critic.q1(batch.obs, batch.action)
+        critic_loss = F.mse_loss(q, target)
+        self.critic_optimizer.minimize(critic_loss)
+        actor_loss = -self.critic.q1(batch.obs, self.actor(batch.obs)).mean()
+        self.actor_optimizer.minimize(actor_loss)
+        polyak_update(self.critic_target, self.critic, cfg.tau)
+        polyak_update(self.actor_target, self.actor, cfg.tau)
+        self.updates += 1
+        return {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
+                "q_mean": q.detach().mean()}
