@@ -29,6 +29,8 @@ from nacre.learners import (
     TD3,
     DDPGConfig,
     DeepSARSA,
+    DiscreteSAC,
+    DiscreteSACConfig,
     DoubleDQN,
     PPOConfig,
     ReinforceConfig,
@@ -40,6 +42,7 @@ from nacre.learners.value.dqn import DQNConfig
 from nacre.learners.value.tabular import TabularConfig
 from nacre.networks import (
     ActorCritic,
+    CategoricalActorTwinQ,
     DeterministicActor,
     DuelingQHead,
     FlattenEncoder,
@@ -115,6 +118,13 @@ def test_sac_conforms(learn_alpha: bool) -> None:
     learner = SAC(actor, critic, SACConfig(lr=1e-2, learn_alpha=learn_alpha))
     with one_thread():
         check_learner(learner, OBS_DIM, N_ACTIONS, continuous=True, squashed=True)
+
+
+def test_discrete_sac_conforms() -> None:
+    torch.manual_seed(0)
+    net = CategoricalActorTwinQ(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16), (16, 16))
+    with one_thread():
+        check_learner(DiscreteSAC(net, DiscreteSACConfig(lr=1e-2)), OBS_DIM, N_ACTIONS)
 
 
 def test_ddpg_conforms() -> None:

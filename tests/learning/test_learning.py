@@ -171,3 +171,19 @@ def test_sac_learns_to_reach_a_target() -> None:
     # minus the mean distance to the target over 10 steps: random ≈ −11, untrained ≈ −5,
     # after 100 updates −0.5 to −1.2, after 4,500 updates −0.1 to −0.3 (seeds 0-2)
     assert result.summary["final_eval_return_mean"] >= -0.45
+
+
+def test_discrete_sac_learns_a_two_armed_contextual_task() -> None:
+    from nacre.testing import register_fakes
+
+    register_fakes()
+    result = nacre.train(
+        "cartpole-dqn", steps=1000, seed=0, progress=False, out=_tmp("sacd"),
+        overrides=[*FAST, "env.id=nacre/Identity-v0", "env.kwargs={n: 2}",
+                   "learner={name: sac_discrete, lr: 0.003, gamma: 0.5}",
+                   "network={name: categorical_twin_q, actor_hidden: [32], critic_hidden: [32]}",
+                   "exploration={name: policy}", "train.learning_starts=200",
+                   "train.train_freq=1", "train.gradient_steps=1", "train.batch_size=64",
+                   "train.eval_episodes=20"],
+    )
+    assert result.summary["final_eval_return_mean"] >= 9.5  # random ≈ 5, optimal 10

@@ -16,10 +16,12 @@ from nacre.learners.policy.ddpg import DDPG, DDPGConfig
 from nacre.learners.policy.ppo import PPO, PPOConfig
 from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
 from nacre.learners.policy.sac import SAC, SACConfig
+from nacre.learners.policy.sac_discrete import DiscreteSAC, DiscreteSACConfig
 from nacre.learners.policy.td3 import TD3, TD3Config
 from nacre.networks.actor_critic import ActorCritic
 from nacre.networks.continuous import (
     ActorAndCritic,
+    CategoricalActorTwinQ,
     DeterministicActor,
     SquashedGaussianActor,
     TwinQCritic,
@@ -196,3 +198,31 @@ def _gaussian(cfg: GaussianConfig, ctx: BuildContext) -> GaussianNoise:
     if cfg.std <= 0:
         raise ConfigError(f"exploration.std: must be > 0, got {cfg.std}")
     return GaussianNoise(cfg.std)
+
+
+@dataclass(frozen=True)
+class CategoricalTwinQConfig:
+    """A categorical actor and two per-action Q critics (discrete SAC)."""
+
+    actor_hidden: tuple[int, ...] = (256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256)
+    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
+
+
+@register("network", "categorical_twin_q", CategoricalTwinQConfig,
+          "categorical actor + two per-action Q critics (discrete SAC)")
+def _categorical_twin_q(cfg: CategoricalTwinQConfig, ctx: BuildContext) -> CategoricalActorTwinQ:
+    n = ctx.discrete_actions("network 'categorical_twin_q'").n
+    return CategoricalActorTwinQ(make_encoder(ctx.observation_space), n, cfg.actor_hidden,
+                                 cfg.critic_hidden, cfg.activation).to(ctx.device)
+
+
+@register("learner", "sac_discrete", DiscreteSACConfig, "SAC for discrete actions "
+          "(Christodoulou 2019); needs network categorical_twin_q, buffer replay, exploration "
+          "policy")
+def _sac_discrete(cfg: DiscreteSACConfig, ctx: BuildContext) -> DiscreteSAC:
+    net = ctx.make("network")
+    if not isinstance(net, CategoricalActorTwinQ):
+        raise ConfigError(f"learner 'sac_discrete' needs network.name: categorical_twin_q, got "
+                          f"{ctx.config.network.name!r}")
+    return DiscreteSAC(net, cfg)

@@ -3,6 +3,7 @@
 from nacre.networks.actor_critic import ActorCritic
 from nacre.networks.continuous import (
     ActorAndCritic,
+    CategoricalActorTwinQ,
     DeterministicActor,
     SquashedGaussianActor,
     TwinQCritic,
@@ -15,6 +16,7 @@ __all__ = [
     "MLP",
     "ActorAndCritic",
     "ActorCritic",
+    "CategoricalActorTwinQ",
     "DeterministicActor",
     "DuelingQHead",
     "FlattenEncoder",

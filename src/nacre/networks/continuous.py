@@ -108,3 +108,26 @@ class ActorAndCritic(nn.Module):
         super().__init__()
         self.actor = actor
         self.critic = critic
+
+
+class CategoricalActorTwinQ(nn.Module):
+    """For discrete SAC: a categorical actor (logits ``[B, K]``) and two critics that output one
+    Q-value per action (``[2, B, K]``), each an MLP over the encoded observation."""
+
+    def __init__(self, encoder: nn.Module, n_actions: int, actor_hidden: Sequence[int],
+                 critic_hidden: Sequence[int], activation: str = "relu") -> None:
+        super().__init__()
+        self.encoder = encoder
+        in_dim = int(getattr(encoder, "out_dim"))  # noqa: B009
+        self.actor = MLP(in_dim, actor_hidden, n_actions, activation)
+        self.critics = nn.ModuleList(MLP(in_dim, critic_hidden, n_actions, activation)
+                                     for _ in range(2))
+        self.n_actions = n_actions
+
+    def logits(self, obs: Tensor) -> Tensor:
+        out: Tensor = self.actor(self.encoder(obs))
+        return out
+
+    def q(self, obs: Tensor) -> Tensor:
+        x = self.encoder(obs)
+        return torch.stack([critic(x) for critic in self.critics])

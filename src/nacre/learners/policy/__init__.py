@@ -4,6 +4,7 @@ from nacre.learners.policy.ddpg import DDPG, DDPGConfig
 from nacre.learners.policy.ppo import PPO, PPOConfig
 from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
 from nacre.learners.policy.sac import SAC, SACConfig
+from nacre.learners.policy.sac_discrete import DiscreteSAC, DiscreteSACConfig
 from nacre.learners.policy.td3 import TD3, TD3Config
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "SAC",
     "TD3",
     "DDPGConfig",
+    "DiscreteSAC",
+    "DiscreteSACConfig",
     "PPOConfig",
     "ReinforceConfig",
     "SACConfig",

@@ -1,0 +1,114 @@
+"""Soft actor-critic for discrete actions (Christodoulou 2019).
+
+With a categorical policy the expectations over actions are exact sums: the soft state value is
+``V(s) = Σ_a π(a|s) (min_i Q'_i(s, a) − α log π(a|s))``, the actor minimizes
+``Σ_a π(a|s) (α log π(a|s) − min_i Q_i(s, a))`` and the temperature is tuned toward
+``target_entropy_scale · log K`` (0.98 · log K in the paper).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nacre.data.batch import TransitionBatch
+from nacre.errors import check_positive, check_unit_interval
+from nacre.learners.optim import Adam, polyak_update
+from nacre.networks.continuous import CategoricalActorTwinQ
+from nacre.types import Metrics
+
+
+@dataclass(frozen=True)
+class DiscreteSACConfig:
+    """Hyper-parameters of discrete SAC.
+
+    Attributes:
+        lr: Adam learning rate of the actor, the critics and the temperature.
+        gamma: discount factor.
+        tau: Polyak rate of the target critics.
+        init_alpha: initial temperature α.
+        target_entropy_scale: the target entropy is this times log K.
+    """
+
+    lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    init_alpha: float = 1.0
+    target_entropy_scale: float = 0.98
+
+    def __post_init__(self) -> None:
+        check_positive("learner.lr", self.lr)
+        check_unit_interval("learner.gamma", self.gamma)
+        check_unit_interval("learner.tau", self.tau)
+        check_positive("learner.init_alpha", self.init_alpha)
+
+
+class DiscreteSAC:
+    """Discrete SAC over a :class:`~nacre.networks.CategoricalActorTwinQ`; ``scores`` are the
+    actor's logits (pair with :class:`~nacre.exploration.PolicySampling`)."""
+
+    def __init__(self, net: CategoricalActorTwinQ, config: DiscreteSACConfig | None = None
+                 ) -> None:
+        self.config = cfg = config or DiscreteSACConfig()
+        self.net = net
+        self.target = copy.deepcopy(net).requires_grad_(False)
+        device = next(net.parameters()).device
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=device))
+        self.target_entropy = cfg.target_entropy_scale * math.log(net.n_actions)
+        self.actor_optimizer = Adam(net.actor.parameters(), cfg.lr)
+        self.critic_optimizer = Adam(net.critics.parameters(), cfg.lr)
+        self.alpha_optimizer = Adam([self.log_alpha], cfg.lr)
+
+    def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
+        return self.net.logits(state)
+
+    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        cfg = self.config
+        alpha = self.log_alpha.detach().exp()
+        with torch.no_grad():
+            next_log_p = torch.log_softmax(self.net.logits(batch.next_obs), dim=1)
+            next_q = self.target.q(batch.next_obs).min(dim=0).values
+            next_v = (next_log_p.exp() * (next_q - alpha * next_log_p)).sum(dim=1)
+            discount = cfg.gamma if batch.discount is None else batch.discount
+            target = batch.reward + discount * (1.0 - batch.terminated) * next_v
+        taken = batch.action.long().unsqueeze(1)
+        q_all = self.net.q(batch.obs)
+        q = q_all.gather(2, taken.unsqueeze(0).expand(2, -1, -1)).squeeze(2)
+        critic_loss = 0.5 * (F.mse_loss(q[0], target) + F.mse_loss(q[1], target))
+        self.critic_optimizer.minimize(critic_loss)
+        log_p = torch.log_softmax(self.net.logits(batch.obs), dim=1)
+        p = log_p.exp()
+        min_q = q_all.detach().min(dim=0).values
+        actor_loss = (p * (alpha * log_p - min_q)).sum(dim=1).mean()
+        self.actor_optimizer.minimize(actor_loss)
+        entropy = -(p * log_p).sum(dim=1).detach()
+        alpha_loss = (self.log_alpha * (entropy - self.target_entropy)).mean()
+        self.alpha_optimizer.minimize(alpha_loss)
+        polyak_update(self.target.critics, self.net.critics, cfg.tau)
+        return {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
+                "alpha": alpha, "entropy": entropy.mean()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "net": self.net.state_dict(), "target": self.target.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "alpha_optimizer": self.alpha_optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.target.load_state_dict(state["target"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
