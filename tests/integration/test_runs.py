@@ -57,6 +57,7 @@ SMALL_OVERRIDES = {
     "cartpole-dqn": SMALL,
     "cartpole-ppo": PPO_SMALL,
     "cartpole-reinforce": [*PPO_SMALL, "learner={name: reinforce, lr: 0.003}"],
+    "cartpole-ppo-normalized": [*PPO_SMALL, "env.normalize={obs: true, reward: true}"],
     "pendulum-td3": CONTINUOUS_SMALL,
     "pendulum-sac": CONTINUOUS_SMALL,
 }
@@ -65,7 +66,7 @@ SMALL_OVERRIDES = {
 def small_run(out: Path, steps: int = 1200, seed: int = 0, extra: tuple[str, ...] = (),
               preset: str = "cartpole-dqn"):
     base = SMALL_OVERRIDES[preset]
-    name = "cartpole-ppo" if preset == "cartpole-reinforce" else preset
+    name = "cartpole-ppo" if preset.startswith(("cartpole-reinforce", "cartpole-ppo")) else preset
     return nacre.train(name, steps=steps, seed=seed, out=out, progress=False,
                        overrides=[*base, *extra])
 
@@ -110,6 +111,7 @@ def test_run_folder_layout(tmp_path: Path) -> None:
 FIRST_WEIGHT = {"cartpole-dqn": "learner/q/head.mlp.0.weight",
                 "cartpole-ppo": "learner/net/actor.0.weight",
                 "cartpole-reinforce": "learner/net/actor.0.weight",
+                "cartpole-ppo-normalized": "learner/net/actor.0.weight",
                 "pendulum-td3": "learner/actor/mlp.0.weight",
                 "pendulum-sac": "learner/actor/trunk.0.weight"}
 

@@ -121,3 +121,14 @@ def test_reinforce_reward_to_go_by_hand() -> None:
     # with a baseline the cut steps bootstrap from the critic: G_1 = 1 + .5·V(s'_1)
     torch.testing.assert_close(with_baseline.returns[2], 1.0 + 0.5 * nv[1, 0])
     torch.testing.assert_close(with_baseline.returns[6], 3.0 + 0.5 * nv[3, 0])
+
+
+def test_a_cleared_rollout_buffer_round_trips_its_state() -> None:
+    buf = RolloutBuffer(steps=2)
+    fill(buf, 2)
+    buf.clear()  # what a checkpoint at a rollout boundary holds
+    twin = RolloutBuffer(steps=2)
+    twin.load_state_dict(buf.state_dict())
+    assert len(twin) == 0
+    fill(twin, 2)
+    assert twin.full and twin.rollout().obs.shape == (2, 2, 3)

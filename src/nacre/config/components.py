@@ -14,6 +14,7 @@ from nacre.config.registry import lookup, register
 from nacre.config.run import Component, RunConfig
 from nacre.data.replay import ReplayBuffer, SARSABuffer
 from nacre.envs.gym import NacreEnv, make_env
+from nacre.envs.normalize import Normalize
 from nacre.errors import ConfigError
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
 from nacre.history import IdentityHistory
@@ -229,7 +230,10 @@ class Run:
     env: NacreEnv
 
     def make_eval_env(self) -> NacreEnv:
-        return make_env(self.config.env.id, 1, "none", **self.config.env.kwargs)
+        env = make_env(self.config.env.id, 1, "none", **self.config.env.kwargs)
+        if isinstance(self.env, Normalize):  # the training statistics, frozen
+            return self.env.frozen(env)
+        return env
 
     def make_eval_envs(self) -> list[NacreEnv]:
         """Single environments for batched evaluation (one per evaluation episode, up to 16)."""
@@ -251,6 +255,8 @@ def build(config: RunConfig) -> Run:
         config.env.id, config.env.num_envs, config.env.vectorization,  # type: ignore[arg-type]
         **config.env.kwargs,
     )
+    if config.env.normalize.enabled:
+        env = Normalize(env, config.env.normalize)
     ctx = BuildContext(config, env.observation_space, env.action_space, env.num_envs, device,
                        config.seed)
     learner = ctx.make("learner")

@@ -16,6 +16,7 @@ from typing import Any
 from nacre.config import yaml_io
 from nacre.config.registry import lookup, names_of
 from nacre.config.typed import from_dict, to_dict
+from nacre.envs.normalize import NormalizeConfig
 from nacre.errors import ConfigError
 
 
@@ -57,12 +58,15 @@ class EnvConfig:
         num_envs: parallel copies stepped as one batch.
         vectorization: ``auto`` | ``none`` | ``sync`` | ``async``.
         kwargs: keyword arguments for ``gymnasium.make`` (e.g. ``{is_slippery: false}``).
+        normalize: observation normalization and reward scaling
+            (:class:`~nacre.envs.normalize.NormalizeConfig`; off by default).
     """
 
     id: str
     num_envs: int = 1
     vectorization: str = "auto"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
 
 
 @dataclass(frozen=True)

@@ -310,7 +310,9 @@ class ReplayBuffer:
         if not tensors:
             return
         num_envs = int(state["num_envs"])
-        self._allocate({n: tensors[n][0].numpy() for n in _FIELDS}, num_envs)
+        # one row of each field (zeros when no row is filled, e.g. a cleared rollout)
+        self._allocate({n: np.zeros(tuple(tensors[n].shape[1:]), dtype=tensors[n].numpy().dtype)
+                        for n in _FIELDS}, num_envs)
         for name in _FIELDS:
             self._arrays[name][: self._rows] = tensors[name].numpy()
         if "valid" in tensors:

@@ -25,6 +25,7 @@ from nacre.envs.state import (
 from nacre.errors import ConfigError, InputError, SpaceError
 
 if TYPE_CHECKING:
+    from nacre.envs.normalize import Normalize
     from nacre.envs.sync import SyncEnvs
 from nacre.spaces import (
     BoxActionSpace,
@@ -230,7 +231,7 @@ class GymVectorEnv:
 
 
 Vectorization = Literal["auto", "none", "sync", "async"]
-NacreEnv = Union[GymEnv, GymVectorEnv, "SyncEnvs"]
+NacreEnv = Union[GymEnv, GymVectorEnv, "SyncEnvs", "Normalize"]
 
 
 def make_env(

@@ -175,6 +175,9 @@ def fit(
         # After an interrupt the env may be a step ahead of the agent: resume fresh episodes.
         env_state = env.get_state() if consistent and hasattr(env, "get_state") else None
         extra = {"loop": vars(state), "env_state": env_state, "seed": seed}
+        stats = getattr(env, "stats_state", None)
+        if stats is not None:  # normalization statistics: needed to use the agent at all
+            extra["env_stats"] = stats()
         path = save_checkpoint(out / "checkpoints" / f"step_{step:012d}", agent.state_dict(),
                                config_yaml, extra)
         for cb in callbacks:

@@ -95,6 +95,9 @@ def load_run(
     run = build(cfg)
     run.agent.load_state_dict(agent_state)
     run.agent.action_space = run.env.action_space
+    load_stats = getattr(run.env, "load_stats", None)
+    if load_stats is not None and "env_stats" in extra:
+        load_stats(extra["env_stats"])  # observation normalization of the checkpointed run
     return run, extra
 
 
