@@ -35,13 +35,15 @@ class ActorCriticConfig:
     """Separate actor and critic MLPs over one encoder.
 
     ``hidden``: actor widths (and the critic's unless ``critic_hidden``); ``log_std_init``: the
-    Gaussian actor's initial log standard deviation, in normalized action units."""
+    Gaussian actor's initial log standard deviation, in normalized action units; ``ortho_init``:
+    orthogonal initialisation (SB3's default; RL-Zoo turns it off for MuJoCo)."""
 
     hidden: tuple[int, ...] = (64, 64)
     critic_hidden: tuple[int, ...] | None = None
     activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "tanh"
     log_std_init: float = 0.0
     encoder: Literal["auto", "flatten", "cnn"] = "auto"
+    ortho_init: bool = True
 
 
 @register("network", "actor_critic", ActorCriticConfig,
@@ -57,7 +59,7 @@ def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
         action_dim, continuous = space.n, False
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     return ActorCritic(encoder, action_dim, cfg.hidden, cfg.activation, continuous,
-                       cfg.log_std_init, cfg.critic_hidden).to(ctx.device)
+                       cfg.log_std_init, cfg.critic_hidden, cfg.ortho_init).to(ctx.device)
 
 
 @register("learner", "ppo", PPOConfig, "PPO (Schulman et al. 2017), discrete and continuous; "

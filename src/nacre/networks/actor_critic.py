@@ -41,6 +41,8 @@ class ActorCritic(nn.Module):
         activation: hidden activation (``tanh`` is the PPO default).
         continuous: Gaussian actor (else categorical).
         log_std_init: initial log standard deviation of the Gaussian actor.
+        critic_hidden: hidden widths of the critic (default: ``hidden``).
+        ortho_init: orthogonal initialisation (else PyTorch's default for ``nn.Linear``).
 
     Example:
         >>> import torch
@@ -59,6 +61,7 @@ class ActorCritic(nn.Module):
         continuous: bool,
         log_std_init: float = 0.0,
         critic_hidden: Sequence[int] | None = None,
+        ortho_init: bool = True,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -66,8 +69,9 @@ class ActorCritic(nn.Module):
         self.actor = MLP(in_dim, hidden, action_dim, activation)
         self.critic = MLP(in_dim, hidden if critic_hidden is None else critic_hidden, 1,
                           activation)
-        orthogonal_init(self.actor, out_gain=0.01)
-        orthogonal_init(self.critic, out_gain=1.0)
+        if ortho_init:
+            orthogonal_init(self.actor, out_gain=0.01)
+            orthogonal_init(self.critic, out_gain=1.0)
         self.continuous = continuous
         self.action_dim = action_dim
         self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)),
