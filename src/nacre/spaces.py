@@ -61,7 +61,8 @@ class BoxActionSpace:
         unclipped, normalized action the policy actually sampled).
         """
         low, high = self.low.to(action.device), self.high.to(action.device)
-        return low + (action.clamp(-1.0, 1.0) + 1.0) * (0.5 * (high - low))
+        scaled = low + (action.clamp(-1.0, 1.0) + 1.0) * (0.5 * (high - low))
+        return torch.maximum(torch.minimum(scaled, high), low)  # rounding can overshoot 1 ulp
 
     def from_env(self, action: Tensor) -> Tensor:
         """The inverse of :meth:`to_env` for actions inside the box (e.g. logged data)."""

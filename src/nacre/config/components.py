@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from nacre.actions import IdentityActionRepresentation
@@ -256,15 +257,33 @@ def build(config: RunConfig) -> Run:
         **config.env.kwargs,
     )
     if config.env.normalize.enabled:
+        space = env.observation_space
+        if config.env.normalize.obs and not (isinstance(space, gym.spaces.Box)
+                                             and np.issubdtype(space.dtype, np.floating)):
+            raise ConfigError(f"env.normalize.obs needs float Box observations; {config.env.id} "
+                              f"has {space}")
         env = Normalize(env, config.env.normalize)
     ctx = BuildContext(config, env.observation_space, env.action_space, env.num_envs, device,
                        config.seed)
     learner = ctx.make("learner")
     buffer = ctx.make("buffer")
+    exploration = ctx.make("exploration")
+    kind = getattr(learner, "scores_kind", None)
+    accepts = getattr(exploration, "accepts", None)
+    if kind is not None and accepts is not None and kind not in accepts:
+        fits = {"values": "greedy / epsilon_greedy / boltzmann", "logits": "policy",
+                "gaussian": "policy", "action": "gaussian", "squashed": "squashed"}[kind]
+        raise ConfigError(f"exploration {config.exploration.name!r} does not fit learner "
+                          f"{config.learner.name!r}, whose scores are {kind}: use exploration "
+                          f"{fits}")
     if bool(getattr(learner, "on_policy", False)) != bool(getattr(buffer, "on_policy", False)):
         want = "rollout" if getattr(learner, "on_policy", False) else "replay"
         raise ConfigError(f"learner {config.learner.name!r} needs buffer.name: {want}; got "
                           f"buffer {config.buffer.name!r}")
+    if getattr(buffer, "on_policy", False) and (config.train.learning_starts
+                                                or not config.train.gradient_steps):
+        raise ConfigError("an on-policy learner trains on every rollout: set "
+                          "train.learning_starts: 0 and train.gradient_steps: 1")
     if getattr(learner, "needs_next_action", False) and not buffer.needs_next_action:
         raise ConfigError(
             f"learner {config.learner.name!r} needs buffer 'sarsa' (it stores the next action);"
@@ -272,7 +291,7 @@ def build(config: RunConfig) -> Run:
         )
     agent = Agent(
         learner,
-        exploration=ctx.make("exploration"),
+        exploration=exploration,
         safety=ctx.make("safety"),
         history=ctx.make("history"),
         buffer=buffer,

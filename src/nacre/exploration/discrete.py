@@ -55,8 +55,13 @@ class LinearSchedule:
         return self.start + (self.end - self.start) * (step / self.steps)
 
 
+_DISCRETE = frozenset({"values", "logits"})  # score kinds an argmax over actions fits
+
+
 class Greedy:
     """Always the best available action; propensity 1."""
+
+    accepts = _DISCRETE
 
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
@@ -74,6 +79,8 @@ class EpsilonGreedy:
         >>> a, p = explore.select(torch.tensor([[0.0, 1.0]]), None, step=100, generator=None)
         >>> round(float(p[0]), 3) if int(a[0]) == 1 else round(float(p[0]), 3)  # doctest: +SKIP
     """
+
+    accepts = _DISCRETE
 
     def __init__(self, epsilon: LinearSchedule | float) -> None:
         self.epsilon = epsilon if isinstance(epsilon, LinearSchedule) else LinearSchedule(
@@ -117,6 +124,8 @@ class EpsilonGreedy:
 class Boltzmann:
     """Sample ``a ∝ exp(Q(s, a) / τ)`` over the available actions."""
 
+    accepts = _DISCRETE
+
     def __init__(self, temperature: float = 1.0) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -138,6 +147,7 @@ class Warmup:
         self.inner = inner
         self.steps = steps
         self.continuous = continuous
+        self.accepts: frozenset[str] | None = getattr(inner, "accepts", None)
 
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any

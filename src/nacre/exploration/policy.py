@@ -21,10 +21,15 @@ class PolicySampling:
     """Sample from the policy: categorical over logits (masked actions get probability 0) or
     the diagonal Gaussian ``N(mean, exp(log_std))``."""
 
+    accepts = frozenset({"logits", "gaussian"})
+
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
         if scores.dim() == 3:
+            if scores.shape[1] != 2:
+                raise ValueError("PolicySampling needs logits [B, K] or Gaussian scores "
+                                 f"[B, 2, d], got shape {tuple(scores.shape)}")
             mean, log_std = scores[:, 0], scores[:, 1]
             noise = torch.randn(mean.shape, generator=generator, device=mean.device)
             action = mean + log_std.exp() * noise
@@ -44,6 +49,8 @@ class MeanAction:
     """The deterministic choice for continuous policies: the mean of a Gaussian policy
     (``[B, 2, d]`` scores) or the action a deterministic actor outputs (``[B, d]``)."""
 
+    accepts = frozenset({"gaussian", "action", "squashed"})
+
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
@@ -56,6 +63,8 @@ class GaussianNoise:
     normalized action box (Fujimoto et al. 2018 use σ = 0.1). The propensity is the density of
     ``N(μ(s), σ²)`` at the sampled action before clipping (the stored action is the clipped one).
     """
+
+    accepts = frozenset({"action"})
 
     def __init__(self, std: float = 0.1) -> None:
         if std <= 0:
@@ -84,6 +93,8 @@ class SquashedGaussianSampling:
     """Sample ``a = tanh(u)``, ``u ~ N(μ, σ²)``, from ``[B, 3, d]`` scores (tanh(μ), μ, log σ)
     of a squashed Gaussian policy (SAC); the propensity is the density of ``a`` (tanh-corrected).
     """
+
+    accepts = frozenset({"squashed"})
 
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any

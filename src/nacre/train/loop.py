@@ -183,7 +183,9 @@ def fit(
         for cb in callbacks:
             cb("checkpoint", {"env_steps": step, "path": str(path)})
 
-    budget = train.schedule_steps or train.steps  # what schedules' progress is relative to
+    # Learners' schedules (PPO's linear lr / clip) run over the run's current total; fractional
+    # exploration schedules are resolved against train.schedule_steps when the run is built.
+    budget = train.steps
     step = agent.env_steps
     next_train = max(_next_multiple(step, train.train_freq), 1)
     next_target = _next_multiple(step, train.target_update_interval)
@@ -192,6 +194,9 @@ def fit(
     next_ckpt = _next_multiple(step, train.checkpoint_every)
     next_event = min(next_train, next_target, next_log, next_eval, next_ckpt)
     stop = False
+    if getattr(agent.buffer, "full", False):
+        # A run interrupted between collecting a rollout and training on it: train first.
+        metrics = agent.learn(train.batch_size, train.gradient_steps, progress=step / budget)
     try:
         while step < train.steps and not stop:
             result = env.step(agent.act())

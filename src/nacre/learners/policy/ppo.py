@@ -89,6 +89,11 @@ class PPO:
 
     on_policy = True
 
+    @property
+    def scores_kind(self) -> str:
+        """``gaussian`` ([B, 2, d] mean and log std) or ``logits`` ([B, K])."""
+        return "gaussian" if self.net.continuous else "logits"
+
     def __init__(self, net: ActorCritic, config: PPOConfig | None = None, seed: int = 0) -> None:
         self.config = config or PPOConfig()
         self.net = net

@@ -62,6 +62,11 @@ class REINFORCE:
 
     on_policy = True
 
+    @property
+    def scores_kind(self) -> str:
+        """``gaussian`` ([B, 2, d] mean and log std) or ``logits`` ([B, K])."""
+        return "gaussian" if self.net.continuous else "logits"
+
     def __init__(self, net: ActorCritic, config: ReinforceConfig | None = None) -> None:
         self.config = config or ReinforceConfig()
         self.net = net
@@ -85,11 +90,15 @@ class REINFORCE:
         obs = rollout.obs.reshape(steps * envs, *rollout.obs.shape[2:])
         next_obs = rollout.next_obs.reshape(steps * envs, *rollout.next_obs.shape[2:])
         zeros = torch.zeros(steps, envs, device=rollout.reward.device)
-        next_values = (self.net.value(next_obs).view(steps, envs) if self.config.baseline
-                       else zeros)
+        values, next_values = zeros, zeros
+        if self.config.baseline:
+            values = self.net.value(obs).view(steps, envs)
+            next_values = self.net.value(next_obs).view(steps, envs)
         ends = rollout.terminated | rollout.truncated | ~rollout.valid
-        # λ = 1 and V = 0 turn GAE into the discounted reward-to-go
-        _, returns = gae(rollout.reward.float(), zeros, next_values, rollout.terminated, ends,
+        # With λ = 1, GAE's λ-return is the discounted reward-to-go within the episode,
+        # bootstrapped from V(s') only where the rollout cut the episode (the value terms of
+        # the steps in between cancel); with V = 0 it is the plain Monte-Carlo sum.
+        _, returns = gae(rollout.reward.float(), values, next_values, rollout.terminated, ends,
                          self.config.gamma, 1.0)
         keep = rollout.valid.reshape(-1)
         action = rollout.action.reshape(steps * envs, *rollout.action.shape[2:])

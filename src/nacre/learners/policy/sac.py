@@ -58,6 +58,8 @@ class SAC:
     :class:`~nacre.networks.TwinQCritic`; pair it with
     :class:`~nacre.exploration.SquashedGaussianSampling`."""
 
+    scores_kind = "squashed"  # what exploration must accept
+
     def __init__(self, actor: SquashedGaussianActor, critic: TwinQCritic,
                  config: SACConfig | None = None, seed: int = 0) -> None:
         self.config = cfg = config or SACConfig()

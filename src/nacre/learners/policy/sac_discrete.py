@@ -54,6 +54,8 @@ class DiscreteSAC:
     """Discrete SAC over a :class:`~nacre.networks.CategoricalActorTwinQ`; ``scores`` are the
     actor's logits (pair with :class:`~nacre.exploration.PolicySampling`)."""
 
+    scores_kind = "logits"  # what exploration must accept
+
     def __init__(self, net: CategoricalActorTwinQ, config: DiscreteSACConfig | None = None
                  ) -> None:
         self.config = cfg = config or DiscreteSACConfig()
@@ -63,7 +65,9 @@ class DiscreteSAC:
         self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=device))
         self.target_entropy = cfg.target_entropy_scale * math.log(net.n_actions)
         self.actor_optimizer = Adam(net.actor.parameters(), cfg.lr)
-        self.critic_optimizer = Adam(net.critics.parameters(), cfg.lr)
+        # the shared encoder (a CNN for images) learns with the critics
+        self.critic_optimizer = Adam([*net.encoder.parameters(), *net.critics.parameters()],
+                                     cfg.lr)
         self.alpha_optimizer = Adam([self.log_alpha], cfg.lr)
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:

@@ -56,6 +56,8 @@ class TD3:
     :class:`~nacre.networks.TwinQCritic`; ``scores`` are the actor's actions ``[B, d]``, to pair
     with :class:`~nacre.exploration.GaussianNoise`."""
 
+    scores_kind = "action"  # what exploration must accept
+
     def __init__(self, actor: DeterministicActor, critic: TwinQCritic,
                  config: TD3Config | None = None, seed: int = 0) -> None:
         self.config = config or TD3Config()

@@ -71,6 +71,8 @@ class DQN:
         ['loss', 'q_mean']
     """
 
+    scores_kind = "values"  # what exploration must accept
+
     targets_fixed_during_updates = True
 
     def __init__(

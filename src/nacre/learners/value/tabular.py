@@ -34,6 +34,8 @@ class TabularQLearning:
     Within one batch, updates to the same ``(s, a)`` are averaged.
     """
 
+    scores_kind = "values"  # what exploration must accept
+
     def __init__(self, n_states: int, n_actions: int, config: TabularConfig | None = None) -> None:
         self.config = config or TabularConfig()
         self.n_states = n_states
