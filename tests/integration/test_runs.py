@@ -60,13 +60,21 @@ SMALL_OVERRIDES = {
     "cartpole-ppo-normalized": [*PPO_SMALL, "env.normalize={obs: true, reward: true}"],
     "pendulum-td3": CONTINUOUS_SMALL,
     "pendulum-sac": CONTINUOUS_SMALL,
+    "pendulum-ddpg": [*CONTINUOUS_SMALL, "learner={name: ddpg}", "network.n_critics=1"],
+    "cartpole-sac-discrete": [
+        *SMALL, "learner={name: sac_discrete}", "exploration={name: policy}",
+        "network={name: categorical_twin_q, actor_hidden: [16], critic_hidden: [16]}",
+        "train.train_freq=1", "train.gradient_steps=1",
+    ],
 }
+PRESET_OF = {"cartpole-reinforce": "cartpole-ppo", "cartpole-ppo-normalized": "cartpole-ppo",
+             "pendulum-ddpg": "pendulum-td3", "cartpole-sac-discrete": "cartpole-dqn"}
 
 
 def small_run(out: Path, steps: int = 1200, seed: int = 0, extra: tuple[str, ...] = (),
               preset: str = "cartpole-dqn"):
     base = SMALL_OVERRIDES[preset]
-    name = "cartpole-ppo" if preset.startswith(("cartpole-reinforce", "cartpole-ppo")) else preset
+    name = PRESET_OF.get(preset, preset)
     return nacre.train(name, steps=steps, seed=seed, out=out, progress=False,
                        overrides=[*base, *extra])
 
@@ -113,7 +121,9 @@ FIRST_WEIGHT = {"cartpole-dqn": "learner/q/head.mlp.0.weight",
                 "cartpole-reinforce": "learner/net/actor.0.weight",
                 "cartpole-ppo-normalized": "learner/net/actor.0.weight",
                 "pendulum-td3": "learner/actor/mlp.0.weight",
-                "pendulum-sac": "learner/actor/trunk.0.weight"}
+                "pendulum-sac": "learner/actor/trunk.0.weight",
+                "pendulum-ddpg": "learner/actor/mlp.0.weight",
+                "cartpole-sac-discrete": "learner/net/actor.0.weight"}
 
 
 @pytest.mark.parametrize("preset", sorted(SMALL_OVERRIDES))
