@@ -214,7 +214,9 @@ def nacre_run(preset: str, seed: int, steps: int, threshold: float,
     }
 
 
-def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: float) -> None:
+def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: float,
+                      env_id: str = "CartPole-v1",
+                      ylim: tuple[float, float] | None = (0, 520)) -> None:
     """Evaluation curves (nacre) with SB3's final returns, throughput, final returns."""
     import matplotlib
     from stats import stratified_bootstrap_ci
@@ -247,7 +249,7 @@ def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: flo
     ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold:g}")
     ax.set_xlim(0, steps * 1.04)
     ax.set(xlabel="environment steps", ylabel="evaluation return (10 greedy episodes)",
-           title=f"CartPole-v1 {algo}: nacre evaluation curves", ylim=(0, 520))
+           title=f"{env_id} {algo}: nacre evaluation curves", ylim=ylim)
     ax.legend(loc="lower right", fontsize=8)
 
     ax = axes[1]
@@ -277,9 +279,9 @@ def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: flo
                     fmt="s", color="k", capsize=4)
     ax.axhline(threshold, color="grey", ls="--", lw=1)
     ax.set_xticks([1, 2], ["nacre", "SB3"])
-    ax.set(ylabel="final return per seed", title="final return (■ IQM, 95% CI)", ylim=(0, 520))
+    ax.set(ylabel="final return per seed", title="final return (■ IQM, 95% CI)", ylim=ylim)
     mode = " (QUICK smoke test)" if rep["config"]["quick"] else ""
-    fig.suptitle(f"{algo} CartPole-v1, {rep['config']['steps']:,} steps, "
+    fig.suptitle(f"{algo} {env_id}, {rep['config']['steps']:,} steps, "
                  f"{len(rep['config']['seeds'])} seeds, {rep['machine']['cpu_model']}, "
                  f"{rep['machine']['cpu_count']} cores{mode}", fontsize=10)
     fig.tight_layout()
