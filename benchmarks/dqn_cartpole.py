@@ -19,7 +19,6 @@ writes one JSON file; the parent process only orchestrates, aggregates and repor
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -35,10 +34,7 @@ import harness  # noqa: E402
 from harness import (  # noqa: E402
     best_per_call,
     log,
-    machine,
-    peak_rss_mib,
     rss_bytes,
-    versions,
     write_json,
 )
 from stats import summarize_returns  # noqa: E402
@@ -85,7 +81,6 @@ REFERENCES = [
 ]
 
 
-# ============================================================================ small utilities
 # ============================================================================ workers
 def worker_nacre(seed: int, steps: int) -> dict[str, Any]:
     """One nacre training run via ``nacre.train`` into a temporary run folder."""
@@ -120,57 +115,24 @@ def check_nacre_hparams(cfg: Any) -> None:
 def worker_sb3(seed: int, steps: int) -> dict[str, Any]:
     """One SB3 DQN run with the RL-Zoo hyper-parameters, torch's default thread count."""
     import gymnasium as gym
-    import torch
     from stable_baselines3 import DQN
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
 
-    threads = torch.get_num_threads()
     h = HPARAMS
-    t0 = time.perf_counter()
-    model = DQN(
-        "MlpPolicy", gym.make(ENV_ID), learning_rate=h["learning_rate"],
-        buffer_size=h["buffer_size"], learning_starts=h["learning_starts"],
-        batch_size=h["batch_size"], tau=h["tau"], gamma=h["gamma"], train_freq=h["train_freq"],
-        gradient_steps=h["gradient_steps"], target_update_interval=h["target_update_interval"],
-        exploration_fraction=h["exploration_fraction"],
-        exploration_initial_eps=h["exploration_initial_eps"],
-        exploration_final_eps=h["exploration_final_eps"], max_grad_norm=h["max_grad_norm"],
-        policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0,
-    )
-    t1 = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    wall = time.perf_counter() - t0
-    learn_wall = time.perf_counter() - t1
-    eval_env = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID))])
-    eval_env.seed(10_000_019 * (seed + 1) + steps)
-    t2 = time.perf_counter()
-    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES,
-                                 deterministic=True, return_episode_rewards=True)
-    eval_wall = time.perf_counter() - t2
-    assert isinstance(returns, list)
-    return {
-        "library": "sb3",
-        "seed": seed,
-        "env_steps": int(model.num_timesteps),
-        "grad_steps": int(model._n_updates),
-        "wall_s": wall,
-        "wall_s_means": "gym.make + DQN(...) construction + model.learn(...) (SB3 evaluates "
-        "nothing during learn)",
-        "learn_wall_s": learn_wall,
-        "env_steps_per_s": model.num_timesteps / wall,
-        "learn_env_steps_per_s": model.num_timesteps / learn_wall,
-        "final_eval_return": float(np.mean(returns)),
-        "final_eval_returns": [float(r) for r in returns],
-        "final_eval_method": f"evaluate_policy(model, env, n_eval_episodes={EVAL_EPISODES}, "
-        "deterministic=True) on a fresh Monitor-wrapped CartPole-v1 after training",
-        "final_eval_wall_s": eval_wall,
-        "eval_curve": None,
-        "peak_rss_mib": peak_rss_mib(),
-        "torch_threads": threads,
-        "torch_threads_after": torch.get_num_threads(),
-    }
+
+    def make() -> Any:
+        return DQN(
+            "MlpPolicy", gym.make(ENV_ID), learning_rate=h["learning_rate"],
+            buffer_size=h["buffer_size"], learning_starts=h["learning_starts"],
+            batch_size=h["batch_size"], tau=h["tau"], gamma=h["gamma"],
+            train_freq=h["train_freq"], gradient_steps=h["gradient_steps"],
+            target_update_interval=h["target_update_interval"],
+            exploration_fraction=h["exploration_fraction"],
+            exploration_initial_eps=h["exploration_initial_eps"],
+            exploration_final_eps=h["exploration_final_eps"], max_grad_norm=h["max_grad_norm"],
+            policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0,
+        )
+
+    return harness.sb3_run(make, ENV_ID, seed, steps, EVAL_EPISODES, "gym.make + DQN(...)")
 
 
 def _mlp(hidden: Sequence[int]) -> Any:
@@ -535,9 +497,8 @@ def spawn(kind: str, tmp: Path, *extra: str) -> dict[str, Any]:
 
 def orchestrate(args: argparse.Namespace) -> None:
     seeds = list(range(args.seeds))
-    started = datetime.now(UTC)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     t_start = time.perf_counter()
-    runs: dict[str, list[dict[str, Any]]] = {"nacre": [], "sb3": []}
     with tempfile.TemporaryDirectory(prefix="dqn-cartpole-bench-") as tmp_name:
         tmp = Path(tmp_name)
         quick = ["--quick"] if args.quick else []
@@ -545,12 +506,7 @@ def orchestrate(args: argparse.Namespace) -> None:
         limits_before = spawn("limits", tmp, *quick)
         log("measuring acting overhead ...")
         acting = spawn("acting", tmp, *quick)
-        for seed in seeds:
-            for lib in ("nacre", "sb3"):
-                r = spawn(lib, tmp, "--seed", str(seed), "--steps", str(args.steps))
-                runs[lib].append(r)
-                log(f"  {lib:5s} seed {seed}: {r['wall_s']:6.1f} s, "
-                    f"{r['env_steps_per_s']:7.0f} steps/s, return {r['final_eval_return']:.1f}")
+        runs = harness.run_alternating(__file__, tmp, seeds, args.steps)
         log("measuring the physical limit again ...")
         limits_after = spawn("limits", tmp, *quick)
         memory = None
@@ -558,26 +514,8 @@ def orchestrate(args: argparse.Namespace) -> None:
             log("measuring replay memory ...")
             memory = {"nacre": spawn("memory-nacre", tmp), "sb3": spawn("memory-sb3", tmp)}
     report = aggregate(args, seeds, runs, limits_before, limits_after, acting, memory)
-    report.update({
-        "benchmark": NAME,
-        "mode": "quick" if args.quick else "full",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "started_utc": started.isoformat(timespec="seconds"),
-        "duration_s": time.perf_counter() - t_start,
-        "versions": versions(),
-        "machine": machine(),
-        "references": REFERENCES,
-    })
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = NAME + ("_quick" if args.quick else "")
-    table = markdown(report)
-    report["markdown"] = table
-    write_json(out_dir / f"{stem}.json", report)
-    (out_dir / f"{stem}.md").write_text(table)
-    plot(report, out_dir / f"{stem}.png")
-    print(table)
-    log(f"wrote {out_dir / stem}.{{json,md,png}} in {report['duration_s']:.0f} s")
+    harness.write_report(report, NAME, args.quick, args.out_dir, markdown, plot, REFERENCES,
+                         started, t_start)
 
 
 def aggregate(
@@ -586,32 +524,9 @@ def aggregate(
     memory: dict[str, Any] | None,
 ) -> dict[str, Any]:
     nacre_runs, sb3_runs = runs["nacre"], runs["sb3"]
-    sps_ratio = [n["env_steps_per_s"] / s["env_steps_per_s"]
-                 for n, s in zip(nacre_runs, sb3_runs, strict=True)]
-    learning_sps = {
-        "nacre": [r["env_steps"] / r["loop_minus_eval_wall_s"] for r in nacre_runs],
-        "sb3": [r["learn_env_steps_per_s"] for r in sb3_runs],
-    }
-    loop_ratio = [n / s for n, s in zip(learning_sps["nacre"], learning_sps["sb3"], strict=True)]
-    throughput: dict[str, Any] = {
-        "definition": "env_steps / wall_s of the whole training call (nacre: nacre.train; SB3: "
-        "gym.make + DQN(...) + learn), per seed pair",
-        "ratio_per_seed": sps_ratio,
-        "ratio_median": float(np.median(sps_ratio)),
-        "ratio_min": float(np.min(sps_ratio)),
-        "ratio_max": float(np.max(sps_ratio)),
-        "learning_only_definition": "nacre training loop minus its evaluation episodes vs SB3 "
-        "model.learn() alone",
-        "learning_only_ratio_per_seed": loop_ratio,
-        "learning_only_ratio_median": float(np.median(loop_ratio)),
-    }
-    for lib, rs in runs.items():
-        sps = [r["env_steps_per_s"] for r in rs]
-        throughput[lib] = {"env_steps_per_s": sps, "median": float(np.median(sps)),
-                           "learning_only_env_steps_per_s": learning_sps[lib],
-                           "learning_only_median": float(np.median(learning_sps[lib])),
-                           "wall_s": [r["wall_s"] for r in rs],
-                           "wall_s_median": float(np.median([r["wall_s"] for r in rs]))}
+    throughput = harness.throughput(
+        runs, "env_steps / wall_s of the whole training call (nacre: nacre.train; SB3: "
+        "gym.make + DQN(...) + learn), per seed pair")
     returns = {lib: summarize_returns([r["final_eval_return"] for r in rs], threshold=THRESHOLD)
                for lib, rs in runs.items()}
     # Physical limit: per component, the faster of the two measurements in this invocation.
@@ -638,15 +553,6 @@ def aggregate(
         "sb3_wall_s_median": sb3_wall,
         "measurements": {"before_training": limits_before, "after_training": limits_after},
     }
-    ttt = [r["time_to_threshold"] for r in nacre_runs if r["time_to_threshold"]]
-    busy = [r["contention"]["other_processes_cores_busy"] for r in nacre_runs + sb3_runs]
-    contention = {
-        "definition": "CPU cores kept busy by processes other than the worker during each "
-        "training run (machine-wide /proc/stat busy time minus the worker's CPU time, / wall)",
-        "other_cores_busy_mean": float(np.mean(busy)),
-        "other_cores_busy_max": float(np.max(busy)),
-        "machine_cores": os.cpu_count(),
-    }
     return {
         "config": {"env_id": ENV_ID, "nacre_preset": PRESET, "steps": args.steps,
                    "seeds": seeds, "quick": args.quick, "hyperparameters": HPARAMS,
@@ -656,14 +562,12 @@ def aggregate(
         "throughput": throughput,
         "returns": returns,
         "time_to_threshold_nacre": {
-            "reached": len(ttt), "of": len(nacre_runs),
-            "env_steps_median": float(np.median([t["env_steps"] for t in ttt])) if ttt else None,
-            "wall_s_median": float(np.median([t["wall_s"] for t in ttt])) if ttt else None,
+            **harness.time_to_threshold(nacre_runs),
             "note": "first periodic evaluation (10 exploit episodes) with mean ≥ 475; resolution "
             "= eval_every; not measured for SB3 (no evaluation during learn)",
         },
         "physical_limit": limit,
-        "contention": contention,
+        "contention": harness.contention(runs),
         "acting": acting,
         "memory": memory,
     }

@@ -214,6 +214,145 @@ def nacre_run(preset: str, seed: int, steps: int, threshold: float,
     }
 
 
+def sb3_run(make_model: Callable[[], Any], env_id: str, seed: int, steps: int,
+            eval_episodes: int, built_by: str) -> dict[str, Any]:
+    """One SB3 run: build the model (timed), ``learn(steps)``, then ``eval_episodes``
+    deterministic episodes on a fresh Monitor-wrapped env. ``built_by`` names what the build
+    step does (it is part of the wall time)."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    threads = torch.get_num_threads()
+    t0 = time.perf_counter()
+    model = make_model()
+    t1 = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    wall = time.perf_counter() - t0
+    learn_wall = time.perf_counter() - t1
+    eval_env = DummyVecEnv([lambda: Monitor(gym.make(env_id))])
+    eval_env.seed(10_000_019 * (seed + 1) + steps)
+    t2 = time.perf_counter()
+    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes,
+                                 deterministic=True, return_episode_rewards=True)
+    eval_wall = time.perf_counter() - t2
+    assert isinstance(returns, list)
+    return {
+        "library": "sb3",
+        "seed": seed,
+        "env_steps": int(model.num_timesteps),
+        "grad_steps": int(model._n_updates),
+        "wall_s": wall,
+        "wall_s_means": f"{built_by} + model.learn(...) (SB3 evaluates nothing during learn)",
+        "learn_wall_s": learn_wall,
+        "env_steps_per_s": model.num_timesteps / wall,
+        "learn_env_steps_per_s": model.num_timesteps / learn_wall,
+        "final_eval_return": float(np.mean(returns)),
+        "final_eval_returns": [float(r) for r in returns],
+        "final_eval_method": f"evaluate_policy(model, env, n_eval_episodes={eval_episodes}, "
+        f"deterministic=True) on a fresh Monitor-wrapped {env_id} after training",
+        "final_eval_wall_s": eval_wall,
+        "eval_curve": None,
+        "peak_rss_mib": peak_rss_mib(),
+        "torch_threads": threads,
+        "torch_threads_after": torch.get_num_threads(),
+    }
+
+
+def run_alternating(script: str | Path, tmp: Path, seeds: Sequence[int], steps: int,
+                    *extra: str) -> dict[str, list[dict[str, Any]]]:
+    """nacre and SB3 workers of ``script``, alternating per seed, each in a fresh process."""
+    runs: dict[str, list[dict[str, Any]]] = {"nacre": [], "sb3": []}
+    for seed in seeds:
+        for lib in ("nacre", "sb3"):
+            r = spawn(script, lib, tmp, *extra, "--seed", str(seed), "--steps", str(steps))
+            runs[lib].append(r)
+            log(f"  {lib:5s} seed {seed}: {r['wall_s']:6.1f} s, "
+                f"{r['env_steps_per_s']:7.0f} steps/s, return {r['final_eval_return']:.1f}")
+    return runs
+
+
+def throughput(runs: dict[str, list[dict[str, Any]]], definition: str) -> dict[str, Any]:
+    """Paired env-steps/s ratios (whole training call, and learning alone) and per-library
+    medians."""
+    nacre_runs, sb3_runs = runs["nacre"], runs["sb3"]
+    ratio = [n["env_steps_per_s"] / s["env_steps_per_s"]
+             for n, s in zip(nacre_runs, sb3_runs, strict=True)]
+    learning = {"nacre": [r["env_steps"] / r["loop_minus_eval_wall_s"] for r in nacre_runs],
+                "sb3": [r["learn_env_steps_per_s"] for r in sb3_runs]}
+    loop_ratio = [n / s for n, s in zip(learning["nacre"], learning["sb3"], strict=True)]
+    out: dict[str, Any] = {
+        "definition": definition,
+        "ratio_per_seed": ratio,
+        "ratio_median": float(np.median(ratio)),
+        "ratio_min": float(np.min(ratio)),
+        "ratio_max": float(np.max(ratio)),
+        "learning_only_definition": "nacre training loop minus its evaluation episodes vs SB3 "
+        "model.learn() alone",
+        "learning_only_ratio_per_seed": loop_ratio,
+        "learning_only_ratio_median": float(np.median(loop_ratio)),
+    }
+    for lib, rs in runs.items():
+        sps = [r["env_steps_per_s"] for r in rs]
+        out[lib] = {"env_steps_per_s": sps, "median": float(np.median(sps)),
+                    "learning_only_env_steps_per_s": learning[lib],
+                    "learning_only_median": float(np.median(learning[lib])),
+                    "wall_s": [r["wall_s"] for r in rs],
+                    "wall_s_median": float(np.median([r["wall_s"] for r in rs]))}
+    return out
+
+
+def time_to_threshold(nacre_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the runs whose periodic evaluations reached the threshold."""
+    ttt = [r["time_to_threshold"] for r in nacre_runs if r["time_to_threshold"]]
+    return {
+        "reached": len(ttt), "of": len(nacre_runs),
+        "env_steps_median": float(np.median([t["env_steps"] for t in ttt])) if ttt else None,
+        "wall_s_median": float(np.median([t["wall_s"] for t in ttt])) if ttt else None,
+    }
+
+
+def contention(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    busy = [r["contention"]["other_processes_cores_busy"] for rs in runs.values() for r in rs]
+    return {
+        "definition": "CPU cores kept busy by processes other than the worker during each "
+        "training run (machine-wide /proc/stat busy time minus the worker's CPU time, / wall)",
+        "other_cores_busy_mean": float(np.mean(busy)),
+        "other_cores_busy_max": float(np.max(busy)),
+        "machine_cores": os.cpu_count(),
+    }
+
+
+def write_report(report: dict[str, Any], name: str, quick: bool, out_dir: str | Path,
+                 markdown: Callable[[dict[str, Any]], str], plot: Callable[[dict[str, Any], Path],
+                                                                           None],
+                 references: Any, started_utc: str, t_start: float) -> None:
+    """Add what every report carries (command, times, versions, machine, references), then
+    write ``<name>[_quick].{json,md,png}`` and print the table."""
+    report.update({
+        "benchmark": name,
+        "mode": "quick" if quick else "full",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "started_utc": started_utc,
+        "duration_s": time.perf_counter() - t_start,
+        "versions": versions(),
+        "machine": machine(),
+        "references": references,
+    })
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = name + ("_quick" if quick else "")
+    table = markdown(report)
+    report["markdown"] = table
+    write_json(out / f"{stem}.json", report)
+    (out / f"{stem}.md").write_text(table)
+    plot(report, out / f"{stem}.png")
+    print(table)
+    log(f"wrote {out / stem}.{{json,md,png}} in {report['duration_s']:.0f} s")
+
+
 def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: float,
                       env_id: str = "CartPole-v1",
                       ylim: tuple[float, float] | None = (0, 520)) -> None:

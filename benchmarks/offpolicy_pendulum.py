@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from harness import log, machine, peak_rss_mib, versions, write_json  # noqa: E402
+from harness import write_json  # noqa: E402
 from stats import summarize_returns  # noqa: E402
 
 ENV_ID = "Pendulum-v1"
@@ -73,46 +73,25 @@ def worker_nacre(algo: str, seed: int, steps: int) -> dict[str, Any]:
 
 def worker_sb3(algo: str, seed: int, steps: int) -> dict[str, Any]:
     import gymnasium as gym
-    import torch
     from stable_baselines3 import SAC, TD3
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.noise import NormalActionNoise
-    from stable_baselines3.common.vec_env import DummyVecEnv
 
-    threads = torch.get_num_threads()
     h = HPARAMS[algo]
     common = {"learning_rate": h["learning_rate"], "gamma": h["gamma"],
               "buffer_size": h["buffer_size"], "learning_starts": h["learning_starts"],
               "batch_size": h["batch_size"], "tau": h["tau"], "seed": seed, "device": "cpu",
               "policy_kwargs": {"net_arch": list(h["net_arch"])}, "verbose": 0}
-    t0 = time.perf_counter()
-    env = gym.make(ENV_ID)
-    if algo == "td3":
-        model: Any = TD3("MlpPolicy", env, train_freq=(1, "episode"), gradient_steps=-1,
-                         action_noise=NormalActionNoise(np.zeros(1), h["noise_std"] * np.ones(1)),
-                         **common)
-    else:
-        model = SAC("MlpPolicy", env, train_freq=h["train_freq"],
-                    gradient_steps=h["gradient_steps"], **common)
-    t1 = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    wall = time.perf_counter() - t0
-    learn_wall = time.perf_counter() - t1
-    eval_env = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID))])
-    eval_env.seed(10_000_019 * (seed + 1) + steps)
-    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES,
-                                 deterministic=True, return_episode_rewards=True)
-    assert isinstance(returns, list)
-    return {
-        "library": "sb3", "seed": seed, "env_steps": int(model.num_timesteps),
-        "grad_steps": int(model._n_updates), "wall_s": wall, "learn_wall_s": learn_wall,
-        "env_steps_per_s": model.num_timesteps / wall,
-        "learn_env_steps_per_s": model.num_timesteps / learn_wall,
-        "final_eval_return": float(np.mean(returns)),
-        "final_eval_returns": [float(r) for r in returns], "eval_curve": None,
-        "peak_rss_mib": peak_rss_mib(), "torch_threads": threads,
-    }
+
+    def make() -> Any:
+        if algo == "td3":
+            noise = NormalActionNoise(np.zeros(1), h["noise_std"] * np.ones(1))
+            return TD3("MlpPolicy", gym.make(ENV_ID), train_freq=(1, "episode"),
+                       gradient_steps=-1, action_noise=noise, **common)
+        return SAC("MlpPolicy", gym.make(ENV_ID), train_freq=h["train_freq"],
+                   gradient_steps=h["gradient_steps"], **common)
+
+    return harness.sb3_run(make, ENV_ID, seed, steps, EVAL_EPISODES,
+                           f"gym.make + {algo.upper()}(...)")
 
 
 def main() -> None:
@@ -137,64 +116,55 @@ def main() -> None:
 
 def orchestrate(args: argparse.Namespace) -> None:
     seeds, name = list(range(args.seeds)), f"{args.algo}_pendulum"
-    started, t_start = datetime.now(UTC), time.perf_counter()
-    runs: dict[str, list[dict[str, Any]]] = {"nacre": [], "sb3": []}
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"{name}-bench-") as tmp_name:
-        for seed in seeds:
-            for lib in ("nacre", "sb3"):
-                r = harness.spawn(__file__, lib, Path(tmp_name), "--algo", args.algo,
-                                  "--seed", str(seed), "--steps", str(args.steps))
-                runs[lib].append(r)
-                log(f"  {lib:5s} seed {seed}: {r['wall_s']:6.1f} s, "
-                    f"{r['env_steps_per_s']:6.0f} steps/s, return {r['final_eval_return']:.1f}")
-    ratio = [n["env_steps_per_s"] / s["env_steps_per_s"]
-             for n, s in zip(runs["nacre"], runs["sb3"], strict=True)]
+        runs = harness.run_alternating(__file__, Path(tmp_name), seeds, args.steps,
+                                       "--algo", args.algo)
     report: dict[str, Any] = {
-        "benchmark": name, "mode": "quick" if args.quick else "full",
         "config": {"env_id": ENV_ID, "steps": args.steps, "seeds": seeds, "quick": args.quick,
                    "hyperparameters": HPARAMS[args.algo], "threshold": THRESHOLD},
         "runs": runs,
-        "throughput": {"ratio_per_seed": ratio, "ratio_median": float(np.median(ratio)),
-                       "ratio_min": float(np.min(ratio)), "ratio_max": float(np.max(ratio))},
+        "throughput": harness.throughput(
+            runs, f"env_steps / wall_s of the whole training call (nacre: nacre.train; SB3: "
+            f"gym.make + {args.algo.upper()}(...) + learn)"),
         "returns": {lib: summarize_returns([r["final_eval_return"] for r in rs],
                                            threshold=THRESHOLD) for lib, rs in runs.items()},
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "started_utc": started.isoformat(timespec="seconds"),
-        "duration_s": time.perf_counter() - t_start,
-        "versions": versions(), "machine": machine(), "reference": REFERENCES[args.algo],
+        "contention": harness.contention(runs),
     }
-    ret, tp = report["returns"], report["throughput"]
-    table = "\n".join([
-        f"### {args.algo.upper()} on Pendulum-v1: nacre vs Stable-Baselines3",
-        "",
-        f"{args.steps:,} env steps, {len(seeds)} seeds, alternating, fresh processes. "
-        f"`{report['command']}`, {report['started_utc'][:10]}."
-        + (" QUICK SMOKE TEST, not a result." if args.quick else ""),
-        "",
-        "| | nacre | SB3 | nacre / SB3 |",
-        "|---|---:|---:|---:|",
-        f"| env-steps/s, median (whole training call) | "
-        f"{np.median([r['env_steps_per_s'] for r in runs['nacre']]):,.0f} | "
-        f"{np.median([r['env_steps_per_s'] for r in runs['sb3']]):,.0f} | "
-        f"**{tp['ratio_median']:.2f}×** ({tp['ratio_min']:.2f}–{tp['ratio_max']:.2f}) |",
-        f"| final return, IQM [95% CI] | {ret['nacre']['iqm']:.1f} "
-        f"[{ret['nacre']['iqm_ci95'][0]:.1f}, {ret['nacre']['iqm_ci95'][1]:.1f}] | "
-        f"{ret['sb3']['iqm']:.1f} [{ret['sb3']['iqm_ci95'][0]:.1f}, "
-        f"{ret['sb3']['iqm_ci95'][1]:.1f}] | |",
-        "",
-        f"Reference (not measured here): {REFERENCES[args.algo]}.",
-        "",
-    ])
-    report["markdown"] = table
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = name + ("_quick" if args.quick else "")
-    write_json(out_dir / f"{stem}.json", report)
-    (out_dir / f"{stem}.md").write_text(table)
-    harness.plot_side_by_side(report, out_dir / f"{stem}.png", args.algo.upper(), THRESHOLD,
-                              env_id=ENV_ID, ylim=None)
-    print(table)
-    log(f"wrote {out_dir / stem}.{{json,md,png}} in {report['duration_s']:.0f} s")
+
+    def markdown(rep: dict[str, Any]) -> str:
+        ret, tp = rep["returns"], rep["throughput"]
+        return "\n".join([
+            f"### {args.algo.upper()} on Pendulum-v1: nacre vs Stable-Baselines3",
+            "",
+            f"{args.steps:,} env steps, {len(seeds)} seeds, alternating, fresh processes. "
+            f"`{rep['command']}`, {rep['started_utc'][:10]}."
+            + (" QUICK SMOKE TEST, not a result." if args.quick else ""),
+            "",
+            "| | nacre | SB3 | nacre / SB3 |",
+            "|---|---:|---:|---:|",
+            f"| env-steps/s, median (whole training call) | {tp['nacre']['median']:,.0f} | "
+            f"{tp['sb3']['median']:,.0f} | **{tp['ratio_median']:.2f}×** "
+            f"({tp['ratio_min']:.2f}–{tp['ratio_max']:.2f}) |",
+            f"| env-steps/s, learning only | {tp['nacre']['learning_only_median']:,.0f} | "
+            f"{tp['sb3']['learning_only_median']:,.0f} | "
+            f"{tp['learning_only_ratio_median']:.2f}× |",
+            f"| final return, IQM [95% CI] | {ret['nacre']['iqm']:.1f} "
+            f"[{ret['nacre']['iqm_ci95'][0]:.1f}, {ret['nacre']['iqm_ci95'][1]:.1f}] | "
+            f"{ret['sb3']['iqm']:.1f} [{ret['sb3']['iqm_ci95'][0]:.1f}, "
+            f"{ret['sb3']['iqm_ci95'][1]:.1f}] | |",
+            "",
+            f"Reference (not measured here): {REFERENCES[args.algo]}.",
+            "",
+        ])
+
+    def plot(rep: dict[str, Any], path: Path) -> None:
+        harness.plot_side_by_side(rep, path, args.algo.upper(), THRESHOLD, env_id=ENV_ID,
+                                  ylim=None)
+
+    harness.write_report(report, name, args.quick, args.out_dir, markdown, plot,
+                         REFERENCES[args.algo], started, t_start)
 
 
 if __name__ == "__main__":

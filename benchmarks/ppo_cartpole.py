@@ -17,7 +17,6 @@ updates) measured in the same invocation. Results: ``benchmarks/results/ppo_cart
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from harness import best_per_call, log, machine, peak_rss_mib, versions, write_json  # noqa: E402
+from harness import best_per_call, log, write_json  # noqa: E402
 from stats import summarize_returns  # noqa: E402
 
 NAME = "ppo_cartpole"
@@ -102,55 +101,24 @@ def check_nacre_hparams(cfg: Any) -> None:
 
 def worker_sb3(seed: int, steps: int) -> dict[str, Any]:
     """One SB3 PPO run with the RL-Zoo hyper-parameters, torch's default thread count."""
-    import gymnasium as gym
-    import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
 
-    threads = torch.get_num_threads()
     h = HPARAMS
-    t0 = time.perf_counter()
-    env = make_vec_env(ENV_ID, n_envs=h["n_envs"], seed=seed)
     lr, clip = h["learning_rate"], h["clip_range"]
-    model = PPO(
-        "MlpPolicy", env, n_steps=h["n_steps"], batch_size=h["batch_size"],
-        gae_lambda=h["gae_lambda"], gamma=h["gamma"], n_epochs=h["n_epochs"],
-        ent_coef=h["ent_coef"], learning_rate=lambda remaining: lr * remaining,
-        clip_range=lambda remaining: clip * remaining, vf_coef=h["vf_coef"],
-        max_grad_norm=h["max_grad_norm"], seed=seed, device="cpu", verbose=0,
-    )
-    t1 = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    wall = time.perf_counter() - t0
-    learn_wall = time.perf_counter() - t1
-    eval_env = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID))])
-    eval_env.seed(10_000_019 * (seed + 1) + steps)
-    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES,
-                                 deterministic=True, return_episode_rewards=True)
-    assert isinstance(returns, list)
-    updates = int(model._n_updates)
-    return {
-        "library": "sb3",
-        "seed": seed,
-        "env_steps": int(model.num_timesteps),
-        "grad_steps": updates,
-        "wall_s": wall,
-        "wall_s_means": "make_vec_env + PPO(...) construction + model.learn(...) (SB3 "
-        "evaluates nothing during learn)",
-        "learn_wall_s": learn_wall,
-        "env_steps_per_s": model.num_timesteps / wall,
-        "learn_env_steps_per_s": model.num_timesteps / learn_wall,
-        "final_eval_return": float(np.mean(returns)),
-        "final_eval_returns": [float(r) for r in returns],
-        "final_eval_method": f"evaluate_policy(model, env, n_eval_episodes={EVAL_EPISODES}, "
-        "deterministic=True) on a fresh Monitor-wrapped CartPole-v1 after training",
-        "eval_curve": None,
-        "peak_rss_mib": peak_rss_mib(),
-        "torch_threads": threads,
-    }
+
+    def make() -> Any:
+        return PPO(
+            "MlpPolicy", make_vec_env(ENV_ID, n_envs=h["n_envs"], seed=seed),
+            n_steps=h["n_steps"], batch_size=h["batch_size"], gae_lambda=h["gae_lambda"],
+            gamma=h["gamma"], n_epochs=h["n_epochs"], ent_coef=h["ent_coef"],
+            learning_rate=lambda remaining: lr * remaining,
+            clip_range=lambda remaining: clip * remaining, vf_coef=h["vf_coef"],
+            max_grad_norm=h["max_grad_norm"], seed=seed, device="cpu", verbose=0,
+        )
+
+    return harness.sb3_run(make, ENV_ID, seed, steps, EVAL_EPISODES,
+                           "make_vec_env + PPO(...)")
 
 
 def worker_limits(quick: bool) -> dict[str, Any]:
@@ -307,70 +275,31 @@ def spawn(kind: str, tmp: Path, *extra: str) -> dict[str, Any]:
 
 def orchestrate(args: argparse.Namespace) -> None:
     seeds = list(range(args.seeds))
-    started = datetime.now(UTC)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     t_start = time.perf_counter()
-    runs: dict[str, list[dict[str, Any]]] = {"nacre": [], "sb3": []}
     with tempfile.TemporaryDirectory(prefix="ppo-cartpole-bench-") as tmp_name:
         tmp = Path(tmp_name)
         quick = ["--quick"] if args.quick else []
         log("measuring the physical limit (env step, forward, update) ...")
         limits_before = spawn("limits", tmp, *quick)
-        for seed in seeds:
-            for lib in ("nacre", "sb3"):
-                r = spawn(lib, tmp, "--seed", str(seed), "--steps", str(args.steps))
-                runs[lib].append(r)
-                log(f"  {lib:5s} seed {seed}: {r['wall_s']:6.1f} s, "
-                    f"{r['env_steps_per_s']:7.0f} steps/s, return {r['final_eval_return']:.1f}")
+        runs = harness.run_alternating(__file__, tmp, seeds, args.steps)
         log("measuring the physical limit again ...")
         limits_after = spawn("limits", tmp, *quick)
     report = aggregate(args, seeds, runs, limits_before, limits_after)
-    report.update({
-        "benchmark": NAME,
-        "mode": "quick" if args.quick else "full",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "started_utc": started.isoformat(timespec="seconds"),
-        "duration_s": time.perf_counter() - t_start,
-        "versions": versions(),
-        "machine": machine(),
-        "references": REFERENCES,
-    })
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = NAME + ("_quick" if args.quick else "")
-    table = markdown(report)
-    report["markdown"] = table
-    write_json(out_dir / f"{stem}.json", report)
-    (out_dir / f"{stem}.md").write_text(table)
-    harness.plot_side_by_side(report, out_dir / f"{stem}.png", "PPO", THRESHOLD)
-    print(table)
-    log(f"wrote {out_dir / stem}.{{json,md,png}} in {report['duration_s']:.0f} s")
+
+    def plot(rep: dict[str, Any], path: Path) -> None:
+        harness.plot_side_by_side(rep, path, "PPO", THRESHOLD)
+
+    harness.write_report(report, NAME, args.quick, args.out_dir, markdown, plot, REFERENCES,
+                         started, t_start)
 
 
 def aggregate(args: argparse.Namespace, seeds: list[int], runs: dict[str, list[dict[str, Any]]],
               limits_before: dict[str, Any], limits_after: dict[str, Any]) -> dict[str, Any]:
     nacre_runs, sb3_runs = runs["nacre"], runs["sb3"]
-    ratio = [n["env_steps_per_s"] / s["env_steps_per_s"]
-             for n, s in zip(nacre_runs, sb3_runs, strict=True)]
-    learning = {"nacre": [r["env_steps"] / r["loop_minus_eval_wall_s"] for r in nacre_runs],
-                "sb3": [r["learn_env_steps_per_s"] for r in sb3_runs]}
-    loop_ratio = [n / s for n, s in zip(learning["nacre"], learning["sb3"], strict=True)]
-    throughput: dict[str, Any] = {
-        "definition": "env_steps / wall_s of the whole training call (nacre: nacre.train, incl. "
-        "its periodic evaluations, checkpoint and plot; SB3: make_vec_env + PPO(...) + learn)",
-        "ratio_per_seed": ratio,
-        "ratio_median": float(np.median(ratio)),
-        "ratio_min": float(np.min(ratio)),
-        "ratio_max": float(np.max(ratio)),
-        "learning_only_definition": "nacre training loop minus its evaluation episodes vs SB3 "
-        "model.learn() alone",
-        "learning_only_ratio_per_seed": loop_ratio,
-        "learning_only_ratio_median": float(np.median(loop_ratio)),
-    }
-    for lib, rs in runs.items():
-        sps = [r["env_steps_per_s"] for r in rs]
-        throughput[lib] = {"env_steps_per_s": sps, "median": float(np.median(sps)),
-                           "learning_only_median": float(np.median(learning[lib])),
-                           "wall_s_median": float(np.median([r["wall_s"] for r in rs]))}
+    throughput = harness.throughput(
+        runs, "env_steps / wall_s of the whole training call (nacre: nacre.train, incl. its "
+        "periodic evaluations, checkpoint and plot; SB3: make_vec_env + PPO(...) + learn)")
     returns = {lib: summarize_returns([r["final_eval_return"] for r in rs], threshold=THRESHOLD)
                for lib, rs in runs.items()}
     costs = {k: min(limits_before[k], limits_after[k])
@@ -381,8 +310,6 @@ def aggregate(args: argparse.Namespace, seeds: list[int], runs: dict[str, list[d
              + updates * costs["update_s"])
     nacre_wall = float(np.median([r["wall_s"] for r in nacre_runs]))
     sb3_wall = float(np.median([r["wall_s"] for r in sb3_runs]))
-    ttt = [r["time_to_threshold"] for r in nacre_runs if r["time_to_threshold"]]
-    busy = [r["contention"]["other_processes_cores_busy"] for r in nacre_runs + sb3_runs]
     return {
         "config": {"env_id": ENV_ID, "nacre_preset": PRESET, "steps": args.steps,
                    "seeds": seeds, "quick": args.quick, "hyperparameters": HPARAMS,
@@ -390,11 +317,7 @@ def aggregate(args: argparse.Namespace, seeds: list[int], runs: dict[str, list[d
         "runs": runs,
         "throughput": throughput,
         "returns": returns,
-        "time_to_threshold_nacre": {
-            "reached": len(ttt), "of": len(nacre_runs),
-            "env_steps_median": float(np.median([t["env_steps"] for t in ttt])) if ttt else None,
-            "wall_s_median": float(np.median([t["wall_s"] for t in ttt])) if ttt else None,
-        },
+        "time_to_threshold_nacre": harness.time_to_threshold(nacre_runs),
         "physical_limit": {
             "formula": "ideal = steps x env_step + steps / n_envs x forward + updates x update",
             "costs_s": costs, "env_steps": args.steps, "act_calls": act_calls,
@@ -404,9 +327,7 @@ def aggregate(args: argparse.Namespace, seeds: list[int], runs: dict[str, list[d
             "sb3_wall_s_median": sb3_wall, "ideal_over_sb3_wall": ideal / sb3_wall,
             "limit_ratio_over_sb3": sb3_wall / ideal,
         },
-        "contention": {"other_cores_busy_mean": float(np.mean(busy)),
-                       "other_cores_busy_max": float(np.max(busy)),
-                       "machine_cores": os.cpu_count()},
+        "contention": harness.contention(runs),
     }
 
 
