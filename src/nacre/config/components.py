@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -25,6 +25,8 @@ from nacre.networks.encoders import make_encoder
 from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
 from nacre.safety import NoSafety
 from nacre.spaces import ActionSpace, DiscreteActionSpace
+
+N = TypeVar("N")
 
 
 @dataclass
@@ -87,12 +89,19 @@ def _features(ctx: BuildContext) -> torch.Tensor | None:
     return None if features is None else features.to(ctx.device)
 
 
-def _q_network_of(ctx: BuildContext) -> QNetwork:
+def network_of(ctx: BuildContext, kind: type[N], wanted: str, actor: type | None = None) -> N:
+    """Build the configured network; a :class:`ConfigError` naming ``wanted`` unless it is a
+    ``kind`` (whose ``actor`` is an ``actor``, when given)."""
     net = ctx.make("network")
-    if not isinstance(net, QNetwork):
-        raise ConfigError(f"learner {ctx.config.learner.name!r} needs a Q network "
-                          f"(network.name: mlp), got {ctx.config.network.name!r}")
+    if not isinstance(net, kind) or (actor is not None
+                                     and not isinstance(getattr(net, "actor", None), actor)):
+        raise ConfigError(f"learner {ctx.config.learner.name!r} needs {wanted}, got network "
+                          f"{ctx.config.network.name!r}")
     return net
+
+
+def _q_network_of(ctx: BuildContext) -> QNetwork:
+    return network_of(ctx, QNetwork, "a Q network (network.name: mlp)")
 
 
 @register("learner", "dqn", DQNConfig, "DQN (Mnih et al. 2015)")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
-from nacre.config.components import BuildContext, NoParams
+from nacre.config.components import BuildContext, NoParams, network_of
 from nacre.config.registry import register
 from nacre.data.rollout import RolloutBuffer
 from nacre.errors import ConfigError
@@ -51,10 +51,7 @@ class ActorCriticConfig:
 def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
     space = ctx.action_space
     if isinstance(space, BoxActionSpace):
-        if len(space.shape) != 1:
-            raise ConfigError(f"network 'actor_critic' needs 1-D Box actions, {ctx.config.env.id}"
-                              f" has shape {space.shape}")
-        action_dim, continuous = math.prod(space.shape), True
+        action_dim, continuous = _box_dim(ctx, "actor_critic"), True
     else:
         action_dim, continuous = space.n, False
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
@@ -69,11 +66,7 @@ def _ppo(cfg: PPOConfig, ctx: BuildContext) -> PPO:
 
 
 def _actor_critic_of(ctx: BuildContext) -> ActorCritic:
-    net = ctx.make("network")
-    if not isinstance(net, ActorCritic):
-        raise ConfigError(f"learner {ctx.config.learner.name!r} needs network.name: "
-                          f"actor_critic, got {ctx.config.network.name!r}")
-    return net
+    return network_of(ctx, ActorCritic, "network.name: actor_critic")
 
 
 @register("learner", "reinforce", ReinforceConfig, "REINFORCE (Williams 1992), reward-to-go "
@@ -99,13 +92,21 @@ def _rollout(cfg: NoParams, ctx: BuildContext) -> RolloutBuffer:
 
 
 @dataclass(frozen=True)
-class DeterministicConfig:
+class ActorTwinCriticConfig:
+    """An actor and two critics, each an MLP over the encoded observation (SAC, discrete SAC)."""
+
+    actor_hidden: tuple[int, ...] = (256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256)
+    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
+
+
+@dataclass(frozen=True)
+class DeterministicConfig(ActorTwinCriticConfig):
     """A deterministic tanh actor and a twin critic ``Q(s, a)`` (``n_critics`` 1 for DDPG-style
-    learners), each an MLP over the encoded observation."""
+    learners)."""
 
     actor_hidden: tuple[int, ...] = (400, 300)
     critic_hidden: tuple[int, ...] = (400, 300)
-    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
     n_critics: int = 2
 
 
@@ -128,18 +129,9 @@ def _deterministic(cfg: DeterministicConfig, ctx: BuildContext) -> ActorAndCriti
     return ActorAndCritic(actor, critic).to(ctx.device)
 
 
-@dataclass(frozen=True)
-class SquashedConfig:
-    """A tanh-squashed Gaussian actor (state-dependent std) and a twin critic ``Q(s, a)``."""
-
-    actor_hidden: tuple[int, ...] = (256, 256)
-    critic_hidden: tuple[int, ...] = (256, 256)
-    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
-
-
-@register("network", "squashed_gaussian", SquashedConfig,
+@register("network", "squashed_gaussian", ActorTwinCriticConfig,
           "tanh-squashed Gaussian actor + twin Q critic (SAC)")
-def _squashed(cfg: SquashedConfig, ctx: BuildContext) -> ActorAndCritic:
+def _squashed(cfg: ActorTwinCriticConfig, ctx: BuildContext) -> ActorAndCritic:
     dim = _box_dim(ctx, "squashed_gaussian")
     actor = SquashedGaussianActor(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
                                   cfg.activation)
@@ -148,38 +140,28 @@ def _squashed(cfg: SquashedConfig, ctx: BuildContext) -> ActorAndCritic:
     return ActorAndCritic(actor, critic).to(ctx.device)
 
 
-def _actor_and_critic(ctx: BuildContext, network: str) -> ActorAndCritic:
-    net = ctx.make("network")
-    if not isinstance(net, ActorAndCritic) or ctx.config.network.name != network:
-        raise ConfigError(f"learner {ctx.config.learner.name!r} needs network.name: {network}, "
-                          f"got {ctx.config.network.name!r}")
-    return net
-
-
 @register("learner", "td3", TD3Config, "TD3 (Fujimoto et al. 2018); needs network "
           "deterministic, buffer replay, exploration gaussian")
 def _td3(cfg: TD3Config, ctx: BuildContext) -> TD3:
-    net = _actor_and_critic(ctx, "deterministic")
-    assert isinstance(net.actor, DeterministicActor)
-    return TD3(net.actor, net.critic, cfg, seed=ctx.seed + 2)
+    net = network_of(ctx, ActorAndCritic, "network.name: deterministic", DeterministicActor)
+    return TD3(cast(DeterministicActor, net.actor), net.critic, cfg, seed=ctx.seed + 2)
 
 
 @register("learner", "ddpg", DDPGConfig, "DDPG (Lillicrap et al. 2016); needs network "
           "deterministic with n_critics: 1, buffer replay, exploration gaussian")
 def _ddpg(cfg: DDPGConfig, ctx: BuildContext) -> DDPG:
-    net = _actor_and_critic(ctx, "deterministic")
-    assert isinstance(net.actor, DeterministicActor)
+    net = network_of(ctx, ActorAndCritic, "network.name: deterministic", DeterministicActor)
     if len(net.critic.critics) != 1:
         raise ConfigError("learner 'ddpg' uses one critic: set network.n_critics: 1")
-    return DDPG(net.actor, net.critic, cfg, seed=ctx.seed + 2)
+    return DDPG(cast(DeterministicActor, net.actor), net.critic, cfg, seed=ctx.seed + 2)
 
 
 @register("learner", "sac", SACConfig, "SAC with automatic temperature (Haarnoja et al. 2018); "
           "needs network squashed_gaussian, buffer replay, exploration squashed")
 def _sac(cfg: SACConfig, ctx: BuildContext) -> SAC:
-    net = _actor_and_critic(ctx, "squashed_gaussian")
-    assert isinstance(net.actor, SquashedGaussianActor)
-    return SAC(net.actor, net.critic, cfg, seed=ctx.seed + 2)
+    net = network_of(ctx, ActorAndCritic, "network.name: squashed_gaussian",
+                     SquashedGaussianActor)
+    return SAC(cast(SquashedGaussianActor, net.actor), net.critic, cfg, seed=ctx.seed + 2)
 
 
 register("exploration", "squashed", NoParams,
@@ -202,18 +184,10 @@ def _gaussian(cfg: GaussianConfig, ctx: BuildContext) -> GaussianNoise:
     return GaussianNoise(cfg.std)
 
 
-@dataclass(frozen=True)
-class CategoricalTwinQConfig:
-    """A categorical actor and two per-action Q critics (discrete SAC)."""
-
-    actor_hidden: tuple[int, ...] = (256, 256)
-    critic_hidden: tuple[int, ...] = (256, 256)
-    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
-
-
-@register("network", "categorical_twin_q", CategoricalTwinQConfig,
+@register("network", "categorical_twin_q", ActorTwinCriticConfig,
           "categorical actor + two per-action Q critics (discrete SAC)")
-def _categorical_twin_q(cfg: CategoricalTwinQConfig, ctx: BuildContext) -> CategoricalActorTwinQ:
+def _categorical_twin_q(cfg: ActorTwinCriticConfig, ctx: BuildContext
+                        ) -> CategoricalActorTwinQ:
     n = ctx.discrete_actions("network 'categorical_twin_q'").n
     return CategoricalActorTwinQ(make_encoder(ctx.observation_space), n, cfg.actor_hidden,
                                  cfg.critic_hidden, cfg.activation).to(ctx.device)
@@ -223,8 +197,5 @@ def _categorical_twin_q(cfg: CategoricalTwinQConfig, ctx: BuildContext) -> Categ
           "(Christodoulou 2019); needs network categorical_twin_q, buffer replay, exploration "
           "policy")
 def _sac_discrete(cfg: DiscreteSACConfig, ctx: BuildContext) -> DiscreteSAC:
-    net = ctx.make("network")
-    if not isinstance(net, CategoricalActorTwinQ):
-        raise ConfigError(f"learner 'sac_discrete' needs network.name: categorical_twin_q, got "
-                          f"{ctx.config.network.name!r}")
-    return DiscreteSAC(net, cfg)
+    return DiscreteSAC(network_of(ctx, CategoricalActorTwinQ, "network.name: categorical_twin_q"),
+                       cfg)

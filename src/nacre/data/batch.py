@@ -51,6 +51,11 @@ class TransitionBatch:
             for i in range(count)
         ]
 
+    def select(self, idx: Tensor) -> TransitionBatch:
+        """The rows ``idx`` (indices or a boolean mask) of every tensor field."""
+        return replace(self, **{f.name: v[idx] for f in fields(self)
+                                for v in [getattr(self, f.name)] if isinstance(v, Tensor)})
+
     def to(self, device: torch.device | str) -> TransitionBatch:
         moved = {
             f.name: (v.to(device, non_blocking=True) if isinstance(v, Tensor) else v)

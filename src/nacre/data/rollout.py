@@ -44,6 +44,22 @@ class Rollout:
     def num_envs(self) -> int:
         return int(self.reward.shape[1])
 
+    @property
+    def ends(self) -> Tensor:
+        """``[T, B]``: the steps after which nothing flows back in returns — episode ends
+        (terminated or truncated) and the NEXT_STEP reset steps, which are not transitions."""
+        return self.terminated | self.truncated | ~self.valid
+
+    def flat(self) -> TransitionBatch:
+        """Every step as one row (``T · B`` rows, time-major), reset steps included."""
+        n = self.steps * self.num_envs
+        return TransitionBatch(
+            obs=self.obs.reshape(n, *self.obs.shape[2:]),
+            action=self.action.reshape(n, *self.action.shape[2:]),
+            reward=self.reward.reshape(n), next_obs=self.next_obs.reshape(n, *self.obs.shape[2:]),
+            terminated=self.terminated.reshape(n).float(),
+        )
+
     def to(self, device: torch.device | str) -> Rollout:
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 

@@ -44,9 +44,6 @@ class SyncEnvs:
         self._discrete = isinstance(self.action_space, DiscreteActionSpace)
         discrete_obs = isinstance(self._obs_space, gym.spaces.Discrete)
         self._obs_dtype = np.dtype(np.int64) if discrete_obs else np.dtype(self._obs_space.dtype)
-        self._obs_shape: tuple[int, ...] = () if discrete_obs else tuple(
-            self._obs_space.shape or ())
-        self._obs = np.zeros((num_envs, *self._obs_shape), dtype=self._obs_dtype)
         self._returns = np.zeros(num_envs)
         self._lengths = np.zeros(num_envs, dtype=np.int64)
 
@@ -55,12 +52,11 @@ class SyncEnvs:
         return self._obs_space
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        for i, env in enumerate(self.envs):
-            obs, _ = env.reset(seed=None if seed is None else seed + i)
-            self._obs[i] = obs
+        first = [env.reset(seed=None if seed is None else seed + i)[0]
+                 for i, env in enumerate(self.envs)]
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return self._obs.copy()
+        return np.array(first, dtype=self._obs_dtype)
 
     def step(self, action: Any) -> ActionResult:
         arr = self._check(action)
@@ -71,20 +67,17 @@ class SyncEnvs:
         reward = np.array(rewards, dtype=np.float32)
         terminated = np.array(terms, dtype=np.bool_)
         truncated = np.array(truncs, dtype=np.bool_)
-        next_obs = obs
-        done = terminated | truncated
-        finished = np.flatnonzero(done).tolist() if done.any() else []
+        finished = np.flatnonzero(terminated | truncated).tolist()
         self._returns += reward
         self._lengths += 1
-        result = ActionResult(obs, next_obs, reward, terminated, truncated)
+        result = ActionResult(obs, obs, reward, terminated, truncated)
         if finished:
-            result.next_obs = next_obs = obs.copy()  # keeps the final observations
+            result.next_obs = obs.copy()  # keeps the final observations
             result.episode_returns = [float(self._returns[i]) for i in finished]
             result.episode_lengths = [int(self._lengths[i]) for i in finished]
             for i in finished:
                 obs[i], _ = self.envs[i].reset()
                 self._returns[i], self._lengths[i] = 0.0, 0
-        self._obs = obs
         return result
 
     def get_state(self) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from nacre.exploration.policy import uniform_box
 from nacre.types import Exploration
 
 
@@ -154,8 +155,6 @@ class Warmup:
     ) -> tuple[Tensor, Tensor]:
         if step < self.steps:
             if self.continuous:
-                from nacre.exploration.policy import uniform_box
-
                 return uniform_box(scores, generator)
             return uniform_valid(scores, mask, generator)
         return self.inner.select(scores, mask, step, generator)

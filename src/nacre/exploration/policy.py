@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nacre.losses.policy import gaussian_log_prob
+from nacre.losses.policy import gaussian_log_prob, squashed_gaussian_log_prob
 
 
 class PolicySampling:
@@ -99,8 +99,6 @@ class SquashedGaussianSampling:
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
-        from nacre.losses.policy import squashed_gaussian_log_prob
-
         if scores.dim() != 3 or scores.shape[1] != 3:
             raise ValueError("SquashedGaussianSampling needs [B, 3, d] scores (tanh(μ), μ, log σ)"
                              f", got shape {tuple(scores.shape)}")

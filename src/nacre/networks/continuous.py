@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from nacre.losses.policy import squashed_gaussian_log_prob
 from nacre.networks.mlp import ACTIVATIONS, MLP
 
 
@@ -66,8 +67,6 @@ class SquashedGaussianActor(nn.Module):
                ) -> tuple[Tensor, Tensor]:
         """A reparameterized sample ``a`` and its log-density ``log π(a|s)`` (with the tanh
         correction), both differentiable in the parameters."""
-        from nacre.losses.policy import squashed_gaussian_log_prob
-
         mean, log_std = self.distribution(obs)
         noise = torch.randn(mean.shape, generator=generator, device=mean.device)
         u = mean + log_std.exp() * noise

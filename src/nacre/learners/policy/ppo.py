@@ -165,26 +165,18 @@ class PPO:
     def process(self, rollout: Rollout) -> TransitionBatch:
         """Value the rollout, compute GAE and λ-returns; one row per valid step."""
         steps, envs = rollout.steps, rollout.num_envs
-        obs = rollout.obs.reshape(steps * envs, *rollout.obs.shape[2:])
-        next_obs = rollout.next_obs.reshape(steps * envs, *rollout.next_obs.shape[2:])
-        action = rollout.action.reshape(steps * envs, *rollout.action.shape[2:])
-        values = self.net.value(obs)
-        next_values = self.net.value(next_obs).view(steps, envs)
-        # A reset step (valid = False) is not a transition: it ends its "episode" so nothing
-        # flows across it, and it is left out of the minibatches.
-        ends = rollout.terminated | rollout.truncated | ~rollout.valid
+        flat = rollout.flat()
+        values = self.net.value(flat.obs)
+        next_values = self.net.value(flat.next_obs).view(steps, envs)
+        # reset steps (valid = False) end their "episode" (Rollout.ends) and are left out
         advantages, returns = gae(rollout.reward.float(), values.view(steps, envs), next_values,
-                                  rollout.terminated, ends, self.config.gamma,
+                                  rollout.terminated, rollout.ends, self.config.gamma,
                                   self.config.gae_lambda)
-        log_prob, _ = self._log_prob(obs, action)
+        log_prob, _ = self._log_prob(flat.obs, flat.action)
+        batch = replace(flat, advantage=advantages.reshape(-1), returns=returns.reshape(-1),
+                        log_prob=log_prob, value=values)
         keep = rollout.valid.reshape(-1)
-        rows = None if bool(keep.all()) else keep.nonzero().squeeze(1)
-        batch = TransitionBatch(
-            obs=obs, action=action, reward=rollout.reward.reshape(-1), next_obs=next_obs,
-            terminated=rollout.terminated.reshape(-1).float(), advantage=advantages.reshape(-1),
-            returns=returns.reshape(-1), log_prob=log_prob, value=values,
-        )
-        return batch if rows is None else _rows(batch, rows)
+        return batch if bool(keep.all()) else batch.select(keep)
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One minibatch step on processed rows (``advantage``, ``returns``, ``log_prob``,
@@ -230,12 +222,6 @@ class PPO:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
-
-
-def _rows(batch: TransitionBatch, idx: Tensor) -> TransitionBatch:
-    """The rows ``idx`` of every tensor field."""
-    return replace(batch, **{name: value[idx] for name, value in vars(batch).items()
-                             if value is not None})
 
 
 # what one PPO step reads: obs, action, old log-prob, advantage, return, old value

@@ -10,7 +10,7 @@ over what was observed). With the baseline, the critic regresses on ``G_t`` in t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -87,25 +87,17 @@ class REINFORCE:
     def process(self, rollout: Rollout) -> TransitionBatch:
         """Reward-to-go (bootstrapped where the rollout cut an episode) for every valid step."""
         steps, envs = rollout.steps, rollout.num_envs
-        obs = rollout.obs.reshape(steps * envs, *rollout.obs.shape[2:])
-        next_obs = rollout.next_obs.reshape(steps * envs, *rollout.next_obs.shape[2:])
-        zeros = torch.zeros(steps, envs, device=rollout.reward.device)
-        values, next_values = zeros, zeros
+        flat = rollout.flat()
+        values = next_values = torch.zeros(steps, envs, device=rollout.reward.device)
         if self.config.baseline:
-            values = self.net.value(obs).view(steps, envs)
-            next_values = self.net.value(next_obs).view(steps, envs)
-        ends = rollout.terminated | rollout.truncated | ~rollout.valid
+            values = self.net.value(flat.obs).view(steps, envs)
+            next_values = self.net.value(flat.next_obs).view(steps, envs)
         # With λ = 1, GAE's λ-return is the discounted reward-to-go within the episode,
         # bootstrapped from V(s') only where the rollout cut the episode (the value terms of
         # the steps in between cancel); with V = 0 it is the plain Monte-Carlo sum.
-        _, returns = gae(rollout.reward.float(), values, next_values, rollout.terminated, ends,
-                         self.config.gamma, 1.0)
-        keep = rollout.valid.reshape(-1)
-        action = rollout.action.reshape(steps * envs, *rollout.action.shape[2:])
-        return TransitionBatch(obs=obs[keep], action=action[keep],
-                               reward=rollout.reward.reshape(-1)[keep], next_obs=next_obs[keep],
-                               terminated=rollout.terminated.reshape(-1)[keep].float(),
-                               returns=returns.reshape(-1)[keep])
+        _, returns = gae(rollout.reward.float(), values, next_values, rollout.terminated,
+                         rollout.ends, self.config.gamma, 1.0)
+        return replace(flat, returns=returns.reshape(-1)).select(rollout.valid.reshape(-1))
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One step on rows with ``returns`` (the reward-to-go) set, as :meth:`process` makes."""

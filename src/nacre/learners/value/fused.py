@@ -40,11 +40,16 @@ def fusable(net: QNetwork) -> bool:
 Layers = list[tuple[Tensor, Tensor]]
 
 
+def mlp_layers(mlp: MLP) -> Layers:
+    """``(weight, bias)`` of each layer (the Parameter objects themselves, which stay valid
+    through in-place updates, ``load_state_dict`` and ``.to()``)."""
+    return [(lin.weight, lin.bias) for lin in mlp._linears]
+
+
 def layers_of(net: QNetwork) -> Layers:
-    """``(weight, bias)`` of each layer of a fusable network (the Parameter objects themselves,
-    which stay valid through in-place updates, ``load_state_dict`` and ``.to()``)."""
+    """The layers of a fusable Q-network."""
     assert isinstance(net.head, VanillaQHead) and isinstance(net.head.mlp, MLP)
-    return [(lin.weight, lin.bias) for lin in net.head.mlp._linears]
+    return mlp_layers(net.head.mlp)
 
 
 def mlp_forward(layers: Layers, x: Tensor) -> Tensor:
@@ -66,6 +71,44 @@ def mlp_forward(layers: Layers, x: Tensor) -> Tensor:
         if i < last:
             x = torch.relu_(x)
     return x
+
+
+def forward_saving_inputs(layers: Layers, x: Tensor, use_tanh: bool = False
+                          ) -> tuple[Tensor, list[Tensor]]:
+    """The MLP's output and the input of each layer (``x`` and each hidden activation), which
+    :func:`backward_into` needs. Hidden activations: ReLU, or tanh with ``use_tanh``."""
+    acts = [x]
+    last = len(layers) - 1
+    for i, (weight, bias) in enumerate(layers):
+        hidden = i < last
+        if hidden and use_tanh and x.shape[0] * weight.shape[0] >= 4096 and x.is_cpu:
+            # tanh(u) = 2σ(2u) − 1 (≈ 3× faster on CPU, see mlp.tanh); the 2u comes out of addmm
+            x = torch.addmm(bias, x, weight.t(), beta=2.0, alpha=2.0).sigmoid_().mul_(2.0)
+            x = x.sub_(1.0)
+        else:
+            x = torch.addmm(bias, x, weight.t())
+            if hidden:
+                x = x.tanh_() if use_tanh else x.relu_()
+        if hidden:
+            acts.append(x)
+    return x, acts
+
+
+def backward_into(layers: Layers, acts: list[Tensor], grad_out: Tensor, grads: list[Tensor],
+                  use_tanh: bool = False) -> None:
+    """Given ∂ℓ/∂output, write ∂ℓ/∂W and ∂ℓ/∂b of every layer into ``grads`` (pairs, in layer
+    order): ``∂W_i = g_iᵀ h_{i-1}``, ``∂b_i = Σ_n g_i``, ``g_{i-1} = (g_i W_i) ⊙ act'``."""
+    dh = grad_out
+    for i in range(len(layers) - 1, -1, -1):
+        torch.mm(dh.t(), acts[i], out=grads[2 * i])
+        torch.sum(dh, 0, out=grads[2 * i + 1])
+        if i > 0:
+            dh = torch.mm(dh, layers[i][0])
+            h = acts[i]
+            if use_tanh:  # tanh' = 1 − h²: dh − (dh·h)·h
+                dh = torch.addcmul(dh, dh * h, h, value=-1.0)
+            else:
+                dh = torch.ops.aten.threshold_backward(dh, h, 0)
 
 
 class FusedTDStep:
@@ -109,27 +152,15 @@ class FusedTDStep:
             1, index, 1.0 if weight is None else weight.unsqueeze(1).to(wide.dtype))
         parts = zip(torch.split(obs, size), torch.split(wide, size), torch.split(mask, size),
                     strict=True)
-        last = len(self.layers) - 1
         layers, grads = self.layers, self.optimizer.grads
         h = x = obs
         for x, y, m in parts:
-            acts = [x]
-            h = x
-            for i, (weight_i, bias_i) in enumerate(layers):
-                h = F.linear(h, weight_i, bias_i)
-                if i < last:
-                    h.relu_()
-                    acts.append(h)
+            h, acts = forward_saving_inputs(layers, x)
             # ∂ℓ/∂Q = multiplier · dh; the multiplier is applied inside the optimizer step
             dh = h - y
             if self.huber:
                 dh.clamp_(-1.0, 1.0)
-            dh.mul_(m)
-            for i in range(last, -1, -1):
-                torch.mm(dh.t(), acts[i], out=grads[2 * i])
-                torch.sum(dh, 0, out=grads[2 * i + 1])
-                if i > 0:
-                    dh = torch.ops.aten.threshold_backward(torch.mm(dh, layers[i][0]), acts[i], 0)
+            backward_into(layers, acts, dh.mul_(m), grads)
             self.optimizer.step_flat((1.0 if self.huber else 2.0) / x.shape[0])
         if not want_loss:
             return h.gather(1, index[-x.shape[0]:]).squeeze(1), None
