@@ -262,12 +262,26 @@ def sb3_run(make_model: Callable[[], Any], env_id: str, seed: int, steps: int,
 
 
 def run_alternating(script: str | Path, tmp: Path, seeds: Sequence[int], steps: int,
-                    *extra: str) -> dict[str, list[dict[str, Any]]]:
-    """nacre and SB3 workers of ``script``, alternating per seed, each in a fresh process."""
+                    *extra: str, keep: Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """nacre and SB3 workers of ``script``, alternating per seed, each in a fresh process.
+
+    With ``keep``, each finished run is also saved there and a run already saved there (same
+    library, seed, steps and ``extra``) is read back instead of run again, so a long benchmark
+    can be stopped and continued."""
     runs: dict[str, list[dict[str, Any]]] = {"nacre": [], "sb3": []}
     for seed in seeds:
         for lib in ("nacre", "sb3"):
-            r = spawn(script, lib, tmp, *extra, "--seed", str(seed), "--steps", str(steps))
+            saved = None if keep is None else keep / "-".join(
+                [Path(script).stem, lib, *(e.strip("-") for e in extra), f"seed{seed}",
+                 f"{steps}.json"])
+            if saved is not None and saved.exists():
+                r = json.loads(saved.read_text())
+                log(f"  {lib:5s} seed {seed}: read back from {saved}")
+            else:
+                r = spawn(script, lib, tmp, *extra, "--seed", str(seed), "--steps", str(steps))
+                if saved is not None:
+                    saved.parent.mkdir(parents=True, exist_ok=True)
+                    write_json(saved, r)
             runs[lib].append(r)
             log(f"  {lib:5s} seed {seed}: {r['wall_s']:6.1f} s, "
                 f"{r['env_steps_per_s']:7.0f} steps/s, return {r['final_eval_return']:.1f}")
@@ -353,7 +367,7 @@ def write_report(report: dict[str, Any], name: str, quick: bool, out_dir: str | 
     log(f"wrote {out / stem}.{{json,md,png}} in {report['duration_s']:.0f} s")
 
 
-def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: float,
+def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: float | None,
                       env_id: str = "CartPole-v1",
                       ylim: tuple[float, float] | None = (0, 520)) -> None:
     """Evaluation curves (nacre) with SB3's final returns, throughput, final returns."""
@@ -385,7 +399,8 @@ def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: flo
     sb3_final = [r["final_eval_return"] for r in runs["sb3"]]
     ax.scatter([steps * 1.015] * len(sb3_final), sb3_final, color=colors["sb3"], marker="D",
                zorder=3, label="SB3, final evaluation per seed")
-    ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold:g}")
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold:g}")
     ax.set_xlim(0, steps * 1.04)
     ax.set(xlabel="environment steps", ylabel="evaluation return (10 greedy episodes)",
            title=f"{env_id} {algo}: nacre evaluation curves", ylim=ylim)
@@ -416,7 +431,8 @@ def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: flo
         ax.errorbar(i + 0.25, s["iqm"], yerr=[[s["iqm"] - s["iqm_ci95"][0]],
                                                [s["iqm_ci95"][1] - s["iqm"]]],
                     fmt="s", color="k", capsize=4)
-    ax.axhline(threshold, color="grey", ls="--", lw=1)
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", ls="--", lw=1)
     ax.set_xticks([1, 2], ["nacre", "SB3"])
     ax.set(ylabel="final return per seed", title="final return (■ IQM, 95% CI)", ylim=ylim)
     mode = " (QUICK smoke test)" if rep["config"]["quick"] else ""

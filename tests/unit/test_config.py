@@ -32,9 +32,9 @@ def test_every_preset_loads_builds_and_round_trips(name: str) -> None:
 
 
 def test_required_presets_exist() -> None:
-    assert {"cartpole-dqn", "cartpole-double-dqn", "acrobot-dqn", "frozenlake-tabular"} <= set(
-        nacre.preset_names()
-    )
+    assert {"cartpole-dqn", "cartpole-double-dqn", "acrobot-dqn", "frozenlake-tabular",
+            "cartpole-ppo", "pendulum-sac", "pendulum-td3", "pendulum-ppo", "halfcheetah-sac",
+            "halfcheetah-td3", "hopper-ppo"} <= set(nacre.preset_names())
 
 
 def test_cartpole_preset_has_rl_zoo_hyperparameters() -> None:

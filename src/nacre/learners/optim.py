@@ -54,7 +54,7 @@ class Adam:
         self.flat_grad: torch.Tensor | None = None
         self.grads: list[torch.Tensor] = []
         if flat:
-            self.flat_param = _flatten(self.params)
+            self.flat_param = flatten(self.params)
             self.flat_grad = torch.zeros_like(self.flat_param)
             self.grads = _views(self.flat_grad, self.params)
         self._torch: torch.optim.Adam | None = None
@@ -114,7 +114,7 @@ class Adam:
         if flat is None or grad is None:
             raise RuntimeError("step_flat needs an optimizer built with flat=True")
         if self.params[0].data_ptr() != flat.data_ptr():
-            self._readopt(flat)
+            adopt(flat, self.params)
         if self._torch is not None:
             self.step_with_grads([g.mul(multiplier) for g in self.grads])
             return
@@ -147,20 +147,6 @@ class Adam:
             self.grads[:] = _views(self.flat_grad, self.params)
             self._exp_avg[:] = _views(self._flat_m, self.params)
             self._exp_avg_sq[:] = _views(self._flat_v, self.params)
-
-    def _readopt(self, flat: torch.Tensor) -> None:
-        """Move parameters that left the flat buffer back into it (``copy.deepcopy`` and pickle
-        give each parameter its own storage); refuse a move to another device or dtype."""
-        if any(p.device != flat.device or p.dtype != flat.dtype for p in self.params):
-            raise RuntimeError(
-                "the parameters no longer live in the optimizer's flat buffer: the module was "
-                "moved to another device or dtype after the optimizer was built; build the "
-                "optimizer after moving the module")
-        with torch.no_grad():
-            for p, view in zip(self.params, _views(flat, self.params), strict=True):
-                if p.data_ptr() != view.data_ptr():
-                    view.copy_(p)
-                    p.data = view
 
     def _kernel(
         self, params: list[torch.Tensor], grads: list[torch.Tensor], m: list[torch.Tensor],
@@ -216,7 +202,23 @@ class Adam:
                     self._exp_avg_sq[i].copy_(entry["exp_avg_sq"])
 
 
-def _flatten(params: list[torch.Tensor]) -> torch.Tensor:
+def adopt(flat: torch.Tensor, params: list[torch.Tensor]) -> None:
+    """Move parameters that left their flat buffer back into it (``copy.deepcopy`` and pickle
+    give each parameter its own storage; the parameter's value wins); refuse a move to another
+    device or dtype."""
+    if any(p.device != flat.device or p.dtype != flat.dtype for p in params):
+        raise RuntimeError(
+            "the parameters no longer live in their flat buffer: the module was moved to another "
+            "device or dtype after the learner was built; build the learner after moving the "
+            "module")
+    with torch.no_grad():
+        for p, view in zip(params, _views(flat, params), strict=True):
+            if p.data_ptr() != view.data_ptr():
+                view.copy_(p)
+                p.data = view
+
+
+def flatten(params: list[torch.Tensor]) -> torch.Tensor:
     """Move ``params`` into one new contiguous buffer; each becomes a view of it."""
     first = params[0]
     if any(p.device != first.device or p.dtype != first.dtype for p in params):

@@ -92,6 +92,14 @@ class TwinQCritic(nn.Module):
         x = torch.cat([self.encoder(obs), action], dim=1)
         return torch.stack([critic(x).squeeze(1) for critic in self.critics])
 
+    def optimizer_parameters(self) -> list[nn.Parameter]:
+        """The parameters in the order optimizers and flat buffers keep them: the encoder's,
+        then the critics' interleaved (layer ``i`` of critic 1, of critic 2, …), so each layer of
+        all critics is one contiguous block (what the fused updates stack)."""
+        per_critic = [list(critic.parameters()) for critic in self.critics]
+        return [*self.encoder.parameters(), *(p for group in zip(*per_critic, strict=True)
+                                              for p in group)]
+
     def q1(self, obs: Tensor, action: Tensor) -> Tensor:
         """The first critic alone ``[B]`` (what the actor of TD3 / DDPG ascends)."""
         out: Tensor = self.critics[0](torch.cat([self.encoder(obs), action], dim=1))

@@ -46,7 +46,7 @@ class DDPG(TD3):
             raise ValueError(f"DDPG uses one critic, got {len(critic.critics)} "
                              "(network.n_critics: 1)")
         super().__init__(actor, critic, TD3Config(lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau,
-                                                  policy_delay=1), seed)
+                                                  policy_delay=1, fused=False), seed)
         self.ddpg_config = cfg
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:

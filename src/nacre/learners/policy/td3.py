@@ -19,7 +19,8 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import check_positive, check_unit_interval
-from nacre.learners.optim import Adam, polyak_update
+from nacre.learners.optim import Adam, flatten, polyak_update
+from nacre.learners.policy.fused_ac import FusedTD3Step, fusable_actor, fusable_critic
 from nacre.networks.continuous import DeterministicActor, TwinQCritic
 from nacre.types import Metrics
 
@@ -35,6 +36,8 @@ class TD3Config:
         policy_delay: critic updates per actor (and target) update.
         target_noise: std of the target-policy smoothing noise (normalized action units).
         target_noise_clip: clip of that noise.
+        fused: hand-derived gradients for flat-input ReLU MLP actors and critics (same result,
+            faster; see :mod:`nacre.learners.policy.fused_ac`); other networks use autograd.
     """
 
     lr: float = 1e-3
@@ -43,6 +46,7 @@ class TD3Config:
     policy_delay: int = 2
     target_noise: float = 0.2
     target_noise_clip: float = 0.5
+    fused: bool = True
 
     def __post_init__(self) -> None:
         check_positive("learner.lr", self.lr)
@@ -64,8 +68,14 @@ class TD3:
         self.actor, self.critic = actor, critic
         self.actor_target = copy.deepcopy(actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(critic).requires_grad_(False)
-        self.actor_optimizer = Adam(actor.parameters(), self.config.lr)
-        self.critic_optimizer = Adam(critic.parameters(), self.config.lr)
+        fused = self.config.fused and fusable_actor(actor) and fusable_critic(critic)
+        self.actor_optimizer = Adam(actor.parameters(), self.config.lr, flat=fused)
+        self.critic_optimizer = Adam(critic.optimizer_parameters(), self.config.lr, flat=fused)
+        # the fused update keeps the target networks in flat buffers (one-kernel Polyak update)
+        self.target_flats: tuple[Tensor, ...] = (
+            flatten(list(self.actor_target.parameters())),
+            flatten(self.critic_target.optimizer_parameters())) if fused else ()
+        self._fused = FusedTD3Step(self) if fused else None
         self.generator = torch.Generator(device=next(actor.parameters()).device)
         self.generator.manual_seed(seed)  # target-policy smoothing noise
         self.updates = 0
@@ -74,7 +84,24 @@ class TD3:
         out: Tensor = self.actor(state)
         return out
 
+    def _fusable(self, batch: TransitionBatch) -> bool:
+        return batch.obs.dtype == self.target_flats[0].dtype
+
+    def learn_batches(self, batch: TransitionBatch, batch_size: int) -> Metrics:
+        """``len(batch) / batch_size`` consecutive updates; the metrics are those of the last
+        (the fused update computes no metrics for the others)."""
+        parts = batch.split(batch_size)
+        metrics: Metrics = {}
+        for i, part in enumerate(parts):
+            if self._fused is not None and self._fusable(part):
+                metrics = self._fused(part, metrics=i == len(parts) - 1)
+            else:
+                metrics = self.learn_batch(part)
+        return metrics
+
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        if self._fused is not None and self._fusable(batch):
+            return self._fused(batch)
         cfg = self.config
         with torch.no_grad():
             next_action = self.actor_target(batch.next_obs)

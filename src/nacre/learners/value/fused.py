@@ -38,6 +38,7 @@ def fusable(net: QNetwork) -> bool:
 
 
 Layers = list[tuple[Tensor, Tensor]]
+THIN = 16  # layer inputs up to this width take the transposed weight-gradient product
 
 
 def mlp_layers(mlp: MLP) -> Layers:
@@ -100,7 +101,12 @@ def backward_into(layers: Layers, acts: list[Tensor], grad_out: Tensor, grads: l
     order): ``∂W_i = g_iᵀ h_{i-1}``, ``∂b_i = Σ_n g_i``, ``g_{i-1} = (g_i W_i) ⊙ act'``."""
     dh = grad_out
     for i in range(len(layers) - 1, -1, -1):
-        torch.mm(dh.t(), acts[i], out=grads[2 * i])
+        if acts[i].shape[1] <= THIN:
+            # a thin input (e.g. 4 observation columns): MKL computes (hᵀ g)ᵀ several times
+            # faster than gᵀ h (≈ 20 vs 46-94 µs for 256 × 400 × 4)
+            grads[2 * i].copy_(torch.mm(acts[i].t(), dh).t())
+        else:
+            torch.mm(dh.t(), acts[i], out=grads[2 * i])
         torch.sum(dh, 0, out=grads[2 * i + 1])
         if i > 0:
             dh = torch.mm(dh, layers[i][0])
