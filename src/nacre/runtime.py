@@ -43,11 +43,11 @@ def tune_allocator() -> bool:
 
     By default glibc serves every block above a (dynamic) threshold with a fresh ``mmap`` and
     gives freed memory at the top of the heap back to the kernel, so the ~1 MB temporaries of
-    each update of a 400-300 network are faulted in page by page, every update: ≈ 470 page faults
-    per TD3 update, 10-30 % of its time on this class of machine (measured:
-    docs/benchmarks.md). Raising the mmap and trim thresholds and padding heap growth keeps
-    those pages mapped. Large one-off allocations (replay storage, > 64 MB) are still mapped
-    and unmapped on their own. No-op outside glibc.
+    each update of a 400-300 network are faulted in page by page, every update (≈ 470 minor page
+    faults per TD3 update; docs/design/performance.md). Raising the mmap and trim thresholds and
+    padding heap growth keeps those pages mapped. Large one-off allocations (replay storage,
+    > 32 MB) are still mapped and unmapped on their own. No-op outside glibc
+    (``configure_torch(keep_freed_memory=False)`` leaves the allocator alone).
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -56,8 +56,10 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):  # not glibc (e.g. musl)
         return False
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    return all(mallopt(option, value) == 1 for option, value in (
-        (m_mmap_threshold, 64 * _MB), (m_trim_threshold, 256 * _MB), (m_top_pad, 64 * _MB)))
+    # glibc refuses an mmap threshold above 32 MiB on 64-bit systems
+    results = [mallopt(option, value) for option, value in (
+        (m_mmap_threshold, 32 * _MB), (m_trim_threshold, 256 * _MB), (m_top_pad, 64 * _MB))]
+    return all(r == 1 for r in results)
 
 
 @contextmanager

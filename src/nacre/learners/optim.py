@@ -33,7 +33,7 @@ class Adam:
     """
 
     def __init__(
-        self, params: Iterable[nn.Parameter], lr: float, eps: float = 1e-8,
+        self, params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8,
         max_grad_norm: float | None = None, betas: tuple[float, float] = (0.9, 0.999),
         flat: bool = False,
     ) -> None:
@@ -236,6 +236,20 @@ def flatten(params: list[torch.Tensor]) -> torch.Tensor:
 def _views(buffer: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
     parts = torch.split(buffer, [p.numel() for p in like])
     return [part.view_as(p) for part, p in zip(parts, like, strict=True)]
+
+
+def module_order(optimizer: Adam, module: nn.Module) -> list[int]:
+    """For each parameter of ``optimizer``, its index among ``module``'s trainable parameters
+    (an optimizer may keep them in another order, e.g. ``TwinQCritic.optimizer_parameters``)."""
+    index = {id(p): i for i, p in enumerate(p for p in module.parameters() if p.requires_grad)}
+    return [index[id(p)] for p in optimizer.params]
+
+
+def renumber_state(tree: Mapping[str, Any], order: list[int]) -> dict[str, Any]:
+    """An optimizer state tree with parameter ``i`` renamed ``order[i]``. Checkpoints keep the
+    state in module order, whatever order the optimizer keeps, so they load either way."""
+    return {"state": {str(order[int(k)]): v for k, v in tree["state"].items()},
+            "param_groups": [dict(g) for g in tree["param_groups"]]}
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:

@@ -92,7 +92,7 @@ class TwinQCritic(nn.Module):
         x = torch.cat([self.encoder(obs), action], dim=1)
         return torch.stack([critic(x).squeeze(1) for critic in self.critics])
 
-    def optimizer_parameters(self) -> list[nn.Parameter]:
+    def optimizer_parameters(self) -> list[Tensor]:
         """The parameters in the order optimizers and flat buffers keep them: the encoder's,
         then the critics' interleaved (layer ``i`` of critic 1, of critic 2, …), so each layer of
         all critics is one contiguous block (what the fused updates stack)."""

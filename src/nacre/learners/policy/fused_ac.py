@@ -68,8 +68,15 @@ def _relu_mlp(module: nn.Module | None) -> bool:
     return isinstance(module, MLP) and module._act_fn is torch.relu
 
 
+def _trainable(module: nn.Module) -> bool:
+    return all(p.requires_grad for p in module.parameters())
+
+
 def fusable_actor(actor: nn.Module) -> bool:
-    """True for a flat-input ReLU MLP actor (deterministic, or squashed Gaussian with a trunk)."""
+    """True for a flat-input ReLU MLP actor (deterministic, or squashed Gaussian with a trunk)
+    whose parameters all train."""
+    if not _trainable(actor):
+        return False
     if isinstance(actor, DeterministicActor):
         return _flat_input(actor.encoder) and _relu_mlp(actor.mlp)
     if isinstance(actor, SquashedGaussianActor):
@@ -79,8 +86,10 @@ def fusable_actor(actor: nn.Module) -> bool:
 
 
 def fusable_critic(critic: nn.Module) -> bool:
-    """True for a flat-input twin critic of identically shaped ReLU MLPs."""
-    if not (isinstance(critic, TwinQCritic) and _flat_input(critic.encoder)):
+    """True for a flat-input twin critic of identically shaped ReLU MLPs whose parameters all
+    train."""
+    if not (isinstance(critic, TwinQCritic) and _flat_input(critic.encoder)
+            and _trainable(critic)):
         return False
     shapes = {tuple(p.shape for p in c.parameters()) for c in critic.critics}
     return len(shapes) == 1 and all(_relu_mlp(c) for c in critic.critics)
@@ -159,6 +168,16 @@ def twin_backward(layers: Stacked, acts: list[Tensor], dq: Tensor,
     return out
 
 
+def _cast(batch: TransitionBatch, dtype: torch.dtype
+          ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, float | Tensor | None]:
+    """``(obs, next_obs, action, reward, terminated, discount)`` in the networks' dtype: the
+    flat encoder casts observations itself in the autograd path (e.g. MuJoCo's float64)."""
+    discount = batch.discount
+    return (batch.obs.to(dtype), batch.next_obs.to(dtype), batch.action.to(dtype),
+            batch.reward.to(dtype), batch.terminated.to(dtype),
+            None if discount is None else discount.to(dtype))
+
+
 def _grad_views(optimizer: Adam) -> dict[int, Tensor]:
     return {id(p): g for p, g in zip(optimizer.params, optimizer.grads, strict=True)}
 
@@ -203,7 +222,7 @@ class FusedTD3Step:
         assert a_opt.flat_param is not None and c_opt.flat_param is not None
         a_flat_t, c_flat_t = lr.target_flats
         return [(a_opt.flat_param, a_opt.params), (c_opt.flat_param, c_opt.params),
-                (a_flat_t, list(lr.actor_target.parameters())),
+                (a_flat_t, list[Tensor](lr.actor_target.parameters())),
                 (c_flat_t, lr.critic_target.optimizer_parameters())]
 
     def _views(self) -> None:
@@ -211,33 +230,34 @@ class FusedTD3Step:
             return
         lr = self.learner
         a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
-        assert c_opt.flat_param is not None and c_opt.flat_grad is not None
+        a_flat, c_flat, c_grad = a_opt.flat_param, c_opt.flat_param, c_opt.flat_grad
+        assert a_flat is not None and c_flat is not None and c_grad is not None
         self.actor = mlp_layers(lr.actor.mlp)
         views = _grad_views(a_opt)
         self.actor_grads = [views[id(p)] for layer in self.actor for p in layer]
         self.actor_target = mlp_layers(lr.actor_target.mlp)
-        self.critic, self.critic_grads = _critic_views(lr.critic, c_opt.flat_param,
-                                                       c_opt.flat_grad)
+        self.critic, self.critic_grads = _critic_views(lr.critic, c_flat, c_grad)
         self.q1 = with_transposes([(w[:1], b[:1]) for w, b, _, _ in self.critic])
         self.critic_target = _critic_views(lr.critic_target, lr.target_flats[1])[0]
-        self.flats = (a_opt.flat_param, c_opt.flat_param, *lr.target_flats)
+        self.flats: tuple[Tensor, ...] = (a_flat, c_flat, *lr.target_flats)
 
     @torch.no_grad()
     def __call__(self, batch: TransitionBatch, metrics: bool = True) -> Metrics:
         """One update; ``metrics=False`` skips computing the (detached) loss metrics."""
         lr, cfg = self.learner, self.learner.config
         self._views()
-        obs, rows = batch.obs, batch.obs.shape[0]
+        obs, next_obs, taken, reward, terminated, discount = _cast(batch, self.flats[0].dtype)
+        rows = obs.shape[0]
         # target: r + γ (1 − terminated) min_j Q'_j(s', clip(μ'(s') + clip(ε)))
-        next_action = torch.tanh(mlp_forward(self.actor_target, batch.next_obs))
+        next_action = torch.tanh(mlp_forward(self.actor_target, next_obs))
         noise = torch.randn(next_action.shape, generator=lr.generator, device=obs.device)
         noise = noise.mul_(cfg.target_noise).clamp_(-cfg.target_noise_clip, cfg.target_noise_clip)
-        next_in = torch.cat([batch.next_obs, noise.add_(next_action).clamp_(-1.0, 1.0)], dim=1)
+        next_in = torch.cat([next_obs, noise.add_(next_action).clamp_(-1.0, 1.0)], dim=1)
         next_q = twin_forward(self.critic_target, next_in)[0].amin(dim=0)
-        discount = cfg.gamma if batch.discount is None else batch.discount
-        target = torch.addcmul(batch.reward, (1.0 - batch.terminated).mul_(discount), next_q)
+        target = torch.addcmul(reward, (1.0 - terminated).mul_(
+            cfg.gamma if discount is None else discount), next_q)
         # critics: ∂/∂Q_j of Σ_j mean (Q_j − y)² = 2 (Q_j − y) / n
-        q, acts = twin_forward(self.critic, torch.cat([obs, batch.action], dim=1))
+        q, acts = twin_forward(self.critic, torch.cat([obs, taken], dim=1))
         dq = q - target
         twin_backward(self.critic, acts, dq, self.critic_grads)
         lr.critic_optimizer.step_flat(2.0 / rows)
@@ -282,8 +302,8 @@ class FusedSACStep:
             return
         lr = self.learner
         a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
-        assert c_opt.flat_param is not None and c_opt.flat_grad is not None
-        assert lr.target_flat is not None
+        c_flat, c_grad, target_flat = c_opt.flat_param, c_opt.flat_grad, lr.target_flat
+        assert c_flat is not None and c_grad is not None and target_flat is not None
         actor = lr.actor
         assert actor.trunk is not None
         self.trunk = mlp_layers(actor.trunk)
@@ -292,10 +312,9 @@ class FusedSACStep:
         views = _grad_views(a_opt)
         self.trunk_grads = [views[id(p)] for layer in self.trunk for p in layer]
         self.head_grads = [(views[id(w)], views[id(b)]) for w, b in self.heads]
-        self.critic, self.critic_grads = _critic_views(lr.critic, c_opt.flat_param,
-                                                       c_opt.flat_grad)
-        self.critic_target = _critic_views(lr.critic_target, lr.target_flat)[0]
-        self.flats = (c_opt.flat_param, lr.target_flat)
+        self.critic, self.critic_grads = _critic_views(lr.critic, c_flat, c_grad)
+        self.critic_target = _critic_views(lr.critic_target, target_flat)[0]
+        self.flats: tuple[Tensor, ...] = (c_flat, target_flat)
 
     def _sample(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
         """A reparameterized sample as :meth:`SquashedGaussianActor.sample` draws it (same
@@ -322,7 +341,8 @@ class FusedSACStep:
         """One update; ``metrics=False`` skips computing the (detached) loss metrics."""
         lr, cfg = self.learner, self.learner.config
         self._views()
-        obs, rows = batch.obs, batch.obs.shape[0]
+        obs, next_obs, taken, reward, terminated, discount = _cast(batch, self.flats[0].dtype)
+        rows = obs.shape[0]
         action, log_prob, std_noise, in_range, actor_acts = self._sample(obs)
         alpha = lr.log_alpha.detach().exp()
         out: Metrics = {}
@@ -332,14 +352,13 @@ class FusedSACStep:
                 out["alpha_loss"] = -(lr.log_alpha.detach() * shifted).mean()
             lr.alpha_optimizer.step_with_grads([-shifted.mean()])
         # target: r + γ (1 − terminated) (min_j Q'_j(s', a') − α log π(a'|s'))
-        next_action, next_log_prob = self._sample(batch.next_obs)[:2]
-        next_in = torch.cat([batch.next_obs, next_action], dim=1)
+        next_action, next_log_prob = self._sample(next_obs)[:2]
+        next_in = torch.cat([next_obs, next_action], dim=1)
         next_q = twin_forward(self.critic_target, next_in)[0].amin(dim=0)
-        discount = cfg.gamma if batch.discount is None else batch.discount
-        target = torch.addcmul(batch.reward, (1.0 - batch.terminated).mul_(discount),
-                               next_log_prob.mul_(-alpha).add_(next_q))
+        target = torch.addcmul(reward, (1.0 - terminated).mul_(
+            cfg.gamma if discount is None else discount), next_log_prob.mul_(-alpha).add_(next_q))
         # critics: ∂/∂Q_j of ½ Σ_j mean (Q_j − y)² = (Q_j − y) / n
-        q, acts = twin_forward(self.critic, torch.cat([obs, batch.action], dim=1))
+        q, acts = twin_forward(self.critic, torch.cat([obs, taken], dim=1))
         dq = q - target
         twin_backward(self.critic, acts, dq, self.critic_grads)
         lr.critic_optimizer.step_flat(1.0 / rows)

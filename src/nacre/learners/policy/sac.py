@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import check_positive, check_unit_interval
-from nacre.learners.optim import Adam, flatten, polyak_update
+from nacre.learners.optim import Adam, flatten, module_order, polyak_update, renumber_state
 from nacre.learners.policy.fused_ac import FusedSACStep, fusable_actor, fusable_critic
 from nacre.networks.continuous import SquashedGaussianActor, TwinQCritic
 from nacre.types import Metrics
@@ -77,6 +77,7 @@ class SAC:
         fused = cfg.fused and fusable_actor(actor) and fusable_critic(critic)
         self.actor_optimizer = Adam(actor.parameters(), cfg.lr, flat=fused)
         self.critic_optimizer = Adam(critic.optimizer_parameters(), cfg.lr, flat=fused)
+        self._critic_order = module_order(self.critic_optimizer, critic)  # checkpoint order
         # the fused update keeps the target critics in a flat buffer (one-kernel Polyak update)
         self.target_flat = flatten(self.critic_target.optimizer_parameters()) if fused else None
         self.alpha_optimizer = Adam([self.log_alpha], cfg.lr) if cfg.learn_alpha else None
@@ -89,7 +90,7 @@ class SAC:
         return out
 
     def _fusable(self, batch: TransitionBatch) -> bool:
-        return self.target_flat is not None and batch.obs.dtype == self.target_flat.dtype
+        return batch.obs.is_floating_point()  # the fused step casts to the networks' dtype
 
     def learn_batches(self, batch: TransitionBatch, batch_size: int) -> Metrics:
         """``len(batch) / batch_size`` consecutive updates; the metrics are those of the last
@@ -138,7 +139,8 @@ class SAC:
             "critic_target": self.critic_target.state_dict(),
             "log_alpha": self.log_alpha.detach().clone(),
             "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "critic_optimizer": renumber_state(self.critic_optimizer.state_dict(),
+                                               self._critic_order),
             "generator": self.generator.get_state(),
         }
         if self.alpha_optimizer is not None:
@@ -152,7 +154,10 @@ class SAC:
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        inverse = [0] * len(self._critic_order)
+        for i, j in enumerate(self._critic_order):
+            inverse[j] = i
+        self.critic_optimizer.load_state_dict(renumber_state(state["critic_optimizer"], inverse))
         if self.alpha_optimizer is not None:
             self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
         self.generator.set_state(state["generator"])

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import check_positive, check_unit_interval
-from nacre.learners.optim import Adam, flatten, polyak_update
+from nacre.learners.optim import Adam, flatten, module_order, polyak_update, renumber_state
 from nacre.learners.policy.fused_ac import FusedTD3Step, fusable_actor, fusable_critic
 from nacre.networks.continuous import DeterministicActor, TwinQCritic
 from nacre.types import Metrics
@@ -71,6 +71,7 @@ class TD3:
         fused = self.config.fused and fusable_actor(actor) and fusable_critic(critic)
         self.actor_optimizer = Adam(actor.parameters(), self.config.lr, flat=fused)
         self.critic_optimizer = Adam(critic.optimizer_parameters(), self.config.lr, flat=fused)
+        self._critic_order = module_order(self.critic_optimizer, critic)  # checkpoint order
         # the fused update keeps the target networks in flat buffers (one-kernel Polyak update)
         self.target_flats: tuple[Tensor, ...] = (
             flatten(list(self.actor_target.parameters())),
@@ -85,7 +86,7 @@ class TD3:
         return out
 
     def _fusable(self, batch: TransitionBatch) -> bool:
-        return batch.obs.dtype == self.target_flats[0].dtype
+        return batch.obs.is_floating_point()  # the fused step casts to the networks' dtype
 
     def learn_batches(self, batch: TransitionBatch, batch_size: int) -> Metrics:
         """``len(batch) / batch_size`` consecutive updates; the metrics are those of the last
@@ -132,7 +133,8 @@ class TD3:
             "actor_target": self.actor_target.state_dict(),
             "critic_target": self.critic_target.state_dict(),
             "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "critic_optimizer": renumber_state(self.critic_optimizer.state_dict(),
+                                               self._critic_order),
             "generator": self.generator.get_state(), "updates": self.updates,
         }
 
@@ -142,6 +144,9 @@ class TD3:
         self.actor_target.load_state_dict(state["actor_target"])
         self.critic_target.load_state_dict(state["critic_target"])
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        inverse = [0] * len(self._critic_order)
+        for i, j in enumerate(self._critic_order):
+            inverse[j] = i
+        self.critic_optimizer.load_state_dict(renumber_state(state["critic_optimizer"], inverse))
         self.generator.set_state(state["generator"])
         self.updates = int(state["updates"])

@@ -38,7 +38,7 @@ def fusable(net: QNetwork) -> bool:
 
 
 Layers = list[tuple[Tensor, Tensor]]
-THIN = 16  # layer inputs up to this width take the transposed weight-gradient product
+THIN = 24  # layer inputs up to this width take the transposed weight-gradient product
 
 
 def mlp_layers(mlp: MLP) -> Layers:
