@@ -12,6 +12,7 @@ import torch
 
 from nacre.learners import SAC, TD3, SACConfig, TD3Config
 from nacre.learners.policy.fused_ac import fusable_actor, fusable_critic
+from nacre.learners.value.fused import linear, matmul, weight_grad_into
 from nacre.networks import FlattenEncoder, OneHotEncoder
 from nacre.networks.continuous import DeterministicActor, SquashedGaussianActor, TwinQCritic
 from nacre.runtime import tune_allocator
@@ -182,3 +183,17 @@ def test_only_flat_input_relu_networks_are_fused() -> None:
     frozen = TwinQCritic(FlattenEncoder((OBS,)), ACT, (8,))
     frozen.critics[0]._linears[0].requires_grad_(False)
     assert not fusable_critic(frozen)
+
+
+@pytest.mark.parametrize(("rows", "inner", "width"), [(256, 400, 300), (8, 4, 16), (64, 17, 256)])
+def test_matrix_products_equal_torch(rows: int, inner: int, width: int) -> None:
+    # large fp32 products go through oneDNN where available, small ones through torch.mm
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(rows, inner, generator=g), torch.randn(width, inner, generator=g)
+    b, grad = torch.randn(width, generator=g), torch.randn(rows, width, generator=g)
+    torch.testing.assert_close(linear(x, w, b, relu=True), torch.relu(x @ w.t() + b),
+                               rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(matmul(grad, w), grad @ w, rtol=1e-5, atol=1e-4)
+    out = torch.empty(width, inner)
+    weight_grad_into(out, grad, x)
+    torch.testing.assert_close(out, grad.t() @ x, rtol=1e-5, atol=1e-4)

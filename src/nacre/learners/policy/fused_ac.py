@@ -37,12 +37,14 @@ from torch import Tensor, nn
 from nacre.data.batch import TransitionBatch
 from nacre.learners.optim import Adam, adopt
 from nacre.learners.value.fused import (
-    THIN,
     Layers,
     backward_into,
     forward_saving_inputs,
+    linear,
+    matmul,
     mlp_forward,
     mlp_layers,
+    weight_grad_into,
 )
 from nacre.losses.policy import squashed_gaussian_log_prob
 from nacre.networks.continuous import DeterministicActor, SquashedGaussianActor, TwinQCritic
@@ -54,10 +56,7 @@ if TYPE_CHECKING:
     from nacre.learners.policy.sac import SAC
     from nacre.learners.policy.td3 import TD3
 
-Pairs = list[tuple[Tensor, Tensor]]  # per layer: weights [C, out, in], biases [C, out]
-# per layer: weights [C, out, in], biases [C, out], and the views the forward pass uses,
-# weightsᵀ [C, in, out] and biases [C, 1, out] (made once, not per update)
-Stacked = list[tuple[Tensor, Tensor, Tensor, Tensor]]
+Stacked = list[tuple[Tensor, Tensor]]  # per layer: weights [C, out, in], biases [C, out]
 
 
 def _flat_input(encoder: nn.Module) -> bool:
@@ -95,7 +94,7 @@ def fusable_critic(critic: nn.Module) -> bool:
     return len(shapes) == 1 and all(_relu_mlp(c) for c in critic.critics)
 
 
-def stack(buffer: Tensor, base: Tensor, critics: list[Layers]) -> Pairs:
+def stack(buffer: Tensor, base: Tensor, critics: list[Layers]) -> Stacked:
     """Views of ``buffer`` stacking layer ``i`` of every critic into one tensor.
 
     ``base`` is the flat buffer the critics' parameters are views of; ``buffer`` has its layout
@@ -105,7 +104,7 @@ def stack(buffer: Tensor, base: Tensor, critics: list[Layers]) -> Pairs:
     def offset(t: Tensor) -> int:
         return (t.data_ptr() - base.data_ptr()) // size
 
-    out: Pairs = []
+    out: Stacked = []
     for i in range(len(critics[0])):
         pair = []
         for k in (0, 1):  # weight, bias
@@ -120,51 +119,39 @@ def stack(buffer: Tensor, base: Tensor, critics: list[Layers]) -> Pairs:
     return out
 
 
-def with_transposes(pairs: Pairs) -> Stacked:
-    """Add each layer's ``weightᵀ`` and row-shaped bias views."""
-    return [(w, b, w.transpose(1, 2), b.unsqueeze(1)) for w, b in pairs]
-
-
-def twin_forward(layers: Stacked, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-    """All critics on the same input ``x [B, in]``: ``Q [C, B]`` and each layer's input."""
-    h = x.expand(layers[0][0].shape[0], *x.shape)
-    acts = [h]
+def twin_forward(layers: Stacked, x: Tensor) -> tuple[Tensor, list[list[Tensor]]]:
+    """All critics on the same input ``x [B, in]``: ``Q [C, B]`` and, per critic, each layer's
+    input."""
+    q, acts = [], []
     last = len(layers) - 1
-    for i, (_, _, weight_t, bias_row) in enumerate(layers):
-        h = torch.baddbmm(bias_row, h, weight_t)
-        if i < last:
-            h = h.relu_()
-            acts.append(h)
-    return h.squeeze(2), acts
+    for j in range(layers[0][0].shape[0]):
+        h, inputs = x, [x]
+        for i, (weight, bias) in enumerate(layers):
+            h = linear(h, weight[j], bias[j], relu=i < last)
+            if i < last:
+                inputs.append(h)
+        q.append(h.squeeze(1))
+        acts.append(inputs)
+    return torch.stack(q), acts
 
 
-def twin_backward(layers: Stacked, acts: list[Tensor], dq: Tensor,
-                  grads: Pairs | None = None, input_from: int | None = None) -> Tensor | None:
+def twin_backward(layers: Stacked, acts: list[list[Tensor]], dq: Tensor,
+                  grads: Stacked | None = None, input_from: int | None = None) -> Tensor | None:
     """Back-propagate ``dq = ∂ℓ/∂Q [C, B]``: weight and bias gradients into ``grads`` (when
-    given) and, with ``input_from``, return ``∂ℓ/∂x[:, input_from:]`` summed over the critics.
-
-    The first layer usually has a few input columns: its weight gradient is computed as
-    ``(xᵀ g)ᵀ`` and its input gradient critic by critic with ``mm``; MKL runs the direct forms
-    of these thin products several times slower."""
-    dh = dq.unsqueeze(2)
-    for i in range(len(layers) - 1, 0, -1):
-        if grads is not None:
-            torch.bmm(dh.transpose(1, 2), acts[i], out=grads[i][0])
-            torch.sum(dh, 1, out=grads[i][1])
-        dh = torch.bmm(dh, layers[i][0])
-        torch.ops.aten.threshold_backward.grad_input(dh, acts[i], 0, grad_input=dh)
-    x, weight = acts[0], layers[0][0]
-    if grads is not None:
-        if x.shape[2] <= THIN:  # see backward_into
-            grads[0][0].copy_(torch.bmm(x.transpose(1, 2), dh).transpose(1, 2))
-        else:
-            torch.bmm(dh.transpose(1, 2), x, out=grads[0][0])
-        torch.sum(dh, 1, out=grads[0][1])
-    if input_from is None:
-        return None
-    out = torch.mm(dh[0], weight[0, :, input_from:])
-    for j in range(1, dh.shape[0]):
-        out = torch.addmm(out, dh[j], weight[j, :, input_from:])
+    given) and, with ``input_from``, return ``∂ℓ/∂x[:, input_from:]`` summed over the critics."""
+    out: Tensor | None = None
+    for j, inputs in enumerate(acts):
+        dh = dq[j].unsqueeze(1)
+        for i in range(len(layers) - 1, -1, -1):
+            if grads is not None:
+                weight_grad_into(grads[i][0][j], dh, inputs[i])
+                torch.sum(dh, 0, out=grads[i][1][j])
+            if i > 0:
+                dh = matmul(dh, layers[i][0][j])
+                torch.ops.aten.threshold_backward.grad_input(dh, inputs[i], 0, grad_input=dh)
+        if input_from is not None:
+            part = layers[0][0][j, :, input_from:]
+            out = torch.mm(dh, part) if out is None else torch.addmm(out, dh, part)
     return out
 
 
@@ -183,9 +170,9 @@ def _grad_views(optimizer: Adam) -> dict[int, Tensor]:
 
 
 def _critic_views(critic: TwinQCritic, flat: Tensor, grad: Tensor | None = None
-                  ) -> tuple[Stacked, Pairs]:
+                  ) -> tuple[Stacked, Stacked]:
     per_critic = [mlp_layers(c) for c in critic.critics]  # type: ignore[arg-type]
-    return (with_transposes(stack(flat, flat, per_critic)),
+    return (stack(flat, flat, per_critic),
             [] if grad is None else stack(grad, flat, per_critic))
 
 
@@ -237,7 +224,7 @@ class FusedTD3Step:
         self.actor_grads = [views[id(p)] for layer in self.actor for p in layer]
         self.actor_target = mlp_layers(lr.actor_target.mlp)
         self.critic, self.critic_grads = _critic_views(lr.critic, c_flat, c_grad)
-        self.q1 = with_transposes([(w[:1], b[:1]) for w, b, _, _ in self.critic])
+        self.q1 = [(w[:1], b[:1]) for w, b in self.critic]
         self.critic_target = _critic_views(lr.critic_target, lr.target_flats[1])[0]
         self.flats: tuple[Tensor, ...] = (a_flat, c_flat, *lr.target_flats)
 
@@ -323,7 +310,7 @@ class FusedSACStep:
         lo, hi = SquashedGaussianActor.LOG_STD_MIN, SquashedGaussianActor.LOG_STD_MAX
         acts, h = [obs], obs
         for weight, bias in self.trunk:
-            h = torch.addmm(bias, h, weight.t()).relu_()
+            h = linear(h, weight, bias, relu=True)
             acts.append(h)
         (w_mu, b_mu), (w_ls, b_ls) = self.heads
         mean = torch.addmm(b_mu, h, w_mu.t())
@@ -372,9 +359,9 @@ class FusedSACStep:
         d_log_std = (d_u * std_noise).sub_(alpha).mul_(in_range)
         h = actor_acts[-1]
         (gw_mu, gb_mu), (gw_ls, gb_ls) = self.head_grads
-        torch.mm(d_u.t(), h, out=gw_mu)
+        weight_grad_into(gw_mu, d_u, h)
         torch.sum(d_u, 0, out=gb_mu)
-        torch.mm(d_log_std.t(), h, out=gw_ls)
+        weight_grad_into(gw_ls, d_log_std, h)
         torch.sum(d_log_std, 0, out=gb_ls)
         (w_mu, _), (w_ls, _) = self.heads
         d_h = torch.addmm(torch.mm(d_u, w_mu), d_log_std, w_ls)

@@ -17,6 +17,9 @@ see docs/benchmarks.md). The result equals autograd's up to float rounding
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -39,6 +42,62 @@ def fusable(net: QNetwork) -> bool:
 
 Layers = list[tuple[Tensor, Tensor]]
 THIN = 24  # layer inputs up to this width take the transposed weight-gradient product
+
+
+def _probe_onednn() -> Callable[..., Tensor] | None:
+    """oneDNN's fp32 linear, where this torch build has it and it runs."""
+    if os.environ.get("NACRE_ONEDNN", "1") == "0" or not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        return None
+    op = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if op is None:
+        return None
+    try:
+        a, w = torch.ones(2, 3), torch.ones(4, 3)
+        ok = bool(torch.equal(op(a, w, None, "none", [], ""), torch.full((2, 4), 3.0)))
+    except (RuntimeError, TypeError):
+        return None
+    return op if ok else None
+
+
+# Large fp32 products on CPU go through oneDNN rather than torch's default BLAS (MKL): MKL takes
+# its AVX2 code path on AMD processors, oneDNN picks the widest vector unit the CPU reports. On
+# this project's 2-core AMD EPYC (AVX-512) a 256 × 400 × 300 product takes ≈ 175 µs instead of
+# ≈ 350 µs, in full fp32 (docs/design/performance.md). Small and thin products stay with
+# torch.mm, which is faster there. NACRE_ONEDNN=0 turns this off.
+_ONEDNN = _probe_onednn()
+
+
+def _onednn(a: Tensor, m: int, k: int, n: int) -> bool:
+    return (_ONEDNN is not None and m >= 32 and k >= 64 and n >= 64 and a.is_cpu
+            and a.dtype == torch.float32)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, relu: bool = False) -> Tensor:
+    """``x Wᵀ + b``, then ReLU with ``relu``."""
+    if _ONEDNN is not None and _onednn(x, x.shape[0], x.shape[1], weight.shape[0]):
+        return _ONEDNN(x, weight, bias, "relu" if relu else "none", [], "")
+    y = torch.mm(x, weight.t()) if bias is None else torch.addmm(bias, x, weight.t())
+    return y.relu_() if relu else y
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a b`` for 2-D ``a`` and ``b`` (either may be a transposed view)."""
+    if _ONEDNN is not None and _onednn(a, a.shape[0], a.shape[1], b.shape[1]):
+        return _ONEDNN(a, b.t(), None, "none", [], "")
+    return torch.mm(a, b)
+
+
+def weight_grad_into(out: Tensor, grad: Tensor, inputs: Tensor) -> None:
+    """``out ← gradᵀ inputs`` (a layer's weight gradient) for 2-D ``grad [B, out]`` and
+    ``inputs [B, in]``."""
+    if inputs.shape[1] <= THIN:
+        # a thin input (e.g. 4 observation columns): MKL computes (hᵀ g)ᵀ several times
+        # faster than gᵀ h (≈ 20 vs 46-94 µs for 256 × 400 × 4)
+        out.copy_(torch.mm(inputs.t(), grad).t())
+    elif _ONEDNN is not None and _onednn(grad, grad.shape[1], grad.shape[0], inputs.shape[1]):
+        out.copy_(_ONEDNN(grad.t(), inputs.t(), None, "none", [], ""))
+    else:
+        torch.mm(grad.t(), inputs, out=out)
 
 
 def mlp_layers(mlp: MLP) -> Layers:
@@ -68,9 +127,7 @@ def mlp_forward(layers: Layers, x: Tensor) -> Tensor:
                 v = torch.relu_(v)
         return v.unsqueeze(0)
     for i, (weight, bias) in enumerate(layers):
-        x = F.linear(x, weight, bias)
-        if i < last:
-            x = torch.relu_(x)
+        x = linear(x, weight, bias, relu=i < last)
     return x
 
 
@@ -86,10 +143,12 @@ def forward_saving_inputs(layers: Layers, x: Tensor, use_tanh: bool = False
             # tanh(u) = 2σ(2u) − 1 (≈ 3× faster on CPU, see mlp.tanh); the 2u comes out of addmm
             x = torch.addmm(bias, x, weight.t(), beta=2.0, alpha=2.0).sigmoid_().mul_(2.0)
             x = x.sub_(1.0)
-        else:
+        elif use_tanh:
             x = torch.addmm(bias, x, weight.t())
             if hidden:
-                x = x.tanh_() if use_tanh else x.relu_()
+                x = x.tanh_()
+        else:
+            x = linear(x, weight, bias, relu=hidden)
         if hidden:
             acts.append(x)
     return x, acts
@@ -101,20 +160,15 @@ def backward_into(layers: Layers, acts: list[Tensor], grad_out: Tensor, grads: l
     order): ``∂W_i = g_iᵀ h_{i-1}``, ``∂b_i = Σ_n g_i``, ``g_{i-1} = (g_i W_i) ⊙ act'``."""
     dh = grad_out
     for i in range(len(layers) - 1, -1, -1):
-        if acts[i].shape[1] <= THIN:
-            # a thin input (e.g. 4 observation columns): MKL computes (hᵀ g)ᵀ several times
-            # faster than gᵀ h (≈ 20 vs 46-94 µs for 256 × 400 × 4)
-            grads[2 * i].copy_(torch.mm(acts[i].t(), dh).t())
-        else:
-            torch.mm(dh.t(), acts[i], out=grads[2 * i])
+        weight_grad_into(grads[2 * i], dh, acts[i])
         torch.sum(dh, 0, out=grads[2 * i + 1])
         if i > 0:
-            dh = torch.mm(dh, layers[i][0])
+            dh = matmul(dh, layers[i][0])
             h = acts[i]
             if use_tanh:  # tanh' = 1 − h²: dh − (dh·h)·h
                 dh = torch.addcmul(dh, dh * h, h, value=-1.0)
-            else:
-                dh = torch.ops.aten.threshold_backward(dh, h, 0)
+            else:  # in place: a fresh tensor would be cold in cache
+                torch.ops.aten.threshold_backward.grad_input(dh, h, 0, grad_input=dh)
 
 
 class FusedTDStep:
