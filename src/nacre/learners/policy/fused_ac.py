@@ -5,11 +5,13 @@ networks: ≈ 11.5 products of 256 × 400 × 300 per update); autograd adds grap
 dispatch, critic weight gradients the actor step throws away, and one kernel per parameter in the
 optimizer and the Polyak update. Written out by hand:
 
-* **Twin critics as one batched network.** The parameters of critic ``j`` sit at a fixed distance
-  from those of critic 0 in the optimizer's flat buffer, so a strided view stacks layer ``i`` of
-  every critic into one ``[C, out, in]`` tensor; each layer of both critics is then one ``bmm``
-  (forward and backward), and the weight gradients are written straight into the optimizer's flat
-  gradient buffer.
+* **Twin critics over the optimizer's flat buffer.** The critic optimizer keeps layer ``i`` of
+  every critic next to each other (:meth:`TwinQCritic.optimizer_parameters`), so a strided view
+  stacks them into one ``[C, out, in]`` tensor of the parameter buffer, and another of the
+  gradient buffer: the weight gradients are written straight where the optimizer reads them.
+  Each critic's products go through :func:`~nacre.learners.value.fused.linear` /
+  :func:`~nacre.learners.value.fused.matmul` (oneDNN for the large ones, with the ReLU fused
+  into the forward product).
 * **Critic loss.** ``∂/∂Q_j`` of ``k · Σ_j mean_n (Q_j − y)²`` is ``2k (Q_j − y) / n``; the
   constant goes into the optimizer's gradient scale.
 * **Actor step.** Only the gradient with respect to the critic's *action input* is needed:
