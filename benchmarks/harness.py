@@ -3,6 +3,7 @@ machine and version descriptions (see ../shared/BENCHMARKS.md for the protocol).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -259,6 +260,20 @@ def sb3_run(make_model: Callable[[], Any], env_id: str, seed: int, steps: int,
         "torch_threads": threads,
         "torch_threads_after": torch.get_num_threads(),
     }
+
+
+def benchmark_parser(doc: str, seeds: int, steps: int, quick_help: str,
+                     out_dir: Path) -> argparse.ArgumentParser:
+    """The options every side-by-side script takes (and the hidden ones of its workers)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=seeds)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out-dir", default=str(out_dir))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    return parser
 
 
 def run_alternating(script: str | Path, tmp: Path, seeds: Sequence[int], steps: int,

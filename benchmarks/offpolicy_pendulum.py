@@ -95,15 +95,9 @@ def worker_sb3(algo: str, seed: int, steps: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.benchmark_parser(__doc__, 5, 20_000, "2 seeds x 2k steps (smoke test)",
+                                      HERE / "results")
     parser.add_argument("--algo", choices=("td3", "sac"), required=True)
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=20_000)
-    parser.add_argument("--quick", action="store_true", help="2 seeds x 2k steps (smoke test)")
-    parser.add_argument("--out-dir", default=str(HERE / "results"))
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         run = worker_nacre if args.worker == "nacre" else worker_sb3

@@ -84,15 +84,8 @@ def worker_sb3(seed: int, steps: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--quick", action="store_true", help="1 seed x 12k steps (smoke test)")
-    parser.add_argument("--out-dir", default=str(HERE / "results"))
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = harness.benchmark_parser(__doc__, 3, 100_000, "1 seed x 12k steps (smoke test)",
+                                    HERE / "results").parse_args()
     if args.worker:
         run = worker_nacre if args.worker == "nacre" else worker_sb3
         write_json(args.out, run(args.seed, args.steps))

@@ -31,7 +31,7 @@ The results equal the autograd updates of :class:`~nacre.learners.TD3` and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -198,12 +198,44 @@ class _Flats:
         return True
 
 
-class FusedTD3Step:
-    """One TD3 update with hand-derived gradients (see the module docstring)."""
+def learn_in_parts(learner: TD3 | SAC, batch: TransitionBatch, batch_size: int) -> Metrics:
+    """``len(batch) / batch_size`` consecutive updates of ``learner``; the metrics are those of
+    the last (the fused update computes none for the others)."""
+    parts = batch.split(batch_size)
+    metrics: Metrics = {}
+    for i, part in enumerate(parts):
+        if learner._fused is not None and part.obs.is_floating_point():
+            metrics = learner._fused(part, metrics=i == len(parts) - 1)
+        else:
+            metrics = learner.learn_batch(part)
+    return metrics
 
-    def __init__(self, learner: TD3) -> None:
+
+class _FusedStep:
+    """What both fused steps share: the learner, its flat buffers and the views over them,
+    rebuilt when the buffers move (after ``copy.deepcopy``)."""
+
+    def __init__(self, learner: Any) -> None:
         self.learner = learner
         self._flats = _Flats()
+
+    def _pairs(self) -> list[tuple[Tensor, list[Tensor]]]:
+        """Each flat buffer with the parameters that must be views of it."""
+        raise NotImplementedError
+
+    def _build(self) -> None:
+        """(Re)build the views over the buffers."""
+        raise NotImplementedError
+
+    def _views(self) -> None:
+        if self._flats.moved(self._pairs):
+            self._build()
+
+
+class FusedTD3Step(_FusedStep):
+    """One TD3 update with hand-derived gradients (see the module docstring)."""
+
+    learner: TD3
 
     def _pairs(self) -> list[tuple[Tensor, list[Tensor]]]:
         lr = self.learner
@@ -214,9 +246,7 @@ class FusedTD3Step:
                 (a_flat_t, list[Tensor](lr.actor_target.parameters())),
                 (c_flat_t, lr.critic_target.optimizer_parameters())]
 
-    def _views(self) -> None:
-        if not self._flats.moved(self._pairs):
-            return
+    def _build(self) -> None:
         lr = self.learner
         a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
         a_flat, c_flat, c_grad = a_opt.flat_param, c_opt.flat_param, c_opt.flat_grad
@@ -271,12 +301,10 @@ class FusedTD3Step:
         return out
 
 
-class FusedSACStep:
+class FusedSACStep(_FusedStep):
     """One SAC update with hand-derived gradients (see the module docstring)."""
 
-    def __init__(self, learner: SAC) -> None:
-        self.learner = learner
-        self._flats = _Flats()
+    learner: SAC
 
     def _pairs(self) -> list[tuple[Tensor, list[Tensor]]]:
         lr = self.learner
@@ -286,9 +314,7 @@ class FusedSACStep:
         return [(a_opt.flat_param, a_opt.params), (c_opt.flat_param, c_opt.params),
                 (lr.target_flat, lr.critic_target.optimizer_parameters())]
 
-    def _views(self) -> None:
-        if not self._flats.moved(self._pairs):
-            return
+    def _build(self) -> None:
         lr = self.learner
         a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
         c_flat, c_grad, target_flat = c_opt.flat_param, c_opt.flat_grad, lr.target_flat

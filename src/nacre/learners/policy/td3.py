@@ -20,7 +20,12 @@ from torch import Tensor
 from nacre.data.batch import TransitionBatch
 from nacre.errors import check_positive, check_unit_interval
 from nacre.learners.optim import Adam, flatten, module_order, polyak_update, renumber_state
-from nacre.learners.policy.fused_ac import FusedTD3Step, fusable_actor, fusable_critic
+from nacre.learners.policy.fused_ac import (
+    FusedTD3Step,
+    fusable_actor,
+    fusable_critic,
+    learn_in_parts,
+)
 from nacre.networks.continuous import DeterministicActor, TwinQCritic
 from nacre.types import Metrics
 
@@ -85,23 +90,12 @@ class TD3:
         out: Tensor = self.actor(state)
         return out
 
-    def _fusable(self, batch: TransitionBatch) -> bool:
-        return batch.obs.is_floating_point()  # the fused step casts to the networks' dtype
-
     def learn_batches(self, batch: TransitionBatch, batch_size: int) -> Metrics:
-        """``len(batch) / batch_size`` consecutive updates; the metrics are those of the last
-        (the fused update computes no metrics for the others)."""
-        parts = batch.split(batch_size)
-        metrics: Metrics = {}
-        for i, part in enumerate(parts):
-            if self._fused is not None and self._fusable(part):
-                metrics = self._fused(part, metrics=i == len(parts) - 1)
-            else:
-                metrics = self.learn_batch(part)
-        return metrics
+        """``len(batch) / batch_size`` consecutive updates (metrics: the last one's)."""
+        return learn_in_parts(self, batch, batch_size)
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
-        if self._fused is not None and self._fusable(batch):
+        if self._fused is not None and batch.obs.is_floating_point():  # the step casts it
             return self._fused(batch)
         cfg = self.config
         with torch.no_grad():
