@@ -231,6 +231,12 @@ class _FusedStep:
         if self._flats.moved(self._pairs):
             self._build()
 
+    def _online_pairs(self) -> list[tuple[Tensor, list[Tensor]]]:
+        """The actor's and the critics' optimizer buffers with their parameters."""
+        a_opt, c_opt = self.learner.actor_optimizer, self.learner.critic_optimizer
+        assert a_opt.flat_param is not None and c_opt.flat_param is not None
+        return [(a_opt.flat_param, a_opt.params), (c_opt.flat_param, c_opt.params)]
+
 
 class FusedTD3Step(_FusedStep):
     """One TD3 update with hand-derived gradients (see the module docstring)."""
@@ -239,11 +245,8 @@ class FusedTD3Step(_FusedStep):
 
     def _pairs(self) -> list[tuple[Tensor, list[Tensor]]]:
         lr = self.learner
-        a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
-        assert a_opt.flat_param is not None and c_opt.flat_param is not None
         a_flat_t, c_flat_t = lr.target_flats
-        return [(a_opt.flat_param, a_opt.params), (c_opt.flat_param, c_opt.params),
-                (a_flat_t, list[Tensor](lr.actor_target.parameters())),
+        return [*self._online_pairs(), (a_flat_t, list[Tensor](lr.actor_target.parameters())),
                 (c_flat_t, lr.critic_target.optimizer_parameters())]
 
     def _build(self) -> None:
@@ -308,11 +311,8 @@ class FusedSACStep(_FusedStep):
 
     def _pairs(self) -> list[tuple[Tensor, list[Tensor]]]:
         lr = self.learner
-        a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
-        assert a_opt.flat_param is not None and c_opt.flat_param is not None
         assert lr.target_flat is not None
-        return [(a_opt.flat_param, a_opt.params), (c_opt.flat_param, c_opt.params),
-                (lr.target_flat, lr.critic_target.optimizer_parameters())]
+        return [*self._online_pairs(), (lr.target_flat, lr.critic_target.optimizer_parameters())]
 
     def _build(self) -> None:
         lr = self.learner
