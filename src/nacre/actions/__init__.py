@@ -1,7 +1,18 @@
-"""Action representations: which features a learner scores for each candidate action."""
+"""Action representations: which features a learner scores for each candidate action.
+
+- :class:`IdentityActionRepresentation` — the features the space or the environment gives (per
+  step candidate features first), or none: the action is its index.
+- :class:`OneHotActionRepresentation` — ``e_a`` in ``R^K``: every action its own parameters.
+- :class:`BinaryActionRepresentation` — the ``⌈log₂ K⌉`` bits of the index: actions share
+  parameters through common bits, ``K`` actions in ``log K`` dimensions (Pearl's binary action
+  representation for large action sets).
+"""
 
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import Tensor
 
 from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
@@ -18,4 +29,41 @@ class IdentityActionRepresentation:
         return None
 
 
-__all__ = ["IdentityActionRepresentation"]
+class _IndexCode:
+    """A fixed code ``[K, d_a]`` of each action's index, made once per action count."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, Tensor] = {}
+
+    def code(self, n: int) -> Tensor:
+        raise NotImplementedError
+
+    def represent(self, space: ActionSpace, available: AvailableActions | None) -> Tensor:
+        if not isinstance(space, DiscreteActionSpace):
+            raise TypeError(f"{type(self).__name__} needs a discrete action space")
+        if space.n not in self._cache:
+            self._cache[space.n] = self.code(space.n)
+        return self._cache[space.n]
+
+
+class OneHotActionRepresentation(_IndexCode):
+    """``e_a``: the identity matrix ``[K, K]``."""
+
+    def code(self, n: int) -> Tensor:
+        return torch.eye(n)
+
+
+class BinaryActionRepresentation(_IndexCode):
+    """The bits of the index, least significant first: ``[K, max(1, ⌈log₂ K⌉)]`` of 0/1."""
+
+    def code(self, n: int) -> Tensor:
+        bits = max(1, math.ceil(math.log2(n)))
+        index = torch.arange(n)[:, None]
+        return ((index >> torch.arange(bits)) & 1).float()
+
+
+__all__ = [
+    "BinaryActionRepresentation",
+    "IdentityActionRepresentation",
+    "OneHotActionRepresentation",
+]

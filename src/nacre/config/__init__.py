@@ -1,6 +1,7 @@
 """Typed configs, the component registry, YAML I/O and presets."""
 
 from nacre.config import components as _components  # noqa: F401 - registers built-ins
+from nacre.config import components_bandit as _bandit  # noqa: F401 - registers built-ins
 from nacre.config import components_policy as _policy  # noqa: F401 - registers built-ins
 from nacre.config.components import BuildContext, Run, build
 from nacre.config.registry import entries, lookup, register

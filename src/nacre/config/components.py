@@ -280,7 +280,9 @@ def build(config: RunConfig) -> Run:
     kind = getattr(learner, "scores_kind", None)
     accepts = getattr(exploration, "accepts", None)
     if kind is not None and accepts is not None and kind not in accepts:
-        fits = {"values": "greedy / epsilon_greedy / boltzmann", "logits": "policy",
+        fits = {"values": "greedy / epsilon_greedy / boltzmann / squarecb / fastcb",
+                "posterior": "ucb / thompson (or a mean-based one: epsilon_greedy, squarecb …)",
+                "logits": "policy",
                 "gaussian": "policy", "action": "gaussian", "squashed": "squashed"}[kind]
         raise ConfigError(f"exploration {config.exploration.name!r} does not fit learner "
                           f"{config.learner.name!r}, whose scores are {kind}: use exploration "

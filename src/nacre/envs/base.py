@@ -31,6 +31,8 @@ class ActionResult:
             step of Gymnasium's NEXT_STEP autoreset mode).
         available: the actions available at ``obs`` (None: all of them).
         cost: ``[B]`` safety costs, when the environment reports them.
+        regret: ``[B]`` expected regret of the actions just taken (best available expected
+            reward minus the chosen action's), when the environment knows it (bandit envs).
         episode_returns / episode_lengths: returns and lengths of the episodes that ended here.
     """
 
@@ -42,6 +44,7 @@ class ActionResult:
     valid: np.ndarray | None = None
     available: AvailableActions | None = None
     cost: np.ndarray | None = None
+    regret: np.ndarray | None = None
     episode_returns: Sequence[float] = ()
     episode_lengths: Sequence[int] = ()
 

@@ -25,6 +25,7 @@ from nacre.envs.state import (
 from nacre.errors import ConfigError, InputError, SpaceError
 
 if TYPE_CHECKING:
+    from nacre.envs.bandits import ClassificationBandit, SyntheticLinearBandit
     from nacre.envs.normalize import Normalize
     from nacre.envs.sync import SyncEnvs
 from nacre.spaces import (
@@ -231,7 +232,9 @@ class GymVectorEnv:
 
 
 Vectorization = Literal["auto", "none", "sync", "async"]
-NacreEnv = Union[GymEnv, GymVectorEnv, "SyncEnvs", "Normalize"]
+NacreEnv = Union[
+    GymEnv, GymVectorEnv, "SyncEnvs", "Normalize", "ClassificationBandit", "SyntheticLinearBandit"
+]
 
 
 def make_env(
@@ -245,7 +248,14 @@ def make_env(
     ``vectorization``: ``auto`` (one env unwrapped when ``num_envs == 1``, else ``sync``),
     ``none`` (requires ``num_envs == 1``), ``sync`` (nacre's :class:`~nacre.envs.sync.SyncEnvs`,
     one process) or ``async`` (Gymnasium's subprocess vector env).
+
+    ``bandit/...`` ids are nacre's contextual bandits (:mod:`nacre.envs.bandits`), which are
+    natively batched: ``vectorization`` does not apply and ``kwargs`` go to their factory.
     """
+    if env_id.startswith("bandit/"):
+        from nacre.envs.bandits import make_bandit_env
+
+        return make_bandit_env(env_id, num_envs, **kwargs)
     if num_envs < 1:
         raise ConfigError(f"env.num_envs must be >= 1, got {num_envs}")
     if env_id not in gym.registry:

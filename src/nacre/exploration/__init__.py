@@ -1,11 +1,13 @@
 """Exploration modules: scores → (action, propensity)."""
 
+from nacre.exploration.bandit import UCB, FastCB, SquareCB, ThompsonSampling
 from nacre.exploration.discrete import (
     Boltzmann,
     EpsilonGreedy,
     Greedy,
     LinearSchedule,
     Warmup,
+    means,
     uniform_valid,
 )
 from nacre.exploration.policy import (
@@ -17,15 +19,20 @@ from nacre.exploration.policy import (
 )
 
 __all__ = [
+    "UCB",
     "Boltzmann",
     "EpsilonGreedy",
+    "FastCB",
     "GaussianNoise",
     "Greedy",
     "LinearSchedule",
     "MeanAction",
     "PolicySampling",
+    "SquareCB",
     "SquashedGaussianSampling",
+    "ThompsonSampling",
     "Warmup",
+    "means",
     "uniform_box",
     "uniform_valid",
 ]

@@ -17,14 +17,28 @@ from nacre.exploration.policy import uniform_box
 from nacre.types import Exploration
 
 
+def means(scores: Tensor) -> Tensor:
+    """The mean scores ``[B, K]``: the scores themselves, or channel 0 (``μ``) of posterior
+    scores ``[B, K, 2]`` (``[μ, σ]`` from :mod:`nacre.learners.bandits`)."""
+    return scores[..., 0] if scores.ndim == 3 else scores
+
+
 def _masked(scores: Tensor, mask: Tensor | None) -> Tensor:
+    scores = means(scores)
     return scores if mask is None else scores.masked_fill(~mask, float("-inf"))
+
+
+def _available(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """``mask`` as floats, or all ones: ``[B, K]``."""
+    if mask is None:
+        return torch.ones(scores.shape[:2], device=scores.device)
+    return mask.to(torch.float32)
 
 
 def _uniform(
     scores: Tensor, mask: Tensor | None, generator: torch.Generator | None
 ) -> tuple[Tensor, Tensor | float]:
-    b, k = scores.shape
+    b, k = scores.shape[:2]
     if mask is None:
         return torch.randint(k, (b,), generator=generator, device=scores.device), 1.0 / k
     weights = mask.to(torch.float32)
@@ -56,7 +70,8 @@ class LinearSchedule:
         return self.start + (self.end - self.start) * (step / self.steps)
 
 
-_DISCRETE = frozenset({"values", "logits"})  # score kinds an argmax over actions fits
+# score kinds an argmax over actions fits (posterior scores: over their means)
+_DISCRETE = frozenset({"values", "logits", "posterior"})
 
 
 class Greedy:
@@ -69,6 +84,11 @@ class Greedy:
     ) -> tuple[Tensor, Tensor]:
         action = _masked(scores, mask).argmax(dim=1)
         return action, torch.ones(action.shape[0], device=scores.device)
+
+    def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
+        """The probability of every action ``[B, K]`` (one-hot on the greedy one)."""
+        return torch.nn.functional.one_hot(_masked(scores, mask).argmax(dim=1),
+                                           scores.shape[1]).float()
 
 
 class EpsilonGreedy:
@@ -92,6 +112,7 @@ class EpsilonGreedy:
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
         eps = self.epsilon(step)
+        scores = means(scores)
         if mask is None and scores.shape[0] == 1 and scores.device.type == "cpu":
             return self._select_one(scores, eps, generator)
         greedy = _masked(scores, mask).argmax(dim=1)
@@ -105,6 +126,13 @@ class EpsilonGreedy:
             propensity = (action == greedy).to(torch.float32).mul_(1.0 - eps).add_(p_random * eps)
         return action, propensity
 
+    def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
+        """ε spread uniformly over the available actions, ``1 − ε`` more on the greedy one."""
+        eps = self.epsilon(step)
+        avail = _available(scores, mask)
+        probs = avail * (eps / avail.sum(1, keepdim=True))
+        greedy = _masked(scores, mask).argmax(dim=1, keepdim=True)
+        return probs.scatter_add_(1, greedy, torch.full_like(probs[:, :1], 1.0 - eps))
 
     @staticmethod
     def _select_one(
@@ -135,9 +163,13 @@ class Boltzmann:
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
-        probs = torch.softmax(_masked(scores, mask) / self.temperature, dim=1)
+        probs = self.distribution(scores, mask, step)
         action = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         return action, probs.gather(1, action[:, None]).squeeze(1)
+
+    def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
+        """``softmax(Q / τ)`` over the available actions."""
+        return torch.softmax(_masked(scores, mask).float() / self.temperature, dim=1)
 
 
 class Warmup:
@@ -158,3 +190,14 @@ class Warmup:
                 return uniform_box(scores, generator)
             return uniform_valid(scores, mask, generator)
         return self.inner.select(scores, mask, step, generator)
+
+    def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
+        """Uniform over the available actions during warm-up, then the inner explorer's."""
+        if step < self.steps and not self.continuous:
+            avail = _available(scores, mask)
+            return avail / avail.sum(1, keepdim=True)
+        inner = getattr(self.inner, "distribution", None)
+        if inner is None or self.continuous:
+            raise NotImplementedError(f"{type(self.inner).__name__} has no action distribution")
+        result: Tensor = inner(scores, mask, step)
+        return result

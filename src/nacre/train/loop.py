@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from nacre.agent import Agent
 from nacre.config.run import TrainConfig
-from nacre.envs.base import Env
+from nacre.envs.base import ActionResult, Env
 from nacre.errors import InputError
+from nacre.spaces import AvailableActions
 from nacre.train.checkpoint import save_checkpoint
 from nacre.train.loggers import JSONLLogger, Logger, TensorBoardLogger, read_metrics
 from nacre.train.plots import plot_learning_curve
@@ -42,6 +44,10 @@ class LoopState:
     pending_lengths: list[int] = field(default_factory=list)
     last_eval: dict[str, Any] = field(default_factory=dict)
     best_eval: dict[str, Any] = field(default_factory=dict)
+    # contextual bandits (one-step environments): totals over the whole run
+    decisions: int = 0
+    reward_sum: float = 0.0
+    regret_sum: float | None = None
 
 
 @dataclass
@@ -67,7 +73,7 @@ def evaluate(agent: Agent, env: Env | Sequence[Env], episodes: int, seed: int) -
     returns: list[float] = []
     for i in range(episodes):
         obs = env.reset(seed=seed + i)
-        available = None
+        available = getattr(env, "available", None)
         while True:
             action, _ = agent.decide(obs, available, exploit=True)
             result = env.step(action)
@@ -83,20 +89,30 @@ def _evaluate_batched(agent: Agent, envs: list[Env], episodes: int, seed: int) -
     for start in range(0, episodes, len(envs)):
         ids = list(range(start, min(start + len(envs), episodes)))
         obs = {i: env.reset(seed=seed + i) for i, env in zip(ids, envs, strict=False)}
+        avail = {i: getattr(env, "available", None) for i, env in zip(ids, envs, strict=False)}
         live = dict(zip(ids, envs, strict=False))
         while live:
             keys = list(live)
-            actions, _ = agent.decide(np.concatenate([obs[i] for i in keys]), exploit=True)
+            actions, _ = agent.decide(np.concatenate([obs[i] for i in keys]),
+                                      _stack_available([avail[i] for i in keys]), exploit=True)
             for row, i in enumerate(keys):
                 result = live[i].step(actions[row : row + 1])
-                if result.available is not None:
-                    raise ValueError("batched evaluation does not support per-step action sets")
                 if result.episode_returns:
                     returns[i] = result.episode_returns[0]
                     del live[i]
                 else:
-                    obs[i] = result.obs
+                    obs[i], avail[i] = result.obs, result.available
     return [returns[i] for i in range(episodes)]
+
+
+def _stack_available(parts: list[AvailableActions | None]) -> AvailableActions | None:
+    """One candidate set for a batch of single environments (None when none restricts)."""
+    if all(p is None for p in parts):
+        return None
+    if any(p is None or p.features is not None for p in parts):
+        raise ValueError("batched evaluation supports per-step masks, not per-step features or "
+                         "a mix of restricted and unrestricted environments")
+    return AvailableActions(torch.cat([p.mask for p in parts if p is not None]))
 
 
 def _next_multiple(value: int, every: int) -> int:
@@ -137,7 +153,7 @@ def fit(
             if cut is not None:
                 cut()
         obs = env.reset(seed=seed + agent.env_steps)
-        agent.reset(obs, env.action_space)
+        agent.reset(obs, env.action_space, getattr(env, "available", None))
     learner = agent.learner
     update_target = getattr(learner, "update_target", None)
     bar = ProgressBar(train.steps, agent.env_steps, enabled=progress)
@@ -194,6 +210,7 @@ def fit(
     next_ckpt = _next_multiple(step, train.checkpoint_every)
     next_event = min(next_train, next_target, next_log, next_eval, next_ckpt)
     stop = False
+    one_step = bool(getattr(env, "one_step", False))
     if getattr(agent.buffer, "full", False):
         # A run interrupted between collecting a rollout and training on it: train first.
         metrics = agent.learn(train.batch_size, train.gradient_steps, progress=step / budget)
@@ -202,6 +219,8 @@ def fit(
             result = env.step(agent.act())
             agent.observe(result)
             step = agent.env_steps
+            if one_step:
+                _count_decisions(state, result)
             if result.episode_returns:
                 state.pending_returns.extend(result.episode_returns)
                 state.pending_lengths.extend(result.episode_lengths)
@@ -242,6 +261,25 @@ def fit(
     return TrainResult(agent, summary, out)
 
 
+def _count_decisions(state: LoopState, result: ActionResult) -> None:
+    """Cumulative reward and (where the env knows it) regret of a bandit run."""
+    state.decisions += int(result.reward.shape[0])
+    state.reward_sum += float(result.reward.sum(dtype=np.float64))
+    if result.regret is not None:
+        state.regret_sum = (state.regret_sum or 0.0) + float(result.regret.sum(dtype=np.float64))
+
+
+def _bandit_metrics(state: LoopState) -> dict[str, Any]:
+    if not state.decisions:
+        return {}
+    row: dict[str, Any] = {"bandit/cumulative_reward": state.reward_sum,
+                           "bandit/average_reward": state.reward_sum / state.decisions}
+    if state.regret_sum is not None:
+        row["bandit/cumulative_regret"] = state.regret_sum
+        row["bandit/average_regret"] = state.regret_sum / state.decisions
+    return row
+
+
 def _log_row(agent: Agent, state: LoopState, metrics: dict[str, Any], wall0: float,
              t_start: float, steps0: int) -> dict[str, Any]:
     elapsed = time.perf_counter() - t_start
@@ -257,6 +295,7 @@ def _log_row(agent: Agent, state: LoopState, metrics: dict[str, Any], wall0: flo
         "env_steps_per_s": (agent.env_steps - steps0) / max(elapsed, 1e-9),
     }
     row.update({k: float(v) for k, v in metrics.items()})
+    row.update(_bandit_metrics(state))
     state.pending_returns, state.pending_lengths = [], []
     return row
 
@@ -280,6 +319,7 @@ def _finish(out: Path | None, agent: Agent, state: LoopState, seed: int, wall0: 
         "env_steps_per_s": agent.env_steps / max(wall, 1e-9),
         "seed": seed,
         "interrupted": interrupted,
+        **_bandit_metrics(state),
     }
     for logger in loggers:
         logger.close()
