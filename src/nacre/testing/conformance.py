@@ -122,6 +122,7 @@ def check_learner(
     deterministic: bool = False,
     squashed: bool = False,
     updates_per_policy_change: int = 1,
+    posterior: bool = False,
 ) -> None:
     """Check the :class:`~nacre.types.Learner` contract on copies of ``learner``.
 
@@ -140,6 +141,8 @@ def check_learner(
             with ``deterministic``, or ``[B, 3, d]`` = (tanh μ, μ, log σ) with ``squashed``.
         updates_per_policy_change: learners with a delayed actor (TD3's ``policy_delay``) change
             their scores only every that many updates.
+        posterior: the learner scores ``[B, K, 2]`` = ``[μ, σ]`` (bandit posteriors); ``σ``
+            must be non-negative.
 
     On-policy learners (``on_policy = True``) get batches with the processed-rollout fields.
 
@@ -173,13 +176,16 @@ def check_learner(
     for b in (1, 5):
         s = score(work, states(b))
         assert isinstance(s, Tensor), f"{name}.scores returned {type(s).__name__}, not a Tensor"
-        expected = ((b, n_actions) if not continuous or deterministic
+        expected = ((b, n_actions, 2) if posterior
+                    else (b, n_actions) if not continuous or deterministic
                     else (b, 3 if squashed else 2, n_actions))
         assert tuple(s.shape) == expected, (
             f"{name}.scores: expected shape {list(expected)}, got {tuple(s.shape)}"
         )
         assert s.is_floating_point(), f"{name}.scores: expected floating scores, got {s.dtype}"
         assert bool(torch.isfinite(s).all()), f"{name}.scores: non-finite values {s.tolist()}"
+        if posterior:
+            assert bool((s[..., 1] >= 0).all()), f"{name}.scores: negative σ {s[..., 1].tolist()}"
 
     # -- learn_batch: metrics and effect
     first = batch()
@@ -275,7 +281,7 @@ def _select(
 def _check_output(
     name: str, scores: Tensor, mask: Tensor | None, action: Any, propensity: Any, where: str
 ) -> None:
-    b, k = scores.shape
+    b, k = scores.shape[:2]
     assert isinstance(action, Tensor) and isinstance(propensity, Tensor), (
         f"{name}.select{where} must return (Tensor, Tensor), got "
         f"({type(action).__name__}, {type(propensity).__name__})"
@@ -351,6 +357,7 @@ def check_exploration(
     deterministic: bool | None = None,
     draws: int = 4000,
     seed: int = 0,
+    posterior: bool = False,
 ) -> None:
     """Check the :class:`~nacre.types.Exploration` contract at each step in ``steps``.
 
@@ -364,6 +371,8 @@ def check_exploration(
             under different generator seeds ever differ.
         draws: rows of identical scores used for the frequency test.
         seed: base seed of the generators.
+        posterior: the explorer reads posterior scores ``[B, K, 2]`` = ``[μ, σ]`` (UCB,
+            Thompson sampling); the check then gives it those, with ``σ`` in [0.1, 0.6].
 
     Checked: actions are int64 ``[B]`` in ``0..K-1``, propensities float32 ``[B]`` in (0, 1];
     masked actions are never taken and a single available action has propensity 1; scores and
@@ -388,6 +397,11 @@ def check_exploration(
     half = torch.zeros(1, k, dtype=torch.bool)
     half[0, 1::2] = True  # the odd actions available; the best of the raw scores may be masked
     half_scores = torch.arange(k, dtype=torch.float32).flip(0)[None]
+    if posterior:  # σ per action; tied actions get equal spreads so they stay tied
+        scores = torch.stack([scores, 0.1 + 0.5 * torch.rand(64, k, generator=g)], -1)
+        tied = torch.stack([tied, torch.full_like(tied, 0.3)], -1)
+        single = scores[:1]
+        half_scores = torch.stack([half_scores, torch.full_like(half_scores, 0.2)], -1)
 
     for step in steps:
         where = f"(step={step})"
@@ -417,11 +431,31 @@ def check_exploration(
             "draws from the global RNG)"
         )
 
+        # -- the full action distribution, where the explorer defines one
+        distribution = getattr(explorer, "distribution", None)
+        if distribution is not None:
+            for m in (None, mask):
+                probs = distribution(scores.clone(), None if m is None else m.clone(), step)
+                assert tuple(probs.shape) == (scores.shape[0], k), (
+                    f"{name}.distribution{where}: expected shape [B, K], got "
+                    f"{tuple(probs.shape)}")
+                assert torch.allclose(probs.sum(1), torch.ones(scores.shape[0]), atol=1e-5), (
+                    f"{name}.distribution{where}: rows sum to {probs.sum(1).tolist()}, not 1")
+                assert bool((probs >= 0).all()), f"{name}.distribution{where}: negative entries"
+                if m is not None:
+                    assert bool((probs[~m] == 0).all()), (
+                        f"{name}.distribution{where} gives probability to masked actions")
+                action, p = _select(explorer, scores, m, step, seed + 3)
+                chosen = probs.gather(1, action[:, None]).squeeze(1)
+                assert torch.allclose(chosen, p, atol=1e-5), (
+                    f"{name}.select{where}: propensities {p[:4].tolist()}… differ from the "
+                    f"distribution's {chosen[:4].tolist()}…")
+
         # -- empirical frequencies vs reported propensities
         draws_seen: list[tuple[str, Tensor]] = []
         varies = False
         for row, m in ((single, None), (tied, None), (single, mask[:1]), (half_scores, half)):
-            big = row.expand(draws, k).contiguous()
+            big = row.expand(draws, *row.shape[1:]).contiguous()
             big_mask = None if m is None else m.expand(draws, k).contiguous()
             label = f"{where} on {draws} identical rows{'' if m is None else ' with a mask'}"
             action, p = _select(explorer, big, big_mask, step, seed + 7)
