@@ -12,6 +12,10 @@ EXPECTED = {
     # policy-gradient learners (issue #3)
     "PPO", "PPOConfig", "PolicySampling", "MeanAction", "RolloutBuffer", "REINFORCE",
     "ReinforceConfig", "SAC", "SACConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig",
+    # contextual bandits (issue #4)
+    "DisjointLinearBandit", "FastCB", "LinearBandit", "LinearBanditConfig", "NeuralBandit",
+    "NeuralBanditConfig", "NeuralLinearBandit", "OnlineBuffer", "SquareCB", "ThompsonSampling",
+    "UCB",
     "load_run", "make_env", "preset_names", "register", "resume", "train",
 }
 

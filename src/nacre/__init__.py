@@ -21,7 +21,13 @@ from nacre.config import (  # noqa: E402
     preset_names,
     register,
 )
-from nacre.data import ReplayBuffer, RolloutBuffer, SARSABuffer, TransitionBatch  # noqa: E402
+from nacre.data import (  # noqa: E402
+    OnlineBuffer,
+    ReplayBuffer,
+    RolloutBuffer,
+    SARSABuffer,
+    TransitionBatch,
+)
 from nacre.envs import ActionResult, make_env  # noqa: E402
 from nacre.errors import (  # noqa: E402
     CheckpointError,
@@ -31,12 +37,16 @@ from nacre.errors import (  # noqa: E402
     SpaceError,
 )
 from nacre.exploration import (  # noqa: E402
+    UCB,
     Boltzmann,
     EpsilonGreedy,
+    FastCB,
     Greedy,
     LinearSchedule,
     MeanAction,
     PolicySampling,
+    SquareCB,
+    ThompsonSampling,
     Warmup,
 )
 from nacre.learners import (  # noqa: E402
@@ -55,12 +65,32 @@ from nacre.learners import (  # noqa: E402
     TabularQLearning,
     TD3Config,
 )
+from nacre.learners.bandits import (  # noqa: E402
+    DisjointLinearBandit,
+    LinearBandit,
+    LinearBanditConfig,
+    NeuralBandit,
+    NeuralBanditConfig,
+    NeuralLinearBandit,
+)
 from nacre.learners.value.dqn import DQNConfig  # noqa: E402
 from nacre.learners.value.tabular import TabularConfig  # noqa: E402
 from nacre.spaces import AvailableActions, BoxActionSpace, DiscreteActionSpace  # noqa: E402
 from nacre.train import evaluate, evaluate_run, fit, load_run, resume, train  # noqa: E402
 
 __all__ = [
+    # contextual bandits (issue #4)
+    "DisjointLinearBandit",
+    "FastCB",
+    "LinearBandit",
+    "LinearBanditConfig",
+    "NeuralBandit",
+    "NeuralBanditConfig",
+    "NeuralLinearBandit",
+    "OnlineBuffer",
+    "SquareCB",
+    "ThompsonSampling",
+    "UCB",
     "DDPG",
     "DDPGConfig",
     "DQN",

@@ -224,12 +224,16 @@ class Agent:
 
         With an on-policy buffer (``buffer.on_policy``) it runs one training round of the
         learner on the collected rollout instead (its epochs of ``batch_size`` minibatches) and
-        clears the buffer. ``progress`` ∈ [0, 1] is how far the run is (for learners with
-        schedules).
+        clears the buffer. With an online buffer (``buffer.online``, contextual bandits) it
+        learns from every transition observed since the last call exactly once, in batches of
+        at most ``batch_size`` (``gradient_steps`` does not apply). ``progress`` ∈ [0, 1] is how
+        far the run is (for learners with schedules).
         """
         if self.buffer is None:
             raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
         metrics: Metrics = {}
+        if getattr(self.buffer, "online", False):
+            return self._learn_online(batch_size) if self.buffer.can_sample else metrics  # type: ignore[attr-defined]
         if getattr(self.buffer, "on_policy", False):
             return self._learn_rollout(batch_size, progress)
         if not getattr(self.buffer, "can_sample", True):
@@ -251,6 +255,22 @@ class Agent:
                     for part in batch.split(batch_size):
                         metrics = self.learner.learn_batch(part)
         self.grad_steps += gradient_steps
+        return metrics
+
+    def _learn_online(self, batch_size: int) -> Metrics:
+        batch = self.buffer.sample(batch_size)  # type: ignore[union-attr]
+        if batch.obs.device != self.device:
+            batch = batch.to(self.device)
+        metrics: Metrics = {}
+        with learning_threads():
+            if len(batch) <= batch_size:  # at B = 1: the one new row
+                metrics = self.learner.learn_batch(batch)
+                self.grad_steps += 1
+                return metrics
+            parts = batch.split(batch_size)
+            for part in parts:
+                metrics = self.learner.learn_batch(part)
+        self.grad_steps += len(parts)
         return metrics
 
     def _learn_rollout(self, batch_size: int, progress: float) -> Metrics:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
@@ -62,14 +61,22 @@ def tune_allocator() -> bool:
     return all(r == 1 for r in results)
 
 
-@contextmanager
-def learning_threads() -> Iterator[None]:
-    """Use the learning thread count inside the block, the acting one after it."""
-    if _threads["learn"] == _threads["act"]:
-        yield
-        return
-    torch.set_num_threads(_threads["learn"])
-    try:
-        yield
-    finally:
+class _LearningThreads:
+    def __enter__(self) -> None:
+        torch.set_num_threads(_threads["learn"])
+
+    def __exit__(self, *exc: object) -> None:
         torch.set_num_threads(_threads["act"])
+
+
+_SWITCH = _LearningThreads()
+_STAY = nullcontext()
+
+
+def learning_threads() -> AbstractContextManager[None]:
+    """Use the learning thread count inside the block, the acting one after it.
+
+    (Shared context objects, not a generator: online bandits enter this once per decision,
+    where a generator-based context manager's ≈ 1.5 µs is a few percent of the step.)
+    """
+    return _STAY if _threads["learn"] == _threads["act"] else _SWITCH

@@ -44,12 +44,13 @@ class OnlineBuffer:
     """
 
     needs_next_action = False
+    online = True  # Agent.learn: learn each pending row once, not gradient_steps samples
 
     def __init__(self, capacity: int = 65_536) -> None:
         if capacity < 1:
             raise InputError("capacity", f"must be >= 1, got {capacity}")
         self.capacity = capacity
-        self._arrays: dict[str, np.ndarray] = {}
+        self._pending: list[tuple[np.ndarray, ...]] = []
         self._rows = 0
 
     def __len__(self) -> int:
@@ -70,45 +71,48 @@ class OnlineBuffer:
         propensity: Any = None,
         valid: Any = None,
     ) -> None:
-        values = {"obs": _array("obs", obs), "action": _array("action", action),
-                  "reward": _array("reward", reward)}
-        b = values["obs"].shape[0]
-        values["propensity"] = (np.ones(b, np.float32) if propensity is None
-                                else _array("propensity", propensity))
-        if not np.isfinite(values["reward"]).all():
+        # Rows wait as small arrays until the next round (usually the very next step), which at
+        # B = 1 costs less than writing them into preallocated storage and reading them back.
+        o = np.array(_array("obs", obs))  # a copy: environments may reuse their arrays
+        a, r = _array("action", action), _array("reward", reward).astype(np.float32)
+        p = (np.ones(o.shape[0], np.float32) if propensity is None
+             else _array("propensity", propensity).astype(np.float32))
+        if not np.isfinite(r).all():
             raise InputError("reward", "contains NaN or inf")
-        keep = None if valid is None else np.asarray(valid, dtype=np.bool_)
-        if keep is not None and not keep.all():
-            values = {k: v[keep] for k, v in values.items()}
-            b = int(keep.sum())
-        if not self._arrays:
-            self._arrays = {k: np.zeros((self.capacity, *v.shape[1:]), dtype=v.dtype)
-                            for k, v in values.items()}
-        if self._rows + b > self.capacity:
-            raise InputError("buffer", f"{self._rows + b} transitions waiting exceed the online "
-                             f"buffer's capacity {self.capacity}: learn more often (train_freq) "
-                             "or raise buffer.capacity")
-        for k, v in values.items():
-            self._arrays[k][self._rows : self._rows + b] = v
-        self._rows += b
+        if valid is not None and not np.all(valid):
+            keep = np.asarray(valid, dtype=np.bool_)
+            o, a, r, p = o[keep], a[keep], r[keep], p[keep]
+        if not (o.shape[0] == a.shape[0] == r.shape[0] == p.shape[0]):
+            raise InputError("buffer", f"batch sizes differ: obs {o.shape[0]}, action "
+                             f"{a.shape[0]}, reward {r.shape[0]}, propensity {p.shape[0]}")
+        if self._rows + o.shape[0] > self.capacity:
+            raise InputError("buffer", f"{self._rows + o.shape[0]} transitions waiting exceed the "
+                             f"online buffer's capacity {self.capacity}: learn more often "
+                             "(train_freq) or raise buffer.capacity")
+        self._pending.append((o, a, r, p))
+        self._rows += o.shape[0]
 
     def sample(self, batch_size: int) -> TransitionBatch:
         """Every pending transition (``batch_size`` is ignored); the buffer is emptied."""
         if self._rows == 0:
             raise InputError("buffer", "no transitions waiting: observe before learning")
-        n = self._rows
-        rows = {k: torch.from_numpy(v[:n].copy()) for k, v in self._arrays.items()}
-        self._rows = 0
-        obs = rows["obs"]
-        return TransitionBatch(obs=obs, action=rows["action"], reward=rows["reward"],
-                               next_obs=obs, terminated=torch.ones(n),
-                               propensity=rows["propensity"])
+        parts = self._pending
+        fields = parts[0] if len(parts) == 1 else tuple(
+            np.concatenate(column) for column in zip(*parts, strict=True))
+        obs, action, reward, propensity = (torch.from_numpy(np.asarray(f)) for f in fields)
+        self._pending, self._rows = [], 0
+        return TransitionBatch(obs=obs, action=action, reward=reward, next_obs=obs,
+                               terminated=torch.ones(reward.shape[0]), propensity=propensity)
 
     def state_dict(self) -> dict[str, Any]:
-        return {k: torch.from_numpy(v[: self._rows].copy()) for k, v in self._arrays.items()}
+        if not self._pending:
+            return {}
+        columns = zip(*self._pending, strict=True)
+        return {k: torch.from_numpy(np.concatenate(c)) for k, c in zip(_FIELDS, columns,
+                                                                        strict=True)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._rows = 0
+        self._pending, self._rows = [], 0
         if state and int(state["reward"].shape[0]):
             self.add(state["obs"], state["action"], state["reward"], state["obs"], None, None,
                      state["propensity"])

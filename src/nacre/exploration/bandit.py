@@ -68,6 +68,10 @@ class UCB:
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
+        if scores.shape[0] == 1 and mask is None and scores.device.type == "cpu":
+            s = scores.numpy()[0]  # one decision: NumPy is several times cheaper per op
+            best = int((s[:, 0] + self.alpha * s[:, 1]).argmax())
+            return torch.full((1,), best, dtype=torch.int64), torch.ones(1)
         action = self._upper(scores, mask).argmax(dim=1)
         return action, torch.ones(action.shape[0], device=scores.device)
 

@@ -1,0 +1,13 @@
+"""Contextual-bandit learners: linear (joint or per arm), neural and neural-linear."""
+
+from nacre.learners.bandits.linear import DisjointLinearBandit, LinearBandit, LinearBanditConfig
+from nacre.learners.bandits.neural import NeuralBandit, NeuralBanditConfig, NeuralLinearBandit
+
+__all__ = [
+    "DisjointLinearBandit",
+    "LinearBandit",
+    "LinearBanditConfig",
+    "NeuralBandit",
+    "NeuralBanditConfig",
+    "NeuralLinearBandit",
+]
