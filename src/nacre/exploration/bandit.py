@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -168,7 +169,26 @@ class _InverseGap:
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
+        if scores.shape[0] == 1 and mask is None and scores.device.type == "cpu":
+            return self._select_one(scores, step, generator)
         return _sample(self.distribution(scores, mask, step), generator)
+
+    def _select_one(self, scores: Tensor, step: int, generator: Any) -> tuple[Tensor, Tensor]:
+        # One decision: the same distribution in NumPy (a third of the torch path's cost).
+        mu = means(scores).numpy()[0].astype(np.float64)
+        best = int(mu.argmax())
+        probs = self._weights_one(mu, best, self.gamma(step))
+        probs[best] = 0.0
+        probs[best] = max(1.0 - probs.sum(), 0.0)
+        u = float(torch.rand(1, generator=generator)) * probs.sum()
+        action = min(int(np.searchsorted(np.cumsum(probs), u, side="right")), mu.shape[0] - 1)
+        while probs[action] <= 0.0:  # u in the rounding slack past the last positive entry
+            action -= 1
+        return (torch.full((1,), action, dtype=torch.int64),
+                torch.full((1,), probs[action] / probs.sum()))
+
+    def _weights_one(self, mu: np.ndarray, best: int, gamma: float) -> np.ndarray:
+        raise NotImplementedError
 
 
 class SquareCB(_InverseGap):
@@ -177,6 +197,10 @@ class SquareCB(_InverseGap):
     def _weights(self, mu: Tensor, best: Tensor, k: Tensor, gamma: float) -> Tensor:
         gap = mu.gather(1, best[:, None]) - mu
         return 1.0 / (k + gamma * gap.clamp_min(0.0))
+
+    def _weights_one(self, mu: np.ndarray, best: int, gamma: float) -> np.ndarray:
+        result: np.ndarray = 1.0 / (mu.shape[0] + gamma * np.maximum(mu[best] - mu, 0.0))
+        return result
 
 
 class FastCB(_InverseGap):
@@ -189,6 +213,12 @@ class FastCB(_InverseGap):
         denom = k * best_loss + gamma * (loss - best_loss).clamp_min(0.0)
         # Where every available loss is 0 the formula is 0/0: nothing left to explore.
         return torch.where(denom > 0, best_loss / denom.clamp_min(1e-300), 0.0)
+
+    def _weights_one(self, mu: np.ndarray, best: int, gamma: float) -> np.ndarray:
+        loss = np.clip(1.0 - mu, 0.0, 1.0)
+        denom = mu.shape[0] * loss[best] + gamma * np.maximum(loss - loss[best], 0.0)
+        result: np.ndarray = np.where(denom > 0, loss[best] / np.maximum(denom, 1e-300), 0.0)
+        return result
 
 
 __all__ = ["UCB", "FastCB", "SquareCB", "ThompsonSampling"]
