@@ -3,8 +3,9 @@ UCB, Thompson, SquareCB and FastCB exploration, the online buffer and index code
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TypeVar
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import gymnasium as gym
 from torch import Tensor
@@ -12,11 +13,14 @@ from torch import Tensor
 from nacre.actions import BinaryActionRepresentation, OneHotActionRepresentation
 from nacre.config.components import BuildContext, NoParams
 from nacre.config.registry import register
+from nacre.config.run import Component
 from nacre.data.online import OnlineBuffer
 from nacre.errors import ConfigError
 from nacre.exploration.bandit import UCB, FastCB, SquareCB, ThompsonSampling
 from nacre.learners.bandits.linear import DisjointLinearBandit, LinearBandit, LinearBanditConfig
 from nacre.learners.bandits.neural import NeuralBandit, NeuralBanditConfig, NeuralLinearBandit
+from nacre.learners.bandits.per_arm import PerArm
+from nacre.spaces import DiscreteActionSpace
 
 
 def _context_dim(ctx: BuildContext) -> int:
@@ -75,6 +79,25 @@ def _cpu_only(learner: L, ctx: BuildContext) -> L:
     if ctx.device.type != "cpu":
         raise ConfigError("the neural bandits run on CPU for now: set train.device: cpu")
     return learner
+
+
+@dataclass(frozen=True)
+class PerArmConfig:
+    """``base``: the learner every arm gets, as a component (``{name: neural_bandit, ...}``),
+    built for one action scored from the context alone."""
+
+    base: dict[str, Any] = field(default_factory=lambda: {"name": "neural_bandit"})
+
+
+@register("learner", "per_arm", PerArmConfig,
+          "disjoint models of any kind: one single-action learner per arm")
+def _per_arm(cfg: PerArmConfig, ctx: BuildContext) -> PerArm:
+    base = Component.parse("learner", cfg.base, "learner.base")
+    if base.name == "per_arm":
+        raise ConfigError("learner.base: per_arm cannot nest another per_arm")
+    space = ctx.discrete_actions("learner 'per_arm'")
+    one = dataclasses.replace(ctx, action_space=DiscreteActionSpace(1))
+    return PerArm(lambda arm: one.make("learner", base), space.n)
 
 
 # ---------------------------------------------------------------- exploration

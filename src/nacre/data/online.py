@@ -8,6 +8,7 @@ so its memory stays fixed however long a run lasts.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -74,10 +75,11 @@ class OnlineBuffer:
         # Rows wait as small arrays until the next round (usually the very next step), which at
         # B = 1 costs less than writing them into preallocated storage and reading them back.
         o = np.array(_array("obs", obs))  # a copy: environments may reuse their arrays
-        a, r = _array("action", action), _array("reward", reward).astype(np.float32)
+        a = _array("action", action)
+        r = _array("reward", reward).astype(np.float32, copy=False)
         p = (np.ones(o.shape[0], np.float32) if propensity is None
-             else _array("propensity", propensity).astype(np.float32))
-        if not np.isfinite(r).all():
+             else _array("propensity", propensity).astype(np.float32, copy=False))
+        if not math.isfinite(np.add.reduce(r, dtype=np.float64)):  # NaN and inf propagate
             raise InputError("reward", "contains NaN or inf")
         if valid is not None and not np.all(valid):
             keep = np.asarray(valid, dtype=np.bool_)

@@ -136,14 +136,14 @@ class _BanditBase:
     def _result(
         self, obs: np.ndarray, reward: np.ndarray, regret: np.ndarray
     ) -> ActionResult:
-        reward = reward.astype(np.float32)
+        reward = reward.astype(np.float32, copy=False)
         return ActionResult(
             obs=obs,
             next_obs=obs,
             reward=reward,
             terminated=self._terminated,
             truncated=self._truncated,
-            regret=regret.astype(np.float32),
+            regret=regret.astype(np.float32, copy=False),
             available=self.available,
             episode_returns=reward.tolist(),
             episode_lengths=[1] * self.num_envs,
@@ -255,7 +255,7 @@ class ClassificationBandit(_BanditBase):
 
     def step(self, action: Any) -> ActionResult:
         a = self._check_action(action)
-        hit = (a == self.y[self._rows]).astype(np.float64)
+        hit = (a == self.y[self._rows]).astype(np.float32)
         reward = hit
         if self.noise_std > 0:
             reward = hit + self.noise_std * self._stream("noise").standard_normal(self.num_envs)

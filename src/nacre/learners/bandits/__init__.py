@@ -2,6 +2,7 @@
 
 from nacre.learners.bandits.linear import DisjointLinearBandit, LinearBandit, LinearBanditConfig
 from nacre.learners.bandits.neural import NeuralBandit, NeuralBanditConfig, NeuralLinearBandit
+from nacre.learners.bandits.per_arm import PerArm
 
 __all__ = [
     "DisjointLinearBandit",
@@ -10,4 +11,5 @@ __all__ = [
     "NeuralBandit",
     "NeuralBanditConfig",
     "NeuralLinearBandit",
+    "PerArm",
 ]

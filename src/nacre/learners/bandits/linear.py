@@ -226,7 +226,9 @@ class DisjointLinearBandit(_RidgeModels):
             a_inv, _, theta = self._np
             out = np.empty((1, self.n_actions, 2), dtype=np.float32)
             out[0, :, 0] = theta @ one
-            out[0, :, 1] = np.sqrt(np.maximum((a_inv @ one) @ one, 0.0))
+            k, d = a_inv.shape[:2]  # one [K·D, D] product: cheaper than K batched [D, D] ones
+            quad = (a_inv.reshape(k * d, d) @ one).reshape(k, d) @ one
+            out[0, :, 1] = np.sqrt(np.maximum(quad, 0.0))
             return torch.from_numpy(out)
         x = _context(state, self.context_dim, self.config.intercept)  # [B, D]
         mu = x @ self.theta.T  # [B, K]
