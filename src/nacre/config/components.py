@@ -284,9 +284,12 @@ def build(config: RunConfig) -> Run:
                 "posterior": "ucb / thompson (or a mean-based one: epsilon_greedy, squarecb …)",
                 "logits": "policy",
                 "gaussian": "policy", "action": "gaussian", "squashed": "squashed"}[kind]
+        need = ("; ucb and thompson need posterior scores [μ, σ]: use learner linear_bandit, "
+                "disjoint_linear_bandit or neural_linear_bandit" if "posterior" in accepts
+                and "values" not in accepts else "")
         raise ConfigError(f"exploration {config.exploration.name!r} does not fit learner "
                           f"{config.learner.name!r}, whose scores are {kind}: use exploration "
-                          f"{fits}")
+                          f"{fits}{need}")
     if bool(getattr(learner, "on_policy", False)) != bool(getattr(buffer, "on_policy", False)):
         want = "rollout" if getattr(learner, "on_policy", False) else "replay"
         raise ConfigError(f"learner {config.learner.name!r} needs buffer.name: {want}; got "

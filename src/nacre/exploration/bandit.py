@@ -114,6 +114,11 @@ class ThompsonSampling:
         if mask is not None:
             draw = draw.masked_fill(~mask, float("-inf"))
         action = draw.argmax(dim=1)
+        # Point masses (σ ≈ 0) with equal μ draw equal values: break such ties evenly, as the
+        # quadrature below counts them.
+        ties = draw == draw.gather(1, action[:, None])
+        if bool((ties.sum(1) > 1).any()):
+            action = torch.multinomial(ties.float(), 1, generator=generator).squeeze(1)
         probs = self._probabilities(mu, s, mask)
         # An arm drawn against odds that underflow float32 still had a positive probability.
         return action, probs.gather(1, action[:, None]).squeeze(1).clamp_min(1e-30)

@@ -89,6 +89,17 @@ class _RidgeModels:
         self._np = (self.a_inv.numpy(), self.b.numpy(), self.theta.numpy()) if cpu else None
         self._outer = np.empty(self.a_inv.shape[1:])
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The NumPy views must be taken again from the copied tensors (deepcopy, pickle):
+        # copied as they are, they would be arrays of their own, detached from the state.
+        state = dict(self.__dict__)
+        del state["_np"], state["_outer"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._views()
+
     def _fold(self, model: int, phi: Tensor, r: Tensor) -> None:
         ridge_update_(self.a_inv[model], self.b[model], phi, r, self.config.discount)
         torch.mv(self.a_inv[model], self.b[model], out=self.theta[model])
