@@ -259,7 +259,7 @@ class Agent:
 
     def _learn_online(self, batch_size: int) -> Metrics:
         batch = self.buffer.sample(batch_size)  # type: ignore[union-attr]
-        if batch.obs.device != self.device:
+        if not self._on_cpu:
             batch = batch.to(self.device)
         metrics: Metrics = {}
         with learning_threads():

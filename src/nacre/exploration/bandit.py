@@ -71,8 +71,8 @@ class UCB:
     ) -> tuple[Tensor, Tensor]:
         if scores.shape[0] == 1 and mask is None and scores.device.type == "cpu":
             s = scores.numpy()[0]  # one decision: NumPy is several times cheaper per op
-            best = int((s[:, 0] + self.alpha * s[:, 1]).argmax())
-            return torch.full((1,), best, dtype=torch.int64), torch.ones(1)
+            best = (s[:, 0] + self.alpha * s[:, 1]).argmax(keepdims=True)
+            return torch.from_numpy(best), torch.ones(1)
         action = self._upper(scores, mask).argmax(dim=1)
         return action, torch.ones(action.shape[0], device=scores.device)
 
