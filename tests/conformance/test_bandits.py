@@ -736,3 +736,86 @@ def test_one_decision_path_draws_from_the_reported_distribution(explorer: Any) -
         torch.testing.assert_close(p, probs[a], rtol=0, atol=1e-6)
     tol = 5 * torch.sqrt(4000 * probs * (1 - probs)) + 1
     assert bool(((counts - 4000 * probs).abs() <= tol).all()), (counts / 4000, probs)
+
+
+# ---------------------------------------------------------------- joint LinTS
+def _joint_model(seed: int = 0) -> LinearBandit:
+    g = torch.Generator().manual_seed(seed)
+    model = LinearBandit(4, torch.randn(5, 3, generator=g),
+                         LinearBanditConfig(posterior="joint", l2=2.0))
+    x = torch.randn(40, 4, generator=g)
+    model.learn_batch(TransitionBatch(obs=x, action=torch.randint(5, (40,), generator=g),
+                                      reward=torch.randn(40, generator=g), next_obs=x,
+                                      terminated=torch.ones(40)))
+    return model
+
+
+def test_joint_scores_carry_a_factor_of_the_arm_covariance() -> None:
+    model = _joint_model()
+    x = torch.randn(2, 4)
+    s = model.scores(x, None)
+    marginal = LinearBandit(4, model.action_features.float(), LinearBanditConfig(l2=2.0))
+    marginal.load_state_dict(model.state_dict())
+    m = marginal.scores(x, None)
+    assert s.shape == (2, 5, 2 + model.a_inv.shape[-1])
+    torch.testing.assert_close(s[..., :2], m, rtol=1e-5, atol=1e-6)
+    phi = model.features(_ctx(x)[:, None, :], model.action_features[None])
+    cov = phi @ model.a_inv[0] @ phi.transpose(1, 2)
+    factor = s[..., 2:].double()
+    torch.testing.assert_close(factor @ factor.transpose(1, 2), cov, rtol=1e-4, atol=1e-6)
+
+
+def _ctx(x: Tensor) -> Tensor:
+    return torch.cat([x.double(), torch.ones(x.shape[0], 1, dtype=torch.float64)], 1)
+
+
+def test_joint_thompson_draw_is_lints_draw_of_theta() -> None:
+    # μ + vFz with F = φL is φ(θ̂ + vLz): the action LinTS takes for the same z.
+    model = _joint_model(1)
+    x = torch.randn(64, 4)
+    scores = model.scores(x, None)
+    explorer = ThompsonSampling(scale=0.7)
+    action, _ = explorer.select(scores, None, 0, torch.Generator().manual_seed(3))
+    z = torch.randn(64, scores.shape[-1] - 2, generator=torch.Generator().manual_seed(3))
+    theta = model.theta[0] + 0.7 * (model._cholesky() @ z.double().T).T  # [64, D]
+    phi = model.features(_ctx(x)[:, None, :], model.action_features[None])
+    expected = (phi * theta[:, None, :]).sum(-1).argmax(1)
+    assert torch.equal(action, expected)
+
+
+def test_joint_thompson_propensities_match_frequencies_and_masks() -> None:
+    model = _joint_model(2)
+    row = model.scores(torch.randn(1, 4), None)
+    explorer = ThompsonSampling(scale=3.0, joint_draws=4096)
+    mask = torch.tensor([[True, True, False, True, True]])
+    for m in (None, mask):
+        probs = explorer.distribution(row, m, 0)[0]
+        assert abs(float(probs.sum()) - 1.0) < 1e-5 and bool((probs > 0).sum() >= 2)
+        if m is not None:
+            assert float(probs[2]) == 0.0
+        n = 6000
+        big = row.expand(n, -1, -1)
+        action, p = explorer.select(big, None if m is None else m.expand(n, -1), 0,
+                                    torch.Generator().manual_seed(5))
+        freq = torch.bincount(action, minlength=5).double() / n
+        torch.testing.assert_close(p, probs[action], rtol=0, atol=1e-6)
+        assert bool(((freq - probs.double()).abs() < 0.03).all()), (freq, probs)
+
+
+def test_joint_lints_learns_the_synthetic_arm_feature_problem() -> None:
+    env = SyntheticLinearBandit(n_actions=6, context_dim=4, arm_features=True, feature_dim=3,
+                                noise_std=0.1)
+    features = env.action_space.features  # type: ignore[union-attr]
+    learner = LinearBandit(4, features, LinearBanditConfig(posterior="joint"))
+    agent = nacre.Agent(learner, exploration=ThompsonSampling(scale=0.3, joint_draws=256),
+                        buffer=OnlineBuffer(), seed=0)
+    obs = env.reset(seed=0)
+    agent.reset(obs, env.action_space)
+    regret = []
+    for _ in range(1500):
+        result = env.step(agent.act())
+        agent.observe(result)
+        agent.learn(1)
+        regret.append(float(result.regret[0]))  # type: ignore[index]
+    early, late = np.mean(regret[:300]), np.mean(regret[-300:])
+    assert late < 0.3 * early, (early, late)

@@ -110,10 +110,13 @@ class UCBConfig:
 
 @dataclass(frozen=True)
 class ThompsonConfig:
-    """Draws ``N(μ, (scale σ)²)`` per arm; ``nodes`` quadrature points for the propensities."""
+    """Draws ``N(μ, (scale σ)²)`` per arm (``nodes`` quadrature points for the propensities), or
+    one joint draw per decision from learners with ``posterior: joint`` (``joint_draws`` fixed
+    draws estimate its propensities)."""
 
     scale: float = 1.0
     nodes: int = 64
+    joint_draws: int = 1024
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def _thompson(cfg: ThompsonConfig, ctx: BuildContext) -> ThompsonSampling:
     if cfg.nodes < 8:
         raise ConfigError(f"exploration.nodes: must be >= 8, got {cfg.nodes}")
     try:
-        return ThompsonSampling(cfg.scale, cfg.nodes)
+        return ThompsonSampling(cfg.scale, cfg.nodes, cfg.joint_draws)
     except ValueError as exc:
         raise _explorer_error(exc) from exc
 

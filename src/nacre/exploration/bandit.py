@@ -82,20 +82,33 @@ class UCB:
 
 
 class ThompsonSampling:
-    """Per-arm Thompson sampling from ``N(μ, (vσ)²)``; ``scale`` is ``v``.
+    """Thompson sampling from the learner's posterior; ``scale`` is ``v``.
 
-    ``nodes`` quadrature points compute the propensities (see the module docstring). The cost
-    of :meth:`distribution` is ``B × K² × nodes``; :meth:`select` computes it too, so for very
-    large candidate sets prefer UCB or SquareCB.
+    With scores ``[B, K, 2]`` it draws every action on its own from ``N(μ, (vσ)²)`` and
+    ``nodes`` quadrature points compute the propensities (see the module docstring); the cost
+    of :meth:`distribution` is ``B × K² × nodes``, and :meth:`select` computes it too, so for
+    very large candidate sets prefer UCB or SquareCB.
+
+    With joint scores ``[B, K, 2 + D]`` (``LinearBanditConfig(posterior="joint")``: channels
+    ``2:`` hold a factor ``F`` of the covariance of the actions' means) it draws one
+    ``z ~ N(0, I_D)`` per decision and scores ``μ + vFz`` — exactly LinTS's draw of
+    ``θ ~ N(θ̂, v²A⁻¹)``. Those probabilities have no one-dimensional form: they are estimated
+    from ``joint_draws`` fixed standard-normal draws (the same for every call, so identical
+    inputs get identical propensities), add-one smoothed over the available actions so that
+    every action's estimate is positive; the error is about ``√(p(1 − p) / joint_draws)``.
     """
 
     accepts = _POSTERIOR
 
-    def __init__(self, scale: float = 1.0, nodes: int = 64) -> None:
+    def __init__(self, scale: float = 1.0, nodes: int = 64, joint_draws: int = 1024) -> None:
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
+        if joint_draws < 1:
+            raise ValueError(f"joint_draws must be >= 1, got {joint_draws}")
         self.scale = scale
         self.nodes = nodes
+        self.joint_draws = joint_draws
+        self._normals: dict[int, Tensor] = {}
         u = (torch.arange(nodes, dtype=torch.float64) + 0.5) / nodes
         self._z = torch.special.ndtri(u).float()  # quantiles of N(0, 1): equal-weight nodes
 
@@ -108,24 +121,46 @@ class ThompsonSampling:
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
+        if scores.shape[-1] > 2:
+            return self._select_joint(scores, mask, generator)
         mu, s = self._spread(scores)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device)
         draw = mu + s * eps
-        if mask is not None:
-            draw = draw.masked_fill(~mask, float("-inf"))
-        action = draw.argmax(dim=1)
-        # Point masses (σ ≈ 0) with equal μ draw equal values: break such ties evenly, as the
-        # quadrature below counts them.
-        ties = draw == draw.gather(1, action[:, None])
-        if bool((ties.sum(1) > 1).any()):
-            action = torch.multinomial(ties.float(), 1, generator=generator).squeeze(1)
+        action = _argmax_even_ties(draw, mask, generator)
         probs = self._probabilities(mu, s, mask)
         # An arm drawn against odds that underflow float32 still had a positive probability.
         return action, probs.gather(1, action[:, None]).squeeze(1).clamp_min(1e-30)
 
     def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
+        if scores.shape[-1] > 2:
+            return self._joint_probabilities(scores, mask)
         mu, s = self._spread(scores)
         return self._probabilities(mu, s, mask)
+
+    def _select_joint(
+        self, scores: Tensor, mask: Tensor | None, generator: Any
+    ) -> tuple[Tensor, Tensor]:
+        mu, factor = scores[..., 0].float(), scores[..., 2:].float()
+        z = torch.randn(mu.shape[0], factor.shape[-1], generator=generator, device=mu.device)
+        draw = mu + self.scale * (factor @ z[..., None]).squeeze(-1)
+        action = _argmax_even_ties(draw, mask, generator)
+        probs = self._joint_probabilities(scores, mask)
+        return action, probs.gather(1, action[:, None]).squeeze(1)
+
+    def _joint_probabilities(self, scores: Tensor, mask: Tensor | None) -> Tensor:
+        mu, factor = scores[..., 0].float(), scores[..., 2:].float()
+        b, k, r = factor.shape
+        if r not in self._normals:  # fixed draws: deterministic estimates
+            g = torch.Generator().manual_seed(20_131_117 + r)
+            self._normals[r] = torch.randn(self.joint_draws, r, generator=g)
+        z = self._normals[r].to(mu.device)
+        draws = mu[:, None, :] + self.scale * torch.einsum("bkr,mr->bmk", factor, z)
+        avail = _mask_or_all(mu, mask)
+        draws = draws.masked_fill(~avail[:, None, :], float("-inf"))
+        counts = torch.zeros(b, k, device=mu.device).scatter_add_(
+            1, draws.argmax(-1), torch.ones(b, self.joint_draws, device=mu.device))
+        n = avail.sum(1, keepdim=True).float()
+        return (counts + avail.float() / n) / (self.joint_draws + 1.0)
 
     def _probabilities(self, mu: Tensor, s: Tensor, mask: Tensor | None) -> Tensor:
         k = mu.shape[1]
@@ -141,6 +176,18 @@ class ThompsonSampling:
         cdf = cdf.masked_fill(ignore[..., None], 1.0)
         probs: Tensor = cdf.prod(2).mean(2).masked_fill(~avail, 0.0)  # [B, K]
         return probs / probs.sum(1, keepdim=True)
+
+
+def _argmax_even_ties(draw: Tensor, mask: Tensor | None, generator: Any) -> Tensor:
+    """The best available draw per row; exact ties (point masses with equal μ) broken evenly,
+    as the propensity computations count them."""
+    if mask is not None:
+        draw = draw.masked_fill(~mask, float("-inf"))
+    action = draw.argmax(dim=1)
+    ties = draw == draw.gather(1, action[:, None])
+    if bool((ties.sum(1) > 1).any()):
+        action = torch.multinomial(ties.float(), 1, generator=generator).squeeze(1)
+    return action
 
 
 class _InverseGap:

@@ -39,17 +39,28 @@ class LinearBanditConfig:
             (the context shifts all arms alike: only the action part ranks them). Disjoint
             models ignore it.
         intercept: append a constant 1 to the context (a bias per arm / action feature).
+        posterior: what the joint model's scores carry: ``marginal`` — ``[μ, σ]`` per action
+            (Thompson sampling then draws each action on its own); ``joint`` — also the factor
+            ``F = φL`` (``LLᵀ = A⁻¹``) after them, ``scores [B, K, 2 + D]``, so Thompson sampling
+            draws one ``θ`` for all actions of a decision, as LinTS does (Agrawal & Goyal 2013).
+            Costs a Cholesky factor after each update and ``K × D`` more numbers per decision.
+            Disjoint models ignore it: their arms' posteriors are independent, so per-arm draws
+            are already the joint draw.
     """
 
     l2: float = 1.0
     discount: float = 1.0
     features: Literal["outer", "concat"] = "outer"
     intercept: bool = True
+    posterior: Literal["marginal", "joint"] = "marginal"
 
     def __post_init__(self) -> None:
         check_positive("learner.l2", self.l2)
         if not 0.0 < self.discount <= 1.0:
             raise ConfigError(f"learner.discount: must be in (0, 1], got {self.discount}")
+        if self.posterior not in ("marginal", "joint"):
+            raise ConfigError(f"learner.posterior: expected marginal or joint, got "
+                              f"{self.posterior!r}")
         if self.features not in ("outer", "concat"):
             raise ConfigError(f"learner.features: expected outer or concat, got "
                               f"{self.features!r}")
@@ -171,6 +182,8 @@ class LinearBandit(_RidgeModels):
         d_x = context_dim + int(config.intercept)
         d_a = int(action_features.shape[1])
         super().__init__(1, d_x * d_a if config.features == "outer" else d_x + d_a, config)
+        self._chol: Tensor | None = None
+        self._chol_at = -1
 
     def features(self, x: Tensor, f: Tensor) -> Tensor:
         """``φ [..., D]`` from contexts ``x [..., d_x]`` and action features ``f [..., d_a]``
@@ -186,7 +199,22 @@ class LinearBandit(_RidgeModels):
             torch.float64)
         phi = self.features(x[:, None, :], f if f.ndim == 3 else f[None])  # [B, K, D]
         mu = phi @ self.theta[0]
+        if self.config.posterior == "joint":
+            factor = phi @ self._cholesky()  # [B, K, D]: cov(μ_a, μ_b) = F_a · F_b
+            spread = factor.norm(dim=-1)
+            return torch.cat([mu[..., None], spread[..., None], factor], -1).float()
         return torch.stack([mu, posterior_std(self.a_inv[0], phi)], -1).float()
+
+    def _cholesky(self) -> Tensor:
+        """``L`` with ``LLᵀ = A⁻¹``, recomputed only after the model changed."""
+        if self._chol_at != self.updates or self._chol is None:
+            self._chol = torch.linalg.cholesky(self.a_inv[0])
+            self._chol_at = self.updates
+        return self._chol
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._chol = None
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         x = _context(batch.obs, self.context_dim, self.config.intercept)
