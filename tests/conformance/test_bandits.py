@@ -819,3 +819,10 @@ def test_joint_lints_learns_the_synthetic_arm_feature_problem() -> None:
         regret.append(float(result.regret[0]))  # type: ignore[index]
     early, late = np.mean(regret[:300]), np.mean(regret[-300:])
     assert late < 0.3 * early, (early, late)
+
+
+@pytest.mark.parametrize("make", [lambda: LinearBandit(D, torch.eye(K)),
+                                  lambda: NeuralBandit(D, K)])
+def test_per_step_candidate_features_are_refused_with_a_clear_error(make: Any) -> None:
+    with pytest.raises(InputError, match="per-step candidate features"):
+        make().scores(torch.zeros(2, D), torch.zeros(2, K, K))

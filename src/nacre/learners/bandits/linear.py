@@ -74,6 +74,18 @@ def _context(state: Tensor, context_dim: int, intercept: bool) -> Tensor:
     return torch.cat([x, x.new_ones(x.shape[0], 1)], 1) if intercept else x
 
 
+def static_features(features: Tensor) -> Tensor:
+    """``[1, K, d_a]`` from per-action features ``[K, d_a]``; per-step candidate features
+    ``[B, K, d_a]`` are refused: a learning batch records the chosen action's index only, so a
+    learner would learn from features other than the ones it scored."""
+    if features.ndim == 3:
+        raise InputError("available.features", "per-step candidate features are not supported by "
+                         "the bandit learners yet (learning batches carry action indices): give "
+                         "the features once in DiscreteActionSpace(n, features=...) and vary "
+                         "the candidates with AvailableActions(mask=...)")
+    return features[None]
+
+
 def _metrics(prediction: Tensor, reward: Tensor) -> Metrics:
     return {"loss": (prediction - reward).square().mean().float()}
 
@@ -197,7 +209,7 @@ class LinearBandit(_RidgeModels):
         x = _context(state, self.context_dim, self.config.intercept)
         f = self.action_features if action_features is None else action_features.to(
             torch.float64)
-        phi = self.features(x[:, None, :], f if f.ndim == 3 else f[None])  # [B, K, D]
+        phi = self.features(x[:, None, :], static_features(f))  # [B, K, D]
         mu = phi @ self.theta[0]
         if self.config.posterior == "joint":
             factor = phi @ self._cholesky()  # [B, K, D]: cov(μ_a, μ_b) = F_a · F_b

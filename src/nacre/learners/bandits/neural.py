@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import ConfigError, InputError, check_positive
+from nacre.learners.bandits.linear import static_features
 from nacre.learners.optim import Adam
 from nacre.losses.bandit import posterior_std, ridge_update_
 from nacre.networks.mlp import ACTIVATIONS
@@ -129,7 +130,7 @@ class NeuralBandit:
             raise InputError("obs", f"expected contexts [B, {self.context_dim}], got "
                              f"{tuple(state.shape)}")
         f = self.action_features if action_features is None else action_features.float()
-        return state.float(), (f if f.ndim == 3 else f[None])
+        return state.float(), static_features(f)
 
     def _mean(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits) if self.config.loss == "cross_entropy" else logits
