@@ -8,9 +8,10 @@ instead of a fresh ``O(d³)`` inverse.
 
 Optional discounting by ``γ`` per row forgets old data geometrically,
 ``A ← γA + xxᵀ, b ← γb + rx`` — recursive least squares with a forgetting factor (Haykin,
-*Adaptive Filter Theory*, ch. 10), the form Pearl's discounted linear bandits use. The prior
-``λI`` is discounted with the data, so on a model that keeps learning, ``A⁻¹`` stays bounded by
-the data of the last ``~1/(1-γ)`` rows.
+*Adaptive Filter Theory*, ch. 10), the form Pearl's discounted linear bandits use. It discounts
+the prior ``λI`` with the data, so in directions the data do not excite ``A⁻¹`` grows like
+``γ⁻ⁿ``; the learners therefore restore the prior periodically (see
+:class:`nacre.learners.bandits.linear.RidgeModels`).
 
 All functions are tensor-in / tensor-out (or in-place on their first argument, named with a
 trailing underscore) and are checked against the direct solution in the unit tests.
@@ -79,17 +80,19 @@ def ridge_update_(a_inv: Tensor, b: Tensor, x: Tensor, r: Tensor, discount: floa
 
 
 def ridge_direct(
-    x: Tensor, r: Tensor, l2: float, discount: float = 1.0
+    x: Tensor, r: Tensor, l2: float, discount: float = 1.0, prior: float | None = None
 ) -> tuple[Tensor, Tensor]:
     """The direct solution after the rows ``x [n, d]``, ``r [n]``: ``(A⁻¹, θ)``.
 
-    ``A = γⁿλI + Σ γ^(n-1-i) xᵢxᵢᵀ`` and ``θ = A⁻¹ Σ γ^(n-1-i) rᵢxᵢ`` — what the incremental
-    updates must reproduce (used by the tests and as a reference).
+    ``A = pI + Σ γ^(n-1-i) xᵢxᵢᵀ`` and ``θ = A⁻¹ Σ γ^(n-1-i) rᵢxᵢ``, with the prior's weight
+    ``p = γⁿλ`` (what :func:`ridge_update_` reproduces) unless ``prior`` gives it (the learners
+    restore it to ``λ`` now and then, see :class:`~nacre.learners.bandits.LinearBandit`).
     """
     n, d = x.shape
     w = discount_weights(n, discount, x)
     w = torch.ones(n, dtype=x.dtype, device=x.device) if w is None else w
-    a = (x.T * w) @ x + (l2 * discount**n) * torch.eye(d, dtype=x.dtype, device=x.device)
+    p = l2 * discount**n if prior is None else prior
+    a = (x.T * w) @ x + p * torch.eye(d, dtype=x.dtype, device=x.device)
     a_inv = torch.linalg.inv(a)
     return a_inv, a_inv @ ((r * w) @ x)
 

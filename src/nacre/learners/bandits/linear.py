@@ -21,7 +21,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import ConfigError, InputError, check_positive
-from nacre.losses.bandit import posterior_std, ridge_update_
+from nacre.losses.bandit import discount_weights, posterior_std, ridge_update_
 from nacre.types import Metrics
 
 
@@ -90,8 +90,17 @@ def _metrics(prediction: Tensor, reward: Tensor) -> Metrics:
     return {"loss": (prediction - reward).square().mean().float()}
 
 
-class _RidgeModels:
-    """``M`` ridge models on ``D`` features: ``A⁻¹ [M, D, D]``, ``b``, ``θ [M, D]`` (float64)."""
+class RidgeModels:
+    """``M`` ridge models on ``D`` features: ``A⁻¹ [M, D, D]``, ``b``, ``θ [M, D]`` (float64).
+
+    With ``discount`` γ < 1 the rows are folded in as recursive least squares with forgetting,
+    ``A ← γA + xxᵀ``, which discounts the prior ``λI`` along with the data: in a direction the
+    data never excites, ``A⁻¹`` would grow like ``γ⁻ⁿ`` and overflow. So each model also keeps
+    its discounted data ``S = Σ γ^age xxᵀ``, and whenever the prior has decayed to about half
+    (every ``⌊ln 2 / ln(1/γ)⌋`` rows) ``A⁻¹`` is recomputed as ``(S + λI)⁻¹`` — the regularizer
+    of discounted LinUCB (Russac et al. 2019), restored at a cost of one ``O(D³)`` inverse per
+    that many rows. At any time ``A = S + λγ^k I`` with ``k`` = :attr:`since_refresh` rows.
+    """
 
     scores_kind = "posterior"
 
@@ -102,6 +111,11 @@ class _RidgeModels:
         self.b = torch.zeros(models, dim, dtype=torch.float64)
         self.theta = torch.zeros(models, dim, dtype=torch.float64)
         self.updates = 0  # learning calls so far
+        discounted = config.discount < 1.0
+        self.data = torch.zeros(models if discounted else 0, dim, dim, dtype=torch.float64)
+        self.since_refresh = [0] * models
+        self.refresh_every = (max(1, int(math.log(2.0) / -math.log(config.discount)))
+                              if discounted else 0)
         self._views()
 
     def _views(self) -> None:
@@ -110,29 +124,60 @@ class _RidgeModels:
         # time at B = 1. Both paths update the same memory.
         cpu = self.a_inv.device.type == "cpu"
         self._np = (self.a_inv.numpy(), self.b.numpy(), self.theta.numpy()) if cpu else None
+        self._data_np = self.data.numpy() if cpu else None
         self._outer = np.empty(self.a_inv.shape[1:])
 
     def __getstate__(self) -> dict[str, Any]:
         # The NumPy views must be taken again from the copied tensors (deepcopy, pickle):
         # copied as they are, they would be arrays of their own, detached from the state.
         state = dict(self.__dict__)
-        del state["_np"], state["_outer"]
+        del state["_np"], state["_outer"], state["_data_np"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._views()
 
-    def _fold(self, model: int, phi: Tensor, r: Tensor) -> None:
-        ridge_update_(self.a_inv[model], self.b[model], phi, r, self.config.discount)
+    def fold(self, model: int, phi: Tensor, r: Tensor) -> None:
+        """Learn rows ``phi [k, D]`` with targets ``r [k]`` into model ``model``."""
+        discount = self.config.discount
+        if discount == 1.0:
+            ridge_update_(self.a_inv[model], self.b[model], phi, r)
+        else:
+            # Chunks no longer than the refresh period: a Woodbury step over k rows scales A⁻¹
+            # by γ⁻ᵏ, which loses precision (and can overflow) when k is large.
+            for x, y in zip(torch.split(phi, self.refresh_every),
+                            torch.split(r, self.refresh_every), strict=True):
+                ridge_update_(self.a_inv[model], self.b[model], x, y, discount)
+                weight = discount_weights(x.shape[0], discount, x)
+                assert weight is not None
+                data = self.data[model]
+                data.mul_(discount ** x.shape[0]).add_((x.T * weight) @ x)
+                self._count_rows(model, x.shape[0])
         torch.mv(self.a_inv[model], self.b[model], out=self.theta[model])
 
+    def _count_rows(self, model: int, k: int) -> None:
+        self.since_refresh[model] += k
+        if self.since_refresh[model] >= self.refresh_every:
+            regularized = self.data[model] + self.config.l2 * torch.eye(
+                self.data.shape[-1], dtype=self.data.dtype, device=self.data.device)
+            self.a_inv[model] = torch.cholesky_inverse(torch.linalg.cholesky(regularized))
+            self.since_refresh[model] = 0
+
     def state_dict(self) -> dict[str, Any]:
-        return {"a_inv": self.a_inv.clone(), "b": self.b.clone(), "theta": self.theta.clone(),
-                "updates": torch.tensor(self.updates)}
+        state = {"a_inv": self.a_inv.clone(), "b": self.b.clone(), "theta": self.theta.clone(),
+                 "updates": torch.tensor(self.updates)}
+        if self.config.discount < 1.0:
+            state |= {"data": self.data.clone(), "since_refresh": torch.tensor(self.since_refresh)}
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.updates = int(state["updates"])
+        if self.config.discount < 1.0:
+            if "data" not in state:
+                raise InputError("state", "a discounted model's checkpoint must hold 'data'")
+            self.data.copy_(state["data"])
+            self.since_refresh = [int(k) for k in state["since_refresh"]]
         for name in ("a_inv", "b", "theta"):
             value = state[name]
             if tuple(value.shape) != tuple(getattr(self, name).shape):
@@ -141,7 +186,7 @@ class _RidgeModels:
             getattr(self, name).copy_(value)
 
     def to(self, device: torch.device | str) -> Self:
-        for name in ("a_inv", "b", "theta"):
+        for name in ("a_inv", "b", "theta", "data"):
             setattr(self, name, getattr(self, name).to(device))
         self._views()
         return self
@@ -161,11 +206,17 @@ class _RidgeModels:
         np.multiply(v[:, None], v, out=outer)
         a_inv -= outer
         b += r * x
+        if discount != 1.0:
+            assert self._data_np is not None
+            data = self._data_np[model]
+            data *= discount
+            data += np.multiply(x[:, None], x, out=outer)
+            self._count_rows(model, 1)
         np.matmul(a_inv, b, out=theta)
         return prediction
 
 
-class LinearBandit(_RidgeModels):
+class LinearBandit(RidgeModels):
     """One ridge model on joint features ``φ(x, a)`` of the context and the action's features.
 
     Args:
@@ -233,12 +284,12 @@ class LinearBandit(_RidgeModels):
         phi = self.features(x, self.action_features[batch.action.long()])
         r = batch.reward.to(torch.float64)
         prediction = phi @ self.theta[0]
-        self._fold(0, phi, r)
+        self.fold(0, phi, r)
         self.updates += 1
         return _metrics(prediction, r)
 
 
-class DisjointLinearBandit(_RidgeModels):
+class DisjointLinearBandit(RidgeModels):
     """One ridge model per arm on the context alone (LinUCB's "disjoint" model, Li et al. 2010).
 
     All arms' posteriors are scored in one batched product; the rows of a batch are folded into
@@ -304,12 +355,12 @@ class DisjointLinearBandit(_RidgeModels):
             raise InputError("action", f"expected arms in [0, {self.n_actions})")
         prediction = (x * self.theta[arm]).sum(1)
         if arm.shape[0] == 1:
-            self._fold(int(arm[0]), x, r)
+            self.fold(int(arm[0]), x, r)
         else:
             order = torch.sort(arm, stable=True).indices  # keep each arm's rows in order
             arms, counts = torch.unique_consecutive(arm[order], return_counts=True)
             for a, rows in zip(arms.tolist(), torch.split(order, counts.tolist()), strict=True):
-                self._fold(a, x[rows], r[rows])
+                self.fold(a, x[rows], r[rows])
         self.updates += 1
         return _metrics(prediction, r)
 

@@ -28,9 +28,9 @@ from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import ConfigError, InputError, check_positive
-from nacre.learners.bandits.linear import static_features
+from nacre.learners.bandits.linear import LinearBanditConfig, RidgeModels, static_features
 from nacre.learners.optim import Adam
-from nacre.losses.bandit import posterior_std, ridge_update_
+from nacre.losses.bandit import posterior_std
 from nacre.networks.mlp import ACTIVATIONS
 from nacre.types import Metrics
 
@@ -174,9 +174,15 @@ class NeuralLinearBandit(NeuralBandit):
     def __init__(self, context_dim: int, n_actions: int, action_features: Tensor | None = None,
                  config: NeuralBanditConfig | None = None) -> None:
         super().__init__(context_dim, n_actions, action_features, config)
-        dim = self.config.hidden[-1] + 1  # features and a constant
-        self.a_inv = torch.eye(dim, dtype=torch.float64) / self.config.l2
-        self.b = torch.zeros(dim, dtype=torch.float64)  # kept for the ridge form of the head
+        self.head = RidgeModels(1, self.config.hidden[-1] + 1,  # features and a constant
+                                LinearBanditConfig(l2=self.config.l2,
+                                                   discount=self.config.discount))
+
+    @property
+    def a_inv(self) -> Tensor:
+        """``A⁻¹`` of the head's posterior on ``[φ, 1]``."""
+        a_inv: Tensor = self.head.a_inv[0]
+        return a_inv
 
     @staticmethod
     def _with_one(phi: Tensor) -> Tensor:
@@ -186,24 +192,22 @@ class NeuralLinearBandit(NeuralBandit):
         x, f = self._inputs(state, action_features)
         phi = self.net.features(x, f)
         mu = self._mean(self.net.out(phi).squeeze(-1))
-        sigma = posterior_std(self.a_inv, self._with_one(phi))
+        sigma = posterior_std(self.head.a_inv[0], self._with_one(phi))
         return torch.stack([mu, sigma.float()], -1)
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         metrics = super().learn_batch(batch)
         with torch.no_grad():
             phi, _ = self._chosen(batch)  # the features of the updated network
-            ridge_update_(self.a_inv, self.b, self._with_one(phi),
-                          batch.reward.to(torch.float64), self.config.discount)
+            self.head.fold(0, self._with_one(phi), batch.reward.to(torch.float64))
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
-        return super().state_dict() | {"a_inv": self.a_inv.clone(), "b": self.b.clone()}
+        return super().state_dict() | {"head": self.head.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.a_inv.copy_(state["a_inv"])
-        self.b.copy_(state["b"])
+        self.head.load_state_dict(state["head"])
 
 
 __all__ = ["NeuralBandit", "NeuralBanditConfig", "NeuralLinearBandit", "RewardNetwork"]
