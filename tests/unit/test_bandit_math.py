@@ -299,7 +299,8 @@ def test_discounted_models_stay_bounded_in_directions_the_data_never_excite() ->
         model.learn_batch(batch(x[start:start + 1000], torch.zeros(1000, dtype=torch.long),
                                 x[start:start + 1000, 0] * 0.5))
     for i in range(50):  # and one row at a time (the NumPy path)
-        model.learn_batch(batch(x[i:i + 1], torch.zeros(1, dtype=torch.long), x[i:i + 1, 0]))
+        model.learn_batch(batch(x[i:i + 1], torch.zeros(1, dtype=torch.long),
+                                x[i:i + 1, 0] * 0.5))
     assert bool(torch.isfinite(model.a_inv).all())
     assert float(model.a_inv[0, 2, 2]) <= 2.0 + 1e-9
     s = model.scores(torch.tensor([[1.0, 0.0, 0.0]]))
