@@ -304,7 +304,7 @@ def test_discounted_models_stay_bounded_in_directions_the_data_never_excite() ->
     assert bool(torch.isfinite(model.a_inv).all())
     assert float(model.a_inv[0, 2, 2]) <= 2.0 + 1e-9
     s = model.scores(torch.tensor([[1.0, 0.0, 0.0]]))
-    assert abs(float(s[0, 0, 0]) - 0.5) < 0.05
+    assert abs(float(s[0, 0, 0]) - 0.5) < 0.1  # ridge shrinkage over a ~10-row window
 
 
 def test_discounted_batches_equal_one_row_at_a_time() -> None:
