@@ -826,3 +826,20 @@ def test_joint_lints_learns_the_synthetic_arm_feature_problem() -> None:
 def test_per_step_candidate_features_are_refused_with_a_clear_error(make: Any) -> None:
     with pytest.raises(InputError, match="per-step candidate features"):
         make().scores(torch.zeros(2, D), torch.zeros(2, K, K))
+
+
+@pytest.mark.parametrize("mu, sigma", [
+    ([0.0, -3.1], [0.01, 1.0]),  # a rarely tried arm that wins only in its tail
+    ([1.0, 0.0, 0.5], [0.001, 2.0, 0.3]),
+    ([0.3, 0.1, -0.5, 0.2], [0.2, 0.5, 1.5, 1e-9]),  # a point mass among wide arms
+])
+def test_thompson_propensities_of_rare_arms_match_monte_carlo(mu: list[float],
+                                                              sigma: list[float]) -> None:
+    m, s = torch.tensor([mu]), torch.tensor([sigma])
+    probs = ThompsonSampling(1.0).distribution(torch.stack([m, s], -1), None, 0)[0].double()
+    n = 2_000_000
+    draws = m + s * torch.randn(n, len(mu), generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws.argmax(1), minlength=len(mu)).double() / n
+    tol = 0.05 * freq + 5 * torch.sqrt(freq / n) + 1e-6  # 5% plus the Monte-Carlo noise
+    assert bool(((probs - freq).abs() <= tol).all()), (probs, freq)
+    assert bool((probs > 0).all())

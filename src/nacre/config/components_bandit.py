@@ -115,7 +115,7 @@ class ThompsonConfig:
     draws estimate its propensities)."""
 
     scale: float = 1.0
-    nodes: int = 64
+    nodes: int = 32
     joint_draws: int = 1024
 
 

@@ -11,9 +11,10 @@ decision log need.
   arms (LinTS, Agrawal & Goyal 2013, with per-arm sampling: exact for disjoint models, the
   usual cheap approximation of the joint draw otherwise). Its action probabilities have no
   closed form; they are the one-dimensional integrals
-  ``P(a) = E_z[Π_{b≠a} Φ((μ_a + s_a z − μ_b) / s_b)]``, ``s = vσ``, computed by quadrature at
-  the quantiles of ``z`` (the integrand is monotone in ``z``, so the error is below
-  ``1 / nodes`` even where it jumps) and normalized over the available arms.
+  ``P(a) = E_z[Π_{b≠a} Φ((μ_a + s_a z − μ_b) / s_b)]``, ``s = vσ``, computed by quadrature on
+  nodes at the quantiles of ``z`` and clustered where the integrand steps (see
+  ``ThompsonSampling._probabilities``), then normalized over the available arms: within a few
+  percent of Monte Carlo even for arms drawn once in 10⁴ (tested).
 - :class:`SquareCB` — inverse gap weighting (Abe & Long 1999; Foster & Rakhlin 2020):
   ``p_a = 1 / (K + γ(μ* − μ_a))`` for every arm but the best, the rest on the best;
   ``γ_t = γ₀ t^ρ`` as in Vowpal Wabbit (``--gamma_scale``, ``--gamma_exponent``).
@@ -85,9 +86,11 @@ class ThompsonSampling:
     """Thompson sampling from the learner's posterior; ``scale`` is ``v``.
 
     With scores ``[B, K, 2]`` it draws every action on its own from ``N(μ, (vσ)²)`` and
-    ``nodes`` quadrature points compute the propensities (see the module docstring); the cost
-    of :meth:`distribution` is ``B × K² × nodes``, and :meth:`select` computes it too, so for
-    very large candidate sets prefer UCB or SquareCB.
+    quadrature computes the propensities (``nodes`` quantile nodes plus 13 around each of the
+    ``K − 1`` steps of each arm's integrand, see the module docstring); the cost of
+    :meth:`distribution` is ``B × K² × (nodes + 13K)`` (≈ 0.2 ms for one decision among 10
+    arms; quantile nodes only beyond 32 arms), and :meth:`select` computes it too, so for very
+    large candidate sets prefer UCB or SquareCB.
 
     With joint scores ``[B, K, 2 + D]`` (``LinearBanditConfig(posterior="joint")``: channels
     ``2:`` hold a factor ``F`` of the covariance of the actions' means) it draws one
@@ -100,7 +103,7 @@ class ThompsonSampling:
 
     accepts = _POSTERIOR
 
-    def __init__(self, scale: float = 1.0, nodes: int = 64, joint_draws: int = 1024) -> None:
+    def __init__(self, scale: float = 1.0, nodes: int = 32, joint_draws: int = 1024) -> None:
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
         if joint_draws < 1:
@@ -110,7 +113,9 @@ class ThompsonSampling:
         self.joint_draws = joint_draws
         self._normals: dict[int, Tensor] = {}
         u = (torch.arange(nodes, dtype=torch.float64) + 0.5) / nodes
-        self._z = torch.special.ndtri(u).float()  # quantiles of N(0, 1): equal-weight nodes
+        quantiles = torch.special.ndtri(u)  # equal-mass nodes, plus a few far out
+        self._z = torch.cat([quantiles, torch.tensor([-38.0, -8.0, -5.0, 5.0, 8.0, 38.0],
+                                                     dtype=torch.float64)]).sort().values.float()
 
     def _spread(self, scores: Tensor) -> tuple[Tensor, Tensor]:
         mu = scores[..., 0].float()
@@ -163,19 +168,45 @@ class ThompsonSampling:
         return (counts + avail.float() / n) / (self.joint_draws + 1.0)
 
     def _probabilities(self, mu: Tensor, s: Tensor, mask: Tensor | None) -> Tensor:
-        k = mu.shape[1]
+        """``P(a) = ∫ φ(z) f_a(z) dz`` with ``f_a(z) = Π_c Φ((μ_a + s_a z − μ_c) / s_c)``.
+
+        ``f_a`` rises from 0 to 1 in steps, one where arm ``a``'s draw passes each competitor
+        ``c``, at ``z*_c = (μ_c − μ_a) / s_a``, over a width of about ``s_c / s_a``. The nodes
+        are the quantiles of ``z`` plus a cluster around every ``z*_c`` (for ``K`` ≤ 32), and
+        each interval between nodes carries its exact normal mass (taken on the tail side, so
+        a far tail keeps its relative precision) times the mean of ``f`` at its ends. An arm
+        that wins only in the tail (a rarely tried arm against a well-known best) therefore gets
+        its small probability, not the zero of a fixed grid.
+        """
+        b, k = mu.shape
         avail = _mask_or_all(mu, mask)
-        z = self._z.to(device=mu.device, dtype=mu.dtype)
-        t = mu[:, :, None] + s[:, :, None] * z  # [B, K(a), G]: arm a's draw at each node
-        # P(arm b's draw < t) for every pair (a, b); b = a and unavailable b contribute 1.
-        # (float32 ndtr is ~14x faster than float64 log_ndtr; products that underflow belong to
-        # arms with negligible probability.)
+        z = self._z.to(device=mu.device, dtype=mu.dtype).expand(b, k, -1)
+        if k <= _CLUSTERED_MAX_K:
+            width = (s[:, None, :] / s[:, :, None]).clamp_min(0.05)  # [B, a, c]
+            center = (mu[:, None, :] - mu[:, :, None]) / s[:, :, None]
+            offsets = _CLUSTER.to(device=mu.device, dtype=mu.dtype)
+            cluster = (center[..., None] + width[..., None] * offsets).clamp(-38.0, 38.0)
+            z = torch.cat([z, cluster.flatten(2)], -1).sort(-1).values  # [B, K, G]
+        t = mu[:, :, None] + s[:, :, None] * z  # arm a's draw at each node
+        # P(arm c's draw < t) for every pair; c = a and unavailable c contribute 1. (float32
+        # ndtr is ~14x faster than float64 log_ndtr.)
         cdf = torch.special.ndtr(
-            (t[:, :, None, :] - mu[:, None, :, None]) / s[:, None, :, None])  # [B, K, K, G]
+            (t[..., None] - mu[:, None, None, :]) / s[:, None, None, :])  # [B, K(a), G, K(c)]
         ignore = torch.eye(k, dtype=torch.bool, device=mu.device)[None] | ~avail[:, None, :]
-        cdf = cdf.masked_fill(ignore[..., None], 1.0)
-        probs: Tensor = cdf.prod(2).mean(2).masked_fill(~avail, 0.0)  # [B, K]
+        f = cdf.masked_fill(ignore[:, :, None, :], 1.0).prod(-1)  # [B, K, G]
+        below, above = torch.special.ndtr(z), torch.special.ndtr(-z)
+        mass = torch.where(z[..., :-1] > 0, above[..., :-1] - above[..., 1:],
+                           below[..., 1:] - below[..., :-1])
+        inner = (mass * 0.5 * (f[..., :-1] + f[..., 1:])).sum(-1)
+        tails = below[..., 0] * 0.5 * f[..., 0] + above[..., -1] * 0.5 * (f[..., -1] + 1.0)
+        probs: Tensor = (inner + tails).masked_fill(~avail, 0.0)  # [B, K]
         return probs / probs.sum(1, keepdim=True)
+
+
+_CLUSTERED_MAX_K = 32  # beyond, the K² clusters cost more than they are worth: quantile nodes only
+# Offsets of the nodes around each break point, in units of the step's width: enough that the
+# reported probabilities of arms as rare as 1e-4 match Monte Carlo to a few percent.
+_CLUSTER = torch.tensor([-5.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0])
 
 
 def _argmax_even_ties(draw: Tensor, mask: Tensor | None, generator: Any) -> Tensor:
