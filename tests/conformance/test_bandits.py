@@ -581,10 +581,11 @@ def test_binary_codes_of_action_indices(k: int) -> None:
     code = BinaryActionRepresentation().represent(DiscreteActionSpace(k), None)
     bits = max(1, math.ceil(math.log2(k)))
     assert code.shape == (k, bits) and code.dtype == torch.float32
-    assert bool(((code == 0) | (code == 1)).all())
+    assert bool(((code == -1) | (code == 1)).all())  # ±1: no action is the zero vector
     assert len({tuple(row) for row in code.tolist()}) == k  # distinct codes
     # least significant bit first: the code reads back as the index
-    assert torch.equal((code * 2 ** torch.arange(bits)).sum(1).long(), torch.arange(k))
+    bit = (code + 1) / 2
+    assert torch.equal((bit * 2 ** torch.arange(bits)).sum(1).long(), torch.arange(k))
 
 
 def test_one_hot_codes_and_caching() -> None:
@@ -620,7 +621,7 @@ def test_bandit_components_are_registered() -> None:
      "exploration: {name: ucb, alpha: 0.3}\nbuffer: online\n",
      DisjointLinearBandit, UCB, None),
     ("learner: {name: linear_bandit, features: concat}\nexploration: {name: thompson, scale: 0.5,"
-     " nodes: 16}\nbuffer: {name: online, capacity: 8}\naction_repr: one_hot\n",
+     " nodes: 16}\nbuffer: {name: online, capacity: 2000}\naction_repr: one_hot\n",
      LinearBandit, ThompsonSampling, torch.eye(4)),
     ("learner: linear_bandit\nexploration: squarecb\nbuffer: online\naction_repr: binary\n",
      LinearBandit, SquareCB, BinaryActionRepresentation().code(4)),
@@ -843,3 +844,38 @@ def test_thompson_propensities_of_rare_arms_match_monte_carlo(mu: list[float],
     tol = 0.05 * freq + 5 * torch.sqrt(freq / n) + 1e-6  # 5% plus the Monte-Carlo noise
     assert bool(((probs - freq).abs() <= tol).all()), (probs, freq)
     assert bool((probs > 0).all())
+
+
+def test_action_zero_of_the_binary_code_is_learnable() -> None:
+    # With a 0/1 code, action 0 was the zero vector: outer features of it are 0, so it could
+    # never be scored or learned.
+    model = LinearBandit(2, BinaryActionRepresentation().code(4))
+    x = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    model.learn_batch(TransitionBatch(obs=x, action=torch.zeros(200, dtype=torch.long),
+                                      reward=torch.full((200,), 5.0), next_obs=x,
+                                      terminated=torch.ones(200)))
+    assert float(model.scores(x[:3], None)[:, 0, 0].min()) > 4.0
+
+
+@pytest.mark.parametrize("text, match", [
+    ("learner: disjoint_linear_bandit\nexploration: ucb\nbuffer: replay\n", "online"),
+    ("learner: disjoint_linear_bandit\nexploration: ucb\nbuffer: {name: online, capacity: 10}"
+     "\ntrain: {learning_starts: 100}\n", "capacity"),
+    ("learner: disjoint_linear_bandit\nexploration: ucb\nbuffer: online\n"
+     "train: {gradient_steps: 0}\n", "gradient_steps"),
+    ("learner: {name: per_arm, base: {name: linear_bandit, posterior: joint}}\n"
+     "exploration: thompson\nbuffer: online\naction_repr: one_hot\n", "joint"),
+    ("learner: disjoint_linear_bandit\nexploration: {name: ucb, alpha: .nan}\nbuffer: online\n",
+     "alpha"),
+    ("learner: disjoint_linear_bandit\nexploration: ucb\nbuffer: online\n"
+     "env: {id: bandit/synthetic-linear, normalize: {obs: true}}\n", "normalize"),
+])
+def test_bandit_wiring_mistakes_are_refused(text: str, match: str) -> None:
+    body = text if "env:" in text else SYNTHETIC + text
+    with pytest.raises(ConfigError, match=match):
+        _build(body)
+
+
+def test_online_buffer_is_refused_for_sequential_envs() -> None:
+    with pytest.raises(ConfigError, match="one-step"):
+        _build("env: {id: CartPole-v1}\nlearner: dqn\nbuffer: online\n")

@@ -171,3 +171,19 @@ def test_evaluate_run_on_a_bandit_run(tmp_path: Path) -> None:
     assert result["return_mean"] > 0.3  # greedy after 500 decisions; random is 0.1
     assert json.loads((run / "eval.json").read_text()) == result
     assert nacre.evaluate_run(run, episodes=40, seed=1)["returns"] == result["returns"]
+
+
+def test_evaluation_follows_the_drift_of_the_training_problem() -> None:
+    from nacre.envs.bandits import SyntheticLinearBandit
+
+    train_env = SyntheticLinearBandit(n_actions=3, context_dim=2, drift=0.5)
+    eval_env = SyntheticLinearBandit(n_actions=3, context_dim=2, drift=0.5)
+    train_env.reset(seed=0)
+    for _ in range(20):
+        train_env.step(np.zeros(1, dtype=np.int64))
+    assert not np.allclose(train_env.weights, eval_env.weights)
+    agent = nacre.Agent(DisjointLinearBandit(2, 3), buffer=OnlineBuffer())
+    nacre.fit(agent, train_env, TrainConfig(steps=5, learning_starts=0, batch_size=1,
+                                            eval_episodes=2), eval_env=[eval_env],
+              progress=False)
+    np.testing.assert_array_equal(eval_env.weights, train_env.weights)

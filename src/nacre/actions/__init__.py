@@ -3,9 +3,10 @@
 - :class:`IdentityActionRepresentation` — the features the space or the environment gives (per
   step candidate features first), or none: the action is its index.
 - :class:`OneHotActionRepresentation` — ``e_a`` in ``R^K``: every action its own parameters.
-- :class:`BinaryActionRepresentation` — the ``⌈log₂ K⌉`` bits of the index: actions share
-  parameters through common bits, ``K`` actions in ``log K`` dimensions (Pearl's binary action
-  representation for large action sets).
+- :class:`BinaryActionRepresentation` — the ``⌈log₂ K⌉`` bits of the index as ±1: actions
+  share parameters through common bits, ``K`` actions in ``log K`` dimensions (Pearl's binary
+  action representation for large action sets). ±1 rather than 0/1, so that no action's code
+  is the zero vector (a linear model could never score or learn that action).
 """
 
 from __future__ import annotations
@@ -54,12 +55,12 @@ class OneHotActionRepresentation(_IndexCode):
 
 
 class BinaryActionRepresentation(_IndexCode):
-    """The bits of the index, least significant first: ``[K, max(1, ⌈log₂ K⌉)]`` of 0/1."""
+    """The bits of the index, least significant first, as ±1: ``[K, max(1, ⌈log₂ K⌉)]``."""
 
     def code(self, n: int) -> Tensor:
         bits = max(1, math.ceil(math.log2(n)))
         index = torch.arange(n)[:, None]
-        return ((index >> torch.arange(bits)) & 1).float()
+        return ((index >> torch.arange(bits)) & 1).float() * 2.0 - 1.0
 
 
 __all__ = [

@@ -250,6 +250,35 @@ class Run:
         return [self.make_eval_env() for _ in range(min(self.config.train.eval_episodes, 16))]
 
 
+def _check_bandit_wiring(config: RunConfig, env: Any, learner: Any, buffer: Any) -> None:
+    """Refuse the bandit combinations that would run but learn the wrong thing."""
+    one_step = bool(getattr(env, "one_step", False))
+    online = bool(getattr(buffer, "online", False))
+    if config.env.normalize.enabled and config.env.id.startswith("bandit/"):
+        raise ConfigError("env.normalize: bandit environments standardize their contexts "
+                          "themselves (and a wrapper would hide their candidate sets and regret)"
+                          ": remove env.normalize")
+    if getattr(learner, "needs_online_buffer", False) and not online:
+        raise ConfigError(f"learner {config.learner.name!r} keeps an exact posterior, which must "
+                          f"see each decision once: set buffer.name: online (got "
+                          f"{config.buffer.name!r}, which replays decisions)")
+    if not online:
+        return
+    if not one_step:
+        raise ConfigError(f"buffer 'online' stores no next observations (every transition ends "
+                          f"its episode): it is for one-step bandit environments, and "
+                          f"{config.env.id} is not one; use buffer.name: replay")
+    train = config.train
+    if train.gradient_steps < 1:
+        raise ConfigError("buffer 'online' learns every decision: train.gradient_steps must be "
+                          ">= 1")
+    waiting = max(train.learning_starts, train.train_freq) + env.num_envs
+    if buffer.capacity < waiting:
+        raise ConfigError(f"buffer.capacity: up to {waiting} decisions wait for learning "
+                          f"(train.learning_starts / train.train_freq plus env.num_envs); "
+                          f"capacity is {buffer.capacity}")
+
+
 def build(config: RunConfig) -> Run:
     """Wire a run config into an agent and env, checking the components fit together."""
     try:
@@ -298,6 +327,7 @@ def build(config: RunConfig) -> Run:
                                                 or not config.train.gradient_steps):
         raise ConfigError("an on-policy learner trains on every rollout: set "
                           "train.learning_starts: 0 and train.gradient_steps: 1")
+    _check_bandit_wiring(config, env, learner, buffer)
     if getattr(learner, "needs_next_action", False) and not buffer.needs_next_action:
         raise ConfigError(
             f"learner {config.learner.name!r} needs buffer 'sarsa' (it stores the next action);"

@@ -95,6 +95,9 @@ def _per_arm(cfg: PerArmConfig, ctx: BuildContext) -> PerArm:
     base = Component.parse("learner", cfg.base, "learner.base")
     if base.name == "per_arm":
         raise ConfigError("learner.base: per_arm cannot nest another per_arm")
+    if getattr(base.params, "posterior", "marginal") == "joint":
+        raise ConfigError("learner.base: per_arm models are independent per arm; a joint "
+                          "posterior across them does not exist: use posterior: marginal")
     space = ctx.discrete_actions("learner 'per_arm'")
     one = dataclasses.replace(ctx, action_space=DiscreteActionSpace(1))
     return PerArm(lambda arm: one.make("learner", base), space.n)

@@ -363,6 +363,15 @@ class SyntheticLinearBandit(_BanditBase):
         super().__init__(self.n_actions, self.context_dim, num_envs, features)
         self._x = np.zeros((self.num_envs, self.context_dim), dtype=np.float32)
 
+    def sync_problem(self, source: SyntheticLinearBandit) -> None:
+        """Take ``source``'s current (drifted) problem and hold it still: evaluation
+        environments follow the training environment's drift, so a greedy evaluation scores the
+        problem as it is now (and this env stops drifting on its own)."""
+        if source._M.shape != self._M.shape:
+            raise InputError("source", "another problem's shape: cannot follow its drift")
+        self._M = source._M.copy()
+        self.drift = 0.0
+
     @property
     def weights(self) -> np.ndarray:
         """The current arm weights ``W [K, d]`` (a copy)."""

@@ -59,8 +59,8 @@ class UCB:
     accepts = _POSTERIOR
 
     def __init__(self, alpha: float = 1.0) -> None:
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if not (math.isfinite(alpha) and alpha >= 0):
+            raise ValueError(f"alpha must be finite and >= 0, got {alpha}")
         self.alpha = alpha
 
     def _upper(self, scores: Tensor, mask: Tensor | None) -> Tensor:
@@ -104,8 +104,8 @@ class ThompsonSampling:
     accepts = _POSTERIOR
 
     def __init__(self, scale: float = 1.0, nodes: int = 32, joint_draws: int = 1024) -> None:
-        if scale <= 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be finite and > 0, got {scale}")
         if joint_draws < 1:
             raise ValueError(f"joint_draws must be >= 1, got {joint_draws}")
         self.scale = scale
@@ -162,8 +162,9 @@ class ThompsonSampling:
         draws = mu[:, None, :] + self.scale * torch.einsum("bkr,mr->bmk", factor, z)
         avail = _mask_or_all(mu, mask)
         draws = draws.masked_fill(~avail[:, None, :], float("-inf"))
-        counts = torch.zeros(b, k, device=mu.device).scatter_add_(
-            1, draws.argmax(-1), torch.ones(b, self.joint_draws, device=mu.device))
+        # ties (equal draws: point masses, duplicate candidates) count evenly, as select breaks them
+        ties = draws == draws.amax(-1, keepdim=True)
+        counts = (ties / ties.sum(-1, keepdim=True)).sum(1)
         n = avail.sum(1, keepdim=True).float()
         return (counts + avail.float() / n) / (self.joint_draws + 1.0)
 
@@ -227,8 +228,10 @@ class _InverseGap:
     accepts = _MEANS
 
     def __init__(self, gamma_scale: float = 10.0, gamma_exponent: float = 0.5) -> None:
-        if gamma_scale <= 0 or gamma_exponent < 0:
-            raise ValueError("gamma_scale must be > 0 and gamma_exponent >= 0")
+        if not (math.isfinite(gamma_scale) and gamma_scale > 0
+                and math.isfinite(gamma_exponent) and gamma_exponent >= 0):
+            raise ValueError(f"gamma_scale must be finite and > 0 and gamma_exponent finite and "
+                             f">= 0, got {gamma_scale}, {gamma_exponent}")
         self.gamma_scale = gamma_scale
         self.gamma_exponent = gamma_exponent
 

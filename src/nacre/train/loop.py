@@ -176,6 +176,11 @@ def fit(
         if eval_env is None:
             return False
         eval_seed = 10_000_019 * (seed + 1) + step
+        for target in eval_env if isinstance(eval_env, Sequence) else [eval_env]:
+            sync = getattr(target, "sync_problem", None)
+            if sync is not None and type(target) is type(env):  # a drifting bandit: evaluate
+                # on the problem as it is now
+                sync(env)
         returns = evaluate(agent, eval_env, train.eval_episodes, seed=eval_seed)
         state.last_eval = {"env_steps": step, "returns": returns}
         if not state.best_eval or np.mean(returns) > state.best_eval["return_mean"]:

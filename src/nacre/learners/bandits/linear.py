@@ -56,6 +56,8 @@ class LinearBanditConfig:
 
     def __post_init__(self) -> None:
         check_positive("learner.l2", self.l2)
+        if not math.isfinite(self.l2):
+            raise ConfigError(f"learner.l2: must be finite, got {self.l2}")
         if not 0.0 < self.discount <= 1.0:
             raise ConfigError(f"learner.discount: must be in (0, 1], got {self.discount}")
         if self.posterior not in ("marginal", "joint"):
@@ -103,6 +105,7 @@ class RidgeModels:
     """
 
     scores_kind = "posterior"
+    needs_online_buffer = True  # an exact posterior must see each decision once, not replays
 
     def __init__(self, models: int, dim: int, config: LinearBanditConfig) -> None:
         self.config = config
@@ -248,6 +251,12 @@ class LinearBandit(RidgeModels):
         self._chol: Tensor | None = None
         self._chol_at = -1
 
+    def to(self, device: torch.device | str) -> Self:
+        super().to(device)
+        self.action_features = self.action_features.to(device)
+        self._chol = None
+        return self
+
     def features(self, x: Tensor, f: Tensor) -> Tensor:
         """``φ [..., D]`` from contexts ``x [..., d_x]`` and action features ``f [..., d_a]``
         (broadcast against each other)."""
@@ -259,7 +268,7 @@ class LinearBandit(RidgeModels):
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         x = _context(state, self.context_dim, self.config.intercept)
         f = self.action_features if action_features is None else action_features.to(
-            torch.float64)
+            self.a_inv.device, torch.float64)
         phi = self.features(x[:, None, :], static_features(f))  # [B, K, D]
         mu = phi @ self.theta[0]
         if self.config.posterior == "joint":

@@ -18,6 +18,7 @@ costs one context product plus one product per distinct action, not ``K`` full f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -69,6 +70,8 @@ class NeuralBanditConfig:
             raise ConfigError(f"learner.loss: mse or cross_entropy, got {self.loss!r}")
         check_positive("learner.lr", self.lr)
         check_positive("learner.l2", self.l2)
+        if not math.isfinite(self.l2):
+            raise ConfigError(f"learner.l2: must be finite, got {self.l2}")
         if not 0.0 < self.discount <= 1.0:
             raise ConfigError(f"learner.discount: must be in (0, 1], got {self.discount}")
 

@@ -41,6 +41,8 @@ class PerArm:
         if len(kinds) != 1:
             raise InputError("make", f"the arms' learners score differently: {sorted(kinds)}")
         self.scores_kind = kinds.pop()
+        self.needs_online_buffer = any(getattr(arm, "needs_online_buffer", False)
+                                       for arm in self.arms)
         self.n_actions = n_actions
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
