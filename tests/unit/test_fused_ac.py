@@ -6,6 +6,7 @@ import copy
 import platform
 import sys
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import torch
@@ -125,6 +126,14 @@ def test_checkpoints_keep_the_critic_optimizer_state_in_module_order() -> None:
     _assert_same(learner.actor, slow.actor)
 
 
+def _assert_independent_twins(learner: Any, twin: Any) -> None:
+    """Same parameters after the same updates, in separate memory."""
+    _assert_same(learner.actor, twin.actor)
+    _assert_same(learner.critic_target, twin.critic_target)
+    assert twin.critic.critics[0]._linears[0].weight.data_ptr() != \
+        learner.critic.critics[0]._linears[0].weight.data_ptr()
+
+
 @pytest.mark.parametrize("squashed", [False, True])
 def test_fused_update_survives_deepcopy(squashed: bool) -> None:
     actor, critic = _nets(squashed)
@@ -137,10 +146,7 @@ def test_fused_update_survives_deepcopy(squashed: bool) -> None:
         batch = random_batch(OBS, ACT, 32, generator=g, continuous=True)
         learner.learn_batch(batch)
         twin.learn_batch(batch)
-    _assert_same(learner.actor, twin.actor)
-    _assert_same(learner.critic_target, twin.critic_target)
-    assert twin.critic.critics[0]._linears[0].weight.data_ptr() != \
-        learner.critic.critics[0]._linears[0].weight.data_ptr()
+    _assert_independent_twins(learner, twin)
 
 
 def test_fused_update_survives_deepcopy_and_load_state_dict() -> None:
@@ -152,10 +158,7 @@ def test_fused_update_survives_deepcopy_and_load_state_dict() -> None:
     batch = random_batch(OBS, ACT, 32, generator=g, continuous=True)
     learner.learn_batch(batch)
     twin.learn_batch(batch)
-    _assert_same(learner.actor, twin.actor)
-    _assert_same(learner.critic_target, twin.critic_target)
-    assert twin.critic.critics[0]._linears[0].weight.data_ptr() != \
-        learner.critic.critics[0]._linears[0].weight.data_ptr()
+    _assert_independent_twins(learner, twin)
     # a state loaded into the copy's modules is what its next update starts from
     fresh = SAC(*_nets(True))
     fresh.load_state_dict(learner.state_dict())

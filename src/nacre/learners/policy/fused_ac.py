@@ -49,6 +49,7 @@ from nacre.learners.value.fused import (
     weight_grad_into,
 )
 from nacre.losses.policy import squashed_gaussian_log_prob
+from nacre.losses.td import td_target
 from nacre.networks.continuous import DeterministicActor, SquashedGaussianActor, TwinQCritic
 from nacre.networks.encoders import FlattenEncoder
 from nacre.networks.mlp import MLP
@@ -215,6 +216,8 @@ class _FusedStep:
     """What both fused steps share: the learner, its flat buffers and the views over them,
     rebuilt when the buffers move (after ``copy.deepcopy``)."""
 
+    flats: tuple[Tensor, ...]  # the parameter buffers, set by _build
+
     def __init__(self, learner: Any) -> None:
         self.learner = learner
         self._flats = _Flats()
@@ -230,6 +233,15 @@ class _FusedStep:
     def _views(self) -> None:
         if self._flats.moved(self._pairs):
             self._build()
+
+    def _inputs(self, batch: TransitionBatch
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, float | Tensor]:
+        """Fresh views, then ``(obs, next_obs, action, reward, terminated, discount)`` in the
+        networks' dtype, the discount being the learner's γ where the buffer gave none."""
+        self._views()
+        obs, next_obs, taken, reward, terminated, discount = _cast(batch, self.flats[0].dtype)
+        gamma: float = self.learner.config.gamma
+        return obs, next_obs, taken, reward, terminated, gamma if discount is None else discount
 
     def _online_pairs(self) -> list[tuple[Tensor, list[Tensor]]]:
         """The actor's and the critics' optimizer buffers with their parameters."""
@@ -261,14 +273,13 @@ class FusedTD3Step(_FusedStep):
         self.critic, self.critic_grads = _critic_views(lr.critic, c_flat, c_grad)
         self.q1 = [(w[:1], b[:1]) for w, b in self.critic]
         self.critic_target = _critic_views(lr.critic_target, lr.target_flats[1])[0]
-        self.flats: tuple[Tensor, ...] = (a_flat, c_flat, *lr.target_flats)
+        self.flats = (a_flat, c_flat, *lr.target_flats)
 
     @torch.no_grad()
     def __call__(self, batch: TransitionBatch, metrics: bool = True) -> Metrics:
         """One update; ``metrics=False`` skips computing the (detached) loss metrics."""
         lr, cfg = self.learner, self.learner.config
-        self._views()
-        obs, next_obs, taken, reward, terminated, discount = _cast(batch, self.flats[0].dtype)
+        obs, next_obs, taken, reward, terminated, discount = self._inputs(batch)
         rows = obs.shape[0]
         # target: r + γ (1 − terminated) min_j Q'_j(s', clip(μ'(s') + clip(ε)))
         next_action = torch.tanh(mlp_forward(self.actor_target, next_obs))
@@ -276,8 +287,7 @@ class FusedTD3Step(_FusedStep):
         noise = noise.mul_(cfg.target_noise).clamp_(-cfg.target_noise_clip, cfg.target_noise_clip)
         next_in = torch.cat([next_obs, noise.add_(next_action).clamp_(-1.0, 1.0)], dim=1)
         next_q = twin_forward(self.critic_target, next_in)[0].amin(dim=0)
-        target = torch.addcmul(reward, (1.0 - terminated).mul_(
-            cfg.gamma if discount is None else discount), next_q)
+        target = td_target(reward, next_q, terminated, discount)
         # critics: ∂/∂Q_j of Σ_j mean (Q_j − y)² = 2 (Q_j − y) / n
         q, acts = twin_forward(self.critic, torch.cat([obs, taken], dim=1))
         dq = q - target
@@ -329,7 +339,7 @@ class FusedSACStep(_FusedStep):
         self.head_grads = [(views[id(w)], views[id(b)]) for w, b in self.heads]
         self.critic, self.critic_grads = _critic_views(lr.critic, c_flat, c_grad)
         self.critic_target = _critic_views(lr.critic_target, target_flat)[0]
-        self.flats: tuple[Tensor, ...] = (c_flat, target_flat)
+        self.flats = (c_flat, target_flat)
 
     def _sample(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
         """A reparameterized sample as :meth:`SquashedGaussianActor.sample` draws it (same
@@ -355,8 +365,7 @@ class FusedSACStep(_FusedStep):
     def __call__(self, batch: TransitionBatch, metrics: bool = True) -> Metrics:
         """One update; ``metrics=False`` skips computing the (detached) loss metrics."""
         lr, cfg = self.learner, self.learner.config
-        self._views()
-        obs, next_obs, taken, reward, terminated, discount = _cast(batch, self.flats[0].dtype)
+        obs, next_obs, taken, reward, terminated, discount = self._inputs(batch)
         rows = obs.shape[0]
         action, log_prob, std_noise, in_range, actor_acts = self._sample(obs)
         alpha = lr.log_alpha.detach().exp()
@@ -370,8 +379,7 @@ class FusedSACStep(_FusedStep):
         next_action, next_log_prob = self._sample(next_obs)[:2]
         next_in = torch.cat([next_obs, next_action], dim=1)
         next_q = twin_forward(self.critic_target, next_in)[0].amin(dim=0)
-        target = torch.addcmul(reward, (1.0 - terminated).mul_(
-            cfg.gamma if discount is None else discount), next_log_prob.mul_(-alpha).add_(next_q))
+        target = td_target(reward, next_log_prob.mul_(-alpha).add_(next_q), terminated, discount)
         # critics: ∂/∂Q_j of ½ Σ_j mean (Q_j − y)² = (Q_j − y) / n
         q, acts = twin_forward(self.critic, torch.cat([obs, taken], dim=1))
         dq = q - target
