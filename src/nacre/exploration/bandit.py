@@ -239,7 +239,11 @@ class _InverseGap:
         """The learning-rate-like γ at ``step`` (decisions so far, counted from 1)."""
         return self.gamma_scale * math.pow(max(step, 1), self.gamma_exponent)
 
-    def _weights(self, mu: Tensor, best: Tensor, k: Tensor, gamma: float) -> Tensor:
+    def _weights(self, mu: Any, best_mu: Any, k: Any, gamma: float) -> Any:
+        """The probabilities of the arms other than the best, from the means ``mu``, the best
+        mean ``best_mu`` (broadcastable) and the number of available arms ``k``. Written once
+        for torch tensors ``[B, K]`` and NumPy arrays ``[K]`` alike (``clip``, comparisons and
+        arithmetic only)."""
         raise NotImplementedError
 
     def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
@@ -247,8 +251,8 @@ class _InverseGap:
         avail = _mask_or_all(mu, mask)
         best = _best(mu, avail)
         k = avail.sum(1, keepdim=True).to(mu.dtype)
-        probs = self._weights(mu, best, k, self.gamma(step)).masked_fill(~avail, 0.0)
-        probs.scatter_(1, best[:, None], 0.0)
+        weights: Tensor = self._weights(mu, mu.gather(1, best[:, None]), k, self.gamma(step))
+        probs = weights.masked_fill(~avail, 0.0).scatter_(1, best[:, None], 0.0)
         rest = (1.0 - probs.sum(1, keepdim=True)).clamp_min(0.0)
         return probs.scatter_(1, best[:, None], rest).float()
 
@@ -263,7 +267,7 @@ class _InverseGap:
         # One decision: the same distribution in NumPy (a third of the torch path's cost).
         mu = means(scores).numpy()[0].astype(np.float64)
         best = int(mu.argmax())
-        probs = self._weights_one(mu, best, self.gamma(step))
+        probs = self._weights(mu, mu[best : best + 1], mu.shape[0], self.gamma(step))
         probs[best] = 0.0
         probs[best] = max(1.0 - probs.sum(), 0.0)
         u = float(torch.rand(1, generator=generator)) * probs.sum()
@@ -273,38 +277,23 @@ class _InverseGap:
         return (torch.full((1,), action, dtype=torch.int64),
                 torch.full((1,), probs[action] / probs.sum()))
 
-    def _weights_one(self, mu: np.ndarray, best: int, gamma: float) -> np.ndarray:
-        raise NotImplementedError
-
 
 class SquareCB(_InverseGap):
     """SquareCB: inverse gap weighting on predicted rewards (Foster & Rakhlin 2020)."""
 
-    def _weights(self, mu: Tensor, best: Tensor, k: Tensor, gamma: float) -> Tensor:
-        gap = mu.gather(1, best[:, None]) - mu
-        return 1.0 / (k + gamma * gap.clamp_min(0.0))
-
-    def _weights_one(self, mu: np.ndarray, best: int, gamma: float) -> np.ndarray:
-        result: np.ndarray = 1.0 / (mu.shape[0] + gamma * np.maximum(mu[best] - mu, 0.0))
-        return result
+    def _weights(self, mu: Any, best_mu: Any, k: Any, gamma: float) -> Any:
+        return 1.0 / (k + gamma * (best_mu - mu).clip(0.0, None))
 
 
 class FastCB(_InverseGap):
     """FastCB: first-order inverse gap weighting on losses ``1 − μ`` (Foster & Krishnamurthy
     2021); rewards are expected in [0, 1]."""
 
-    def _weights(self, mu: Tensor, best: Tensor, k: Tensor, gamma: float) -> Tensor:
-        loss = (1.0 - mu).clamp(0.0, 1.0)
-        best_loss = loss.gather(1, best[:, None])
-        denom = k * best_loss + gamma * (loss - best_loss).clamp_min(0.0)
+    def _weights(self, mu: Any, best_mu: Any, k: Any, gamma: float) -> Any:
+        loss, best_loss = (1.0 - mu).clip(0.0, 1.0), (1.0 - best_mu).clip(0.0, 1.0)
+        denom = k * best_loss + gamma * (loss - best_loss).clip(0.0, None)
         # Where every available loss is 0 the formula is 0/0: nothing left to explore.
-        return torch.where(denom > 0, best_loss / denom.clamp_min(1e-300), 0.0)
-
-    def _weights_one(self, mu: np.ndarray, best: int, gamma: float) -> np.ndarray:
-        loss = np.clip(1.0 - mu, 0.0, 1.0)
-        denom = mu.shape[0] * loss[best] + gamma * np.maximum(loss - loss[best], 0.0)
-        result: np.ndarray = np.where(denom > 0, loss[best] / np.maximum(denom, 1e-300), 0.0)
-        return result
+        return best_loss / denom.clip(1e-300, None) * (denom > 0)
 
 
 __all__ = ["UCB", "FastCB", "SquareCB", "ThompsonSampling"]
