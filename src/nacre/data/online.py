@@ -8,24 +8,16 @@ so its memory stays fixed however long a run lasts.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.replay import all_finite, as_batch_array
 from nacre.errors import InputError
 
 _FIELDS = ("obs", "action", "reward", "propensity")
-
-
-def _array(name: str, value: Any) -> np.ndarray:
-    arr = value.numpy(force=True) if isinstance(value, Tensor) else np.asarray(value)
-    if arr.ndim == 0:
-        raise InputError(name, "expected a batch with a leading dimension B, got a scalar")
-    return arr
 
 
 class OnlineBuffer:
@@ -74,12 +66,12 @@ class OnlineBuffer:
     ) -> None:
         # Rows wait as small arrays until the next round (usually the very next step), which at
         # B = 1 costs less than writing them into preallocated storage and reading them back.
-        o = np.array(_array("obs", obs))  # a copy: environments may reuse their arrays
-        a = _array("action", action)
-        r = _array("reward", reward).astype(np.float32, copy=False)
+        o = np.array(as_batch_array("obs", obs))  # a copy: environments may reuse their arrays
+        a = as_batch_array("action", action)
+        r = as_batch_array("reward", reward).astype(np.float32, copy=False)
         p = (np.ones(o.shape[0], np.float32) if propensity is None
-             else _array("propensity", propensity).astype(np.float32, copy=False))
-        if not math.isfinite(np.add.reduce(r, dtype=np.float64)):  # NaN and inf propagate
+             else as_batch_array("propensity", propensity).astype(np.float32, copy=False))
+        if not all_finite(r):
             raise InputError("reward", "contains NaN or inf")
         if valid is not None and not np.all(valid):
             keep = np.asarray(valid, dtype=np.bool_)

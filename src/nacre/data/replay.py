@@ -27,7 +27,8 @@ from nacre.losses.returns import n_step_returns
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "propensity")
 
 
-def _finite(value: Any) -> bool:
+def all_finite(value: Any) -> bool:
+    """Whether every element of an array is finite (one float64 reduction)."""
     # A float64 sum is finite exactly when every float32 element is (NaN and inf propagate and
     # float32 values cannot overflow it); one reduction is cheaper than isfinite + all.
     return math.isfinite(np.add.reduce(value, axis=None, dtype=np.float64))
@@ -37,9 +38,10 @@ def _np(value: Any) -> Any:
     return value.numpy(force=True) if isinstance(value, Tensor) else value
 
 
-def _as_array(name: str, value: Any) -> np.ndarray:
+def as_batch_array(name: str, value: Any) -> np.ndarray:
+    """``value`` (tensor or array-like) as a NumPy array with a leading batch dimension."""
     if isinstance(value, Tensor):
-        value = value.detach().cpu().numpy()
+        value = value.numpy(force=True)  # detached, on the CPU
     arr = np.asarray(value)
     if arr.ndim == 0:
         raise InputError(name, "expected a batch with a leading dimension B, got a scalar")
@@ -138,20 +140,20 @@ class ReplayBuffer:
             got = value.shape if type(value) is np.ndarray else np.shape(value)
             if got != shape and not isinstance(value, float):
                 raise InputError(name, f"expected shape {shape}, got {got}")
-        if not _finite(values[2]):
+        if not all_finite(values[2]):
             raise InputError("reward", "contains NaN or inf")
         if self._float_obs:
             # obs is usually the previous step's next_obs, already checked.
-            if values[0] is not self._checked and not _finite(values[0]):
+            if values[0] is not self._checked and not all_finite(values[0]):
                 raise InputError("obs", "contains NaN or inf")
-            if not _finite(values[3]):
+            if not all_finite(values[3]):
                 raise InputError("next_obs", "contains NaN or inf")
             self._checked = values[3]
         pos = self._pos
         for arr, value in zip(self._arrays.values(), values, strict=True):
             arr[pos] = value
         if valid is not None:
-            valid_arr = _as_array("valid", valid).astype(np.bool_, copy=False)
+            valid_arr = as_batch_array("valid", valid).astype(np.bool_, copy=False)
             if valid_arr.shape != (self._num_envs,):
                 raise InputError("valid", f"expected shape ({self._num_envs},), got "
                                  f"{valid_arr.shape}")
@@ -162,7 +164,7 @@ class ReplayBuffer:
         self._rows = min(self._rows + 1, self._t_rows)
 
     def _allocate_from(self, values: list[Any]) -> None:
-        batch = {name: _as_array(name, v) for name, v in zip(_FIELDS, values, strict=True)
+        batch = {name: as_batch_array(name, v) for name, v in zip(_FIELDS, values, strict=True)
                  if not isinstance(v, float)}
         b = batch["obs"].shape[0]
         batch["propensity"] = np.ones(b, np.float32)
