@@ -28,134 +28,17 @@ from __future__ import annotations
 
 import difflib
 import zlib
-from typing import Any, ClassVar
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
+from nacre.envs.bandit_base import BanditBase
 from nacre.envs.base import ActionResult
 from nacre.errors import ConfigError, InputError
-from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
-
-_STREAMS = ("contexts", "noise", "drift", "available")
 
 
-def _plain(value: Any) -> Any:
-    """NumPy scalars (and containers of them) as plain Python values, for JSON."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _generator_from_state(state: dict[str, Any]) -> np.random.Generator:
-    bit_generator = getattr(np.random, str(state["bit_generator"]))()
-    bit_generator.state = state
-    return np.random.Generator(bit_generator)
-
-
-class _BanditBase:
-    """What both bandit envs share: batching, action checks, streams and state capture."""
-
-    one_step: ClassVar[bool] = True
-
-    def __init__(
-        self, n_actions: int, context_dim: int, num_envs: int, features: torch.Tensor | None
-    ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or (
-            num_envs < 1
-        ):
-            raise ConfigError(f"env.num_envs must be an integer >= 1, got {num_envs!r}")
-        self.num_envs = int(num_envs)
-        self.action_space: ActionSpace = DiscreteActionSpace(n_actions, features=features)
-        self.available: AvailableActions | None = None
-        self._n = n_actions
-        self._obs_space = gym.spaces.Box(-np.inf, np.inf, shape=(context_dim,), dtype=np.float32)
-        self._rngs: dict[str, np.random.Generator] | None = None
-        self._mask: np.ndarray | None = None  # [B, K] bool; None when every arm is available
-        self._batch = np.arange(self.num_envs)
-        # Every step ends every episode: share read-only flags instead of allocating them.
-        self._terminated = np.ones(self.num_envs, dtype=np.bool_)
-        self._truncated = np.zeros(self.num_envs, dtype=np.bool_)
-        self._terminated.setflags(write=False)
-        self._truncated.setflags(write=False)
-
-    @property
-    def observation_space(self) -> gym.spaces.Box:
-        return self._obs_space
-
-    def close(self) -> None:
-        pass
-
-    def _reseed(self, seed: int | None) -> None:
-        if seed is not None or self._rngs is None:
-            children = np.random.SeedSequence(seed).spawn(len(_STREAMS))
-            self._rngs = {k: np.random.default_rng(c) for k, c in zip(_STREAMS, children,
-                                                                       strict=True)}
-
-    def _stream(self, name: str) -> np.random.Generator:
-        if self._rngs is None:
-            raise InputError("step", "call reset() before step()")
-        return self._rngs[name]
-
-    def _check_action(self, action: Any) -> np.ndarray:
-        if self._rngs is None:
-            raise InputError("step", "call reset() before step()")
-        if self.num_envs == 1 and self._mask is None and isinstance(action, torch.Tensor) and (
-                action.shape == (1,) and not action.is_floating_point()):
-            a = int(action)  # one decision from an agent: skip the array checks (≈ 5 µs)
-            if not 0 <= a < self._n:
-                raise InputError("action", f"expected an integer in [0, {self._n}), got {a}")
-            return np.array([a], dtype=np.int64)
-        arr = action.numpy(force=True) if isinstance(action, torch.Tensor) else np.asarray(action)
-        if arr.shape != (self.num_envs,) or arr.dtype.kind not in "iu":
-            raise InputError("action", f"expected an integer array of shape [{self.num_envs}], "
-                             f"got dtype {arr.dtype} and shape {arr.shape}")
-        if arr.size and (arr.min() < 0 or arr.max() >= self._n):
-            raise InputError("action", f"expected integers in [0, {self._n}), got {arr!r}")
-        arr = arr.astype(np.int64)
-        if self._mask is not None:
-            ok = self._mask[self._batch, arr]
-            if not ok.all():
-                bad = np.flatnonzero(~ok)
-                raise InputError(
-                    "action", f"actions {arr[bad].tolist()} at batch rows {bad.tolist()} are "
-                    "not available (see env.available / ActionResult.available)"
-                )
-        return arr
-
-    def _available(self) -> AvailableActions | None:
-        if self._mask is None:
-            return None
-        return AvailableActions(mask=torch.from_numpy(self._mask.copy()))
-
-    def _result(
-        self, obs: np.ndarray, reward: np.ndarray, regret: np.ndarray
-    ) -> ActionResult:
-        reward = reward.astype(np.float32, copy=False)
-        return ActionResult(
-            obs=obs,
-            next_obs=obs,
-            reward=reward,
-            terminated=self._terminated,
-            truncated=self._truncated,
-            regret=regret.astype(np.float32, copy=False),
-            available=self.available,
-            episode_returns=reward.tolist(),
-            episode_lengths=[1] * self.num_envs,
-        )
-
-    def _rng_state(self) -> dict[str, Any] | None:
-        if self._rngs is None:
-            return None
-        return {k: _plain(g.bit_generator.state) for k, g in self._rngs.items()}
-
-
-class ClassificationBandit(_BanditBase):
+class ClassificationBandit(BanditBase):
     """A labelled data set as a contextual bandit: one arm per class, reward 1 for the label.
 
     Contexts are the rows of ``X`` (standardized per column to zero mean and unit variance when
@@ -281,9 +164,7 @@ class ClassificationBandit(_BanditBase):
                 list(state["data"]) != [self.n_rows, self.context_dim, self.n_actions, self._crc]
             ):
                 return False
-            rngs = None if state["rngs"] is None else {
-                k: _generator_from_state(state["rngs"][k]) for k in _STREAMS
-            }
+            rngs = self._rngs_from(state["rngs"])
             perm = np.asarray(state["perm"], dtype=np.int64)
             rows = np.asarray(state["rows"], dtype=np.int64)
             pos = int(state["pos"])
@@ -299,7 +180,7 @@ class ClassificationBandit(_BanditBase):
         return True
 
 
-class SyntheticLinearBandit(_BanditBase):
+class SyntheticLinearBandit(BanditBase):
     """A linear-Gaussian contextual bandit with known expected rewards (so exact regret).
 
     Expected reward of arm ``a`` in context ``x``: ``mu_a(x) = w_a . x``. The arm weights
@@ -448,9 +329,7 @@ class SyntheticLinearBandit(_BanditBase):
                 list(state["problem"]) != self._problem()
             ):
                 return False
-            rngs = None if state["rngs"] is None else {
-                k: _generator_from_state(state["rngs"][k]) for k in _STREAMS
-            }
+            rngs = self._rngs_from(state["rngs"])
             weights = np.asarray(state["weights"], dtype=np.float64)
             x = np.asarray(state["contexts"], dtype=np.float32)
             mask = None if state["mask"] is None else np.asarray(state["mask"], dtype=np.bool_)

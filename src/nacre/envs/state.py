@@ -17,9 +17,23 @@ import numpy as np
 _SCALARS = (bool, int, float, str, type(None))
 
 
+def generator_state(generator: np.random.Generator) -> dict[str, Any]:
+    """A NumPy generator's state as JSON (its bit generator's name and counters)."""
+    return dict(generator.bit_generator.state)
+
+
+def generator_from_state(saved: dict[str, Any],
+                         current: np.random.Generator | None = None) -> np.random.Generator:
+    """The generator :func:`generator_state` described (``current`` is reused when given)."""
+    if current is None:  # never seeded in this process
+        current = np.random.Generator(getattr(np.random, saved["bit_generator"])())
+    current.bit_generator.state = saved
+    return current
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, np.random.Generator):
-        return {"__generator__": value.bit_generator.state}
+        return {"__generator__": generator_state(value)}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         return {"__ndarray__": value.tolist(), "dtype": str(value.dtype), "shape": value.shape}
     if isinstance(value, np.generic):
@@ -34,11 +48,9 @@ def _encode(value: Any) -> Any:
 def _decode(current: Any, value: Any) -> Any:
     if isinstance(value, dict):
         if "__generator__" in value:
-            saved = value["__generator__"]
-            if not isinstance(current, np.random.Generator):  # never seeded in this process
-                current = np.random.Generator(getattr(np.random, saved["bit_generator"])())
-            current.bit_generator.state = saved
-            return current
+            return generator_from_state(
+                value["__generator__"],
+                current if isinstance(current, np.random.Generator) else None)
         if "__ndarray__" in value:
             return np.array(value["__ndarray__"], dtype=value["dtype"]).reshape(value["shape"])
         if "__npscalar__" in value:
