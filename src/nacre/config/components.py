@@ -16,7 +16,7 @@ from nacre.config.run import Component, RunConfig
 from nacre.data.replay import ReplayBuffer, SARSABuffer
 from nacre.envs.gym import NacreEnv, make_env
 from nacre.envs.normalize import Normalize
-from nacre.errors import ConfigError
+from nacre.errors import ConfigError, NacreError
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
 from nacre.history import IdentityHistory
 from nacre.learners.value.dqn import DQN, DeepSARSA, DoubleDQN, DQNConfig
@@ -43,7 +43,12 @@ class BuildContext:
     def make(self, kind: str, component: Component | None = None) -> Any:
         comp = component if component is not None else getattr(self.config, kind)
         entry = lookup(kind, comp.name)
-        return entry.factory(comp.params, self)
+        try:
+            return entry.factory(comp.params, self)
+        except ValueError as exc:  # a component refusing its parameters: name the config slot
+            if isinstance(exc, NacreError):
+                raise
+            raise ConfigError(f"{kind} {comp.name!r}: {exc}") from exc
 
     def discrete_actions(self, who: str) -> DiscreteActionSpace:
         if not isinstance(self.action_space, DiscreteActionSpace):

@@ -130,44 +130,28 @@ class InverseGapConfig:
     gamma_exponent: float = 0.5
 
 
-def _explorer_error(exc: ValueError) -> ConfigError:
-    return ConfigError(f"exploration: {exc}")
-
-
 @register("exploration", "ucb", UCBConfig, "upper confidence bound μ + ασ (LinUCB)")
 def _ucb(cfg: UCBConfig, ctx: BuildContext) -> UCB:
-    try:
-        return UCB(cfg.alpha)
-    except ValueError as exc:
-        raise _explorer_error(exc) from exc
+    return UCB(cfg.alpha)
 
 
 @register("exploration", "thompson", ThompsonConfig,
-          "Thompson sampling per arm (LinTS) with exact propensities")
+          "Thompson sampling (LinTS) with its propensities")
 def _thompson(cfg: ThompsonConfig, ctx: BuildContext) -> ThompsonSampling:
     if cfg.nodes < 8:
         raise ConfigError(f"exploration.nodes: must be >= 8, got {cfg.nodes}")
-    try:
-        return ThompsonSampling(cfg.scale, cfg.nodes, cfg.joint_draws)
-    except ValueError as exc:
-        raise _explorer_error(exc) from exc
+    return ThompsonSampling(cfg.scale, cfg.nodes, cfg.joint_draws)
 
 
 @register("exploration", "squarecb", InverseGapConfig, "SquareCB inverse gap weighting")
 def _squarecb(cfg: InverseGapConfig, ctx: BuildContext) -> SquareCB:
-    try:
-        return SquareCB(cfg.gamma_scale, cfg.gamma_exponent)
-    except ValueError as exc:
-        raise _explorer_error(exc) from exc
+    return SquareCB(cfg.gamma_scale, cfg.gamma_exponent)
 
 
 @register("exploration", "fastcb", InverseGapConfig,
           "FastCB first-order inverse gap weighting (rewards in [0, 1])")
 def _fastcb(cfg: InverseGapConfig, ctx: BuildContext) -> FastCB:
-    try:
-        return FastCB(cfg.gamma_scale, cfg.gamma_exponent)
-    except ValueError as exc:
-        raise _explorer_error(exc) from exc
+    return FastCB(cfg.gamma_scale, cfg.gamma_exponent)
 
 
 # ---------------------------------------------------------------- buffer, action codes
