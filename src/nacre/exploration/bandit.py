@@ -32,25 +32,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nacre.exploration.discrete import means
+from nacre.exploration.discrete import _masked, available, means, sample
 
 _POSTERIOR = frozenset({"posterior"})
 _MEANS = frozenset({"values", "logits", "posterior"})
-
-
-def _mask_or_all(scores: Tensor, mask: Tensor | None) -> Tensor:
-    if mask is None:
-        return torch.ones(scores.shape[:2], dtype=torch.bool, device=scores.device)
-    return mask
-
-
-def _sample(probs: Tensor, generator: Any) -> tuple[Tensor, Tensor]:
-    action = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-    return action, probs.gather(1, action[:, None]).squeeze(1).float()
-
-
-def _best(mu: Tensor, mask: Tensor) -> Tensor:
-    return mu.masked_fill(~mask, float("-inf")).argmax(dim=1)
 
 
 class UCB:
@@ -160,7 +145,7 @@ class ThompsonSampling:
             self._normals[r] = torch.randn(self.joint_draws, r, generator=g)
         z = self._normals[r].to(mu.device)
         draws = mu[:, None, :] + self.scale * torch.einsum("bkr,mr->bmk", factor, z)
-        avail = _mask_or_all(mu, mask)
+        avail = available(mu, mask)
         draws = draws.masked_fill(~avail[:, None, :], float("-inf"))
         # ties (equal draws: point masses, duplicate candidates) count evenly, as select breaks them
         ties = draws == draws.amax(-1, keepdim=True)
@@ -180,7 +165,7 @@ class ThompsonSampling:
         its small probability, not the zero of a fixed grid.
         """
         b, k = mu.shape
-        avail = _mask_or_all(mu, mask)
+        avail = available(mu, mask)
         z = self._z.to(device=mu.device, dtype=mu.dtype).expand(b, k, -1)
         if k <= _CLUSTERED_MAX_K:
             width = (s[:, None, :] / s[:, :, None]).clamp_min(0.05)  # [B, a, c]
@@ -248,8 +233,8 @@ class _InverseGap:
 
     def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
         mu = means(scores).to(torch.float64)
-        avail = _mask_or_all(mu, mask)
-        best = _best(mu, avail)
+        avail = available(mu, mask)
+        best = _masked(mu, avail).argmax(dim=1)
         k = avail.sum(1, keepdim=True).to(mu.dtype)
         weights: Tensor = self._weights(mu, mu.gather(1, best[:, None]), k, self.gamma(step))
         probs = weights.masked_fill(~avail, 0.0).scatter_(1, best[:, None], 0.0)
@@ -261,7 +246,7 @@ class _InverseGap:
     ) -> tuple[Tensor, Tensor]:
         if scores.shape[0] == 1 and mask is None and scores.device.type == "cpu":
             return self._select_one(scores, step, generator)
-        return _sample(self.distribution(scores, mask, step), generator)
+        return sample(self.distribution(scores, mask, step), generator)
 
     def _select_one(self, scores: Tensor, step: int, generator: Any) -> tuple[Tensor, Tensor]:
         # One decision: the same distribution in NumPy (a third of the torch path's cost).

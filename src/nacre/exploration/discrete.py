@@ -28,11 +28,17 @@ def _masked(scores: Tensor, mask: Tensor | None) -> Tensor:
     return scores if mask is None else scores.masked_fill(~mask, float("-inf"))
 
 
-def _available(scores: Tensor, mask: Tensor | None) -> Tensor:
-    """``mask`` as floats, or all ones: ``[B, K]``."""
+def available(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """The available actions ``[B, K]`` bool: ``mask``, or all of them."""
     if mask is None:
-        return torch.ones(scores.shape[:2], device=scores.device)
-    return mask.to(torch.float32)
+        return torch.ones(scores.shape[:2], dtype=torch.bool, device=scores.device)
+    return mask
+
+
+def sample(probs: Tensor, generator: Any) -> tuple[Tensor, Tensor]:
+    """One action per row drawn from ``probs [B, K]``, with its probability (float32)."""
+    action = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    return action, probs.gather(1, action[:, None]).squeeze(1).float()
 
 
 def _uniform(
@@ -129,7 +135,7 @@ class EpsilonGreedy:
     def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
         """ε spread uniformly over the available actions, ``1 − ε`` more on the greedy one."""
         eps = self.epsilon(step)
-        avail = _available(scores, mask)
+        avail = available(scores, mask).float()
         probs = avail * (eps / avail.sum(1, keepdim=True))
         greedy = _masked(scores, mask).argmax(dim=1, keepdim=True)
         return probs.scatter_add_(1, greedy, torch.full_like(probs[:, :1], 1.0 - eps))
@@ -163,9 +169,7 @@ class Boltzmann:
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
-        probs = self.distribution(scores, mask, step)
-        action = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        return action, probs.gather(1, action[:, None]).squeeze(1)
+        return sample(self.distribution(scores, mask, step), generator)
 
     def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
         """``softmax(Q / τ)`` over the available actions."""
@@ -194,7 +198,7 @@ class Warmup:
     def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
         """Uniform over the available actions during warm-up, then the inner explorer's."""
         if step < self.steps and not self.continuous:
-            avail = _available(scores, mask)
+            avail = available(scores, mask).float()
             return avail / avail.sum(1, keepdim=True)
         inner = getattr(self.inner, "distribution", None)
         if inner is None or self.continuous:
