@@ -68,12 +68,17 @@ class LinearBanditConfig:
                               f"{self.features!r}")
 
 
+def with_one(x: Tensor) -> Tensor:
+    """``[x, 1]`` in float64: features with a constant for the intercept (``[..., d + 1]``)."""
+    x = x.to(torch.float64)
+    return torch.cat([x, x.new_ones(*x.shape[:-1], 1)], -1)
+
+
 def _context(state: Tensor, context_dim: int, intercept: bool) -> Tensor:
     if state.ndim != 2 or state.shape[1] != context_dim:
         raise InputError("obs", f"expected contexts [B, {context_dim}], got "
                          f"{tuple(state.shape)}")
-    x = state.to(torch.float64)
-    return torch.cat([x, x.new_ones(x.shape[0], 1)], 1) if intercept else x
+    return with_one(state) if intercept else state.to(torch.float64)
 
 
 def static_features(features: Tensor) -> Tensor:

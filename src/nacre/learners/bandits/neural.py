@@ -29,7 +29,12 @@ from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import ConfigError, InputError, check_positive
-from nacre.learners.bandits.linear import LinearBanditConfig, RidgeModels, static_features
+from nacre.learners.bandits.linear import (
+    LinearBanditConfig,
+    RidgeModels,
+    static_features,
+    with_one,
+)
 from nacre.learners.optim import Adam
 from nacre.losses.bandit import posterior_std
 from nacre.networks.mlp import ACTIVATIONS
@@ -187,22 +192,18 @@ class NeuralLinearBandit(NeuralBandit):
         a_inv: Tensor = self.head.a_inv[0]
         return a_inv
 
-    @staticmethod
-    def _with_one(phi: Tensor) -> Tensor:
-        return torch.cat([phi, phi.new_ones(*phi.shape[:-1], 1)], -1).to(torch.float64)
-
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         x, f = self._inputs(state, action_features)
         phi = self.net.features(x, f)
         mu = self._mean(self.net.out(phi).squeeze(-1))
-        sigma = posterior_std(self.head.a_inv[0], self._with_one(phi))
+        sigma = posterior_std(self.head.a_inv[0], with_one(phi))
         return torch.stack([mu, sigma.float()], -1)
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         metrics = super().learn_batch(batch)
         with torch.no_grad():
             phi, _ = self._chosen(batch)  # the features of the updated network
-            self.head.fold(0, self._with_one(phi), batch.reward.to(torch.float64))
+            self.head.fold(0, with_one(phi), batch.reward.to(torch.float64))
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
