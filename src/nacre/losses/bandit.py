@@ -60,17 +60,21 @@ def discount_weights(n: int, discount: float, like: Tensor) -> Tensor | None:
     return torch.pow(torch.as_tensor(discount, dtype=like.dtype, device=like.device), exponents)
 
 
-def ridge_update_(a_inv: Tensor, b: Tensor, x: Tensor, r: Tensor, discount: float = 1.0) -> None:
+def ridge_update_(a_inv: Tensor, b: Tensor, x: Tensor, r: Tensor, discount: float = 1.0,
+                  gram: Tensor | None = None) -> None:
     """In place: fold rows ``x [k, d]`` with targets ``r [k]`` (in order) into one model.
 
     Equals ``k`` sequential updates ``A ← γA + xxᵀ, b ← γb + rx``; ``a_inv [d, d]``,
-    ``b [d]``.
+    ``b [d]``. ``gram [d, d]``, when given, takes the same update without the prior:
+    ``S ← γS + xxᵀ`` (the discounted data alone).
     """
     k = x.shape[0]
     if discount != 1.0:
         a_inv.mul_(discount ** -k)
         b.mul_(discount ** k)
     weight = discount_weights(k, discount, x)
+    if gram is not None:
+        gram.mul_(discount ** k).add_((x.T if weight is None else x.T * weight) @ x)
     if k == 1:
         sherman_morrison_(a_inv, x[0])
         b.add_(x[0] * r[0])

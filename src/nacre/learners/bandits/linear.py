@@ -21,7 +21,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import ConfigError, InputError, check_positive
-from nacre.losses.bandit import discount_weights, posterior_std, ridge_update_
+from nacre.losses.bandit import posterior_std, ridge_update_
 from nacre.types import Metrics
 
 
@@ -156,11 +156,7 @@ class RidgeModels:
             # by γ⁻ᵏ, which loses precision (and can overflow) when k is large.
             for x, y in zip(torch.split(phi, self.refresh_every),
                             torch.split(r, self.refresh_every), strict=True):
-                ridge_update_(self.a_inv[model], self.b[model], x, y, discount)
-                weight = discount_weights(x.shape[0], discount, x)
-                assert weight is not None
-                data = self.data[model]
-                data.mul_(discount ** x.shape[0]).add_((x.T * weight) @ x)
+                ridge_update_(self.a_inv[model], self.b[model], x, y, discount, self.data[model])
                 self._count_rows(model, x.shape[0])
         torch.mv(self.a_inv[model], self.b[model], out=self.theta[model])
 
