@@ -262,12 +262,8 @@ class Agent:
         if not self._on_cpu:
             batch = batch.to(self.device)
         metrics: Metrics = {}
+        parts = batch.split(batch_size)
         with learning_threads():
-            if len(batch) <= batch_size:  # at B = 1: the one new row
-                metrics = self.learner.learn_batch(batch)
-                self.grad_steps += 1
-                return metrics
-            parts = batch.split(batch_size)
             for part in parts:
                 metrics = self.learner.learn_batch(part)
         self.grad_steps += len(parts)

@@ -21,7 +21,7 @@ import torch
 
 from nacre.agent import Agent
 from nacre.config.run import TrainConfig
-from nacre.envs.base import ActionResult, Env
+from nacre.envs.base import Env
 from nacre.errors import InputError
 from nacre.spaces import AvailableActions
 from nacre.train.checkpoint import save_checkpoint
@@ -224,8 +224,9 @@ def fit(
             result = env.step(agent.act())
             agent.observe(result)
             step = agent.env_steps
-            if one_step:
-                _count_decisions(state, result)
+            if one_step and result.regret is not None:
+                regret = float(result.regret.sum(dtype=np.float64))
+                state.regret_sum = (state.regret_sum or 0.0) + regret
             if result.episode_returns:
                 state.pending_returns.extend(result.episode_returns)
                 state.pending_lengths.extend(result.episode_lengths)
@@ -242,7 +243,8 @@ def fit(
                                           progress=step / budget)
                 next_train = _next_multiple(step, train.train_freq)
             if step >= next_log:
-                stop |= emit("log", _log_row(agent, state, metrics, wall0, t_start, steps0))
+                stop |= emit("log", _log_row(agent, state, metrics, wall0, t_start, steps0,
+                                              one_step))
                 next_log = _next_multiple(step, train.log_every)
                 bar.update(step)
             if step >= next_eval:
@@ -254,7 +256,7 @@ def fit(
             next_event = min(next_train, next_target, next_log, next_eval, next_ckpt)
     except KeyboardInterrupt:
         checkpoint(step, consistent=False)  # nothing lost: the run can be resumed from here
-        _finish(out, agent, state, seed, wall0, t_start, loggers, interrupted=True)
+        _finish(out, agent, state, seed, wall0, t_start, loggers, one_step, interrupted=True)
         bar.close(step)
         raise
     if state.last_eval.get("env_steps") != step:
@@ -262,19 +264,22 @@ def fit(
     bar.close(step)
     if train.checkpoint_every == 0 or step % train.checkpoint_every != 0:
         checkpoint(step)
-    summary = _finish(out, agent, state, seed, wall0, t_start, loggers, interrupted=False)
+    summary = _finish(out, agent, state, seed, wall0, t_start, loggers, one_step,
+                      interrupted=False)
     return TrainResult(agent, summary, out)
 
 
-def _count_decisions(state: LoopState, result: ActionResult) -> None:
-    """Cumulative reward and (where the env knows it) regret of a bandit run."""
-    state.decisions += int(result.reward.shape[0])
-    state.reward_sum += float(result.reward.sum(dtype=np.float64))
-    if result.regret is not None:
-        state.regret_sum = (state.regret_sum or 0.0) + float(result.regret.sum(dtype=np.float64))
+def _bandit_metrics(state: LoopState, one_step: bool) -> dict[str, Any]:
+    """Cumulative and average reward (and regret, where the env knows it) of a bandit run.
 
-
-def _bandit_metrics(state: LoopState) -> dict[str, Any]:
+    In a one-step environment every decision is an episode, so the episode returns waiting to
+    be logged are exactly the rewards: they are folded into the run's totals here, at log time,
+    rather than summed again on every step."""
+    if not one_step:
+        return {}
+    state.decisions += len(state.pending_returns)
+    state.reward_sum += float(np.sum(state.pending_returns, dtype=np.float64))
+    state.pending_returns, state.pending_lengths = [], []
     if not state.decisions:
         return {}
     row: dict[str, Any] = {"bandit/cumulative_reward": state.reward_sum,
@@ -286,7 +291,7 @@ def _bandit_metrics(state: LoopState) -> dict[str, Any]:
 
 
 def _log_row(agent: Agent, state: LoopState, metrics: dict[str, Any], wall0: float,
-             t_start: float, steps0: int) -> dict[str, Any]:
+             t_start: float, steps0: int, one_step: bool) -> dict[str, Any]:
     elapsed = time.perf_counter() - t_start
     row: dict[str, Any] = {
         "env_steps": agent.env_steps,
@@ -300,13 +305,14 @@ def _log_row(agent: Agent, state: LoopState, metrics: dict[str, Any], wall0: flo
         "env_steps_per_s": (agent.env_steps - steps0) / max(elapsed, 1e-9),
     }
     row.update({k: float(v) for k, v in metrics.items()})
-    row.update(_bandit_metrics(state))
+    row.update(_bandit_metrics(state, one_step))
     state.pending_returns, state.pending_lengths = [], []
     return row
 
 
 def _finish(out: Path | None, agent: Agent, state: LoopState, seed: int, wall0: float,
-            t_start: float, loggers: list[Logger], interrupted: bool) -> dict[str, Any]:
+            t_start: float, loggers: list[Logger], one_step: bool,
+            interrupted: bool) -> dict[str, Any]:
     wall = wall0 + time.perf_counter() - t_start
     returns = state.last_eval.get("returns", [])
     summary = {
@@ -324,7 +330,7 @@ def _finish(out: Path | None, agent: Agent, state: LoopState, seed: int, wall0: 
         "env_steps_per_s": agent.env_steps / max(wall, 1e-9),
         "seed": seed,
         "interrupted": interrupted,
-        **_bandit_metrics(state),
+        **_bandit_metrics(state, one_step),
     }
     for logger in loggers:
         logger.close()
