@@ -32,9 +32,9 @@ from harness import log, rss_bytes, write_report  # noqa: E402
 
 def measure(decisions: int, blocks: int = 20, seed: int = 0) -> dict[str, Any]:
     import nacre
-    from nacre.runtime import configure_torch
+    from nacre.threads import configure_threads
 
-    configure_torch(1, 1)
+    configure_threads(1, 1)
     cfg = nacre.RunConfig.from_dict({
         "seed": seed,
         "env": {"id": "bandit/synthetic-linear", "kwargs": {"context_dim": 64, "n_actions": 10}},

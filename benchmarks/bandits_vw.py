@@ -80,9 +80,9 @@ def run_nacre(stream: str, explorer: str, seed: int, steps: int,
               num_envs: int = 1) -> dict[str, Any]:
     """``steps`` decisions through the Agent API (act → env.step → observe → learn)."""
     import nacre
-    from nacre.runtime import configure_torch
+    from nacre.threads import configure_threads
 
-    configure_torch(1, 1)
+    configure_threads(1, 1)
     cfg = nacre_config(stream, explorer, seed, num_envs)
     run = nacre.build(cfg)
     env, agent = run.env, run.agent
@@ -113,7 +113,7 @@ def run_vw(stream: str, explorer: str, seed: int, steps: int) -> dict[str, Any]:
     """The same stream through VW, one decision and one update at a time."""
     import torch
 
-    from nacre.envs.bandits import make_bandit_env
+    from nacre.envs.make import make_bandit_env
 
     env = make_bandit_env(STREAMS[stream]["id"], 1)
     obs = env.reset(seed=seed)

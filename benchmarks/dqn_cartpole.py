@@ -331,9 +331,9 @@ def worker_limits(quick: bool) -> dict[str, Any]:
 def worker_acting(quick: bool) -> dict[str, Any]:
     """Per-step cost of nacre's act + observe at B=1 vs a bare forward pass of the same net."""
     import torch
+    from nacre.runtime import configure_torch
 
     import nacre
-    from nacre.runtime import configure_torch
 
     configure_torch(1, 0)
     run = nacre.build(nacre.load_preset(PRESET))
@@ -408,7 +408,7 @@ def worker_memory_nacre() -> dict[str, Any]:
     buf = nacre.ReplayBuffer(capacity=capacity, seed=0)
     t0 = time.perf_counter()
     for _ in range(capacity // b):
-        buf.add(obs, action, reward, next_obs, terminated, truncated)
+        buf.add(nacre.StepBatch(obs, action, reward, next_obs, terminated, truncated))
     fill = time.perf_counter() - t0
     after = rss_bytes()
     growth = after - before

@@ -17,6 +17,8 @@ EXPECTED = {
     "NeuralBanditConfig", "NeuralLinearBandit", "OnlineBuffer", "SquareCB", "ThompsonSampling",
     "UCB",
     "load_run", "make_env", "preset_names", "register", "resume", "train",
+    # clean core (issue #10): typed buffer writes, the callback API
+    "StepBatch", "Callback", "StopOnReward", "Training",
 }
 
 

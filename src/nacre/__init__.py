@@ -26,6 +26,7 @@ from nacre.data import (  # noqa: E402
     ReplayBuffer,
     RolloutBuffer,
     SARSABuffer,
+    StepBatch,
     TransitionBatch,
 )
 from nacre.envs import ActionResult, make_env  # noqa: E402
@@ -76,7 +77,17 @@ from nacre.learners.bandits import (  # noqa: E402
 from nacre.learners.value.dqn import DQNConfig  # noqa: E402
 from nacre.learners.value.tabular import TabularConfig  # noqa: E402
 from nacre.spaces import AvailableActions, BoxActionSpace, DiscreteActionSpace  # noqa: E402
-from nacre.train import evaluate, evaluate_run, fit, load_run, resume, train  # noqa: E402
+from nacre.train import (  # noqa: E402
+    Callback,
+    StopOnReward,
+    Training,
+    evaluate,
+    evaluate_run,
+    fit,
+    load_run,
+    resume,
+    train,
+)
 
 __all__ = [
     # contextual bandits (issue #4)
@@ -99,6 +110,7 @@ __all__ = [
     "AvailableActions",
     "Boltzmann",
     "BoxActionSpace",
+    "Callback",
     "CheckpointError",
     "Component",
     "ConfigError",
@@ -127,9 +139,12 @@ __all__ = [
     "RunConfig",
     "SARSABuffer",
     "SpaceError",
+    "StepBatch",
+    "StopOnReward",
     "TabularConfig",
     "TabularQLearning",
     "TrainConfig",
+    "Training",
     "TransitionBatch",
     "Warmup",
     "__version__",

@@ -8,28 +8,32 @@ leading dimension ``B`` (B environments, or B = 1 for one live system). The verb
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from nacre.actions import IdentityActionRepresentation
-from nacre.data.batch import TransitionBatch
+from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.envs.base import ActionResult
 from nacre.errors import InputError
 from nacre.exploration import Greedy, MeanAction
 from nacre.history import IdentityHistory
-from nacre.runtime import learning_threads
+from nacre.kinds import BufferKind
+from nacre.learners.engine import LearnerEngine
 from nacre.safety import NoSafety
 from nacre.spaces import ActionSpace, AvailableActions, BoxActionSpace, DiscreteActionSpace
+from nacre.threads import learning_threads
 from nacre.types import (
     ActionRepresentation,
     Buffer,
+    Engine,
     Exploration,
     History,
     Learner,
     Metrics,
+    RolloutStore,
     Safety,
 )
 
@@ -49,6 +53,10 @@ class Agent:
         action_repr: features of candidate actions (default: identity).
         device: where acting runs; learners are moved there by :func:`nacre.build`.
         seed: seed of the acting random generator.
+        engine: how the learner is driven (default: its own readable update,
+            :class:`~nacre.learners.engine.LearnerEngine`); :func:`nacre.accel.accelerate`
+            builds a faster one where a kernel covers the learner (what :func:`nacre.build`
+            does with ``train.accelerate: auto``).
 
     Example:
         >>> import nacre
@@ -70,8 +78,12 @@ class Agent:
         action_repr: ActionRepresentation | None = None,
         device: str | torch.device = "cpu",
         seed: int | None = None,
+        engine: Engine | None = None,
     ) -> None:
+        if engine is not None and engine.learner is not learner:
+            raise InputError("engine", "was built for another learner")
         self.learner = learner
+        self.engine: Engine = engine if engine is not None else LearnerEngine(learner)
         self.exploration: Exploration = exploration or Greedy()
         self.safety: Safety = safety or NoSafety()
         self.history: History = history or IdentityHistory()
@@ -180,11 +192,11 @@ class Agent:
         explorer = self._greedy if exploit else self.exploration
         with torch.inference_mode():
             if self._null_slots and available is None:  # the common fixed-action-set case
-                scores = self.learner.scores(obs_t, self._static_features)
+                scores = self.engine.scores(obs_t, self._static_features)
                 return explorer.select(scores, None, self.env_steps, self.generator)
             state = self.history.summarize(obs_t, last_action)
             features = self.action_repr.represent(self._action_space, available)
-            scores = self.learner.scores(state, features)
+            scores = self.engine.scores(state, features)
             mask = self.safety.filter(state, scores, mask)
             return explorer.select(scores, mask, self.env_steps, self.generator)
 
@@ -198,16 +210,9 @@ class Agent:
         if self._action is None:
             raise InputError("result", "call agent.act() before agent.observe(result)")
         if self.buffer is not None:
-            self.buffer.add(
-                self._obs,
-                self._action,
-                result.reward,
-                result.next_obs,
-                result.terminated,
-                result.truncated,
-                self._propensity,
-                result.valid,
-            )
+            self.buffer.add(StepBatch(self._obs, self._action, result.reward, result.next_obs,
+                                      result.terminated, result.truncated, self._propensity,
+                                      result.valid))
         elif not np.isfinite(np.asarray(result.reward)).all():
             raise InputError("reward", "contains NaN or inf")
         if not self._identity_history:
@@ -220,66 +225,60 @@ class Agent:
 
     # ------------------------------------------------------------------ learning
     def learn(self, batch_size: int, gradient_steps: int = 1, progress: float = 0.0) -> Metrics:
-        """Run ``gradient_steps`` updates on batches sampled from the buffer.
+        """One training round, as the buffer's kind says.
 
-        With an on-policy buffer (``buffer.on_policy``) it runs one training round of the
-        learner on the collected rollout instead (its epochs of ``batch_size`` minibatches) and
-        clears the buffer. With an online buffer (``buffer.online``, contextual bandits) it
-        learns from every transition observed since the last call exactly once, in batches of
-        at most ``batch_size`` (``gradient_steps`` does not apply). ``progress`` ∈ [0, 1] is how
-        far the run is (for learners with schedules).
+        A replay buffer: ``gradient_steps`` updates on batches of ``batch_size`` sampled from
+        it. A rollout buffer: one training round of the learner on the collected rollout (its
+        epochs of ``batch_size`` minibatches), then the buffer is cleared. An online buffer
+        (contextual bandits): every transition observed since the last call, exactly once, in
+        batches of at most ``batch_size`` (``gradient_steps`` does not apply). ``progress`` ∈
+        [0, 1] is how far the run is (for learners with schedules).
         """
         if self.buffer is None:
             raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
+        kind = self.buffer.kind
+        if not self.buffer.can_sample and kind is not BufferKind.ROLLOUT:
+            return {}  # nothing new (online), or a SARSA step whose next action is unknown yet
+        with learning_threads():
+            if kind is BufferKind.ONLINE:
+                return self._learn_online(batch_size)
+            if kind is BufferKind.ROLLOUT:
+                return self._learn_rollout(cast(RolloutStore, self.buffer), batch_size, progress)
+            return self._learn_replay(self.buffer, batch_size, gradient_steps)
+
+    def _learn_replay(self, buffer: Buffer, batch_size: int, gradient_steps: int) -> Metrics:
         metrics: Metrics = {}
-        if getattr(self.buffer, "online", False):
-            return self._learn_online(batch_size) if self.buffer.can_sample else metrics  # type: ignore[attr-defined]
-        if getattr(self.buffer, "on_policy", False):
-            return self._learn_rollout(batch_size, progress)
-        if not getattr(self.buffer, "can_sample", True):
-            return metrics  # e.g. a SARSA buffer whose only step has no next action yet
-        learn_batches = getattr(self.learner, "learn_batches", None)
         # One draw of k × batch_size i.i.d. rows is the same distribution as k draws of
         # batch_size rows, at a fraction of the indexing cost; k is capped so a draw of large
         # observations (images) stays small.
         per_draw = max(1, min(gradient_steps, _ROWS_PER_DRAW // batch_size))
-        with learning_threads():
-            for start in range(0, gradient_steps, per_draw):
-                k = min(per_draw, gradient_steps - start)
-                batch = self.buffer.sample(batch_size * k)
-                if batch.obs.device != self.device:
-                    batch = batch.to(self.device)
-                if learn_batches is not None:
-                    metrics = learn_batches(batch, batch_size)
-                else:
-                    for part in batch.split(batch_size):
-                        metrics = self.learner.learn_batch(part)
+        for start in range(0, gradient_steps, per_draw):
+            k = min(per_draw, gradient_steps - start)
+            batch = buffer.sample(batch_size * k)
+            if batch.obs.device != self.device:
+                batch = batch.to(self.device)
+            metrics = self.engine.learn_batches(batch, batch_size)
         self.grad_steps += gradient_steps
         return metrics
 
     def _learn_online(self, batch_size: int) -> Metrics:
-        batch = self.buffer.sample(batch_size)  # type: ignore[union-attr]
+        assert self.buffer is not None
+        batch = self.buffer.sample(batch_size)  # every pending row, once
         if not self._on_cpu:
             batch = batch.to(self.device)
-        metrics: Metrics = {}
         parts = batch.split(batch_size)
-        with learning_threads():
-            for part in parts:
-                metrics = self.learner.learn_batch(part)
+        metrics: Metrics = {}
+        for part in parts:
+            metrics = self.learner.learn_batch(part)
         self.grad_steps += len(parts)
         return metrics
 
-    def _learn_rollout(self, batch_size: int, progress: float) -> Metrics:
-        learn_rollout = getattr(self.learner, "learn_rollout", None)
-        if learn_rollout is None:
-            raise InputError("buffer", f"{type(self.learner).__name__} does not learn from "
-                             "on-policy rollouts; use a replay buffer")
-        rollout = self.buffer.rollout()  # type: ignore[union-attr]
+    def _learn_rollout(self, buffer: RolloutStore, batch_size: int, progress: float) -> Metrics:
+        rollout = buffer.rollout()
         if rollout.obs.device != self.device:
             rollout = rollout.to(self.device)
-        with learning_threads():
-            metrics: Metrics = learn_rollout(rollout, batch_size, progress)
-        self.buffer.clear()  # type: ignore[union-attr]
+        metrics = self.engine.learn_rollout(rollout, batch_size, progress)
+        buffer.clear()
         self.grad_steps += int(metrics.pop("updates", torch.tensor(1)))
         return metrics
 

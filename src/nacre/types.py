@@ -1,8 +1,12 @@
-"""The slot protocols an :class:`~nacre.Agent` is composed of.
+"""The slot protocols an :class:`~nacre.Agent` is composed of, and every capability the agent,
+the training loop and :func:`nacre.build` rely on.
 
 Each slot is a small ``typing.Protocol`` with a do-nothing default elsewhere in the package
 (greedy exploration, no safety, identity history, identity action representation), following
 Pearl's decomposition (Zhu et al. 2023, arXiv 2312.03814) with batched tensors throughout.
+Nothing outside these declarations is probed: what a component can do is one of its declared
+attributes (``Learner.kind``, ``Exploration.accepts``, ``Buffer.kind`` …), and the wiring checks
+of :func:`nacre.build` compare those.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
-from nacre.data.batch import TransitionBatch
+from nacre.data.batch import StepBatch, TransitionBatch
+from nacre.data.rollout import Rollout
+from nacre.kinds import BufferKind, LearnerKind, ScoresKind
 from nacre.spaces import ActionSpace, AvailableActions
 
 Metrics = dict[str, Tensor]
@@ -22,12 +28,33 @@ Metrics = dict[str, Tensor]
 class Learner(Protocol):
     """Owns networks and optimizers; never acts in an environment."""
 
+    @property
+    def kind(self) -> LearnerKind: ...
+
+    @property
+    def scores_kind(self) -> ScoresKind: ...
+
+    @property
+    def gamma(self) -> float | None:
+        """The discount its targets use (None: no bootstrapping, e.g. bandits); buffers that
+        build multi-step returns are given it by :func:`nacre.build`."""
+        ...
+
+    @property
+    def needs_next_action(self) -> bool:
+        """Batches must carry ``next_action`` (SARSA targets)."""
+        ...
+
     def scores(self, state: Tensor, action_features: Tensor | None) -> Tensor:
-        """Action scores ``[B, K]`` (Q-values, logits …) for a batch of states."""
+        """Action scores (Q-values, logits … see :class:`ScoresKind`) for a batch of states."""
         ...
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One update from one batch; returns detached metric tensors."""
+        ...
+
+    def update_target(self) -> None:
+        """Move target networks toward the online ones (a no-op for learners without)."""
         ...
 
     def state_dict(self) -> dict[str, Any]:
@@ -38,13 +65,57 @@ class Learner(Protocol):
 
 
 @runtime_checkable
+class RolloutLearner(Learner, Protocol):
+    """A learner of ``kind`` ROLLOUT: one training round per collected rollout."""
+
+    def learn_rollout(self, rollout: Rollout, batch_size: int, progress: float = 0.0) -> Metrics:
+        """Train on a whole rollout (minibatches of ``batch_size``); ``progress`` ∈ [0, 1] is
+        how far the run is (for schedules). The metrics include ``updates``, the number of
+        gradient steps taken."""
+        ...
+
+
+class Engine(Protocol):
+    """How the agent drives its learner: scoring on the act path and training rounds.
+
+    :class:`nacre.learners.engine.LearnerEngine` runs the learner's own readable update;
+    :mod:`nacre.accel` builds faster engines (hand-derived kernels) from a learner's public
+    networks and optimizers, which update exactly what the readable update would.
+    """
+
+    learner: Learner
+
+    def scores(self, state: Tensor, action_features: Tensor | None) -> Tensor: ...
+
+    def learn_batches(self, batch: TransitionBatch, batch_size: int) -> Metrics:
+        """``len(batch) / batch_size`` consecutive updates (metrics: the last one's)."""
+        ...
+
+    def learn_rollout(self, rollout: Rollout, batch_size: int, progress: float) -> Metrics: ...
+
+
+@runtime_checkable
 class Exploration(Protocol):
     """Turns scores into actions and reports the probability of each chosen action."""
+
+    @property
+    def accepts(self) -> frozenset[ScoresKind]:
+        """The kinds of scores it can read."""
+        ...
 
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
         """Return ``(action [B] int64, propensity [B] float32)``; masked actions are never taken."""
+        ...
+
+
+@runtime_checkable
+class ActionDistribution(Exploration, Protocol):
+    """Exploration over discrete actions that can give its whole action distribution."""
+
+    def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
+        """The probability of every action ``[B, K]`` (zero at unavailable actions)."""
         ...
 
 
@@ -79,26 +150,71 @@ class ActionRepresentation(Protocol):
 
 @runtime_checkable
 class Buffer(Protocol):
-    """Stores transitions and samples batches of them."""
+    """Stores transitions and hands them to the learner."""
 
-    needs_next_action: bool
+    @property
+    def kind(self) -> BufferKind: ...
 
-    def add(
-        self,
-        obs: Any,
-        action: Any,
-        reward: Any,
-        next_obs: Any,
-        terminated: Any,
-        truncated: Any,
-        propensity: Any = None,
-        valid: Any = None,
-    ) -> None: ...
+    @property
+    def needs_next_action(self) -> bool:
+        """Samples carry the action taken next (SARSA)."""
+        ...
+
+    @property
+    def capacity(self) -> int:
+        """The most transitions it holds."""
+        ...
+
+    @property
+    def can_sample(self) -> bool:
+        """Whether :meth:`sample` has something to return now."""
+        ...
+
+    def add(self, step: StepBatch) -> None:
+        """Store one step of ``B`` transitions."""
+        ...
 
     def sample(self, batch_size: int) -> TransitionBatch: ...
+
+    def mark_episodes_cut(self) -> None:
+        """The newest stored step of every env ends its episode (a resume with fresh episodes),
+        so multi-step and SARSA targets do not run on into the next one."""
+        ...
 
     def __len__(self) -> int: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class RolloutStore(Buffer, Protocol):
+    """A buffer of ``kind`` ROLLOUT: read whole by an on-policy learner, then cleared."""
+
+    @property
+    def full(self) -> bool:
+        """A whole rollout is waiting to be learned from."""
+        ...
+
+    def rollout(self) -> Rollout: ...
+
+    def clear(self) -> None: ...
+
+
+__all__ = [
+    "ActionDistribution",
+    "ActionRepresentation",
+    "Buffer",
+    "BufferKind",
+    "Engine",
+    "Exploration",
+    "History",
+    "Learner",
+    "LearnerKind",
+    "Metrics",
+    "RolloutLearner",
+    "RolloutStore",
+    "Safety",
+    "ScoresKind",
+]

@@ -20,6 +20,7 @@ from nacre.actions import BinaryActionRepresentation, OneHotActionRepresentation
 from nacre.config import yaml_io
 from nacre.config.registry import names_of
 from nacre.config.run import RunConfig
+from nacre.data import StepBatch
 from nacre.data.batch import TransitionBatch
 from nacre.data.online import OnlineBuffer
 from nacre.envs.bandits import SyntheticLinearBandit
@@ -476,8 +477,9 @@ def test_agents_never_choose_unavailable_actions(name: str, neural: bool) -> Non
 def _add(buf: OnlineBuffer, start: int, b: int, valid: Any = None,
          propensity: Any = None) -> None:
     obs = np.arange(start, start + b, dtype=np.float32)[:, None].repeat(3, 1)
-    buf.add(obs, torch.arange(start, start + b), np.arange(start, start + b, dtype=np.float32),
-            obs, np.ones(b, bool), np.zeros(b, bool), propensity, valid)
+    buf.add(StepBatch(
+            obs, torch.arange(start, start + b), np.arange(start, start + b, dtype=np.float32),
+            obs, np.ones(b, bool), np.zeros(b, bool), propensity, valid))
 
 
 def test_online_buffer_hands_over_every_row_once_in_order() -> None:
@@ -510,8 +512,8 @@ def test_online_buffer_capacity_invalid_rows_and_bad_rewards() -> None:
     _add(buf, 3, 4, valid=np.array([True, False, True, False]))  # 2 valid rows fit
     assert buf.sample(1).action.tolist() == [0, 1, 2, 3, 5]
     with pytest.raises(InputError, match="reward"):
-        buf.add(np.zeros((1, 3)), torch.tensor([0]), np.array([np.nan]), np.zeros((1, 3)),
-                None, None)
+        buf.add(StepBatch(np.zeros((1, 3)), torch.tensor([0]), np.array([np.nan]), np.zeros((1, 3)),
+                None, None))
     with pytest.raises(InputError):
         OnlineBuffer(capacity=0)
 
@@ -519,7 +521,7 @@ def test_online_buffer_capacity_invalid_rows_and_bad_rewards() -> None:
 def test_online_buffer_copies_the_observations_it_keeps() -> None:
     buf = OnlineBuffer()
     obs = np.ones((2, 3), np.float32)
-    buf.add(obs, torch.tensor([0, 1]), np.zeros(2, np.float32), obs, None, None)
+    buf.add(StepBatch(obs, torch.tensor([0, 1]), np.zeros(2, np.float32), obs, None, None))
     obs[:] = 7.0  # an environment reusing its observation array
     assert bool((buf.sample(1).obs == 1.0).all())
 
@@ -604,7 +606,7 @@ def test_one_hot_codes_and_caching() -> None:
 SYNTHETIC = "env: {id: bandit/synthetic-linear, kwargs: {n_actions: 4, context_dim: 3}}\n"
 
 
-def _build(text: str) -> nacre.config.components.Run:  # type: ignore[name-defined]
+def _build(text: str) -> nacre.config.Run:
     return nacre.build(RunConfig.from_dict(yaml_io.loads(text)))
 
 

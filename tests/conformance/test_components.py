@@ -18,8 +18,10 @@ from gymnasium.utils.env_checker import check_env
 from torch import Tensor
 
 import nacre
+from nacre.accel import kernel_for
 from nacre.data.batch import TransitionBatch
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
+from nacre.kinds import LearnerKind, ScoresKind
 from nacre.learners import (
     DDPG,
     DQN,
@@ -55,6 +57,7 @@ from nacre.networks import (
 )
 from nacre.testing import (
     ChainEnv,
+    EngineLearner,
     IdentityEnv,
     check_exploration,
     check_learner,
@@ -89,12 +92,13 @@ def _mlp_q(head: str = "vanilla", activation: str = "tanh") -> QNetwork:
 
 LEARNERS: dict[str, Callable[[], Learner]] = {
     "dqn": lambda: DQN(_mlp_q(), DQNConfig(lr=1e-2)),
-    # ReLU MLPs take the hand-derived update with flat parameters (learners/value/fused.py)
-    "dqn-fused": lambda: DQN(_mlp_q(activation="relu"), DQNConfig(lr=1e-2)),
-    "dqn-fused-mse-noclip": lambda: DQN(
+    # ReLU MLPs driven through their accelerated kernel (nacre.accel), flat parameters and all
+    "dqn-accel": lambda: _accelerated(DQN(_mlp_q(activation="relu"), DQNConfig(lr=1e-2))),
+    "dqn-accel-mse-noclip": lambda: _accelerated(DQN(
         _mlp_q(activation="relu"), DQNConfig(lr=1e-2, loss="mse", max_grad_norm=None)
-    ),
-    "double-dqn-fused": lambda: DoubleDQN(_mlp_q(activation="relu"), DQNConfig(lr=1e-2)),
+    )),
+    "double-dqn-accel": lambda: _accelerated(
+        DoubleDQN(_mlp_q(activation="relu"), DQNConfig(lr=1e-2))),
     "dqn-mse-polyak-noclip": lambda: DQN(
         _mlp_q(), DQNConfig(lr=1e-2, loss="mse", tau=0.5, max_grad_norm=None)
     ),
@@ -104,18 +108,28 @@ LEARNERS: dict[str, Callable[[], Learner]] = {
 }
 
 
+def _accelerated(learner: Learner) -> Learner:
+    """The learner driven through the kernel nacre.accel has for it."""
+    kernel = kernel_for(learner)
+    assert kernel is not None, f"no kernel covers {type(learner).__name__}"
+    return EngineLearner(kernel)
+
+
 def _ppo(continuous: bool, **kw: object) -> PPO:
     torch.manual_seed(0)
     net = ActorCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16), "tanh", continuous)
     return PPO(net, PPOConfig(lr=1e-2, **kw))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("accelerated", [False, True])
 @pytest.mark.parametrize("learn_alpha", [True, False])
-def test_sac_conforms(learn_alpha: bool) -> None:
+def test_sac_conforms(learn_alpha: bool, accelerated: bool) -> None:
     torch.manual_seed(0)
     actor = SquashedGaussianActor(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16))
     critic = TwinQCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16))
-    learner = SAC(actor, critic, SACConfig(lr=1e-2, learn_alpha=learn_alpha))
+    learner: Learner = SAC(actor, critic, SACConfig(lr=1e-2, learn_alpha=learn_alpha))
+    if accelerated:
+        learner = _accelerated(learner)
     with one_thread():
         check_learner(learner, OBS_DIM, N_ACTIONS, continuous=True, squashed=True)
 
@@ -138,12 +152,15 @@ def test_ddpg_conforms() -> None:
         DDPG(actor, TwinQCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16)))
 
 
+@pytest.mark.parametrize("accelerated", [False, True])
 @pytest.mark.parametrize("policy_delay", [1, 2])
-def test_td3_conforms(policy_delay: int) -> None:
+def test_td3_conforms(policy_delay: int, accelerated: bool) -> None:
     torch.manual_seed(0)
     actor = DeterministicActor(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16))
     critic = TwinQCritic(FlattenEncoder((OBS_DIM,)), N_ACTIONS, (16, 16))
-    learner = TD3(actor, critic, TD3Config(lr=1e-2, policy_delay=policy_delay))
+    learner: Learner = TD3(actor, critic, TD3Config(lr=1e-2, policy_delay=policy_delay))
+    if accelerated:
+        learner = _accelerated(learner)
     with one_thread():
         check_learner(learner, OBS_DIM, N_ACTIONS, continuous=True, deterministic=True,
                       updates_per_policy_change=policy_delay)
@@ -235,7 +252,7 @@ def test_dqn_respects_next_mask() -> None:
     assert float(next_q[1]) > float(torch.maximum(next_q[0], next_q[2]))
     # the masked target ignores action 1: r + γ max(Q'(s', 0), Q'(s', 2))
     expected = 0.5 * float(torch.maximum(next_q[0], next_q[2]))
-    assert float(learner._target_value(batch, 0.5)[0]) == pytest.approx(expected)
+    assert float(learner.td_targets(batch)[0]) == pytest.approx(expected)
 
 
 # ----------------------------------------------------------------- the checks catch broken learners
@@ -243,6 +260,14 @@ def test_dqn_respects_next_mask() -> None:
 
 class _BrokenLearner:
     """A tabular learner with one switchable defect."""
+
+    kind = LearnerKind.REPLAY
+    scores_kind = ScoresKind.VALUES
+    needs_next_action = False
+    gamma = None
+
+    def update_target(self) -> None:
+        pass
 
     def __init__(self, defect: str) -> None:
         self.defect = defect

@@ -19,8 +19,7 @@ from nacre.data.online import OnlineBuffer
 from nacre.envs.bandits import SyntheticLinearBandit
 from nacre.exploration.bandit import SquareCB
 from nacre.learners.bandits.linear import DisjointLinearBandit
-from nacre.train.checkpoint import latest_checkpoint
-from nacre.train.tensorfile import load_tensors
+from nacre.train.checkpoint import latest_checkpoint, load_tensors
 
 BANDIT_KEYS = ("bandit/cumulative_reward", "bandit/average_reward", "bandit/cumulative_regret",
                "bandit/average_regret")

@@ -11,8 +11,7 @@ import torch
 
 import nacre
 from nacre.errors import CheckpointError, ConfigError
-from nacre.train.checkpoint import latest_checkpoint, load_checkpoint
-from nacre.train.tensorfile import load_tensors
+from nacre.train.checkpoint import latest_checkpoint, load_checkpoint, load_tensors
 
 SMALL = [
     "network.hidden=[32, 32]",

@@ -18,14 +18,10 @@ import pytest
 import torch
 
 import nacre
-from nacre.envs.bandits import (
-    BANDIT_ENV_IDS,
-    ClassificationBandit,
-    SyntheticLinearBandit,
-    make_bandit_env,
-)
+from nacre.envs.bandits import ClassificationBandit, SyntheticLinearBandit
 from nacre.envs.base import ActionResult
 from nacre.envs.datasets import DatasetError, DownloadError, load_dataset
+from nacre.envs.make import BANDIT_ENV_IDS, make_bandit_env
 from nacre.errors import ConfigError, InputError
 
 UCI_DIR = Path(__file__).resolve().parents[1] / "data" / "uci"

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 import nacre
-from nacre.data import ReplayBuffer, SARSABuffer, TransitionBatch
+from nacre.data import ReplayBuffer, SARSABuffer, StepBatch, TransitionBatch
 
 
 def add_step(
@@ -25,7 +25,7 @@ def add_step(
     """Step ``t`` of ``num_envs`` envs; env ``b``'s observation is ``[10 t + b]`` and its next
     observation ``[1000 + 10 t + b]``, so every sampled field tells which row it came from."""
     ids = np.array([10.0 * t + b for b in range(num_envs)], dtype=np.float32)
-    buf.add(
+    buf.add(StepBatch(
         ids[:, None],
         np.array(action if action is not None else [t] * num_envs),
         np.array(reward if reward is not None else ids, dtype=np.float32),
@@ -33,7 +33,7 @@ def add_step(
         np.array(terminated or [False] * num_envs),
         np.array(truncated or [False] * num_envs),
         valid=None if valid is None else np.array(valid),
-    )
+    ))
 
 
 def rows(batch: TransitionBatch) -> list[int]:
@@ -117,9 +117,9 @@ def test_sampled_dtypes_and_defaults() -> None:
 def test_propensity_is_stored() -> None:
     buf = ReplayBuffer(capacity=4, seed=0)
     for t in range(2):
-        buf.add(np.full((2, 1), t, np.float32), np.array([0, 1]), np.zeros(2, np.float32),
+        buf.add(StepBatch(np.full((2, 1), t, np.float32), np.array([0, 1]), np.zeros(2, np.float32),
                 np.zeros((2, 1), np.float32), np.zeros(2, bool), np.zeros(2, bool),
-                propensity=torch.tensor([0.25, 0.5]) * (t + 1))
+                propensity=torch.tensor([0.25, 0.5]) * (t + 1)))
     batch = buf.sample(200)
     assert batch.propensity is not None
     for obs, action, p in zip(batch.obs[:, 0], batch.action, batch.propensity, strict=True):
@@ -335,11 +335,11 @@ def test_bad_inputs_raise_input_error_naming_the_field(
 ) -> None:
     buf = ReplayBuffer(capacity=8, seed=0)
     if not first:
-        buf.add(*_valid_args())
+        buf.add(StepBatch(*_valid_args()))
     args = _valid_args()
     args[index] = value
     with pytest.raises(nacre.InputError) as info:
-        buf.add(*args)
+        buf.add(StepBatch(*args))
     assert info.value.field == field
     assert str(info.value).startswith(f"{field}:")
     assert len(buf) == (0 if first else 2)  # nothing written (one step of B = 2)
@@ -350,11 +350,11 @@ def test_wrong_obs_shape_names_obs_after_the_first_step() -> None:
     args = _valid_args()
     args[0] = np.zeros((2, 4), np.float32)
     with pytest.raises(nacre.InputError) as info:
-        buf.add(*args)
+        buf.add(StepBatch(*args))
     assert info.value.field == "next_obs"  # first step: obs and next_obs disagree
-    buf.add(*_valid_args())
+    buf.add(StepBatch(*_valid_args()))
     with pytest.raises(nacre.InputError) as info:
-        buf.add(*args)
+        buf.add(StepBatch(*args))
     assert info.value.field == "obs"  # later: obs differs from the stored shape
     assert len(buf) == 2
 
@@ -363,17 +363,17 @@ def test_wrong_reward_length_on_first_add_names_reward() -> None:
     args = _valid_args()
     args[2] = np.zeros(3, np.float32)
     with pytest.raises(nacre.InputError) as info:
-        ReplayBuffer(capacity=8).add(*args)
+        ReplayBuffer(capacity=8).add(StepBatch(*args))
     assert info.value.field == "reward"
 
 
 def test_wrong_reward_length_after_first_add_names_reward() -> None:
     buf = ReplayBuffer(capacity=8)
-    buf.add(*_valid_args())
+    buf.add(StepBatch(*_valid_args()))
     args = _valid_args()
     args[2] = np.zeros(3, np.float32)
     with pytest.raises(nacre.InputError) as info:
-        buf.add(*args)
+        buf.add(StepBatch(*args))
     assert info.value.field == "reward"
 
 
@@ -381,20 +381,20 @@ def test_wrong_reward_length_after_first_add_names_reward() -> None:
 def test_inf_obs_raises_input_error(first: bool) -> None:
     buf = ReplayBuffer(capacity=8, seed=0)
     if not first:
-        buf.add(*_valid_args())
+        buf.add(StepBatch(*_valid_args()))
     args = _valid_args()
     args[0] = np.array([[0, np.inf, 0], [0, 0, 0]], np.float32)
     with pytest.raises(nacre.InputError) as info:
-        buf.add(*args)
+        buf.add(StepBatch(*args))
     assert info.value.field == "obs"
 
 
 @pytest.mark.parametrize("valid", [[False], [False, True, True]])
 def test_wrong_valid_shape_raises_input_error(valid: list[bool]) -> None:
     buf = ReplayBuffer(capacity=8, seed=0)
-    buf.add(*_valid_args())
+    buf.add(StepBatch(*_valid_args()))
     with pytest.raises(nacre.InputError) as info:
-        buf.add(*_valid_args(), valid=np.array(valid))
+        buf.add(StepBatch(*_valid_args(), valid=np.array(valid)))
     assert info.value.field == "valid"
 
 
@@ -402,7 +402,7 @@ def test_scalar_input_and_bad_constructor_arguments() -> None:
     args: list[object] = list(_valid_args())
     args[2] = np.float32(1.0)
     with pytest.raises(nacre.InputError) as info:
-        ReplayBuffer(capacity=8).add(*args)
+        ReplayBuffer(capacity=8).add(StepBatch(*args))
     assert info.value.field == "reward"
     with pytest.raises(nacre.InputError, match="capacity"):
         ReplayBuffer(capacity=0)
@@ -412,8 +412,9 @@ def test_scalar_input_and_bad_constructor_arguments() -> None:
 
 def test_integer_observations_are_not_checked_for_finiteness() -> None:
     buf = ReplayBuffer(capacity=4, seed=0)
-    buf.add(np.array([3]), np.array([0]), np.array([1.0]), np.array([4]), np.array([False]),
-            np.array([False]))
+    buf.add(StepBatch(
+            np.array([3]), np.array([0]), np.array([1.0]), np.array([4]), np.array([False]),
+            np.array([False])))
     batch = buf.sample(2)
     assert batch.obs.dtype == torch.int64 and batch.obs.tolist() == [3, 3]
 
@@ -431,9 +432,10 @@ def test_nbytes_is_the_sum_of_field_bytes() -> None:
     assert buf.nbytes == 40 + 80 + 40 + 40 + 10 + 10 + 40
     buf2 = ReplayBuffer(capacity=10, seed=0)
     for t in range(7):
-        buf2.add(np.zeros((2, 3, 4), np.float32), np.zeros(2, np.int64), np.zeros(2, np.float32),
+        buf2.add(StepBatch(
+                np.zeros((2, 3, 4), np.float32), np.zeros(2, np.int64), np.zeros(2, np.float32),
                  np.zeros((2, 3, 4), np.float32), np.zeros(2, bool), np.zeros(2, bool),
-                 valid=np.array([t != 1, True]))
+                 valid=np.array([t != 1, True])))
     rows_ = 5 * 2
     field_bytes = rows_ * (12 * 4 * 2 + 8 + 4 + 1 + 1 + 4)
     assert buf2.nbytes == field_bytes + rows_  # + the [5, 2] bool validity mask
@@ -442,8 +444,9 @@ def test_nbytes_is_the_sum_of_field_bytes() -> None:
 def test_sarsa_next_action_is_unknown_after_truncation() -> None:
     buf = SARSABuffer(capacity=8, seed=0)
     for t in range(4):
-        buf.add(np.full((1, 2), t, np.float32), np.array([t]), np.array([0.0], np.float32),
-                np.full((1, 2), t + 1, np.float32), np.array([False]), np.array([t == 1]))
+        buf.add(StepBatch(
+                np.full((1, 2), t, np.float32), np.array([t]), np.array([0.0], np.float32),
+                np.full((1, 2), t + 1, np.float32), np.array([False]), np.array([t == 1])))
     batch = buf.sample(200)
     for obs, nxt in zip(batch.obs[:, 0].tolist(), batch.next_action.tolist(), strict=True):
         assert nxt == (-1 if obs == 1 else obs + 1)

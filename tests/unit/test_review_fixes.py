@@ -10,6 +10,7 @@ import torch
 
 import nacre
 from nacre.config import yaml_io
+from nacre.data import StepBatch
 from nacre.envs import GymEnv
 from nacre.envs.state import capture_env_state
 from nacre.errors import ConfigError, InputError, SpaceError
@@ -96,13 +97,14 @@ def test_sarsa_can_start_learning_immediately() -> None:
 def test_cut_episodes_stop_n_step_returns() -> None:
     buf = nacre.ReplayBuffer(capacity=16, n_step=3, gamma=1.0, seed=0)
     for t in range(2):
-        buf.add(np.full((1, 1), t, np.float32), np.array([0]), np.array([1.0], np.float32),
-                np.full((1, 1), t + 1, np.float32), np.array([False]), np.array([False]))
+        buf.add(StepBatch(
+                np.full((1, 1), t, np.float32), np.array([0]), np.array([1.0], np.float32),
+                np.full((1, 1), t + 1, np.float32), np.array([False]), np.array([False])))
     buf.mark_episodes_cut()
     for t in range(2):
-        buf.add(np.full((1, 1), 100 + t, np.float32), np.array([0]),
+        buf.add(StepBatch(np.full((1, 1), 100 + t, np.float32), np.array([0]),
                 np.array([10.0], np.float32), np.full((1, 1), 101 + t, np.float32),
-                np.array([False]), np.array([False]))
+                np.array([False]), np.array([False])))
     batch = buf.sample(200)
     first = batch.obs[:, 0] == 0
     assert torch.all(batch.reward[first] == 2.0)  # 1 + 1, not + 10 from the next episode

@@ -8,7 +8,7 @@ import torch
 
 import nacre
 from nacre.config import yaml_io
-from nacre.data import RolloutBuffer
+from nacre.data import RolloutBuffer, StepBatch
 from nacre.errors import ConfigError
 from nacre.learners import REINFORCE, DiscreteSAC, ReinforceConfig
 from nacre.networks import ActorCritic, CategoricalActorTwinQ, FlattenEncoder, NatureCNN
@@ -23,8 +23,9 @@ def test_reinforce_returns_bootstrap_only_where_the_episode_was_cut() -> None:
     net = ActorCritic(FlattenEncoder((3,)), 2, (8,), "tanh", False)
     buf = RolloutBuffer(steps=4)
     for t in range(4):
-        buf.add(np.full((1, 3), t, np.float32), np.zeros(1, np.int64), np.ones(1, np.float32),
-                np.full((1, 3), t + 1, np.float32), np.array([t == 2]), np.zeros(1, bool))
+        buf.add(StepBatch(
+                np.full((1, 3), t, np.float32), np.zeros(1, np.int64), np.ones(1, np.float32),
+                np.full((1, 3), t + 1, np.float32), np.array([t == 2]), np.zeros(1, bool)))
     r = buf.rollout()
     returns = REINFORCE(net, ReinforceConfig(gamma=0.5)).process(r).returns
     assert returns is not None

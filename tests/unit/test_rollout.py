@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import nacre
-from nacre.data import RolloutBuffer
+from nacre.data import RolloutBuffer, StepBatch
 from nacre.errors import InputError
 from nacre.learners import PPO, PPOConfig
 from nacre.losses import gae
@@ -17,10 +17,11 @@ from nacre.spaces import BoxActionSpace
 
 def fill(buf: RolloutBuffer, steps: int, envs: int = 2, valid: bool = True) -> None:
     for t in range(steps):
-        buf.add(np.full((envs, 3), t, np.float32), np.arange(envs), np.full(envs, float(t)),
+        buf.add(StepBatch(
+                np.full((envs, 3), t, np.float32), np.arange(envs), np.full(envs, float(t)),
                 np.full((envs, 3), t + 1, np.float32), np.zeros(envs, bool),
                 np.array([t == 1] + [False] * (envs - 1)),
-                valid=None if valid else np.array([t != 2] + [True] * (envs - 1)))
+                valid=None if valid else np.array([t != 2] + [True] * (envs - 1))))
 
 
 def test_rollout_is_time_major_and_refuses_to_wrap() -> None:

@@ -1,10 +1,9 @@
-"""Typed configs, the component registry, YAML I/O and presets."""
+"""Typed configs, the component registry, YAML I/O, presets and ``build``."""
 
-from nacre.config import components as _components  # noqa: F401 - registers built-ins
-from nacre.config import components_bandit as _bandit  # noqa: F401 - registers built-ins
-from nacre.config import components_policy as _policy  # noqa: F401 - registers built-ins
-from nacre.config.components import BuildContext, Run, build
-from nacre.config.registry import entries, lookup, register
+from nacre.config.build import Run, build
+from nacre.config.builtin import register_builtins
+from nacre.config.context import BuildContext, NoParams
+from nacre.config.registry import Entry, entries, lookup, register
 from nacre.config.run import (
     Component,
     EnvConfig,
@@ -15,10 +14,14 @@ from nacre.config.run import (
     preset_names,
 )
 
+register_builtins()
+
 __all__ = [
     "BuildContext",
     "Component",
     "EnvConfig",
+    "Entry",
+    "NoParams",
     "Run",
     "RunConfig",
     "TrainConfig",

@@ -1,8 +1,10 @@
 """The registry of components by kind and name.
 
 A component is a frozen config dataclass plus a factory ``(config, context) -> object``. YAML
-names a component as ``{name: dqn, lr: 0.001, ...}``; ``build`` looks it up here. Third-party
-components register the same way::
+names a component as ``{name: dqn, lr: 0.001, ...}``; :func:`nacre.build` looks it up here. The
+built-in components are listed in one module per kind (``nacre/config/learners.py``,
+``networks.py`` …, each ending with its ``ENTRIES``), added by ``nacre/config/builtin.py``.
+Third-party components register the same way::
 
     @register("exploration", "my_explorer", MyConfig, "one line for `nacre components`")
     def _make(cfg: MyConfig, ctx: BuildContext) -> MyExplorer: ...
@@ -17,19 +19,33 @@ from typing import Any
 
 from nacre.errors import ConfigError
 
+# The component slots of a run config, in the order they are written and listed.
 KINDS = ("learner", "network", "exploration", "buffer", "safety", "history", "action_repr")
 
 
 @dataclass(frozen=True)
 class Entry:
+    """One component: its ``kind`` (one of :data:`KINDS`), ``name``, config dataclass,
+    factory ``(config, BuildContext) -> component`` and a one-line summary."""
+
     kind: str
     name: str
     config: type[Any]
     factory: Callable[..., Any]
     summary: str
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown component kind {self.kind!r}; kinds: {', '.join(KINDS)}")
+
 
 _REGISTRY: dict[tuple[str, str], Entry] = {}
+
+
+def add(*entries: Entry) -> None:
+    """Add components to the registry (a later entry of the same kind and name replaces)."""
+    for entry in entries:
+        _REGISTRY[(entry.kind, entry.name)] = entry
 
 
 def register(
@@ -40,7 +56,7 @@ def register(
         raise ConfigError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
 
     def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
-        _REGISTRY[(kind, name)] = Entry(kind, name, config, factory, summary)
+        add(Entry(kind, name, config, factory, summary))
         return factory
 
     return wrap

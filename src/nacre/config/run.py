@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nacre.config import yaml_io
-from nacre.config.registry import lookup, names_of
+from nacre.config.registry import KINDS, lookup, names_of
 from nacre.config.typed import from_dict, to_dict
 from nacre.envs.normalize import NormalizeConfig
 from nacre.errors import ConfigError
@@ -88,6 +88,10 @@ class TrainConfig:
         learn_threads: threads for learning rounds (0: all cores; faster for wide networks on an
             otherwise idle machine, much slower when other processes compete for the cores).
         device: ``cpu``, ``cuda``, ``cuda:1`` …
+        accelerate: ``auto`` — run a hand-derived kernel of :mod:`nacre.accel` where one covers
+            the learner and its networks (same result up to float rounding, faster), and apply
+            the process settings that speed it up; ``off`` — the learner's readable update
+            everywhere, the process left as torch configured it.
         tensorboard: also write TensorBoard event files to ``<run>/tb`` (needs the extra).
         schedule_steps: the budget that fractional schedules (``exploration.decay_fraction``)
             are relative to; 0 means ``steps``. Resuming to a larger total sets it to the
@@ -107,6 +111,7 @@ class TrainConfig:
     torch_threads: int = 1
     learn_threads: int = 1
     device: str = "cpu"
+    accelerate: Literal["auto", "off"] = "auto"
     tensorboard: bool = False
     schedule_steps: int = 0
 
@@ -122,7 +127,6 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
 
 
-_SLOTS = ("learner", "network", "exploration", "buffer", "safety", "history", "action_repr")
 _DEFAULTS = {
     "network": "mlp",
     "exploration": "greedy",
@@ -162,7 +166,7 @@ class RunConfig:
             raise ConfigError(f"{source}: a run config needs at least 'env' and 'learner'")
         slots = {
             slot: Component.parse(slot, data.get(slot, _DEFAULTS.get(slot)), slot)
-            for slot in _SLOTS
+            for slot in KINDS
         }
         return RunConfig(
             env=from_dict(EnvConfig, data["env"], "env"),
@@ -175,7 +179,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"description": self.description, "seed": self.seed,
                                "env": to_dict(self.env)}
-        for slot in _SLOTS:
+        for slot in KINDS:
             out[slot] = getattr(self, slot).to_dict()
         out["train"] = to_dict(self.train)
         return out

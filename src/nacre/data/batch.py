@@ -1,11 +1,34 @@
-"""The unit of learning data: a batch of transitions as tensors with a leading batch dim."""
+"""The units of data: one step of ``B`` environments as it is stored (:class:`StepBatch`), and a
+batch of transitions as tensors with a leading batch dim, as learners read it
+(:class:`TransitionBatch`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 from torch import Tensor
+
+
+@dataclass(slots=True)
+class StepBatch:
+    """One step of ``B`` environments, as :meth:`nacre.types.Buffer.add` stores it.
+
+    Every field has leading dimension ``B`` and may be a NumPy array or a tensor (buffers
+    validate and convert). ``propensity`` is the behaviour policy's probability of ``action``
+    (None: 1); ``valid`` is False on steps that are not transitions (the reset step of
+    Gymnasium's NEXT_STEP autoreset; None: all valid).
+    """
+
+    obs: Any
+    action: Any
+    reward: Any
+    next_obs: Any
+    terminated: Any
+    truncated: Any
+    propensity: Any = None
+    valid: Any = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,11 @@ class TransitionBatch:
         """The rows ``idx`` (indices or a boolean mask) of every tensor field."""
         return replace(self, **{f.name: v[idx] for f in fields(self)
                                 for v in [getattr(self, f.name)] if isinstance(v, Tensor)})
+
+    def discount_or(self, gamma: float) -> float | Tensor:
+        """The bootstrap discount of each row: ``γ^k`` where the buffer built k-step returns,
+        else the learner's ``gamma``."""
+        return gamma if self.discount is None else self.discount
 
     def to(self, device: torch.device | str) -> TransitionBatch:
         moved = {

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from nacre.data.batch import TransitionBatch
+from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.replay import all_finite, as_batch_array
 from nacre.errors import InputError
+from nacre.kinds import BufferKind
 
 _FIELDS = ("obs", "action", "reward", "propensity")
 
@@ -29,15 +30,17 @@ class OnlineBuffer:
 
     Example:
         >>> import torch
+        >>> from nacre.data import StepBatch
         >>> buf = OnlineBuffer(capacity=16)
-        >>> buf.add(torch.zeros(2, 3), torch.tensor([0, 1]), torch.tensor([1.0, 0.0]),
-        ...         torch.zeros(2, 3), torch.tensor([True, True]), torch.tensor([False, False]))
+        >>> buf.add(StepBatch(torch.zeros(2, 3), torch.tensor([0, 1]), torch.tensor([1.0, 0.0]),
+        ...                   torch.zeros(2, 3), torch.tensor([True, True]),
+        ...                   torch.tensor([False, False])))
         >>> len(buf), len(buf.sample(1)), len(buf)
         (2, 2, 0)
     """
 
+    kind = BufferKind.ONLINE  # Agent.learn: each pending row once, not gradient_steps samples
     needs_next_action = False
-    online = True  # Agent.learn: learn each pending row once, not gradient_steps samples
 
     def __init__(self, capacity: int = 65_536) -> None:
         if capacity < 1:
@@ -53,28 +56,22 @@ class OnlineBuffer:
     def can_sample(self) -> bool:
         return self._rows > 0
 
-    def add(
-        self,
-        obs: Any,
-        action: Any,
-        reward: Any,
-        next_obs: Any,
-        terminated: Any,
-        truncated: Any,
-        propensity: Any = None,
-        valid: Any = None,
-    ) -> None:
+    def mark_episodes_cut(self) -> None:
+        """Nothing to mark: every transition of a one-step environment ends its episode."""
+
+    def add(self, step: StepBatch) -> None:
         # Rows wait as small arrays until the next round (usually the very next step), which at
         # B = 1 costs less than writing them into preallocated storage and reading them back.
-        o = np.array(as_batch_array("obs", obs))  # a copy: environments may reuse their arrays
-        a = as_batch_array("action", action)
-        r = as_batch_array("reward", reward).astype(np.float32, copy=False)
-        p = (np.ones(o.shape[0], np.float32) if propensity is None
-             else as_batch_array("propensity", propensity).astype(np.float32, copy=False))
+        # a copy: environments may reuse their arrays
+        o = np.array(as_batch_array("obs", step.obs))
+        a = as_batch_array("action", step.action)
+        r = as_batch_array("reward", step.reward).astype(np.float32, copy=False)
+        p = (np.ones(o.shape[0], np.float32) if step.propensity is None
+             else as_batch_array("propensity", step.propensity).astype(np.float32, copy=False))
         if not all_finite(r):
             raise InputError("reward", "contains NaN or inf")
-        if valid is not None and not np.all(valid):
-            keep = np.asarray(valid, dtype=np.bool_)
+        if step.valid is not None and not np.all(step.valid):
+            keep = np.asarray(step.valid, dtype=np.bool_)
             o, a, r, p = o[keep], a[keep], r[keep], p[keep]
         if not (o.shape[0] == a.shape[0] == r.shape[0] == p.shape[0]):
             raise InputError("buffer", f"batch sizes differ: obs {o.shape[0]}, action "
@@ -108,8 +105,8 @@ class OnlineBuffer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._pending, self._rows = [], 0
         if state and int(state["reward"].shape[0]):
-            self.add(state["obs"], state["action"], state["reward"], state["obs"], None, None,
-                     state["propensity"])
+            self.add(StepBatch(state["obs"], state["action"], state["reward"], state["obs"],
+                               None, None, state["propensity"]))
 
 
 __all__ = ["OnlineBuffer"]

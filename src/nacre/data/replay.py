@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nacre.data.batch import TransitionBatch
+from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.errors import InputError
+from nacre.kinds import BufferKind
 from nacre.losses.returns import n_step_returns
 
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "propensity")
@@ -54,31 +55,37 @@ class ReplayBuffer:
     Args:
         capacity: number of transitions kept (rounded up to a multiple of the env count).
         n_step: length of the multi-step return; 1 is plain one-step TD.
-        gamma: discount used for n-step returns (set from the learner by ``build``).
+        gamma: discount of the n-step returns: the learner's (``build`` passes
+            ``learner.gamma``); needed when ``n_step > 1``.
         seed: seed of the sampling generator.
 
     Example:
         >>> import torch
+        >>> from nacre.data import StepBatch
         >>> buf = ReplayBuffer(capacity=8, seed=0)
         >>> for t in range(10):
-        ...     buf.add(torch.zeros(1, 3), torch.tensor([1]), torch.tensor([1.0]),
-        ...             torch.zeros(1, 3), torch.tensor([False]), torch.tensor([False]))
+        ...     buf.add(StepBatch(torch.zeros(1, 3), torch.tensor([1]), torch.tensor([1.0]),
+        ...                       torch.zeros(1, 3), torch.tensor([False]), torch.tensor([False])))
         >>> len(buf), buf.sample(4).obs.shape
         (8, torch.Size([4, 3]))
     """
 
+    kind = BufferKind.REPLAY
     needs_next_action = False
 
     def __init__(
-        self, capacity: int, n_step: int = 1, gamma: float = 0.99, seed: int | None = None
+        self, capacity: int, n_step: int = 1, gamma: float | None = None,
+        seed: int | None = None,
     ) -> None:
         if capacity < 1:
             raise InputError("capacity", f"must be >= 1, got {capacity}")
         if n_step < 1:
             raise InputError("n_step", f"must be >= 1, got {n_step}")
+        if n_step > 1 and gamma is None:
+            raise InputError("gamma", f"{n_step}-step returns need the learner's discount")
         self.capacity = capacity
         self.n_step = n_step
-        self.gamma = gamma
+        self.gamma = 1.0 if gamma is None else gamma
         self.generator = torch.Generator()
         if seed is not None:
             self.generator.manual_seed(seed)
@@ -114,25 +121,16 @@ class ReplayBuffer:
         total = sum(a.nbytes for a in self._arrays.values())
         return total + (0 if self._valid is None else self._valid.nbytes)
 
-    def add(
-        self,
-        obs: Any,
-        action: Any,
-        reward: Any,
-        next_obs: Any,
-        terminated: Any,
-        truncated: Any,
-        propensity: Any = None,
-        valid: Any = None,
-    ) -> None:
-        """Append one step of ``B`` transitions (each argument has leading dim ``B``).
+    def add(self, step: StepBatch) -> None:
+        """Append one step of ``B`` transitions (each field has leading dim ``B``).
 
-        Inputs may be NumPy arrays or tensors; they are validated (shapes, finite rewards and
+        Fields may be NumPy arrays or tensors; they are validated (shapes, finite rewards and
         observations) before anything is written.
         """
         values = [
-            _np(obs), _np(action), _np(reward), _np(next_obs), _np(terminated), _np(truncated),
-            1.0 if propensity is None else _np(propensity),
+            _np(step.obs), _np(step.action), _np(step.reward), _np(step.next_obs),
+            _np(step.terminated), _np(step.truncated),
+            1.0 if step.propensity is None else _np(step.propensity),
         ]
         if not self._arrays:
             self._allocate_from(values)
@@ -152,8 +150,8 @@ class ReplayBuffer:
         pos = self._pos
         for arr, value in zip(self._arrays.values(), values, strict=True):
             arr[pos] = value
-        if valid is not None:
-            valid_arr = as_batch_array("valid", valid).astype(np.bool_, copy=False)
+        if step.valid is not None:
+            valid_arr = as_batch_array("valid", step.valid).astype(np.bool_, copy=False)
             if valid_arr.shape != (self._num_envs,):
                 raise InputError("valid", f"expected shape ({self._num_envs},), got "
                                  f"{valid_arr.shape}")

@@ -9,15 +9,15 @@ tensors by :meth:`RolloutBuffer.rollout` (see :func:`nacre.losses.gae` for what 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from nacre.data.batch import TransitionBatch
+from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.replay import ReplayBuffer
 from nacre.errors import InputError
+from nacre.kinds import BufferKind
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,15 @@ class RolloutBuffer(ReplayBuffer):
         >>> import torch
         >>> buf = RolloutBuffer(steps=3)
         >>> for t in range(3):
-        ...     buf.add(torch.zeros(2, 4), torch.tensor([0, 1]), torch.ones(2), torch.zeros(2, 4),
-        ...             torch.tensor([False, t == 1]), torch.tensor([False, False]))
+        ...     buf.add(StepBatch(torch.zeros(2, 4), torch.tensor([0, 1]), torch.ones(2),
+        ...                       torch.zeros(2, 4), torch.tensor([False, t == 1]),
+        ...                       torch.tensor([False, False])))
         >>> r = buf.rollout()
         >>> r.reward.shape, r.terminated[:, 1].tolist()
         (torch.Size([3, 2]), [False, True, False])
     """
 
-    on_policy = True
+    kind = BufferKind.ROLLOUT
 
     def __init__(self, steps: int) -> None:
         if steps < 1:
@@ -94,12 +95,12 @@ class RolloutBuffer(ReplayBuffer):
     def full(self) -> bool:
         return bool(self._arrays) and self._rows == self._t_rows
 
-    def add(self, *args: Any, **kwargs: Any) -> None:
+    def add(self, step: StepBatch) -> None:
         if self.full:
             raise InputError("buffer", f"the rollout already holds {self.steps} steps per env: "
                              "call agent.learn() (which clears it) before adding more; the "
                              "training loop does this when train.train_freq = steps × num_envs")
-        super().add(*args, **kwargs)
+        super().add(step)
 
     def rollout(self) -> Rollout:
         """The steps recorded since the last :meth:`clear`, as ``[T, B]`` tensors (views)."""

@@ -1,6 +1,7 @@
 """Environment adapters and the batched env contract."""
 
 from nacre.envs.base import ActionResult, Env
-from nacre.envs.gym import GymEnv, GymVectorEnv, make_env
+from nacre.envs.gym import GymEnv, GymVectorEnv
+from nacre.envs.make import make_env
 
 __all__ = ["ActionResult", "Env", "GymEnv", "GymVectorEnv", "make_env"]

@@ -2,21 +2,21 @@
 
 :class:`BanditBase` holds the batch of ``B`` one-step decisions: the action space and the
 current candidate mask, the validation of chosen actions (through the Gymnasium adapter's
-:class:`~nacre.envs.gym._ActionCheck`, plus availability), the named random streams seeded in
+:class:`~nacre.envs.checks.ActionCheck`, plus availability), the named random streams seeded in
 ``reset`` and their JSON state (:func:`nacre.envs.state.generator_state`), and the
 :class:`~nacre.envs.base.ActionResult` of a step.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from nacre.envs.base import ActionResult
-from nacre.envs.gym import _ActionCheck
+from nacre.envs.checks import ActionCheck
 from nacre.envs.state import generator_from_state, generator_state
 from nacre.errors import ConfigError, InputError
 from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
@@ -27,7 +27,7 @@ _STREAMS = ("contexts", "noise", "drift", "available")
 class BanditBase:
     """What both bandit envs share: batching, action checks, streams and state capture."""
 
-    one_step: ClassVar[bool] = True
+    one_step = True
 
     def __init__(
         self, n_actions: int, context_dim: int, num_envs: int, features: torch.Tensor | None
@@ -39,7 +39,7 @@ class BanditBase:
         self.num_envs = int(num_envs)
         space = DiscreteActionSpace(n_actions, features=features)
         self.action_space: ActionSpace = space
-        self._check = _ActionCheck(space, self.num_envs)  # shape, integer kind, range
+        self._check = ActionCheck(space, self.num_envs)  # shape, integer kind, range
         self.available: AvailableActions | None = None
         self._n = n_actions
         self._obs_space = gym.spaces.Box(-np.inf, np.inf, shape=(context_dim,), dtype=np.float32)

@@ -20,13 +20,12 @@ separate streams spawned from the seed, so the context stream does not depend on
 taken or on the noise level: two agents run with the same seed see the same contexts.
 ``get_state`` / ``set_state`` capture all of it as JSON for an exact mid-stream resume.
 
-:func:`make_bandit_env` builds the registered ids in :data:`BANDIT_ENV_IDS`; ``nacre.make_env``
-routes every ``bandit/...`` id to it.
+:func:`nacre.envs.make.make_bandit_env` builds the registered ids in
+:data:`~nacre.envs.make.BANDIT_ENV_IDS`; ``nacre.make_env`` routes every ``bandit/...`` id to it.
 """
 
 from __future__ import annotations
 
-import difflib
 import zlib
 from typing import Any
 
@@ -345,59 +344,3 @@ class SyntheticLinearBandit(BanditBase):
         self._rngs, self._M, self._x, self._mask = rngs, weights, x, mask
         self.available = self._available()
         return True
-
-
-BANDIT_ENV_IDS: tuple[str, ...] = (
-    "bandit/digits",
-    "bandit/wine",
-    "bandit/breast_cancer",
-    "bandit/letter",
-    "bandit/pendigits",
-    "bandit/satimage",
-    "bandit/yeast",
-    "bandit/synthetic-linear",
-    "bandit/synthetic-drift",
-)
-_SYNTHETIC_DEFAULTS: dict[str, dict[str, Any]] = {
-    "bandit/synthetic-linear": {},
-    "bandit/synthetic-drift": {"drift": 0.01},
-}
-_DATASET_KWARGS = ("noise_std", "standardize", "cache_dir", "base_url", "progress")
-_SYNTHETIC_KWARGS = ("n_actions", "context_dim", "noise_std", "drift", "available_prob",
-                     "arm_features", "feature_dim", "problem_seed")
-
-
-def make_bandit_env(
-    env_id: str, num_envs: int = 1, **kwargs: Any
-) -> ClassificationBandit | SyntheticLinearBandit:
-    """Build a registered bandit env (one of :data:`BANDIT_ENV_IDS`) with ``num_envs`` decisions.
-
-    Data-set ids accept ``noise_std`` and ``standardize`` (for :class:`ClassificationBandit`) and
-    the loader's ``cache_dir``, ``base_url`` and ``progress`` (see
-    :func:`nacre.envs.datasets.load_dataset`); synthetic ids accept the keyword arguments of
-    :class:`SyntheticLinearBandit`.
-    """
-    if env_id not in BANDIT_ENV_IDS:
-        close = difflib.get_close_matches(env_id, BANDIT_ENV_IDS, n=3, cutoff=0.5)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"env.id: unknown bandit environment {env_id!r}{hint}; registered: "
-                          f"{', '.join(BANDIT_ENV_IDS)}")
-    allowed = _SYNTHETIC_KWARGS if env_id in _SYNTHETIC_DEFAULTS else _DATASET_KWARGS
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise ConfigError(f"env.kwargs: {env_id} does not accept {', '.join(unknown)}; it "
-                          f"accepts {', '.join(allowed)}")
-    if env_id in _SYNTHETIC_DEFAULTS:
-        env = SyntheticLinearBandit(num_envs=num_envs,
-                                    **{**_SYNTHETIC_DEFAULTS[env_id], **kwargs})
-        env.name = env_id
-        return env
-    from nacre.envs.datasets import load_dataset
-
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-        # checked before the (possibly downloading) load as well as in the constructor
-        raise ConfigError(f"env.num_envs must be an integer >= 1, got {num_envs!r}")
-    name = env_id.removeprefix("bandit/")
-    loader = {k: kwargs.pop(k) for k in ("cache_dir", "base_url", "progress") if k in kwargs}
-    X, y = load_dataset(name, **loader)
-    return ClassificationBandit(X, y, num_envs=num_envs, name=env_id, **kwargs)

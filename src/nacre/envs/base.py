@@ -50,10 +50,25 @@ class ActionResult:
 
 
 class Env(Protocol):
-    """What nacre needs from an environment; :func:`nacre.make_env` adapts Gymnasium to it."""
+    """What nacre needs from an environment; :func:`nacre.make_env` adapts Gymnasium to it.
+
+    Attributes:
+        num_envs: ``B``, the decisions made per step.
+        action_space: the actions of each decision.
+        one_step: every step ends every episode (contextual bandits): nothing bootstraps, and
+            the training loop reports bandit metrics.
+        available: the actions available at the observations :meth:`reset` returned (None:
+            all of them); later steps report theirs in :attr:`ActionResult.available`.
+    """
 
     num_envs: int
     action_space: ActionSpace
+
+    @property
+    def one_step(self) -> bool: ...
+
+    @property
+    def available(self) -> AvailableActions | None: ...
 
     @property
     def observation_space(self) -> Any: ...
@@ -61,5 +76,13 @@ class Env(Protocol):
     def reset(self, seed: int | None = None) -> np.ndarray: ...
 
     def step(self, action: Any) -> ActionResult: ...
+
+    def get_state(self) -> dict[str, Any] | None:
+        """JSON state for an exact resume mid-episode (None: this env cannot be captured)."""
+        ...
+
+    def set_state(self, state: dict[str, Any]) -> bool:
+        """Restore :meth:`get_state`'s state; False when it does not fit this env."""
+        ...
 
     def close(self) -> None: ...

@@ -1,4 +1,5 @@
-"""Gymnasium adapters: one env (B = 1) and vector envs (sync or async), by registered id.
+"""Gymnasium adapters: one env (B = 1) and Gymnasium vector envs (:func:`nacre.make_env` builds
+them by registered id).
 
 Both adapters reset finished episodes in the same step (the agent sees the true final observation
 in ``next_obs`` and the new episode's first observation in ``obs``). Vector envs created by nacre
@@ -8,7 +9,7 @@ reset step is marked ``valid=False`` so it is never learned from. Other modes ar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -16,20 +17,15 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from nacre.envs.base import ActionResult
+from nacre.envs.checks import ActionCheck
 from nacre.envs.state import (
     capture_env_state,
     capture_object_state,
     restore_env_state,
     restore_object_state,
 )
-from nacre.errors import ConfigError, InputError, SpaceError
-
-if TYPE_CHECKING:
-    from nacre.envs.bandits import ClassificationBandit, SyntheticLinearBandit
-    from nacre.envs.normalize import Normalize
-    from nacre.envs.sync import SyncEnvs
+from nacre.errors import ConfigError, InputError
 from nacre.spaces import (
-    BoxActionSpace,
     DiscreteActionSpace,
     check_observation_space,
     from_gym_action_space,
@@ -44,46 +40,18 @@ def _obs_array(obs: Any, space: gym.Space[Any]) -> np.ndarray:
     return np.array(obs, dtype=space.dtype)
 
 
-class _ActionCheck:
-    """Validates a batch of actions against the action space (cheap, vectorized)."""
-
-    def __init__(self, space: DiscreteActionSpace | BoxActionSpace, num_envs: int) -> None:
-        self.space = space
-        self.num_envs = num_envs
-        self.discrete = isinstance(space, DiscreteActionSpace)
-        if isinstance(space, BoxActionSpace):
-            self.low, self.high = space.low.numpy(), space.high.numpy()
-
-    def __call__(self, action: Any) -> np.ndarray:
-        arr = action.numpy(force=True) if isinstance(action, torch.Tensor) else np.asarray(action)
-        if arr.ndim == 0 or arr.shape[0] != self.num_envs:
-            raise InputError("action", f"expected a batch of {self.num_envs} actions, got shape "
-                             f"{arr.shape}")
-        if self.discrete:
-            assert isinstance(self.space, DiscreteActionSpace)
-            if arr.ndim != 1 or arr.dtype.kind not in "iu" or arr.min() < 0 or (
-                arr.max() >= self.space.n
-            ):
-                raise InputError("action", f"expected integers in [0, {self.space.n}) with shape "
-                                 f"[{self.num_envs}], got {arr!r}")
-        elif arr.shape[1:] != self.low.shape or not (
-            np.all(arr >= self.low) and np.all(arr <= self.high)
-        ):
-            raise InputError("action", f"expected shape [{self.num_envs}, *{self.low.shape}] "
-                             f"within [{self.low}, {self.high}], got {arr!r}")
-        return arr
-
-
 class GymEnv:
     """One Gymnasium environment presented as a batch of one."""
 
     num_envs = 1
+    one_step = False
+    available = None  # every action, every step
 
     def __init__(self, env: gym.Env[Any, Any]) -> None:
         check_observation_space(env.observation_space)
         self.env = env
         self.action_space = from_gym_action_space(env.action_space)
-        self._check = _ActionCheck(self.action_space, 1)
+        self._check = ActionCheck(self.action_space, 1)
         self._obs_space = env.observation_space
         self._discrete_action = isinstance(self.action_space, DiscreteActionSpace)
         self._n = getattr(self.action_space, "n", 0)
@@ -144,6 +112,9 @@ class GymEnv:
 class GymVectorEnv:
     """A Gymnasium ``VectorEnv`` (SAME_STEP or NEXT_STEP autoreset) as a nacre env."""
 
+    one_step = False
+    available = None  # every action, every step
+
     def __init__(self, env: gym.vector.VectorEnv) -> None:
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         mode = AutoresetMode(mode) if isinstance(mode, str) else mode
@@ -157,7 +128,7 @@ class GymVectorEnv:
         self.mode = mode
         self.num_envs = int(env.num_envs)
         self.action_space = from_gym_action_space(env.single_action_space)
-        self._check = _ActionCheck(self.action_space, self.num_envs)
+        self._check = ActionCheck(self.action_space, self.num_envs)
         self._obs_space = env.single_observation_space
         self._returns = np.zeros(self.num_envs)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
@@ -229,67 +200,3 @@ class GymVectorEnv:
 
     def close(self) -> None:
         self.env.close()
-
-
-Vectorization = Literal["auto", "none", "sync", "async"]
-NacreEnv = Union[
-    GymEnv, GymVectorEnv, "SyncEnvs", "Normalize", "ClassificationBandit", "SyntheticLinearBandit"
-]
-
-
-def make_env(
-    env_id: str,
-    num_envs: int = 1,
-    vectorization: Vectorization = "auto",
-    **kwargs: Any,
-) -> NacreEnv:
-    """Make a registered Gymnasium env (any id) as a nacre env with ``num_envs`` copies.
-
-    ``vectorization``: ``auto`` (one env unwrapped when ``num_envs == 1``, else ``sync``),
-    ``none`` (requires ``num_envs == 1``), ``sync`` (nacre's :class:`~nacre.envs.sync.SyncEnvs`,
-    one process) or ``async`` (Gymnasium's subprocess vector env).
-
-    ``bandit/...`` ids are nacre's contextual bandits (:mod:`nacre.envs.bandits`), which are
-    natively batched: ``vectorization`` does not apply and ``kwargs`` go to their factory.
-    """
-    if env_id.startswith("bandit/"):
-        from nacre.envs.bandits import make_bandit_env
-
-        return make_bandit_env(env_id, num_envs, **kwargs)
-    if num_envs < 1:
-        raise ConfigError(f"env.num_envs must be >= 1, got {num_envs}")
-    if env_id not in gym.registry:
-        close = [k for k in gym.registry if k.lower().startswith(env_id.lower().split("-")[0])]
-        hint = f" (similar: {', '.join(sorted(close)[:5])})" if close else ""
-        raise ConfigError(f"env.id: unknown Gymnasium environment {env_id!r}{hint}")
-    if vectorization == "auto":
-        vectorization = "none" if num_envs == 1 else "sync"
-    if vectorization == "none":
-        if num_envs != 1:
-            raise ConfigError("env.vectorization 'none' needs env.num_envs == 1")
-        try:
-            return GymEnv(gym.make(env_id, **kwargs))
-        except TypeError as exc:
-            raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
-    if vectorization not in ("sync", "async"):
-        raise ConfigError(
-            f"env.vectorization: expected one of auto|none|sync|async, got {vectorization!r}"
-        )
-    if vectorization == "sync":
-        from nacre.envs.sync import SyncEnvs
-
-        try:
-            return SyncEnvs(lambda: gym.make(env_id, **kwargs), num_envs)
-        except TypeError as exc:
-            raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
-    try:
-        vec = gym.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode=vectorization,
-            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-            **kwargs,
-        )
-    except (TypeError, ValueError) as exc:
-        raise SpaceError(f"could not vectorize {env_id!r}: {exc}") from exc
-    return GymVectorEnv(vec)

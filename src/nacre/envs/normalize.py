@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from nacre.envs.base import ActionResult
+from nacre.envs.base import ActionResult, Env
+from nacre.spaces import AvailableActions
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ class RunningMeanStd:
 class Normalize:
     """Wraps a nacre env (``GymEnv``, ``SyncEnvs``, ``GymVectorEnv``) with normalization."""
 
-    def __init__(self, env: Any, config: NormalizeConfig, training: bool = True,
+    one_step = False  # bandit environments standardize their contexts themselves
+
+    def __init__(self, env: Env, config: NormalizeConfig, training: bool = True,
                  obs_stats: RunningMeanStd | None = None) -> None:
         self.env = env
         self.config = config
@@ -93,7 +96,11 @@ class Normalize:
     def observation_space(self) -> Any:
         return self.env.observation_space
 
-    def frozen(self, env: Any) -> Normalize:
+    @property
+    def available(self) -> AvailableActions | None:
+        return self.env.available
+
+    def frozen(self, env: Env) -> Normalize:
         """``env`` normalized with this wrapper's observation statistics, never updating them
         and leaving rewards raw (for evaluation)."""
         return Normalize(env, self.config, training=False, obs_stats=self.obs_stats)
@@ -145,11 +152,11 @@ class Normalize:
         self._returns = np.asarray(state["returns"], dtype=np.float64)
 
     def get_state(self) -> dict[str, Any] | None:
-        inner = self.env.get_state() if hasattr(self.env, "get_state") else None
+        inner = self.env.get_state()
         return None if inner is None else {"inner": inner}
 
     def set_state(self, state: dict[str, Any]) -> bool:
-        return bool(hasattr(self.env, "set_state") and self.env.set_state(state["inner"]))
+        return self.env.set_state(state["inner"])
 
     def close(self) -> None:
         self.env.close()

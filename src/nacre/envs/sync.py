@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from nacre.envs.base import ActionResult
+from nacre.envs.checks import ActionCheck
 from nacre.envs.state import (
     capture_env_state,
     capture_object_state,
@@ -29,17 +30,18 @@ from nacre.spaces import DiscreteActionSpace, check_observation_space, from_gym_
 class SyncEnvs:
     """``num_envs`` copies of an environment stepped sequentially as one batch."""
 
+    one_step = False
+    available = None  # every action, every step
+
     def __init__(self, make: Callable[[], gym.Env[Any, Any]], num_envs: int) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        from nacre.envs.gym import _ActionCheck  # the same validation as the other adapters
-
         self.envs = [make() for _ in range(num_envs)]
         first = self.envs[0]
         check_observation_space(first.observation_space)
         self.num_envs = num_envs
         self.action_space = from_gym_action_space(first.action_space)
-        self._check = _ActionCheck(self.action_space, num_envs)
+        self._check = ActionCheck(self.action_space, num_envs)
         self._obs_space = first.observation_space
         self._discrete = isinstance(self.action_space, DiscreteActionSpace)
         discrete_obs = isinstance(self._obs_space, gym.spaces.Discrete)

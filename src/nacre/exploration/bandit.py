@@ -32,10 +32,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nacre.exploration.discrete import _masked, available, means, sample
+from nacre.exploration.discrete import available, masked_means, means, sample
+from nacre.kinds import ScoresKind
 
-_POSTERIOR = frozenset({"posterior"})
-_MEANS = frozenset({"values", "logits", "posterior"})
+_POSTERIOR = frozenset({ScoresKind.POSTERIOR})
+_MEANS = frozenset({ScoresKind.VALUES, ScoresKind.LOGITS, ScoresKind.POSTERIOR})
 
 
 class UCB:
@@ -234,7 +235,7 @@ class _InverseGap:
     def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
         mu = means(scores).to(torch.float64)
         avail = available(mu, mask)
-        best = _masked(mu, avail).argmax(dim=1)
+        best = masked_means(mu, avail).argmax(dim=1)
         k = avail.sum(1, keepdim=True).to(mu.dtype)
         weights: Tensor = self._weights(mu, mu.gather(1, best[:, None]), k, self.gamma(step))
         probs = weights.masked_fill(~avail, 0.0).scatter_(1, best[:, None], 0.0)

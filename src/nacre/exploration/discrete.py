@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 
 from nacre.exploration.policy import uniform_box
-from nacre.types import Exploration
+from nacre.kinds import ScoresKind
+from nacre.types import ActionDistribution, Exploration
 
 
 def means(scores: Tensor) -> Tensor:
@@ -23,7 +24,8 @@ def means(scores: Tensor) -> Tensor:
     return scores[..., 0] if scores.ndim == 3 else scores
 
 
-def _masked(scores: Tensor, mask: Tensor | None) -> Tensor:
+def masked_means(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """The mean scores with unavailable actions at ``-inf`` (for an argmax)."""
     scores = means(scores)
     return scores if mask is None else scores.masked_fill(~mask, float("-inf"))
 
@@ -77,7 +79,7 @@ class LinearSchedule:
 
 
 # score kinds an argmax over actions fits (posterior scores: over their means)
-_DISCRETE = frozenset({"values", "logits", "posterior"})
+_DISCRETE = frozenset({ScoresKind.VALUES, ScoresKind.LOGITS, ScoresKind.POSTERIOR})
 
 
 class Greedy:
@@ -88,12 +90,12 @@ class Greedy:
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
     ) -> tuple[Tensor, Tensor]:
-        action = _masked(scores, mask).argmax(dim=1)
+        action = masked_means(scores, mask).argmax(dim=1)
         return action, torch.ones(action.shape[0], device=scores.device)
 
     def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
         """The probability of every action ``[B, K]`` (one-hot on the greedy one)."""
-        return torch.nn.functional.one_hot(_masked(scores, mask).argmax(dim=1),
+        return torch.nn.functional.one_hot(masked_means(scores, mask).argmax(dim=1),
                                            scores.shape[1]).float()
 
 
@@ -121,7 +123,7 @@ class EpsilonGreedy:
         scores = means(scores)
         if mask is None and scores.shape[0] == 1 and scores.device.type == "cpu":
             return self._select_one(scores, eps, generator)
-        greedy = _masked(scores, mask).argmax(dim=1)
+        greedy = masked_means(scores, mask).argmax(dim=1)
         random, p_random = _uniform(scores, mask, generator)
         explore = torch.rand(greedy.shape[0], generator=generator, device=scores.device) < eps
         action = torch.where(explore, random, greedy)
@@ -137,7 +139,7 @@ class EpsilonGreedy:
         eps = self.epsilon(step)
         avail = available(scores, mask).float()
         probs = avail * (eps / avail.sum(1, keepdim=True))
-        greedy = _masked(scores, mask).argmax(dim=1, keepdim=True)
+        greedy = masked_means(scores, mask).argmax(dim=1, keepdim=True)
         return probs.scatter_add_(1, greedy, torch.full_like(probs[:, :1], 1.0 - eps))
 
     @staticmethod
@@ -173,7 +175,7 @@ class Boltzmann:
 
     def distribution(self, scores: Tensor, mask: Tensor | None, step: int) -> Tensor:
         """``softmax(Q / τ)`` over the available actions."""
-        return torch.softmax(_masked(scores, mask).float() / self.temperature, dim=1)
+        return torch.softmax(masked_means(scores, mask).float() / self.temperature, dim=1)
 
 
 class Warmup:
@@ -184,7 +186,11 @@ class Warmup:
         self.inner = inner
         self.steps = steps
         self.continuous = continuous
-        self.accepts: frozenset[str] | None = getattr(inner, "accepts", None)
+
+    @property
+    def accepts(self) -> frozenset[ScoresKind]:
+        """What the inner explorer accepts (the warm-up ignores the scores)."""
+        return self.inner.accepts
 
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
@@ -200,8 +206,6 @@ class Warmup:
         if step < self.steps and not self.continuous:
             avail = available(scores, mask).float()
             return avail / avail.sum(1, keepdim=True)
-        inner = getattr(self.inner, "distribution", None)
-        if inner is None or self.continuous:
+        if self.continuous or not isinstance(self.inner, ActionDistribution):
             raise NotImplementedError(f"{type(self.inner).__name__} has no action distribution")
-        result: Tensor = inner(scores, mask, step)
-        return result
+        return self.inner.distribution(scores, mask, step)

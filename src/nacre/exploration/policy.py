@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from nacre.kinds import ScoresKind
 from nacre.losses.policy import gaussian_log_prob, squashed_gaussian_log_prob
 
 
@@ -21,7 +22,7 @@ class PolicySampling:
     """Sample from the policy: categorical over logits (masked actions get probability 0) or
     the diagonal Gaussian ``N(mean, exp(log_std))``."""
 
-    accepts = frozenset({"logits", "gaussian"})
+    accepts = frozenset({ScoresKind.LOGITS, ScoresKind.GAUSSIAN})
 
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
@@ -49,7 +50,7 @@ class MeanAction:
     """The deterministic choice for continuous policies: the mean of a Gaussian policy
     (``[B, 2, d]`` scores) or the action a deterministic actor outputs (``[B, d]``)."""
 
-    accepts = frozenset({"gaussian", "action", "squashed"})
+    accepts = frozenset({ScoresKind.GAUSSIAN, ScoresKind.ACTION, ScoresKind.SQUASHED})
 
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
@@ -64,7 +65,7 @@ class GaussianNoise:
     ``N(μ(s), σ²)`` at the sampled action before clipping (the stored action is the clipped one).
     """
 
-    accepts = frozenset({"action"})
+    accepts = frozenset({ScoresKind.ACTION})
 
     def __init__(self, std: float = 0.1) -> None:
         if std <= 0:
@@ -94,7 +95,7 @@ class SquashedGaussianSampling:
     of a squashed Gaussian policy (SAC); the propensity is the density of ``a`` (tanh-corrected).
     """
 
-    accepts = frozenset({"squashed"})
+    accepts = frozenset({ScoresKind.SQUASHED})
 
     def select(
         self, scores: Tensor, mask: Tensor | None, step: int, generator: Any

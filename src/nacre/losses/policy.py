@@ -33,6 +33,12 @@ def ppo_clip_loss(
     return -surrogate.mean(), clip_fraction, approx_kl
 
 
+def policy_gradient_loss(log_prob: Tensor, advantage: Tensor) -> Tensor:
+    """``−mean(log π(a|s) · A)``: the score-function (REINFORCE) estimator's surrogate, whose
+    gradient is the policy gradient for fixed advantages ``A`` (Williams 1992)."""
+    return -(log_prob * advantage).mean()
+
+
 def value_loss(
     values: Tensor, returns: Tensor, old_values: Tensor | None = None, clip: float | None = None
 ) -> Tensor:

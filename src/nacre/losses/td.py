@@ -7,7 +7,10 @@ bootstraps from the value of its true final observation, so truncation never app
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -71,3 +74,19 @@ def sarsa_target(
     taken = next_q.gather(-1, next_action.long().clamp(min=0).unsqueeze(-1)).squeeze(-1)
     next_value = torch.where(known, taken, next_q.max(dim=-1).values)
     return td_target(reward, next_value, terminated, discount)
+
+
+def td_loss(
+    q: Tensor,
+    target: Tensor,
+    kind: Literal["huber", "mse"] = "huber",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """The regression loss of Q-values on their TD targets, averaged over the batch.
+
+    ``huber`` is the smooth L1 loss with δ = 1 (Mnih et al. 2015 clip the TD error's gradient
+    to [-1, 1], which is the same thing); ``mse`` the squared error. ``weight`` ([N]) are
+    per-row importance weights (prioritized replay): ``mean(w · ρ(q − y))``.
+    """
+    each = (F.smooth_l1_loss if kind == "huber" else F.mse_loss)(q, target, reduction="none")
+    return each.mean() if weight is None else (each * weight).mean()

@@ -25,7 +25,7 @@ from nacre.networks.mlp import MLP
 def orthogonal_init(mlp: MLP, out_gain: float, hidden_gain: float = math.sqrt(2.0)) -> None:
     """Orthogonal weights (``hidden_gain`` for hidden layers, ``out_gain`` for the last), zero
     biases."""
-    linears = mlp._linears
+    linears = mlp.linears()
     for i, lin in enumerate(linears):
         nn.init.orthogonal_(lin.weight, gain=out_gain if i == len(linears) - 1 else hidden_gain)
         nn.init.zeros_(lin.bias)

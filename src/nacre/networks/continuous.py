@@ -49,6 +49,7 @@ class SquashedGaussianActor(nn.Module):
         self.encoder = encoder
         in_dim = int(getattr(encoder, "out_dim"))  # noqa: B009
         self.trunk = MLP(in_dim, hidden[:-1], hidden[-1], activation) if hidden else None
+        self.activation = activation  # also after the trunk's last layer
         self._act = ACTIVATIONS[activation]()
         width = hidden[-1] if hidden else in_dim
         self.mean = nn.Linear(width, action_dim)
@@ -92,10 +93,10 @@ class TwinQCritic(nn.Module):
         x = torch.cat([self.encoder(obs), action], dim=1)
         return torch.stack([critic(x).squeeze(1) for critic in self.critics])
 
-    def optimizer_parameters(self) -> list[Tensor]:
-        """The parameters in the order optimizers and flat buffers keep them: the encoder's,
-        then the critics' interleaved (layer ``i`` of critic 1, of critic 2, …), so each layer of
-        all critics is one contiguous block (what the fused updates stack)."""
+    def interleaved_parameters(self) -> list[Tensor]:
+        """The parameters with the critics' interleaved: the encoder's, then layer ``i`` of
+        critic 1, of critic 2, … so that in a flat buffer laid out in this order each layer of
+        all critics is one evenly spaced block (what :mod:`nacre.accel` stacks)."""
         per_critic = [list(critic.parameters()) for critic in self.critics]
         return [*self.encoder.parameters(), *(p for group in zip(*per_critic, strict=True)
                                               for p in group)]

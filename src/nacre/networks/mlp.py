@@ -51,8 +51,19 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.in_dim = in_dim
         self.out_dim = out_dim
+        self.activation = activation
         self._act_fn = _FUNCTIONAL.get(activation)
         self._linears: list[nn.Linear] = [m for m in layers if isinstance(m, nn.Linear)]
+
+    def linears(self) -> list[nn.Linear]:
+        """The linear layers, input to output."""
+        return list(self._linears)
+
+    def layers(self) -> list[tuple[Tensor, Tensor]]:
+        """``(weight, bias)`` of each linear layer, input to output: the Parameter objects
+        themselves, which stay valid through in-place updates, ``load_state_dict`` and moves
+        of their storage (what :mod:`nacre.accel` reads)."""
+        return [(lin.weight, lin.bias) for lin in self._linears]
 
     def forward(self, x: Tensor) -> Tensor:
         act = self._act_fn

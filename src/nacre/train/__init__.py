@@ -1,12 +1,17 @@
-"""Training loops, evaluation, checkpoints, loggers and run folders."""
+"""Training loops, evaluation, callbacks, checkpoints, loggers and run folders."""
 
+from nacre.train.callbacks import Callback, LoopState, StopOnReward, Training
 from nacre.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from nacre.train.loop import LoopState, TrainResult, evaluate, fit
+from nacre.train.evaluate import evaluate
+from nacre.train.loop import TrainResult, fit
 from nacre.train.run import evaluate_run, load_run, resume, train
 
 __all__ = [
+    "Callback",
     "LoopState",
+    "StopOnReward",
     "TrainResult",
+    "Training",
     "evaluate",
     "evaluate_run",
     "fit",

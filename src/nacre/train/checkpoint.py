@@ -11,6 +11,10 @@ The agent's state is a tree of dicts/lists whose leaves are tensors or JSON scal
 safetensors under their tree path; the JSON keeps the tree with ``{"__tensor__": path}`` markers.
 The folder is written under a temporary name and renamed into place, so a crash never leaves a
 half-written checkpoint that looks complete.
+
+Tensors are never stored with ``torch.save``: it pickles, and unpickling a file can run arbitrary
+code. A safetensors file is a JSON header plus raw bytes, so loading one runs nothing; and a
+pickle or zip file handed to nacre as ``model.safetensors`` is refused before any parser sees it.
 """
 
 from __future__ import annotations
@@ -20,20 +24,27 @@ import os
 import platform
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.torch
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import Tensor
 
 from nacre.errors import CheckpointError
-from nacre.train.tensorfile import UnsafeFileError, load_tensors, save_tensors
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.yaml"
+
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format is a zip of pickles
+_PICKLE_MAGIC = b"\x80"  # the PROTO opcode that starts every pickle of protocol 2 and above
+_MAX_HEADER = 100 * 1024 * 1024  # the largest JSON header safetensors accepts
 
 
 def flatten_tree(tree: Any, prefix: str = "") -> tuple[Any, dict[str, Tensor]]:
@@ -130,15 +141,75 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], s
     for name in (MODEL_FILE, STATE_FILE, CONFIG_FILE):
         if not (path / name).is_file():
             raise CheckpointError(f"{path} is not a nacre checkpoint: {name} is missing")
-    try:
-        tensors = load_tensors(path / MODEL_FILE)
-    except UnsafeFileError as exc:
-        raise CheckpointError(str(exc)) from exc
+    tensors = load_tensors(path / MODEL_FILE)
     try:
         state = json.loads((path / STATE_FILE).read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path / STATE_FILE} is not valid JSON: {exc}") from exc
     return unflatten_tree(state["agent"], tensors), state["extra"], (path / CONFIG_FILE).read_text()
+
+
+def save_tensors(tensors: Mapping[str, Tensor], path: str | Path) -> None:
+    """Write ``tensors`` as a safetensors file atomically (temp file, fsync, rename)."""
+    # safetensors wants contiguous CPU tensors that share no memory; a fresh copy of each is all
+    # three, whatever views, slices or tied weights the state holds. (``.contiguous()`` is not
+    # enough: it can keep a size-1 dimension's odd stride, and keeps shared storage shared.)
+    owned = {name: torch.empty(t.shape, dtype=t.dtype).copy_(t.detach())
+             for name, t in tensors.items()}
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        safetensors.torch.save_file(owned, tmp)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_tensors(path: str | Path) -> dict[str, Tensor]:
+    """Every tensor of a safetensors file, on the CPU, each owning writable memory.
+
+    Never unpickles: a pickle or torch.save file is refused before safetensors parses anything,
+    and every problem with the file is a :class:`CheckpointError` naming it.
+    """
+    path = Path(path)
+    _refuse_pickle(path)
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            # safetensors may serve tensors straight from its memory map of the file; a clone
+            # owns its memory, so the state stays valid and writable after the file is closed.
+            names = f.keys()
+            return {name: f.get_tensor(name).clone() for name in names}
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a valid safetensors file: {exc}") from exc
+
+
+def _refuse_pickle(path: Path) -> None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from exc
+    # A safetensors file starts with its header length, which may itself begin with byte 0x80
+    # (640, say); so only a prefix that is not a plausible length for this file counts.
+    header_len = int.from_bytes(head, "little")
+    plausible = len(head) == 8 and header_len <= min(size - 8, _MAX_HEADER)
+    if not plausible and (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC)):
+        raise CheckpointError(
+            f"refusing to load {path}: it looks like a pickle/torch.save file; "
+            "nacre only loads safetensors"
+        )
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path:

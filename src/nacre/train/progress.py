@@ -1,46 +1,52 @@
-"""A dependency-free progress bar for long runs (shown only on a terminal)."""
+"""The progress bar of long runs: tqdm, shown only on a terminal unless asked for."""
 
 from __future__ import annotations
 
 import sys
-import time
-from typing import TextIO
+from typing import Any, TextIO
+
+from tqdm import tqdm
 
 
 class ProgressBar:
-    """``[#####.....] 25,000/50,000 steps  3,412 steps/s  ETA 7s  eval 500.0``."""
+    """``25%|██▌       | 12500/50000 [00:04<00:11, 3412.00steps/s, eval 500.0]``.
+
+    ``update`` and ``close`` take the absolute step count (the loop knows where it is, not how far
+    it moved). Off a terminal (``enabled=None`` and a stream that is not a tty) it writes nothing
+    at all, so logs and captured output stay clean.
+    """
 
     def __init__(self, total: int, start: int = 0, stream: TextIO | None = None,
                  enabled: bool | None = None, min_interval: float = 0.25) -> None:
         self.total = total
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.start_step = start
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-        self.min_interval = min_interval
-        self.note = ""
+        self._note = ""
+        # Off means no tqdm at all, so nothing can reach the stream.
+        self._bar: Any = None
+        if self.enabled:
+            self._bar = tqdm(total=total, initial=start, file=self.stream, unit="steps",
+                             mininterval=min_interval, dynamic_ncols=True)
 
-    def update(self, step: int, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and now - self.last < self.min_interval:
-            return
-        self.last = now
-        rate = (step - self.start_step) / max(now - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("inf")
-        frac = min(step / max(self.total, 1), 1.0)
-        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
-        eta_s = f"{eta:,.0f}s" if eta != float("inf") else "?"
-        self.stream.write(
-            f"\r[{bar}] {step:,}/{self.total:,} steps  {rate:,.0f} steps/s  ETA {eta_s}  "
-            f"{self.note}   "
-        )
-        self.stream.flush()
+    @property
+    def note(self) -> str:
+        """Free text shown after the rate, e.g. the last evaluation return."""
+        return self._note
+
+    @note.setter
+    def note(self, text: str) -> None:
+        self._note = text
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)  # shown at the next redraw
+
+    def update(self, step: int) -> None:
+        """Move the bar to ``step`` (redrawn at most every ``min_interval`` seconds)."""
+        if self._bar is not None:
+            self._bar.update(step - self._bar.n)
 
     def close(self, step: int) -> None:
-        if self.enabled:
-            self.update(step, force=True)
-            self.stream.write("\n")
-            self.stream.flush()
+        """Show the final ``step`` and end the line; later calls do nothing."""
+        if self._bar is not None:
+            self.update(step)
+            self._bar.close()
+            self._bar = None

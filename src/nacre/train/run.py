@@ -12,12 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from nacre.config.components import Run, build
+from nacre.config.build import Run, build
 from nacre.config.run import RunConfig, load_config
+from nacre.envs.normalize import Normalize
 from nacre.errors import CheckpointError, ConfigError
-from nacre.runtime import configure_torch
+from nacre.threads import configure_threads
+from nacre.train.callbacks import Callback, LoopState
 from nacre.train.checkpoint import latest_checkpoint, load_checkpoint
-from nacre.train.loop import Callback, LoopState, TrainResult, evaluate, fit
+from nacre.train.evaluate import evaluate
+from nacre.train.loop import TrainResult, fit
 
 
 def _resolve(
@@ -74,7 +77,7 @@ def train(
             f"{run_dir} already holds a run: resume it with `nacre train --resume {run_dir}` "
             "or choose another --out"
         )
-    configure_torch(cfg.train.torch_threads, cfg.train.learn_threads)
+    configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
     run = build(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
@@ -91,13 +94,12 @@ def load_run(
     cfg = load_config(run_dir / "config.yaml")
     ckpt = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
     agent_state, extra, _ = load_checkpoint(ckpt)
-    configure_torch(cfg.train.torch_threads, cfg.train.learn_threads)
+    configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
     run = build(cfg)
     run.agent.load_state_dict(agent_state)
     run.agent.action_space = run.env.action_space
-    load_stats = getattr(run.env, "load_stats", None)
-    if load_stats is not None and "env_stats" in extra:
-        load_stats(extra["env_stats"])  # observation normalization of the checkpointed run
+    if isinstance(run.env, Normalize) and "env_stats" in extra:
+        run.env.load_stats(extra["env_stats"])  # observation normalization of the run
     return run, extra
 
 
@@ -130,9 +132,7 @@ def resume(
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     run, extra = load_run(run_dir)
     start = run.agent.env_steps
-    restored = extra.get("env_state") is not None and bool(
-        run.env.set_state(extra["env_state"])  # type: ignore[union-attr]
-    )
+    restored = extra.get("env_state") is not None and run.env.set_state(extra["env_state"])
     if not restored:
         warnings.warn(
             f"the state of {cfg.env.id} could not be restored: resuming with fresh episodes",

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import ConfigError, InputError, check_positive
+from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.bandit import posterior_std, ridge_update_
 from nacre.types import Metrics
 
@@ -109,8 +110,13 @@ class RidgeModels:
     that many rows. At any time ``A = S + λγ^k I`` with ``k`` = :attr:`since_refresh` rows.
     """
 
-    scores_kind = "posterior"
-    needs_online_buffer = True  # an exact posterior must see each decision once, not replays
+    kind = LearnerKind.ONLINE  # an exact posterior must see each decision once, not replays
+    scores_kind = ScoresKind.POSTERIOR
+    needs_next_action = False
+    gamma = None  # one-step rewards: nothing to bootstrap
+
+    def update_target(self) -> None:
+        """No target network."""
 
     def __init__(self, models: int, dim: int, config: LinearBanditConfig) -> None:
         self.config = config

@@ -29,15 +29,16 @@ from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import ConfigError, InputError, check_positive
+from nacre.kinds import LearnerKind, ScoresKind
 from nacre.learners.bandits.linear import (
     LinearBanditConfig,
     RidgeModels,
     static_features,
     with_one,
 )
-from nacre.learners.optim import Adam
 from nacre.losses.bandit import posterior_std
 from nacre.networks.mlp import ACTIVATIONS
+from nacre.optim import Adam
 from nacre.types import Metrics
 
 
@@ -117,7 +118,13 @@ class NeuralBandit:
         config: :class:`NeuralBanditConfig`.
     """
 
-    scores_kind = "values"
+    kind = LearnerKind.REPLAY
+    scores_kind = ScoresKind.VALUES
+    needs_next_action = False
+    gamma = None  # one-step rewards: nothing to bootstrap
+
+    def update_target(self) -> None:
+        """No target network."""
 
     def __init__(self, context_dim: int, n_actions: int, action_features: Tensor | None = None,
                  config: NeuralBanditConfig | None = None) -> None:
@@ -177,7 +184,7 @@ class NeuralLinearBandit(NeuralBandit):
     """:class:`NeuralBandit` plus a ridge posterior on its last hidden layer: scores
     ``[B, K, 2]`` = ``[μ, σ]`` for UCB / Thompson sampling."""
 
-    scores_kind = "posterior"
+    scores_kind = ScoresKind.POSTERIOR
 
     def __init__(self, context_dim: int, n_actions: int, action_features: Tensor | None = None,
                  config: NeuralBanditConfig | None = None) -> None:

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import InputError
+from nacre.kinds import LearnerKind, ScoresKind
 from nacre.types import Learner, Metrics
 
 
@@ -37,13 +38,20 @@ class PerArm:
         if n_actions < 1:
             raise InputError("n_actions", f"must be >= 1, got {n_actions}")
         self.arms: list[Learner] = [make(arm) for arm in range(n_actions)]
-        kinds = {getattr(arm, "scores_kind", "values") for arm in self.arms}
+        kinds = {arm.scores_kind for arm in self.arms}
         if len(kinds) != 1:
             raise InputError("make", f"the arms' learners score differently: {sorted(kinds)}")
-        self.scores_kind = kinds.pop()
-        self.needs_online_buffer = any(getattr(arm, "needs_online_buffer", False)
-                                       for arm in self.arms)
+        self.scores_kind: ScoresKind = kinds.pop()
+        # one arm with an exact posterior makes the whole model need each decision once
+        online = any(arm.kind is LearnerKind.ONLINE for arm in self.arms)
+        self.kind = LearnerKind.ONLINE if online else LearnerKind.REPLAY
         self.n_actions = n_actions
+
+    needs_next_action = False
+    gamma = None  # one-step rewards: nothing to bootstrap
+
+    def update_target(self) -> None:
+        """No target network."""
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         per_arm = [arm.scores(state, None) for arm in self.arms]  # each [B, 1] or [B, 1, 2]

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import check_positive, check_unit_interval
-from nacre.learners.optim import polyak_update
 from nacre.learners.policy.td3 import TD3, TD3Config
+from nacre.losses.actor_critic import critic_loss, deterministic_actor_loss
+from nacre.losses.td import td_target
 from nacre.networks.continuous import DeterministicActor, TwinQCritic
+from nacre.optim import polyak_update
 from nacre.types import Metrics
 
 
@@ -46,22 +47,22 @@ class DDPG(TD3):
             raise ValueError(f"DDPG uses one critic, got {len(critic.critics)} "
                              "(network.n_critics: 1)")
         super().__init__(actor, critic, TD3Config(lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau,
-                                                  policy_delay=1, fused=False), seed)
+                                                  policy_delay=1), seed)
         self.ddpg_config = cfg
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         cfg = self.ddpg_config
         with torch.no_grad():
             next_q = self.critic_target.q1(batch.next_obs, self.actor_target(batch.next_obs))
-            discount = cfg.gamma if batch.discount is None else batch.discount
-            target = batch.reward + discount * (1.0 - batch.terminated) * next_q
+            target = td_target(batch.reward, next_q, batch.terminated,
+                               batch.discount_or(cfg.gamma))
         q = self.critic.q1(batch.obs, batch.action)
-        critic_loss = F.mse_loss(q, target)
-        self.critic_optimizer.minimize(critic_loss)
-        actor_loss = -self.critic.q1(batch.obs, self.actor(batch.obs)).mean()
+        loss = critic_loss(q.unsqueeze(0), target)
+        self.critic_optimizer.minimize(loss)
+        actor_loss = deterministic_actor_loss(self.critic.q1(batch.obs, self.actor(batch.obs)))
         self.actor_optimizer.minimize(actor_loss)
         polyak_update(self.critic_target, self.critic, cfg.tau)
         polyak_update(self.actor_target, self.actor, cfg.tau)
         self.updates += 1
-        return {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
+        return {"critic_loss": loss.detach(), "actor_loss": actor_loss.detach(),
                 "q_mean": q.detach().mean()}

@@ -9,8 +9,8 @@ over the run (RL-Zoo's ``lin_`` schedules).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import torch
@@ -19,11 +19,11 @@ from torch import Tensor
 from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
 from nacre.errors import check_positive, check_unit_interval
-from nacre.learners.optim import Adam
-from nacre.learners.policy.fused_ppo import FusedPPOStep, fusable_actor_critic
+from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.policy import ppo_clip_loss, value_loss
 from nacre.losses.returns import gae
 from nacre.networks.actor_critic import ActorCritic
+from nacre.optim import Adam
 from nacre.types import Metrics
 
 Schedule = Literal["constant", "linear"]
@@ -48,8 +48,6 @@ class PPOConfig:
             exceeds ``1.5 × target_kl`` (None: never).
         lr_schedule / clip_schedule: ``constant``, or ``linear`` decay to 0 over the run.
         adam_eps: Adam ε.
-        fused: hand-derived gradients for flat-input tanh/ReLU MLP actor–critics (same result,
-            faster; see :mod:`nacre.learners.policy.fused_ppo`); other networks use autograd.
     """
 
     lr: float = 3e-4
@@ -66,7 +64,6 @@ class PPOConfig:
     lr_schedule: Schedule = "constant"
     clip_schedule: Schedule = "constant"
     adam_eps: float = 1e-5
-    fused: bool = True
 
     def __post_init__(self) -> None:
         check_positive("learner.lr", self.lr)
@@ -79,6 +76,32 @@ class PPOConfig:
                 check_positive(f"learner.{name}", getattr(self, name))
 
 
+@dataclass(frozen=True)
+class Minibatch:
+    """The rows one PPO step reads: observations, actions, the collecting policy's log-probs,
+    advantages, λ-returns and (for value clipping) the collecting critic's values."""
+
+    obs: Tensor
+    action: Tensor
+    old_log_prob: Tensor
+    advantage: Tensor
+    returns: Tensor
+    old_value: Tensor | None
+
+    def __len__(self) -> int:
+        return int(self.returns.shape[0])
+
+    def select(self, idx: Tensor) -> Minibatch:
+        return replace(self, **{f.name: v[idx] for f in fields(self)
+                                for v in [getattr(self, f.name)] if v is not None})
+
+
+MinibatchStep = Callable[[Minibatch, float | None, bool], Metrics | None]
+"""One step on a minibatch: ``(minibatch, kl_limit, want_metrics) -> metrics``, or None when
+the approximate KL exceeds ``kl_limit`` (no step taken). :meth:`PPO.learn_minibatch` is the
+readable one; :mod:`nacre.accel` passes a hand-derived one to :meth:`PPO.learn_rollout`."""
+
+
 class PPO:
     """PPO over an :class:`~nacre.networks.ActorCritic`.
 
@@ -87,78 +110,89 @@ class PPO:
     and a :class:`~nacre.data.RolloutBuffer`.
     """
 
-    on_policy = True
-
-    @property
-    def scores_kind(self) -> str:
-        """``gaussian`` ([B, 2, d] mean and log std) or ``logits`` ([B, K])."""
-        return "gaussian" if self.net.continuous else "logits"
+    kind = LearnerKind.ROLLOUT
+    needs_next_action = False
 
     def __init__(self, net: ActorCritic, config: PPOConfig | None = None, seed: int = 0) -> None:
         self.config = config or PPOConfig()
         self.net = net
         cfg = self.config
-        fused = cfg.fused and fusable_actor_critic(net)
-        self.optimizer = Adam(net.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm,
-                              flat=fused)
-        self._fused = FusedPPOStep(net, self.optimizer, clip_value=cfg.clip_value,
-                                   entropy_coef=cfg.entropy_coef,
-                                   value_coef=cfg.value_coef) if fused else None
+        self.optimizer = Adam(net.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm)
         self.generator = torch.Generator(device=net.log_std.device)  # minibatch shuffling
         self.generator.manual_seed(seed)
-        self._clip = self.config.clip
+        self.clip = cfg.clip  # the clip range now (it may decay over the run)
 
-    # ------------------------------------------------------------------ acting
+    @property
+    def scores_kind(self) -> ScoresKind:
+        """``gaussian`` ([B, 2, d] mean and log std) or ``logits`` ([B, K])."""
+        return ScoresKind.GAUSSIAN if self.net.continuous else ScoresKind.LOGITS
+
+    @property
+    def gamma(self) -> float:
+        return self.config.gamma
+
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         return self.net.scores(state)
 
-    def _log_prob(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        return self.net.log_prob(obs, action)
+    def update_target(self) -> None:
+        """No target network: the value targets are the rollout's λ-returns."""
 
     # ------------------------------------------------------------------ learning
-    def learn_rollout(self, rollout: Rollout, batch_size: int, progress: float = 0.0) -> Metrics:
-        """One training round on a rollout; ``progress`` ∈ [0, 1] drives the schedules."""
+    def learn_rollout(self, rollout: Rollout, batch_size: int, progress: float = 0.0,
+                      step: MinibatchStep | None = None) -> Metrics:
+        """One training round: ``epochs`` passes of shuffled minibatches over the processed
+        rollout, stopped early when the policy moves too far (``target_kl``). ``progress`` ∈
+        [0, 1] drives the schedules; ``step`` replaces :meth:`learn_minibatch` (accel)."""
         cfg = self.config
+        step = step or self.learn_minibatch
         remaining = max(0.0, 1.0 - progress)
         self.optimizer.param_groups[0]["lr"] = cfg.lr * (
             remaining if cfg.lr_schedule == "linear" else 1.0)
-        self._clip = cfg.clip * (remaining if cfg.clip_schedule == "linear" else 1.0)
-        batch = self.process(rollout)
-        n = len(batch)
+        self.clip = cfg.clip * (remaining if cfg.clip_schedule == "linear" else 1.0)
+        rows = minibatch_of(self.process(rollout))
         kl_limit = None if cfg.target_kl is None else 1.5 * cfg.target_kl
-        columns = _columns(batch)
-        whole = batch_size >= n  # one minibatch per epoch: no shuffle needed
-        if whole:
-            columns = self._normalized(columns)
-        metrics: Metrics = {}
+        metrics: Metrics | None = None
         updates = 0
-        stop = False
         for epoch in range(cfg.epochs):
-            if whole:
-                parts: tuple[Tensor | None, ...] = (None,)
-            else:
-                order = torch.randperm(n, generator=self.generator, device=self.generator.device)
-                parts = torch.split(order.to(batch.reward.device), batch_size)
-            for i, idx in enumerate(parts):
+            parts = list(self._minibatches(rows, batch_size))
+            for i, part in enumerate(parts):
                 last = epoch == cfg.epochs - 1 and i == len(parts) - 1
-                if idx is None:
-                    step_metrics, stepped = self._step(columns, kl_limit, last)
-                else:
-                    o, a, lp, adv, ret, v = columns
-                    part = self._normalized((o[idx], a[idx], lp[idx], adv[idx], ret[idx],
-                                             None if v is None else v[idx]))
-                    step_metrics, stepped = self._step(part, kl_limit, last)
-                if not stepped:  # the policy moved too far from the one that collected
-                    stop = True
+                metrics = step(part, kl_limit, last)
+                if metrics is None:  # the policy moved too far from the one that collected
                     break
-                metrics = step_metrics
                 updates += 1
-            if stop:
+            if metrics is None:
                 break
-        if not metrics or "loss" not in metrics:  # stopped early: metrics of the rows as they are
-            metrics = self._step(self._normalized(_columns(batch)), None, True, step=False)[0]
-        metrics["updates"] = torch.tensor(updates)
-        metrics["clip_range"] = torch.tensor(self._clip)
+        if metrics is None:  # stopped early: the metrics of the rows as they are now
+            metrics = self.learn_minibatch(self._normalized(rows), None, True, take_step=False)
+            assert metrics is not None
+        return {**metrics, "updates": torch.tensor(updates), "clip_range": torch.tensor(self.clip)}
+
+    def learn_minibatch(self, mb: Minibatch, kl_limit: float | None = None,
+                        want_metrics: bool = True, take_step: bool = True) -> Metrics | None:
+        """One step on ``−clipped surrogate + c_v · value loss − c_e · entropy`` (advantages
+        already normalized); None, without a step, when the approximate KL exceeds
+        ``kl_limit``."""
+        cfg = self.config
+        log_prob, entropy = self.net.log_prob(mb.obs, mb.action)
+        policy_loss, clip_fraction, approx_kl = ppo_clip_loss(log_prob, mb.old_log_prob,
+                                                              mb.advantage, self.clip)
+        if kl_limit is not None and float(approx_kl) > kl_limit:
+            return None
+        v_loss = value_loss(self.net.value(mb.obs), mb.returns, mb.old_value, cfg.clip_value)
+        entropy_mean = entropy.mean()
+        loss = policy_loss + cfg.value_coef * v_loss - cfg.entropy_coef * entropy_mean
+        if take_step:
+            self.optimizer.minimize(loss)
+        return {"loss": loss.detach(), "policy_loss": policy_loss.detach(),
+                "value_loss": v_loss.detach(), "entropy": entropy_mean.detach(),
+                "approx_kl": approx_kl, "clip_fraction": clip_fraction}
+
+    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        """One minibatch step on processed rows (``advantage``, ``returns``, ``log_prob``,
+        ``value`` set, as :meth:`process` makes them)."""
+        metrics = self.learn_minibatch(self._normalized(minibatch_of(batch)))
+        assert metrics is not None  # no KL limit: always steps
         return metrics
 
     @torch.no_grad()
@@ -172,46 +206,28 @@ class PPO:
         advantages, returns = gae(rollout.reward.float(), values.view(steps, envs), next_values,
                                   rollout.terminated, rollout.ends, self.config.gamma,
                                   self.config.gae_lambda)
-        log_prob, _ = self._log_prob(flat.obs, flat.action)
+        log_prob, _ = self.net.log_prob(flat.obs, flat.action)
         batch = replace(flat, advantage=advantages.reshape(-1), returns=returns.reshape(-1),
                         log_prob=log_prob, value=values)
         keep = rollout.valid.reshape(-1)
         return batch if bool(keep.all()) else batch.select(keep)
 
-    def learn_batch(self, batch: TransitionBatch) -> Metrics:
-        """One minibatch step on processed rows (``advantage``, ``returns``, ``log_prob``,
-        ``value`` set, as :meth:`process` makes them)."""
-        return self._step(self._normalized(_columns(batch)), None, True)[0]
+    def _minibatches(self, rows: Minibatch, batch_size: int) -> Iterator[Minibatch]:
+        """One epoch: shuffled minibatches with their advantages standardized (the whole
+        rollout at once, unshuffled, when it fits in one)."""
+        n = len(rows)
+        if batch_size >= n:
+            yield self._normalized(rows)
+            return
+        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+        for idx in torch.split(order.to(rows.returns.device), batch_size):
+            yield self._normalized(rows.select(idx))
 
-    def _normalized(self, columns: _Columns) -> _Columns:
-        """The columns with the advantages standardized (when configured)."""
-        obs, action, log_prob, adv, returns, value = columns
-        if self.config.normalize_advantage and adv.numel() > 1:
-            std, mean = torch.std_mean(adv)
-            adv = (adv - mean) / (std + 1e-8)
-        return obs, action, log_prob, adv, returns, value
-
-    def _step(self, columns: _Columns, kl_limit: float | None, want_metrics: bool,
-              step: bool = True) -> tuple[Metrics, bool]:
-        cfg = self.config
-        obs, action, old_log_prob, adv, returns, old_value = columns
-        if step and self._fused is not None and obs.dtype == torch.float32:
-            return self._fused(obs, action, old_log_prob, adv, returns, old_value, self._clip,
-                               kl_limit, want_metrics)
-        log_prob, entropy = self._log_prob(obs, action)
-        policy_loss, clip_fraction, approx_kl = ppo_clip_loss(log_prob, old_log_prob, adv,
-                                                              self._clip)
-        if kl_limit is not None and float(approx_kl) > kl_limit:
-            return {"approx_kl": approx_kl}, False
-        values = self.net.value(obs)
-        v_loss = value_loss(values, returns, old_value, cfg.clip_value)
-        entropy_mean = entropy.mean()
-        loss = policy_loss + cfg.value_coef * v_loss - cfg.entropy_coef * entropy_mean
-        if step:
-            self.optimizer.minimize(loss)
-        return {"loss": loss.detach(), "policy_loss": policy_loss.detach(),
-                "value_loss": v_loss.detach(), "entropy": entropy_mean.detach(),
-                "approx_kl": approx_kl, "clip_fraction": clip_fraction}, True
+    def _normalized(self, mb: Minibatch) -> Minibatch:
+        if not self.config.normalize_advantage or len(mb) < 2:
+            return mb
+        std, mean = torch.std_mean(mb.advantage)
+        return replace(mb, advantage=(mb.advantage - mean) / (std + 1e-8))
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
@@ -224,13 +240,10 @@ class PPO:
         self.generator.set_state(state["generator"])
 
 
-# what one PPO step reads: obs, action, old log-prob, advantage, return, old value
-_Columns = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None]
-
-
-def _columns(batch: TransitionBatch) -> _Columns:
+def minibatch_of(batch: TransitionBatch) -> Minibatch:
+    """The PPO columns of processed rows (see :meth:`PPO.process`)."""
     if batch.advantage is None or batch.returns is None or batch.log_prob is None:
         raise ValueError("PPO.learn_batch needs processed rows (advantage, returns, log_prob): "
                          "use learn_rollout, or PPO.process(rollout)")
-    return (batch.obs, batch.action, batch.log_prob, batch.advantage, batch.returns,
-            batch.value)
+    return Minibatch(batch.obs, batch.action, batch.log_prob, batch.advantage, batch.returns,
+                     batch.value)

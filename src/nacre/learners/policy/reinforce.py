@@ -19,10 +19,11 @@ from torch import Tensor
 from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
 from nacre.errors import check_positive, check_unit_interval
-from nacre.learners.optim import Adam
-from nacre.losses.policy import value_loss
+from nacre.kinds import LearnerKind, ScoresKind
+from nacre.losses.policy import policy_gradient_loss, value_loss
 from nacre.losses.returns import gae
 from nacre.networks.actor_critic import ActorCritic
+from nacre.optim import Adam
 from nacre.types import Metrics
 
 
@@ -60,12 +61,17 @@ class REINFORCE:
     the baseline); pair it with :class:`~nacre.exploration.PolicySampling` and a
     :class:`~nacre.data.RolloutBuffer`."""
 
-    on_policy = True
+    kind = LearnerKind.ROLLOUT
+    needs_next_action = False
 
     @property
-    def scores_kind(self) -> str:
+    def scores_kind(self) -> ScoresKind:
         """``gaussian`` ([B, 2, d] mean and log std) or ``logits`` ([B, K])."""
-        return "gaussian" if self.net.continuous else "logits"
+        return ScoresKind.GAUSSIAN if self.net.continuous else ScoresKind.LOGITS
+
+    @property
+    def gamma(self) -> float:
+        return self.config.gamma
 
     def __init__(self, net: ActorCritic, config: ReinforceConfig | None = None) -> None:
         self.config = config or ReinforceConfig()
@@ -76,6 +82,9 @@ class REINFORCE:
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         return self.net.scores(state)
+
+    def update_target(self) -> None:
+        """No target network: the value targets are Monte-Carlo returns."""
 
     def learn_rollout(self, rollout: Rollout, batch_size: int, progress: float = 0.0) -> Metrics:
         """One gradient step on the whole rollout (``batch_size`` is not used)."""
@@ -115,7 +124,7 @@ class REINFORCE:
         if cfg.normalize_advantage and advantage.numel() > 1:
             std, mean = torch.std_mean(advantage)
             advantage = (advantage - mean) / (std + 1e-8)
-        policy_loss = -(log_prob * advantage).mean()
+        policy_loss = policy_gradient_loss(log_prob, advantage)
         entropy_mean = entropy.mean()
         loss = policy_loss + cfg.value_coef * v_loss - cfg.entropy_coef * entropy_mean
         self.optimizer.minimize(loss)

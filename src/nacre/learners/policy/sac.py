@@ -16,19 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import check_positive, check_unit_interval
-from nacre.learners.optim import Adam, flatten, module_order, polyak_update, renumber_state
-from nacre.learners.policy.fused_ac import (
-    FusedSACStep,
-    fusable_actor,
-    fusable_critic,
-    learn_in_parts,
-)
+from nacre.kinds import LearnerKind, ScoresKind
+from nacre.losses.actor_critic import critic_loss, sac_actor_loss, soft_value, temperature_loss
+from nacre.losses.td import td_target
 from nacre.networks.continuous import SquashedGaussianActor, TwinQCritic
+from nacre.optim import Adam, polyak_update
 from nacre.types import Metrics
 
 
@@ -43,8 +39,6 @@ class SACConfig:
         init_alpha: initial temperature α.
         target_entropy: the entropy α is tuned toward (None: −dim(A)).
         learn_alpha: tune α automatically (else it stays ``init_alpha``).
-        fused: hand-derived gradients for flat-input ReLU MLP actors and critics (same result,
-            faster; see :mod:`nacre.learners.policy.fused_ac`); other networks use autograd.
     """
 
     lr: float = 3e-4
@@ -53,7 +47,6 @@ class SACConfig:
     init_alpha: float = 1.0
     target_entropy: float | None = None
     learn_alpha: bool = True
-    fused: bool = True
 
     def __post_init__(self) -> None:
         check_positive("learner.lr", self.lr)
@@ -67,7 +60,9 @@ class SAC:
     :class:`~nacre.networks.TwinQCritic`; pair it with
     :class:`~nacre.exploration.SquashedGaussianSampling`."""
 
-    scores_kind = "squashed"  # what exploration must accept
+    kind = LearnerKind.REPLAY
+    scores_kind = ScoresKind.SQUASHED
+    needs_next_action = False
 
     def __init__(self, actor: SquashedGaussianActor, critic: TwinQCritic,
                  config: SACConfig | None = None, seed: int = 0) -> None:
@@ -79,51 +74,47 @@ class SAC:
                                       requires_grad=cfg.learn_alpha)
         self.target_entropy = (-float(actor.action_dim) if cfg.target_entropy is None
                                else cfg.target_entropy)
-        fused = cfg.fused and fusable_actor(actor) and fusable_critic(critic)
-        self.actor_optimizer = Adam(actor.parameters(), cfg.lr, flat=fused)
-        self.critic_optimizer = Adam(critic.optimizer_parameters(), cfg.lr, flat=fused)
-        self._critic_order = module_order(self.critic_optimizer, critic)  # checkpoint order
-        # the fused update keeps the target critics in a flat buffer (one-kernel Polyak update)
-        self.target_flat = flatten(self.critic_target.optimizer_parameters()) if fused else None
+        self.actor_optimizer = Adam(actor.parameters(), cfg.lr)
+        self.critic_optimizer = Adam(critic.parameters(), cfg.lr)
         self.alpha_optimizer = Adam([self.log_alpha], cfg.lr) if cfg.learn_alpha else None
         self.generator = torch.Generator(device=device)  # the actions sampled in updates
         self.generator.manual_seed(seed)
-        self._fused = FusedSACStep(self) if fused else None
+
+    @property
+    def gamma(self) -> float:
+        return self.config.gamma
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         out: Tensor = self.actor(state)
         return out
 
-    def learn_batches(self, batch: TransitionBatch, batch_size: int) -> Metrics:
-        """``len(batch) / batch_size`` consecutive updates (metrics: the last one's)."""
-        return learn_in_parts(self, batch, batch_size)
+    def update_target(self) -> None:
+        """Nothing on the loop's schedule: the target critics move by Polyak averaging inside
+        every update."""
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
-        if self._fused is not None and batch.obs.is_floating_point():  # the step casts it
-            return self._fused(batch)
         cfg = self.config
         action, log_prob = self.actor.sample(batch.obs, self.generator)
         alpha = self.log_alpha.detach().exp()
         metrics: Metrics = {}
         if self.alpha_optimizer is not None:
-            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+            alpha_loss = temperature_loss(self.log_alpha, log_prob.detach() + self.target_entropy)
             self.alpha_optimizer.minimize(alpha_loss)
             metrics["alpha_loss"] = alpha_loss.detach()
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
             next_q = self.critic_target(batch.next_obs, next_action).min(dim=0).values
-            discount = cfg.gamma if batch.discount is None else batch.discount
-            target = batch.reward + discount * (1.0 - batch.terminated) * (
-                next_q - alpha * next_log_prob)
+            target = td_target(batch.reward, soft_value(next_q, next_log_prob, alpha),
+                               batch.terminated, batch.discount_or(cfg.gamma))
         q = self.critic(batch.obs, batch.action)
-        critic_loss = 0.5 * sum(F.mse_loss(q_i, target) for q_i in q)
-        assert isinstance(critic_loss, Tensor)
-        self.critic_optimizer.minimize(critic_loss)
-        q_pi = self.critic(batch.obs, action).min(dim=0).values
-        actor_loss = (alpha * log_prob - q_pi).mean()
+        loss = critic_loss(q, target, scale=0.5)
+        self.critic_optimizer.minimize(loss)
+        # the actor ascends the critics as they are after their step
+        actor_loss = sac_actor_loss(self.critic(batch.obs, action).min(dim=0).values, log_prob,
+                                    alpha)
         self.actor_optimizer.minimize(actor_loss)
         polyak_update(self.critic_target, self.critic, cfg.tau)
-        metrics.update({"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
+        metrics.update({"critic_loss": loss.detach(), "actor_loss": actor_loss.detach(),
                         "alpha": alpha, "entropy": -log_prob.detach().mean()})
         return metrics
 
@@ -133,8 +124,7 @@ class SAC:
             "critic_target": self.critic_target.state_dict(),
             "log_alpha": self.log_alpha.detach().clone(),
             "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": renumber_state(self.critic_optimizer.state_dict(),
-                                               self._critic_order),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
             "generator": self.generator.get_state(),
         }
         if self.alpha_optimizer is not None:
@@ -148,10 +138,7 @@ class SAC:
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        inverse = [0] * len(self._critic_order)
-        for i, j in enumerate(self._critic_order):
-            inverse[j] = i
-        self.critic_optimizer.load_state_dict(renumber_state(state["critic_optimizer"], inverse))
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         if self.alpha_optimizer is not None:
             self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
         self.generator.set_state(state["generator"])

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import check_positive, check_unit_interval
-from nacre.learners.optim import Adam, polyak_update
+from nacre.kinds import LearnerKind, ScoresKind
+from nacre.losses.actor_critic import critic_loss, discrete_soft_value, temperature_loss
+from nacre.losses.td import td_target
 from nacre.networks.continuous import CategoricalActorTwinQ
+from nacre.optim import Adam, polyak_update
 from nacre.types import Metrics
 
 
@@ -54,7 +56,9 @@ class DiscreteSAC:
     """Discrete SAC over a :class:`~nacre.networks.CategoricalActorTwinQ`; ``scores`` are the
     actor's logits (pair with :class:`~nacre.exploration.PolicySampling`)."""
 
-    scores_kind = "logits"  # what exploration must accept
+    kind = LearnerKind.REPLAY
+    scores_kind = ScoresKind.LOGITS
+    needs_next_action = False
 
     def __init__(self, net: CategoricalActorTwinQ, config: DiscreteSACConfig | None = None
                  ) -> None:
@@ -70,8 +74,16 @@ class DiscreteSAC:
                                      cfg.lr)
         self.alpha_optimizer = Adam([self.log_alpha], cfg.lr)
 
+    @property
+    def gamma(self) -> float:
+        return self.config.gamma
+
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         return self.net.logits(state)
+
+    def update_target(self) -> None:
+        """Nothing on the loop's schedule: the target critics move by Polyak averaging inside
+        every update."""
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         cfg = self.config
@@ -79,24 +91,24 @@ class DiscreteSAC:
         with torch.no_grad():
             next_log_p = torch.log_softmax(self.net.logits(batch.next_obs), dim=1)
             next_q = self.target.q(batch.next_obs).min(dim=0).values
-            next_v = (next_log_p.exp() * (next_q - alpha * next_log_p)).sum(dim=1)
-            discount = cfg.gamma if batch.discount is None else batch.discount
-            target = batch.reward + discount * (1.0 - batch.terminated) * next_v
+            next_v = discrete_soft_value(next_log_p, next_q, alpha)
+            target = td_target(batch.reward, next_v, batch.terminated,
+                               batch.discount_or(cfg.gamma))
         taken = batch.action.long().unsqueeze(1)
         q_all = self.net.q(batch.obs)
         q = q_all.gather(2, taken.unsqueeze(0).expand(2, -1, -1)).squeeze(2)
-        critic_loss = 0.5 * (F.mse_loss(q[0], target) + F.mse_loss(q[1], target))
-        self.critic_optimizer.minimize(critic_loss)
+        loss = critic_loss(q, target, scale=0.5)
+        self.critic_optimizer.minimize(loss)
         log_p = torch.log_softmax(self.net.logits(batch.obs), dim=1)
         p = log_p.exp()
         min_q = q_all.detach().min(dim=0).values
-        actor_loss = (p * (alpha * log_p - min_q)).sum(dim=1).mean()
+        actor_loss = -discrete_soft_value(log_p, min_q, alpha).mean()
         self.actor_optimizer.minimize(actor_loss)
         entropy = -(p * log_p).sum(dim=1).detach()
-        alpha_loss = (self.log_alpha * (entropy - self.target_entropy)).mean()
+        alpha_loss = temperature_loss(self.log_alpha, self.target_entropy - entropy)
         self.alpha_optimizer.minimize(alpha_loss)
         polyak_update(self.target.critics, self.net.critics, cfg.tau)
-        return {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
+        return {"critic_loss": loss.detach(), "actor_loss": actor_loss.detach(),
                 "alpha": alpha, "entropy": entropy.mean()}
 
     def state_dict(self) -> dict[str, Any]:

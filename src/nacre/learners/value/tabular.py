@@ -11,6 +11,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import InputError, check_positive, check_unit_interval
+from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.td import q_learning_target
 from nacre.types import Metrics
 
@@ -34,13 +35,19 @@ class TabularQLearning:
     Within one batch, updates to the same ``(s, a)`` are averaged.
     """
 
-    scores_kind = "values"  # what exploration must accept
+    kind = LearnerKind.REPLAY
+    scores_kind = ScoresKind.VALUES
+    needs_next_action = False
 
     def __init__(self, n_states: int, n_actions: int, config: TabularConfig | None = None) -> None:
         self.config = config or TabularConfig()
         self.n_states = n_states
         self.n_actions = n_actions
         self.table = torch.full((n_states, n_actions), self.config.init)
+
+    @property
+    def gamma(self) -> float:
+        return self.config.gamma
 
     def _index(self, obs: Tensor) -> Tensor:
         idx = obs.long().reshape(-1)
@@ -54,10 +61,8 @@ class TabularQLearning:
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         s, s_next = self._index(batch.obs), self._index(batch.next_obs)
         a = batch.action.long().reshape(-1)
-        discount = self.config.gamma if batch.discount is None else batch.discount
-        target = q_learning_target(
-            batch.reward, self.table[s_next], batch.terminated, discount, batch.next_mask
-        )
+        target = q_learning_target(batch.reward, self.table[s_next], batch.terminated,
+                                   batch.discount_or(self.gamma), batch.next_mask)
         td_error = target - self.table[s, a]
         flat = s * self.n_actions + a
         total = torch.zeros(self.table.numel()).index_add_(0, flat, td_error)
@@ -67,7 +72,7 @@ class TabularQLearning:
         return {"loss": (td_error**2).mean(), "q_mean": self.table[s, a].mean()}
 
     def update_target(self) -> None:
-        return None
+        """No target table: every update bootstraps from the current one."""
 
     def state_dict(self) -> dict[str, Any]:
         return {"table": self.table}

@@ -6,7 +6,7 @@ it in safetensors + JSON (never pickle).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -25,11 +25,12 @@ class Adam:
     ``torch.optim.Adam``'s format, so checkpoints load into either. Where the fused kernel is
     unavailable it falls back to ``torch.optim.Adam``.
 
-    With ``flat=True`` the parameters are moved into one contiguous buffer (each parameter
-    becomes a view of it, so modules keep working), the moments live in two more such buffers and
-    :meth:`step_flat` updates everything with one kernel from gradients written into
-    :attr:`flat_grad` (views per parameter: :attr:`grads`). Do not move the module to another
-    device or dtype afterwards (that replaces the views; :meth:`step_flat` refuses).
+    :meth:`flatten_` (or ``flat=True``) moves the parameters into one contiguous buffer (each
+    parameter becomes a view of it, so modules keep working), the moments into two more such
+    buffers, and lets :meth:`step_flat` update everything with one kernel from gradients written
+    into :attr:`flat_grad` (views per parameter: :attr:`grads`) — what the accelerated updates
+    of :mod:`nacre.accel` use. Do not move the module to another device or dtype afterwards
+    (that replaces the views; :meth:`step_flat` refuses).
     """
 
     def __init__(
@@ -53,26 +54,61 @@ class Adam:
         self.flat_param: torch.Tensor | None = None
         self.flat_grad: torch.Tensor | None = None
         self.grads: list[torch.Tensor] = []
-        if flat:
-            self.flat_param = flatten(self.params)
-            self.flat_grad = torch.zeros_like(self.flat_param)
-            self.grads = _views(self.flat_grad, self.params)
+        self._layout = list(range(len(self.params)))  # buffer order: indices into params
         self._torch: torch.optim.Adam | None = None
         if not self._fused:
             self._torch = torch.optim.Adam(self.params, lr=lr, eps=eps, betas=betas)
             self.param_groups = self._torch.param_groups
-        if self.flat_param is not None:
-            self._flat_m = torch.zeros_like(self.flat_param)
-            self._flat_v = torch.zeros_like(self.flat_param)
-            self._exp_avg = _views(self._flat_m, self.params)
-            self._exp_avg_sq = _views(self._flat_v, self.params)
-        else:
-            self._exp_avg = [torch.zeros_like(p) for p in self.params]
-            self._exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self._exp_avg = [torch.zeros_like(p) for p in self.params]
+        self._exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self._step = torch.zeros((), dtype=torch.float32, device=device)
         self._steps = [self._step] * len(self.params)  # the kernel only reads them
         # the fused kernel reads grad_scale as float32 whatever the parameter dtype
         self._grad_scale = torch.ones((), dtype=torch.float32, device=device)
+        if flat:
+            self.flatten_()
+
+    def flatten_(self, layout: Sequence[torch.Tensor] | None = None) -> None:
+        """Move the parameters, their gradients and moments into one flat buffer each.
+
+        ``layout`` is the order of the parameters in the buffers (default: the optimizer's own);
+        the state dict keeps the optimizer's order whatever the layout. The values do not
+        change; each parameter becomes a view of :attr:`flat_param`. Calling it again with the
+        same layout does nothing.
+        """
+        index = {id(p): i for i, p in enumerate(self.params)}
+        order = list(range(len(self.params))) if layout is None else [
+            index.get(id(p), -1) for p in layout]
+        if sorted(order) != list(range(len(self.params))):
+            raise ValueError("layout must hold each of the optimizer's parameters exactly once")
+        if self.flat_param is not None:
+            if order != self._layout:
+                raise ValueError("the optimizer is already flat with another layout")
+            return
+        self._layout = order
+        self.flat_param = flatten([self.params[i] for i in order])
+        self.flat_grad = torch.zeros_like(self.flat_param)
+        self._flat_m = torch.zeros_like(self.flat_param)
+        self._flat_v = torch.zeros_like(self.flat_param)
+        self.grads = self._views(self.flat_grad)
+        with torch.no_grad():  # keep any moments already accumulated
+            for views, old in ((self._views(self._flat_m), self._exp_avg),
+                               (self._views(self._flat_v), self._exp_avg_sq)):
+                torch._foreach_copy_(views, old)
+                old[:] = views
+
+    def _views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+        """Per-parameter views of a flat buffer laid out in :attr:`_layout` order, returned in
+        the optimizer's order."""
+        in_layout = _views(buffer, [self.params[i] for i in self._layout])
+        out: list[torch.Tensor] = [buffer] * len(self.params)
+        for i, view in zip(self._layout, in_layout, strict=True):
+            out[i] = view
+        return out
+
+    def in_layout(self) -> list[torch.Tensor]:
+        """The parameters in the order of the flat buffer."""
+        return [self.params[i] for i in self._layout]
 
     def minimize(self, loss: torch.Tensor) -> torch.Tensor | None:
         """One Adam step on ``loss``; returns the pre-clipping gradient norm when clipping."""
@@ -112,9 +148,9 @@ class Adam:
         """
         flat, grad = self.flat_param, self.flat_grad
         if flat is None or grad is None:
-            raise RuntimeError("step_flat needs an optimizer built with flat=True")
-        if self.params[0].data_ptr() != flat.data_ptr():
-            adopt(flat, self.params)
+            raise RuntimeError("step_flat needs a flat optimizer (Adam.flatten_)")
+        if self.params[self._layout[0]].data_ptr() != flat.data_ptr():
+            adopt(flat, self.in_layout())
         if self._torch is not None:
             self.step_with_grads([g.mul(multiplier) for g in self.grads])
             return
@@ -144,9 +180,9 @@ class Adam:
         self.__dict__.update(state)
         self._steps[:] = [self._step] * len(self.params)
         if self.flat_param is not None and self.flat_grad is not None:
-            self.grads[:] = _views(self.flat_grad, self.params)
-            self._exp_avg[:] = _views(self._flat_m, self.params)
-            self._exp_avg_sq[:] = _views(self._flat_v, self.params)
+            self.grads[:] = self._views(self.flat_grad)
+            self._exp_avg[:] = self._views(self._flat_m)
+            self._exp_avg_sq[:] = self._views(self._flat_v)
 
     def _kernel(
         self, params: list[torch.Tensor], grads: list[torch.Tensor], m: list[torch.Tensor],
@@ -236,20 +272,6 @@ def flatten(params: list[torch.Tensor]) -> torch.Tensor:
 def _views(buffer: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
     parts = torch.split(buffer, [p.numel() for p in like])
     return [part.view_as(p) for part, p in zip(parts, like, strict=True)]
-
-
-def module_order(optimizer: Adam, module: nn.Module) -> list[int]:
-    """For each parameter of ``optimizer``, its index among ``module``'s trainable parameters
-    (an optimizer may keep them in another order, e.g. ``TwinQCritic.optimizer_parameters``)."""
-    index = {id(p): i for i, p in enumerate(p for p in module.parameters() if p.requires_grad)}
-    return [index[id(p)] for p in optimizer.params]
-
-
-def renumber_state(tree: Mapping[str, Any], order: list[int]) -> dict[str, Any]:
-    """An optimizer state tree with parameter ``i`` renamed ``order[i]``. Checkpoints keep the
-    state in module order, whatever order the optimizer keeps, so they load either way."""
-    return {"state": {str(order[int(k)]): v for k, v in tree["state"].items()},
-            "param_groups": [dict(g) for g in tree["param_groups"]]}
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""Built-in buffers: uniform replay (optionally n-step), SARSA replay, on-policy rollouts and the
+online buffer of contextual bandits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nacre.config.context import BuildContext, NoParams
+from nacre.config.registry import Entry
+from nacre.data.online import OnlineBuffer
+from nacre.data.replay import ReplayBuffer, SARSABuffer
+from nacre.data.rollout import RolloutBuffer
+from nacre.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """``capacity`` transitions; ``n_step``-step returns discounted with the learner's γ."""
+
+    capacity: int = 100_000
+    n_step: int = 1
+
+
+def _gamma(cfg: ReplayConfig, ctx: BuildContext) -> float | None:
+    """The learner's discount, which multi-step returns need."""
+    if cfg.n_step > 1 and ctx.gamma is None:
+        raise ConfigError(f"buffer.n_step: learner {ctx.config.learner.name!r} does not "
+                          "bootstrap (it has no discount): use n_step: 1")
+    return ctx.gamma
+
+
+def _replay(cfg: ReplayConfig, ctx: BuildContext) -> ReplayBuffer:
+    return ReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1)
+
+
+def _sarsa(cfg: ReplayConfig, ctx: BuildContext) -> SARSABuffer:
+    return SARSABuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1)
+
+
+def _rollout(cfg: NoParams, ctx: BuildContext) -> RolloutBuffer:
+    train = ctx.config.train
+    if train.train_freq % ctx.num_envs:
+        raise ConfigError(f"train.train_freq ({train.train_freq}) must be a multiple of "
+                          f"env.num_envs ({ctx.num_envs}) with buffer 'rollout': it is the "
+                          "rollout length in env steps (n_steps × num_envs)")
+    return RolloutBuffer(train.train_freq // ctx.num_envs)
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    """At most ``capacity`` transitions wait for the next learning round."""
+
+    capacity: int = 65_536
+
+
+def _online(cfg: OnlineConfig, ctx: BuildContext) -> OnlineBuffer:
+    if cfg.capacity < ctx.num_envs:
+        raise ConfigError(f"buffer.capacity: must be >= env.num_envs ({ctx.num_envs})")
+    return OnlineBuffer(cfg.capacity)
+
+
+ENTRIES = [
+    Entry("buffer", "replay", ReplayConfig, _replay,
+          "uniform replay on ring storage, optional n-step"),
+    Entry("buffer", "sarsa", ReplayConfig, _sarsa,
+          "replay that also returns the next action taken"),
+    Entry("buffer", "rollout", NoParams, _rollout,
+          "one on-policy rollout of train.train_freq / num_envs steps per env"),
+    Entry("buffer", "online", OnlineConfig, _online,
+          "each transition learned once, in order (bandits)"),
+]

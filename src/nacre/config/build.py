@@ -1,0 +1,168 @@
+"""``build``: a run config → a wired, validated agent and environment.
+
+Every compatibility check reads the components' declared kinds (:mod:`nacre.kinds`): what a
+learner learns from and what its scores are, what a buffer hands over, what an exploration
+module can read. A mismatch is a :class:`~nacre.errors.ConfigError` that says what to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from nacre.accel import accelerate
+from nacre.agent import Agent
+from nacre.config.context import BuildContext
+from nacre.config.run import RunConfig
+from nacre.envs.base import Env
+from nacre.envs.make import make_env
+from nacre.envs.normalize import Normalize
+from nacre.errors import ConfigError
+from nacre.kinds import BufferKind, LearnerKind, ScoresKind
+from nacre.types import Buffer, Exploration, Learner
+
+# what to suggest when an exploration module cannot read a learner's scores
+_FITS = {
+    ScoresKind.VALUES: "greedy / epsilon_greedy / boltzmann / squarecb / fastcb",
+    ScoresKind.POSTERIOR: "ucb / thompson (or a mean-based one: epsilon_greedy, squarecb …)",
+    ScoresKind.LOGITS: "policy",
+    ScoresKind.GAUSSIAN: "policy",
+    ScoresKind.ACTION: "gaussian",
+    ScoresKind.SQUASHED: "squashed",
+}
+
+
+@dataclass
+class Run:
+    """A built run: the agent, its training env, and how to make evaluation envs."""
+
+    config: RunConfig
+    agent: Agent
+    env: Env
+
+    def make_eval_env(self) -> Env:
+        env = make_env(self.config.env.id, 1, "none", **self.config.env.kwargs)
+        if isinstance(self.env, Normalize):  # the training statistics, frozen
+            return self.env.frozen(env)
+        return env
+
+    def make_eval_envs(self) -> list[Env]:
+        """Single environments for batched evaluation (one per evaluation episode, up to 16)."""
+        return [self.make_eval_env() for _ in range(min(self.config.train.eval_episodes, 16))]
+
+
+def build(config: RunConfig) -> Run:
+    """Wire a run config into an agent and env, checking the components fit together."""
+    device = _device(config.train.device)
+    torch.manual_seed(config.seed)
+    env = _env(config)
+    ctx = BuildContext(config, env.observation_space, env.action_space, env.num_envs, device,
+                       config.seed)
+    learner = ctx.make("learner")
+    # the learner owns γ; multi-step buffers get it from here
+    buffer = dataclasses.replace(ctx, gamma=learner.gamma).make("buffer")
+    exploration = ctx.make("exploration")
+    check_exploration(config, learner, exploration)
+    check_buffer(config, learner, buffer)
+    check_bandit_wiring(config, env, learner, buffer)
+    agent = Agent(
+        learner,
+        exploration=exploration,
+        safety=ctx.make("safety"),
+        history=ctx.make("history"),
+        buffer=buffer,
+        action_repr=ctx.make("action_repr"),
+        device=device,
+        seed=config.seed,
+        engine=accelerate(learner, config.train.accelerate),
+    )
+    return Run(config, agent, env)
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"train.device: {name!r} is not a torch device (cpu, cuda, cuda:1, …)"
+                          ) from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name!r} requested but CUDA is not available; use "
+                          "device: cpu")
+    return device
+
+
+def _env(config: RunConfig) -> Env:
+    env = make_env(config.env.id, config.env.num_envs, config.env.vectorization,  # type: ignore[arg-type]
+                   **config.env.kwargs)
+    if not config.env.normalize.enabled:
+        return env
+    if env.one_step:
+        raise ConfigError("env.normalize: bandit environments standardize their contexts "
+                          "themselves (and a wrapper would hide their candidate sets and regret)"
+                          ": remove env.normalize")
+    space = env.observation_space
+    if config.env.normalize.obs and not (isinstance(space, gym.spaces.Box)
+                                         and np.issubdtype(space.dtype, np.floating)):
+        raise ConfigError(f"env.normalize.obs needs float Box observations; {config.env.id} "
+                          f"has {space}")
+    return Normalize(env, config.env.normalize)
+
+
+def check_exploration(config: RunConfig, learner: Learner, exploration: Exploration) -> None:
+    """The exploration module can read the learner's scores."""
+    kind, accepts = learner.scores_kind, exploration.accepts
+    if kind in accepts:
+        return
+    need = ("; ucb and thompson need posterior scores [μ, σ]: use learner linear_bandit, "
+            "disjoint_linear_bandit or neural_linear_bandit"
+            if ScoresKind.POSTERIOR in accepts and ScoresKind.VALUES not in accepts else "")
+    raise ConfigError(f"exploration {config.exploration.name!r} does not fit learner "
+                      f"{config.learner.name!r}, whose scores are {kind}: use exploration "
+                      f"{_FITS[kind]}{need}")
+
+
+def check_buffer(config: RunConfig, learner: Learner, buffer: Buffer) -> None:
+    """The buffer hands over what the learner learns from."""
+    on_policy = learner.kind is LearnerKind.ROLLOUT
+    if on_policy != (buffer.kind is BufferKind.ROLLOUT):
+        raise ConfigError(f"learner {config.learner.name!r} needs buffer.name: "
+                          f"{'rollout' if on_policy else 'replay'}; got buffer "
+                          f"{config.buffer.name!r}")
+    if on_policy and (config.train.learning_starts or not config.train.gradient_steps):
+        raise ConfigError("an on-policy learner trains on every rollout: set "
+                          "train.learning_starts: 0 and train.gradient_steps: 1")
+    if learner.kind is LearnerKind.ONLINE and buffer.kind is not BufferKind.ONLINE:
+        raise ConfigError(f"learner {config.learner.name!r} keeps an exact posterior, which must "
+                          f"see each decision once: set buffer.name: online (got "
+                          f"{config.buffer.name!r}, which replays decisions)")
+    if learner.needs_next_action and not buffer.needs_next_action:
+        raise ConfigError(
+            f"learner {config.learner.name!r} needs buffer 'sarsa' (it stores the next action);"
+            f" got buffer {config.buffer.name!r}: set buffer.name to sarsa"
+        )
+
+
+def check_bandit_wiring(config: RunConfig, env: Env, learner: Learner, buffer: Buffer) -> None:
+    """Refuse the online-buffer combinations that would run but learn the wrong thing."""
+    if buffer.kind is not BufferKind.ONLINE:
+        return
+    if not env.one_step:
+        raise ConfigError(f"buffer 'online' stores no next observations (every transition ends "
+                          f"its episode): it is for one-step bandit environments, and "
+                          f"{config.env.id} is not one; use buffer.name: replay")
+    train = config.train
+    if train.gradient_steps < 1:
+        raise ConfigError("buffer 'online' learns every decision: train.gradient_steps must be "
+                          ">= 1")
+    waiting = max(train.learning_starts, train.train_freq) + env.num_envs
+    if buffer.capacity < waiting:
+        raise ConfigError(f"buffer.capacity: up to {waiting} decisions wait for learning "
+                          f"(train.learning_starts / train.train_freq plus env.num_envs); "
+                          f"capacity is {buffer.capacity}")
+
+
+__all__ = ["Run", "build", "check_bandit_wiring", "check_buffer", "check_exploration"]

@@ -1,0 +1,71 @@
+"""What component factories read while :func:`nacre.build` wires a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import gymnasium as gym
+import torch
+
+from nacre.config.registry import lookup
+from nacre.config.run import Component, RunConfig
+from nacre.errors import ConfigError, NacreError
+from nacre.spaces import ActionSpace, DiscreteActionSpace
+
+N = TypeVar("N")
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """The config of a component without parameters."""
+
+
+@dataclass
+class BuildContext:
+    """The run being wired: its config, the environment's spaces, device and seed, and the
+    learner's discount once the learner is built (``gamma``: what multi-step buffers use)."""
+
+    config: RunConfig
+    observation_space: gym.Space[Any]
+    action_space: ActionSpace
+    num_envs: int
+    device: torch.device
+    seed: int
+    gamma: float | None = None
+
+    def make(self, kind: str, component: Component | None = None) -> Any:
+        """Build the run's ``kind`` component (or ``component``, e.g. a nested one)."""
+        comp = component if component is not None else getattr(self.config, kind)
+        entry = lookup(kind, comp.name)
+        try:
+            return entry.factory(comp.params, self)
+        except ValueError as exc:  # a component refusing its parameters: name the config slot
+            if isinstance(exc, NacreError):
+                raise
+            raise ConfigError(f"{kind} {comp.name!r}: {exc}") from exc
+
+    @staticmethod
+    def parse(kind: str, data: Any, path: str) -> Component:
+        """A nested component written in the config (``exploration.inner``, ``learner.base``)."""
+        return Component.parse(kind, data, path)
+
+    def discrete_actions(self, who: str) -> DiscreteActionSpace:
+        if not isinstance(self.action_space, DiscreteActionSpace):
+            raise ConfigError(
+                f"{who} needs a discrete action space, but {self.config.env.id} has continuous "
+                "actions"
+            )
+        return self.action_space
+
+    def network(self, kind: type[N], wanted: str) -> N:
+        """Build the configured network; a :class:`ConfigError` naming ``wanted`` unless it is a
+        ``kind``."""
+        net = self.make("network")
+        if not isinstance(net, kind):
+            raise ConfigError(f"learner {self.config.learner.name!r} needs {wanted}, got network "
+                              f"{self.config.network.name!r}")
+        return net
+
+
+__all__ = ["BuildContext", "NoParams"]

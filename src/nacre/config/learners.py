@@ -1,0 +1,216 @@
+"""Built-in learners: the DQN family and tabular Q-learning, policy-gradient and actor-critic
+learners, and contextual-bandit learners."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import gymnasium as gym
+from torch import Tensor, nn
+
+from nacre.config.context import BuildContext
+from nacre.config.registry import Entry
+from nacre.errors import ConfigError
+from nacre.learners.bandits.linear import DisjointLinearBandit, LinearBandit, LinearBanditConfig
+from nacre.learners.bandits.neural import NeuralBandit, NeuralBanditConfig, NeuralLinearBandit
+from nacre.learners.bandits.per_arm import PerArm
+from nacre.learners.policy.ddpg import DDPG, DDPGConfig
+from nacre.learners.policy.ppo import PPO, PPOConfig
+from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
+from nacre.learners.policy.sac import SAC, SACConfig
+from nacre.learners.policy.sac_discrete import DiscreteSAC, DiscreteSACConfig
+from nacre.learners.policy.td3 import TD3, TD3Config
+from nacre.learners.value.dqn import DQN, DeepSARSA, DoubleDQN, DQNConfig
+from nacre.learners.value.tabular import TabularConfig, TabularQLearning
+from nacre.networks.actor_critic import ActorCritic
+from nacre.networks.continuous import (
+    ActorAndCritic,
+    CategoricalActorTwinQ,
+    DeterministicActor,
+    SquashedGaussianActor,
+)
+from nacre.networks.q import QNetwork
+from nacre.spaces import DiscreteActionSpace
+
+A = TypeVar("A", bound=nn.Module)
+
+
+# ---------------------------------------------------------------- value-based
+def _q_network(ctx: BuildContext) -> QNetwork:
+    return ctx.network(QNetwork, "a Q network (network.name: mlp)")
+
+
+def _features(ctx: BuildContext) -> Tensor | None:
+    features = ctx.discrete_actions("the DQN family").features
+    return None if features is None else features.to(ctx.device)
+
+
+def _dqn(cfg: DQNConfig, ctx: BuildContext) -> DQN:
+    return DQN(_q_network(ctx), cfg, _features(ctx))
+
+
+def _double_dqn(cfg: DQNConfig, ctx: BuildContext) -> DoubleDQN:
+    return DoubleDQN(_q_network(ctx), cfg, _features(ctx))
+
+
+def _sarsa(cfg: DQNConfig, ctx: BuildContext) -> DeepSARSA:
+    return DeepSARSA(_q_network(ctx), cfg, _features(ctx))
+
+
+def _tabular(cfg: TabularConfig, ctx: BuildContext) -> TabularQLearning:
+    space = ctx.observation_space
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ConfigError(
+            f"learner 'tabular_q' needs a Discrete observation space; {ctx.config.env.id} has "
+            f"{space}: use learner dqn"
+        )
+    return TabularQLearning(int(space.n), ctx.discrete_actions("tabular_q").n, cfg)
+
+
+# ---------------------------------------------------------------- policy gradient, actor-critic
+def _actor_critic(ctx: BuildContext) -> ActorCritic:
+    return ctx.network(ActorCritic, "network.name: actor_critic")
+
+
+def _ppo(cfg: PPOConfig, ctx: BuildContext) -> PPO:
+    return PPO(_actor_critic(ctx), cfg, seed=ctx.seed + 2)
+
+
+def _reinforce(cfg: ReinforceConfig, ctx: BuildContext) -> REINFORCE:
+    return REINFORCE(_actor_critic(ctx), cfg)
+
+
+def _actor_and_critic(ctx: BuildContext, actor: type[A], network: str
+                      ) -> tuple[A, ActorAndCritic]:
+    wanted = f"network.name: {network}"
+    net = ctx.network(ActorAndCritic, wanted)
+    if not isinstance(net.actor, actor):
+        raise ConfigError(f"learner {ctx.config.learner.name!r} needs {wanted}, got network "
+                          f"{ctx.config.network.name!r}")
+    return net.actor, net
+
+
+def _td3(cfg: TD3Config, ctx: BuildContext) -> TD3:
+    actor, net = _actor_and_critic(ctx, DeterministicActor, "deterministic")
+    return TD3(actor, net.critic, cfg, seed=ctx.seed + 2)
+
+
+def _ddpg(cfg: DDPGConfig, ctx: BuildContext) -> DDPG:
+    actor, net = _actor_and_critic(ctx, DeterministicActor, "deterministic")
+    if len(net.critic.critics) != 1:
+        raise ConfigError("learner 'ddpg' uses one critic: set network.n_critics: 1")
+    return DDPG(actor, net.critic, cfg, seed=ctx.seed + 2)
+
+
+def _sac(cfg: SACConfig, ctx: BuildContext) -> SAC:
+    actor, net = _actor_and_critic(ctx, SquashedGaussianActor, "squashed_gaussian")
+    return SAC(actor, net.critic, cfg, seed=ctx.seed + 2)
+
+
+def _sac_discrete(cfg: DiscreteSACConfig, ctx: BuildContext) -> DiscreteSAC:
+    return DiscreteSAC(ctx.network(CategoricalActorTwinQ, "network.name: categorical_twin_q"),
+                       cfg)
+
+
+# ---------------------------------------------------------------- contextual bandits
+def _context_dim(ctx: BuildContext) -> int:
+    space = ctx.observation_space
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise ConfigError(f"learner {ctx.config.learner.name!r} needs flat Box contexts; "
+                          f"{ctx.config.env.id} has {space}")
+    return int(space.shape[0])
+
+
+def _action_features(ctx: BuildContext) -> Tensor | None:
+    """The static action features the configured action representation gives (or None)."""
+    features: Tensor | None = ctx.make("action_repr").represent(
+        ctx.discrete_actions(f"learner {ctx.config.learner.name!r}"), None)
+    return features
+
+
+def _linear(cfg: LinearBanditConfig, ctx: BuildContext) -> LinearBandit:
+    features = _action_features(ctx)
+    if features is None:
+        raise ConfigError("learner 'linear_bandit' scores action features: set action_repr.name "
+                          "to one_hot or binary, use an env whose actions have features, or use "
+                          "learner disjoint_linear_bandit")
+    return LinearBandit(_context_dim(ctx), features, cfg).to(ctx.device)
+
+
+def _disjoint(cfg: LinearBanditConfig, ctx: BuildContext) -> DisjointLinearBandit:
+    space = ctx.discrete_actions("learner 'disjoint_linear_bandit'")
+    return DisjointLinearBandit(_context_dim(ctx), space.n, cfg).to(ctx.device)
+
+
+def _cpu_only(ctx: BuildContext) -> None:
+    if ctx.device.type != "cpu":
+        raise ConfigError("the neural bandits run on CPU for now: set train.device: cpu")
+
+
+def _neural(cfg: NeuralBanditConfig, ctx: BuildContext) -> NeuralBandit:
+    space = ctx.discrete_actions("learner 'neural_bandit'")
+    _cpu_only(ctx)
+    return NeuralBandit(_context_dim(ctx), space.n, _action_features(ctx), cfg)
+
+
+def _neural_linear(cfg: NeuralBanditConfig, ctx: BuildContext) -> NeuralLinearBandit:
+    space = ctx.discrete_actions("learner 'neural_linear_bandit'")
+    _cpu_only(ctx)
+    return NeuralLinearBandit(_context_dim(ctx), space.n, _action_features(ctx), cfg)
+
+
+@dataclass(frozen=True)
+class PerArmConfig:
+    """``base``: the learner every arm gets, as a component (``{name: neural_bandit, ...}``),
+    built for one action scored from the context alone."""
+
+    base: dict[str, Any] = field(default_factory=lambda: {"name": "neural_bandit"})
+
+
+def _per_arm(cfg: PerArmConfig, ctx: BuildContext) -> PerArm:
+    base = ctx.parse("learner", cfg.base, "learner.base")
+    if base.name == "per_arm":
+        raise ConfigError("learner.base: per_arm cannot nest another per_arm")
+    if isinstance(base.params, LinearBanditConfig) and base.params.posterior == "joint":
+        raise ConfigError("learner.base: per_arm models are independent per arm; a joint "
+                          "posterior across them does not exist: use posterior: marginal")
+    space = ctx.discrete_actions("learner 'per_arm'")
+    one = dataclasses.replace(ctx, action_space=DiscreteActionSpace(1))
+    return PerArm(lambda arm: one.make("learner", base), space.n)
+
+
+ENTRIES = [
+    Entry("learner", "dqn", DQNConfig, _dqn, "DQN (Mnih et al. 2015)"),
+    Entry("learner", "double_dqn", DQNConfig, _double_dqn,
+          "Double DQN (van Hasselt et al. 2016)"),
+    Entry("learner", "sarsa", DQNConfig, _sarsa,
+          "deep SARSA (on-policy TD control); needs buffer sarsa"),
+    Entry("learner", "tabular_q", TabularConfig, _tabular,
+          "tabular Q-learning for Discrete observations"),
+    Entry("learner", "ppo", PPOConfig, _ppo, "PPO (Schulman et al. 2017), discrete and "
+          "continuous; needs network actor_critic, buffer rollout, exploration policy"),
+    Entry("learner", "reinforce", ReinforceConfig, _reinforce, "REINFORCE (Williams 1992), "
+          "reward-to-go with an optional learned baseline; needs network actor_critic, buffer "
+          "rollout"),
+    Entry("learner", "td3", TD3Config, _td3, "TD3 (Fujimoto et al. 2018); needs network "
+          "deterministic, buffer replay, exploration gaussian"),
+    Entry("learner", "ddpg", DDPGConfig, _ddpg, "DDPG (Lillicrap et al. 2016); needs network "
+          "deterministic with n_critics: 1, buffer replay, exploration gaussian"),
+    Entry("learner", "sac", SACConfig, _sac, "SAC with automatic temperature (Haarnoja et al. "
+          "2018); needs network squashed_gaussian, buffer replay, exploration squashed"),
+    Entry("learner", "sac_discrete", DiscreteSACConfig, _sac_discrete, "SAC for discrete "
+          "actions (Christodoulou 2019); needs network categorical_twin_q, buffer replay, "
+          "exploration policy"),
+    Entry("learner", "linear_bandit", LinearBanditConfig, _linear,
+          "ridge bandit on (context, action features), incremental (LinUCB / LinTS)"),
+    Entry("learner", "disjoint_linear_bandit", LinearBanditConfig, _disjoint,
+          "one incremental ridge model per arm (disjoint LinUCB / LinTS)"),
+    Entry("learner", "neural_bandit", NeuralBanditConfig, _neural,
+          "MLP reward model (MSE or cross-entropy): SquareCB / FastCB / ε-greedy"),
+    Entry("learner", "neural_linear_bandit", NeuralBanditConfig, _neural_linear,
+          "MLP features + Bayesian linear head (μ, σ): neural LinUCB / LinTS"),
+    Entry("learner", "per_arm", PerArmConfig, _per_arm,
+          "disjoint models of any kind: one single-action learner per arm"),
+]

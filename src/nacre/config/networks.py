@@ -1,0 +1,146 @@
+"""Built-in networks: Q networks, actor–critics, and actors with twin critics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from nacre.config.context import BuildContext
+from nacre.config.registry import Entry
+from nacre.errors import ConfigError
+from nacre.networks.actor_critic import ActorCritic
+from nacre.networks.continuous import (
+    ActorAndCritic,
+    CategoricalActorTwinQ,
+    DeterministicActor,
+    SquashedGaussianActor,
+    TwinQCritic,
+)
+from nacre.networks.encoders import make_encoder
+from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
+from nacre.spaces import BoxActionSpace
+
+Activation = Literal["relu", "tanh", "elu", "gelu", "silu"]
+
+
+@dataclass(frozen=True)
+class QNetworkConfig:
+    """``hidden``: widths of the head MLP; ``head``: vanilla | dueling | state_action;
+    ``encoder``: auto | flatten | cnn (Nature CNN for [C, H, W] uint8 frames)."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: Activation = "relu"
+    head: Literal["vanilla", "dueling", "state_action"] = "vanilla"
+    encoder: Literal["auto", "flatten", "cnn"] = "auto"
+
+
+def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
+    space = ctx.discrete_actions("a Q network")
+    encoder = make_encoder(ctx.observation_space, cfg.encoder)
+    in_dim = int(encoder.out_dim)  # type: ignore[arg-type]
+    head: torch.nn.Module
+    if cfg.head == "vanilla":
+        head = VanillaQHead(in_dim, space.n, cfg.hidden, cfg.activation)
+    elif cfg.head == "dueling":
+        head = DuelingQHead(in_dim, space.n, cfg.hidden, cfg.activation)
+    else:
+        if space.action_dim is None:
+            raise ConfigError("network.head: 'state_action' needs action features in the space")
+        head = StateActionQHead(in_dim, space.action_dim, cfg.hidden, cfg.activation)
+    return QNetwork(encoder, head).to(ctx.device)
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig:
+    """Separate actor and critic MLPs over one encoder.
+
+    ``hidden``: actor widths (and the critic's unless ``critic_hidden``); ``log_std_init``: the
+    Gaussian actor's initial log standard deviation, in normalized action units; ``ortho_init``:
+    orthogonal initialisation (SB3's default; RL-Zoo turns it off for MuJoCo)."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    critic_hidden: tuple[int, ...] | None = None
+    activation: Activation = "tanh"
+    log_std_init: float = 0.0
+    encoder: Literal["auto", "flatten", "cnn"] = "auto"
+    ortho_init: bool = True
+
+
+def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
+    space = ctx.action_space
+    if isinstance(space, BoxActionSpace):
+        action_dim, continuous = _box_dim(ctx, "actor_critic"), True
+    else:
+        action_dim, continuous = space.n, False
+    encoder = make_encoder(ctx.observation_space, cfg.encoder)
+    return ActorCritic(encoder, action_dim, cfg.hidden, cfg.activation, continuous,
+                       cfg.log_std_init, cfg.critic_hidden, cfg.ortho_init).to(ctx.device)
+
+
+@dataclass(frozen=True)
+class ActorTwinCriticConfig:
+    """An actor and two critics, each an MLP over the encoded observation (SAC, discrete SAC)."""
+
+    actor_hidden: tuple[int, ...] = (256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256)
+    activation: Activation = "relu"
+
+
+@dataclass(frozen=True)
+class DeterministicConfig(ActorTwinCriticConfig):
+    """A deterministic tanh actor and a twin critic ``Q(s, a)`` (``n_critics`` 1 for DDPG-style
+    learners)."""
+
+    actor_hidden: tuple[int, ...] = (400, 300)
+    critic_hidden: tuple[int, ...] = (400, 300)
+    n_critics: int = 2
+
+
+def _box_dim(ctx: BuildContext, who: str) -> int:
+    space = ctx.action_space
+    if not isinstance(space, BoxActionSpace) or len(space.shape) != 1:
+        raise ConfigError(f"network {who!r} needs 1-D Box (continuous) actions; "
+                          f"{ctx.config.env.id} has {space}")
+    return math.prod(space.shape)
+
+
+def _deterministic(cfg: DeterministicConfig, ctx: BuildContext) -> ActorAndCritic:
+    dim = _box_dim(ctx, "deterministic")
+    actor = DeterministicActor(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
+                               cfg.activation)
+    critic = TwinQCritic(make_encoder(ctx.observation_space), dim, cfg.critic_hidden,
+                         cfg.activation, cfg.n_critics)
+    return ActorAndCritic(actor, critic).to(ctx.device)
+
+
+def _squashed(cfg: ActorTwinCriticConfig, ctx: BuildContext) -> ActorAndCritic:
+    dim = _box_dim(ctx, "squashed_gaussian")
+    actor = SquashedGaussianActor(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
+                                  cfg.activation)
+    critic = TwinQCritic(make_encoder(ctx.observation_space), dim, cfg.critic_hidden,
+                         cfg.activation)
+    return ActorAndCritic(actor, critic).to(ctx.device)
+
+
+def _categorical_twin_q(cfg: ActorTwinCriticConfig, ctx: BuildContext
+                        ) -> CategoricalActorTwinQ:
+    n = ctx.discrete_actions("network 'categorical_twin_q'").n
+    return CategoricalActorTwinQ(make_encoder(ctx.observation_space), n, cfg.actor_hidden,
+                                 cfg.critic_hidden, cfg.activation).to(ctx.device)
+
+
+ENTRIES = [
+    Entry("network", "mlp", QNetworkConfig, _q_network,
+          "encoder (flatten / one-hot / Nature CNN) + Q head"),
+    Entry("network", "actor_critic", ActorCriticConfig, _actor_critic,
+          "separate actor (categorical / Gaussian) and critic MLPs"),
+    Entry("network", "deterministic", DeterministicConfig, _deterministic,
+          "deterministic tanh actor + twin Q critic (continuous actions)"),
+    Entry("network", "squashed_gaussian", ActorTwinCriticConfig, _squashed,
+          "tanh-squashed Gaussian actor + twin Q critic (SAC)"),
+    Entry("network", "categorical_twin_q", ActorTwinCriticConfig, _categorical_twin_q,
+          "categorical actor + two per-action Q critics (discrete SAC)"),
+]

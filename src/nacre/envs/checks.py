@@ -1,0 +1,45 @@
+"""Validation of the actions an agent hands to an environment adapter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from nacre.errors import InputError
+from nacre.spaces import BoxActionSpace, DiscreteActionSpace
+
+
+class ActionCheck:
+    """Validates a batch of actions against the action space (cheap, vectorized); returns them as
+    a NumPy array."""
+
+    def __init__(self, space: DiscreteActionSpace | BoxActionSpace, num_envs: int) -> None:
+        self.space = space
+        self.num_envs = num_envs
+        self.discrete = isinstance(space, DiscreteActionSpace)
+        if isinstance(space, BoxActionSpace):
+            self.low, self.high = space.low.numpy(), space.high.numpy()
+
+    def __call__(self, action: Any) -> np.ndarray:
+        arr = action.numpy(force=True) if isinstance(action, torch.Tensor) else np.asarray(action)
+        if arr.ndim == 0 or arr.shape[0] != self.num_envs:
+            raise InputError("action", f"expected a batch of {self.num_envs} actions, got shape "
+                             f"{arr.shape}")
+        if self.discrete:
+            assert isinstance(self.space, DiscreteActionSpace)
+            if arr.ndim != 1 or arr.dtype.kind not in "iu" or arr.min() < 0 or (
+                arr.max() >= self.space.n
+            ):
+                raise InputError("action", f"expected integers in [0, {self.space.n}) with shape "
+                                 f"[{self.num_envs}], got {arr!r}")
+        elif arr.shape[1:] != self.low.shape or not (
+            np.all(arr >= self.low) and np.all(arr <= self.high)
+        ):
+            raise InputError("action", f"expected shape [{self.num_envs}, *{self.low.shape}] "
+                             f"within [{self.low}, {self.high}], got {arr!r}")
+        return arr
+
+
+__all__ = ["ActionCheck"]

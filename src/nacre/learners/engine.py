@@ -1,0 +1,46 @@
+"""How the agent drives a learner with its own readable update.
+
+:class:`LearnerEngine` is the :class:`~nacre.types.Engine` of ``train.accelerate: off`` and of
+every learner no kernel of :mod:`nacre.accel` covers: acting calls the learner's ``scores``, a
+training round of ``k`` updates calls its ``learn_batch`` on ``k`` consecutive batches, and an
+on-policy round calls its ``learn_rollout``. Accelerated engines subclass it and replace what
+they compute faster.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from torch import Tensor
+
+from nacre.data.batch import TransitionBatch
+from nacre.data.rollout import Rollout
+from nacre.errors import InputError
+from nacre.kinds import LearnerKind
+from nacre.types import Learner, Metrics, RolloutLearner
+
+
+class LearnerEngine:
+    """The readable path: the learner's own methods, one batch at a time."""
+
+    def __init__(self, learner: Learner) -> None:
+        self.learner = learner
+
+    def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
+        return self.learner.scores(state, action_features)
+
+    def learn_batches(self, batch: TransitionBatch, batch_size: int) -> Metrics:
+        """``len(batch) / batch_size`` consecutive updates (metrics: the last one's)."""
+        metrics: Metrics = {}
+        for part in batch.split(batch_size):
+            metrics = self.learner.learn_batch(part)
+        return metrics
+
+    def learn_rollout(self, rollout: Rollout, batch_size: int, progress: float) -> Metrics:
+        if self.learner.kind is not LearnerKind.ROLLOUT:
+            raise InputError("buffer", f"{type(self.learner).__name__} does not learn from "
+                             "on-policy rollouts; use a replay buffer")
+        return cast(RolloutLearner, self.learner).learn_rollout(rollout, batch_size, progress)
+
+
+__all__ = ["LearnerEngine"]

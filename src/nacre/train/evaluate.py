@@ -1,0 +1,74 @@
+"""Greedy evaluation: whole episodes with ``exploit=True``, one after another or side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from nacre.agent import Agent
+from nacre.envs.base import Env
+from nacre.errors import InputError
+from nacre.spaces import AvailableActions
+
+
+def evaluate(agent: Agent, env: Env | Sequence[Env], episodes: int, seed: int) -> list[float]:
+    """Returns of ``episodes`` greedy (``exploit=True``) episodes; episode ``i`` is seeded
+    ``seed + i``.
+
+    Given a list of single environments, that many episodes run side by side with one batched
+    forward pass per step (the way nacre evaluates during training); given one environment, they
+    run one after the other.
+    """
+    if isinstance(env, Sequence):
+        return _evaluate_batched(agent, list(env), episodes, seed)
+    if env.num_envs != 1:
+        raise InputError("env", f"evaluate takes one environment (or a list of them), got a "
+                         f"vector env with num_envs={env.num_envs}")
+    returns: list[float] = []
+    for i in range(episodes):
+        obs = env.reset(seed=seed + i)
+        available = env.available
+        while True:
+            action, _ = agent.decide(obs, available, exploit=True)
+            result = env.step(action)
+            if result.episode_returns:
+                returns.append(result.episode_returns[0])
+                break
+            obs, available = result.obs, result.available
+    return returns
+
+
+def _evaluate_batched(agent: Agent, envs: list[Env], episodes: int, seed: int) -> list[float]:
+    returns: dict[int, float] = {}
+    for start in range(0, episodes, len(envs)):
+        ids = list(range(start, min(start + len(envs), episodes)))
+        obs = {i: env.reset(seed=seed + i) for i, env in zip(ids, envs, strict=False)}
+        avail = {i: env.available for i, env in zip(ids, envs, strict=False)}
+        live = dict(zip(ids, envs, strict=False))
+        while live:
+            keys = list(live)
+            actions, _ = agent.decide(np.concatenate([obs[i] for i in keys]),
+                                      _stack_available([avail[i] for i in keys]), exploit=True)
+            for row, i in enumerate(keys):
+                result = live[i].step(actions[row : row + 1])
+                if result.episode_returns:
+                    returns[i] = result.episode_returns[0]
+                    del live[i]
+                else:
+                    obs[i], avail[i] = result.obs, result.available
+    return [returns[i] for i in range(episodes)]
+
+
+def _stack_available(parts: list[AvailableActions | None]) -> AvailableActions | None:
+    """One candidate set for a batch of single environments (None when none restricts)."""
+    if all(p is None for p in parts):
+        return None
+    if any(p is None or p.features is not None for p in parts):
+        raise ValueError("batched evaluation supports per-step masks, not per-step features or "
+                         "a mix of restricted and unrestricted environments")
+    return AvailableActions(torch.cat([p.mask for p in parts if p is not None]))
+
+
+__all__ = ["evaluate"]

@@ -1,0 +1,297 @@
+"""What the training loop does besides stepping: scheduled events, each a :class:`Callback`.
+
+The loop calls an event's :meth:`Scheduled.on_due` every ``every`` environment steps (counted
+over all environments), in the order of :func:`standard_events` — target update, then training
+round, as in Stable-Baselines3, so that RL-Zoo hyper-parameters mean the same thing here — and
+each event tells the user's callbacks what it did.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from nacre.envs.bandits import SyntheticLinearBandit
+from nacre.envs.base import Env
+from nacre.envs.normalize import Normalize
+from nacre.kinds import BufferKind
+from nacre.train.callbacks import Callback, Training
+from nacre.train.checkpoint import save_checkpoint
+from nacre.train.evaluate import evaluate
+from nacre.train.loggers import JSONLLogger, Logger, TensorBoardLogger, read_metrics
+from nacre.train.plots import plot_learning_curve
+from nacre.train.progress import ProgressBar
+from nacre.types import RolloutStore
+
+
+class Scheduled(Callback):
+    """A callback the loop calls every ``every`` steps (never when ``every`` is 0)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.due: float = math.inf
+
+    def schedule(self, step: int) -> None:
+        """Set :attr:`due` to the first multiple of ``every`` after ``step``."""
+        self.due = (step // self.every + 1) * self.every if self.every > 0 else math.inf
+
+    def on_due(self, training: Training) -> None:
+        raise NotImplementedError
+
+    def on_interrupt(self, training: Training) -> None:
+        """Ctrl-C: save what can be saved."""
+
+    def on_close(self, training: Training) -> None:
+        """Last of all (after the summary, also after Ctrl-C): release files."""
+
+
+class TargetUpdate(Scheduled):
+    """The learner's target networks move every ``train.target_update_interval`` steps."""
+
+    def on_due(self, training: Training) -> None:
+        training.agent.learner.update_target()
+
+
+class TrainingRounds(Scheduled):
+    """``agent.learn`` every ``train.train_freq`` steps once ``train.learning_starts`` passed."""
+
+    def __init__(self, every: int, user: Callback) -> None:
+        super().__init__(every)
+        self.user = user
+
+    def schedule(self, step: int) -> None:
+        super().schedule(step)
+        self.due = max(self.due, 1)
+
+    def on_training_start(self, training: Training) -> None:
+        buffer = training.agent.buffer
+        if buffer is not None and buffer.kind is BufferKind.ROLLOUT and cast(
+                RolloutStore, buffer).full:
+            self.learn(training)  # interrupted between collecting a rollout and learning it
+
+    def on_due(self, training: Training) -> None:
+        cfg = training.config
+        if training.env_steps > cfg.learning_starts and cfg.gradient_steps > 0:
+            self.learn(training)
+
+    def learn(self, training: Training) -> None:
+        self.user.on_rollout_end(training)
+        cfg = training.config
+        training.metrics = training.agent.learn(cfg.batch_size, cfg.gradient_steps,
+                                                progress=training.progress)
+        self.user.on_train(training, training.metrics)
+
+
+class Logging(Scheduled):
+    """A metrics row every ``train.log_every`` steps: ``metrics.jsonl`` (and TensorBoard) in the
+    run folder, the progress bar, the callbacks' ``on_log``."""
+
+    def __init__(self, training: Training, user: Callback, progress: bool | None) -> None:
+        super().__init__(training.config.log_every)
+        self.user = user
+        self.loggers: list[Logger] = []
+        if training.run_dir is not None:
+            self.loggers.append(JSONLLogger(training.run_dir / "metrics.jsonl"))
+            if training.config.tensorboard:
+                self.loggers.append(TensorBoardLogger(training.run_dir / "tb"))
+        self.bar = ProgressBar(training.config.steps, training.env_steps, enabled=progress)
+
+    def on_due(self, training: Training) -> None:
+        row = log_row(training)
+        self.write(row)
+        last = training.state.last_eval.get("returns")
+        self.bar.note = f"eval {np.mean(last):.1f}" if last else ""
+        self.bar.update(training.env_steps)
+        self.user.on_log(training, row)
+
+    def write(self, row: dict[str, Any]) -> None:
+        for logger in self.loggers:
+            logger.log(row)
+
+    def on_close(self, training: Training) -> None:
+        self.bar.close(training.env_steps)
+        for logger in self.loggers:
+            logger.close()
+
+
+class Evaluation(Scheduled):
+    """Greedy evaluation every ``train.eval_every`` steps and at the end of the run."""
+
+    def __init__(self, every: int, eval_env: Env | Sequence[Env], logging: Logging,
+                 user: Callback) -> None:
+        super().__init__(every)
+        self.eval_env = eval_env
+        self.logging = logging
+        self.user = user
+
+    def on_training_start(self, training: Training) -> None:
+        state = training.state
+        if not state.best_eval and state.last_eval.get("returns"):
+            # a checkpoint written before best_eval existed: start from its last evaluation
+            state.best_eval = {"env_steps": state.last_eval["env_steps"],
+                               "return_mean": float(np.mean(state.last_eval["returns"]))}
+
+    def on_due(self, training: Training) -> None:
+        step, state = training.env_steps, training.state
+        targets = self.eval_env if isinstance(self.eval_env, Sequence) else [self.eval_env]
+        for target in targets:  # a drifting bandit: evaluate on the problem as it is now
+            if isinstance(target, SyntheticLinearBandit) and isinstance(
+                    training.env, SyntheticLinearBandit):
+                target.sync_problem(training.env)
+        eval_seed = 10_000_019 * (training.seed + 1) + step
+        returns = evaluate(training.agent, self.eval_env, training.config.eval_episodes,
+                           seed=eval_seed)
+        state.last_eval = {"env_steps": step, "returns": returns}
+        if not state.best_eval or np.mean(returns) > state.best_eval["return_mean"]:
+            state.best_eval = {"env_steps": step, "return_mean": float(np.mean(returns))}
+        self.logging.write({"env_steps": step, "eval/return_mean": float(np.mean(returns)),
+                            "eval/return_std": float(np.std(returns))})
+        self.user.on_eval(training, returns)
+
+    def on_training_end(self, training: Training) -> None:
+        if training.state.last_eval.get("env_steps") != training.env_steps:
+            self.on_due(training)
+
+
+class Checkpointing(Scheduled):
+    """A checkpoint every ``train.checkpoint_every`` steps, at the end of the run, and on
+    Ctrl-C (nothing is lost: the run can be resumed from there)."""
+
+    def __init__(self, every: int, config_yaml: str, user: Callback) -> None:
+        super().__init__(every)
+        self.config_yaml = config_yaml
+        self.user = user
+        self.saved_at = -1
+
+    def on_due(self, training: Training) -> None:
+        self.save(training, consistent=True)
+
+    def on_training_end(self, training: Training) -> None:
+        if self.saved_at != training.env_steps:
+            self.save(training, consistent=True)
+
+    def on_interrupt(self, training: Training) -> None:
+        # after an interrupt the env may be a step ahead of the agent: resume fresh episodes
+        self.save(training, consistent=False)
+
+    def save(self, training: Training, consistent: bool) -> None:
+        if training.run_dir is None:
+            return
+        env, step = training.env, training.env_steps
+        training.state.wall_time_s = training.wall_time_s
+        extra: dict[str, Any] = {"loop": vars(training.state), "seed": training.seed,
+                                 "env_state": env.get_state() if consistent else None}
+        if isinstance(env, Normalize):  # normalization statistics: needed to use the agent
+            extra["env_stats"] = env.stats_state()
+        path = save_checkpoint(training.run_dir / "checkpoints" / f"step_{step:012d}",
+                               training.agent.state_dict(), self.config_yaml, extra)
+        self.saved_at = step
+        self.user.on_checkpoint(training, path)
+
+
+def standard_events(training: Training, user: Callback, eval_env: Env | Sequence[Env] | None,
+                    config_yaml: str, progress: bool | None) -> list[Scheduled]:
+    """The loop's own events, in the order they run within a step."""
+    cfg = training.config
+    logging = Logging(training, user, progress)
+    events: list[Scheduled] = [TargetUpdate(cfg.target_update_interval),
+                               TrainingRounds(cfg.train_freq, user), logging]
+    if eval_env is not None:
+        events.append(Evaluation(cfg.eval_every, eval_env, logging, user))
+    events.append(Checkpointing(cfg.checkpoint_every, config_yaml, user))
+    return events
+
+
+def _bandit_totals(training: Training) -> dict[str, Any]:
+    """Cumulative and average reward (and regret, where the env knows it) of a bandit run.
+
+    In a one-step environment every decision is an episode, so the episode returns waiting to
+    be logged are exactly the rewards: they are folded into the run's totals here, at log time,
+    rather than summed again on every step."""
+    state = training.state
+    if not training.env.one_step:
+        return {}
+    state.decisions += len(state.pending_returns)
+    state.reward_sum += float(np.sum(state.pending_returns, dtype=np.float64))
+    state.pending_returns, state.pending_lengths = [], []
+    if not state.decisions:
+        return {}
+    row: dict[str, Any] = {"bandit/cumulative_reward": state.reward_sum,
+                           "bandit/average_reward": state.reward_sum / state.decisions}
+    if state.regret_sum is not None:
+        row["bandit/cumulative_regret"] = state.regret_sum
+        row["bandit/average_regret"] = state.regret_sum / state.decisions
+    return row
+
+
+def log_row(training: Training) -> dict[str, Any]:
+    """The metrics row of now; the episodes it reports are then forgotten."""
+    state, agent = training.state, training.agent
+    elapsed = time.perf_counter() - training.started_at
+    row: dict[str, Any] = {
+        "env_steps": agent.env_steps,
+        "grad_steps": agent.grad_steps,
+        "episodes": state.episodes,
+        "train/return_mean": float(np.mean(state.pending_returns)) if state.pending_returns
+        else None,
+        "train/length_mean": float(np.mean(state.pending_lengths)) if state.pending_lengths
+        else None,
+        "time_s": training.wall_time_s,
+        "env_steps_per_s": (agent.env_steps - training.steps_at_start) / max(elapsed, 1e-9),
+    }
+    row.update({k: float(v) for k, v in training.metrics.items()})
+    row.update(_bandit_totals(training))
+    state.pending_returns, state.pending_lengths = [], []
+    return row
+
+
+def write_summary(training: Training, interrupted: bool) -> dict[str, Any]:
+    """The run's summary (and ``summary.json`` and the learning-curve plot in its folder)."""
+    state, agent = training.state, training.agent
+    wall = training.wall_time_s
+    returns: list[float] = state.last_eval.get("returns", [])
+    summary = {
+        "final_eval_return_mean": float(np.mean(returns)) if returns else None,
+        "final_eval_return_std": float(np.std(returns)) if returns else None,
+        "final_eval_returns": returns,
+        # DQN-style learners oscillate: the best periodic evaluation says whether the run ever
+        # got there (the checkpoints hold the final parameters).
+        "best_eval_return_mean": state.best_eval.get("return_mean"),
+        "best_eval_env_steps": state.best_eval.get("env_steps"),
+        "env_steps": agent.env_steps,
+        "grad_steps": agent.grad_steps,
+        "episodes": state.episodes,
+        "wall_time_s": wall,
+        "env_steps_per_s": agent.env_steps / max(wall, 1e-9),
+        "seed": training.seed,
+        "interrupted": interrupted,
+        "stop_reason": training.stop_reason,
+        **_bandit_totals(training),
+    }
+    out = training.run_dir
+    if out is not None:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _plot(out)
+    return summary
+
+
+def _plot(out: Path) -> None:
+    metrics = out / "metrics.jsonl"
+    if not metrics.exists():
+        return
+    try:
+        plot_learning_curve(read_metrics(metrics), out / "plots" / "learning_curve.png",
+                            title=out.name)
+    except Exception as exc:  # a failed plot must not fail a finished run
+        warnings.warn(f"could not draw the learning curve: {exc!r}", stacklevel=3)
+
+
+__all__ = ["Checkpointing", "Evaluation", "Logging", "Scheduled", "TargetUpdate",
+           "TrainingRounds", "log_row", "standard_events", "write_summary"]
