@@ -7,8 +7,6 @@ Quick start::
     print(result.summary["final_eval_return_mean"])
 """
 
-__version__ = "0.1.0"
-
 from nacre.agent import Agent  # noqa: E402
 from nacre.config import (  # noqa: E402
     Component,
@@ -88,6 +86,7 @@ from nacre.train import (  # noqa: E402
     resume,
     train,
 )
+from nacre.version import __version__
 
 __all__ = [
     # contextual bandits (issue #4)

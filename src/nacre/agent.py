@@ -134,7 +134,7 @@ class Agent:
         available: AvailableActions | None = None,
     ) -> None:
         """Start (or restart) acting from a batch of first observations ``[B, ...]``."""
-        if getattr(obs, "ndim", 0) == 0:
+        if np.ndim(obs) == 0:
             raise InputError("obs", "expected a batch [B, ...]; wrap one observation as obs[None]")
         self._obs = obs
         self._num_envs = int(obs.shape[0])

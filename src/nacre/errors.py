@@ -37,5 +37,19 @@ def check_unit_interval(field: str, value: float) -> None:
         raise ConfigError(f"{field}: must be in [0, 1], got {value}")
 
 
+def check_config(config: object, section: str = "learner", *, positive: tuple[str, ...] = (),
+                 unit_interval: tuple[str, ...] = ()) -> None:
+    """Check the named fields of a config dataclass (fields that are None are optional and
+    skipped): ``positive`` ones must be > 0, ``unit_interval`` ones in [0, 1]. Errors name
+    ``section.field``."""
+    values = vars(config)
+    for name in positive:
+        if values[name] is not None:
+            check_positive(f"{section}.{name}", values[name])
+    for name in unit_interval:
+        if values[name] is not None:
+            check_unit_interval(f"{section}.{name}", values[name])
+
+
 class CheckpointError(NacreError, ValueError):
     """A checkpoint folder is missing, incomplete, or does not match the agent it is loaded into."""

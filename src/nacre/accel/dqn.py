@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nacre.accel.flat import FlatKernel, Pairs
+from nacre.accel.flat import FlatKernel, Pairs, optimizer_pairs
 from nacre.accel.mlp import backward_into, forward_saving_inputs, grad_views, mlp_forward
 from nacre.data.batch import TransitionBatch
 from nacre.learners.value.dqn import DQN, DeepSARSA, DoubleDQN
@@ -65,9 +65,7 @@ class DQNKernel(FlatKernel):
         self.build_views()
 
     def pairs(self) -> Pairs:
-        optimizer = self.dqn.optimizer
-        assert optimizer.flat_param is not None
-        return [(optimizer.flat_param, optimizer.in_layout())]
+        return optimizer_pairs(self.dqn.optimizer)
 
     def build_views(self) -> None:
         online = _relu_head(self.dqn.q)

@@ -13,10 +13,19 @@ from collections.abc import Callable
 from torch import Tensor
 
 from nacre.learners.engine import LearnerEngine
-from nacre.optim import adopt, flatten
+from nacre.optim import Adam, adopt, flatten
 from nacre.types import Learner
 
 Pairs = list[tuple[Tensor, list[Tensor]]]  # each flat buffer with the parameters it holds
+
+
+def optimizer_pairs(*optimizers: Adam) -> Pairs:
+    """The flat buffers of flattened optimizers with their parameters in buffer order."""
+    pairs: Pairs = []
+    for optimizer in optimizers:
+        assert optimizer.flat_param is not None, "flatten_ the optimizer first"
+        pairs.append((optimizer.flat_param, optimizer.in_layout()))
+    return pairs
 
 
 class FlatBuffers:
@@ -60,4 +69,4 @@ class FlatKernel(LearnerEngine):
             self.build_views()
 
 
-__all__ = ["FlatBuffers", "FlatKernel", "Pairs", "flatten"]
+__all__ = ["FlatBuffers", "FlatKernel", "Pairs", "flatten", "optimizer_pairs"]

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import Tensor
 
-from nacre.accel.flat import FlatKernel, Pairs
+from nacre.accel.flat import FlatKernel, Pairs, optimizer_pairs
 from nacre.accel.mlp import backward_into, forward_saving_inputs, grad_views
 from nacre.data.rollout import Rollout
 from nacre.learners.policy.ppo import PPO, Minibatch
@@ -58,9 +58,7 @@ class PPOKernel(FlatKernel):
         self.build_views()
 
     def pairs(self) -> Pairs:
-        optimizer = self.ppo.optimizer
-        assert optimizer.flat_param is not None
-        return [(optimizer.flat_param, optimizer.in_layout())]
+        return optimizer_pairs(self.ppo.optimizer)
 
     def build_views(self) -> None:
         net, optimizer = self.ppo.net, self.ppo.optimizer

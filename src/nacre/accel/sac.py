@@ -17,18 +17,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from nacre.accel.flat import Pairs, flatten
+from nacre.accel import twin
 from nacre.accel.mlp import Layers, backward_into, grad_views, linear, weight_grad_into
-from nacre.accel.twin import (
-    ActorCriticKernel,
-    flat_input,
-    relu_mlp,
-    stack,
-    trainable,
-    twin_backward,
-    twin_covered,
-    twin_forward,
-)
+from nacre.accel.twin import ActorCriticKernel, twin_backward, twin_forward
 from nacre.data.batch import TransitionBatch
 from nacre.learners.policy.sac import SAC
 from nacre.losses.policy import squashed_gaussian_log_prob
@@ -44,8 +35,9 @@ def covers(learner: object) -> bool:
         return False
     assert isinstance(learner, SAC)
     actor = learner.actor
-    return (trainable(actor) and flat_input(actor.encoder) and relu_mlp(actor.trunk)
-            and actor.activation == "relu" and twin_covered(learner.critic))
+    return (twin.trainable(actor) and twin.flat_input(actor.encoder)
+            and twin.relu_mlp(actor.trunk) and actor.activation == "relu"
+            and twin.twin_covered(learner.critic))
 
 
 class SACKernel(ActorCriticKernel):
@@ -53,34 +45,18 @@ class SACKernel(ActorCriticKernel):
 
     def __init__(self, learner: SAC) -> None:
         self.sac = learner
-        learner.actor_optimizer.flatten_()
-        learner.critic_optimizer.flatten_(learner.critic.interleaved_parameters())
-        self.target_flat = flatten(learner.critic_target.interleaved_parameters())
-        super().__init__(learner, learner.config.gamma)
+        super().__init__(learner, learner.config.gamma, learner.actor_optimizer,
+                         learner.critic_optimizer, learner.critic, learner.critic_target)
 
-    def pairs(self) -> Pairs:
-        lr = self.sac
-        a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
-        assert a_opt.flat_param is not None and c_opt.flat_param is not None
-        return [(a_opt.flat_param, a_opt.in_layout()), (c_opt.flat_param, c_opt.in_layout()),
-                (self.target_flat, lr.critic_target.interleaved_parameters())]
-
-    def build_views(self) -> None:
-        lr = self.sac
-        a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
-        c_flat, c_grad = c_opt.flat_param, c_opt.flat_grad
-        assert c_flat is not None and c_grad is not None and lr.actor.trunk is not None
-        actor = lr.actor
+    def build_actor_views(self) -> None:
+        actor, optimizer = self.sac.actor, self.sac.actor_optimizer
         assert actor.trunk is not None
         self.trunk = actor.trunk.layers()
         self.heads: Layers = [(actor.mean.weight, actor.mean.bias),
                               (actor.log_std.weight, actor.log_std.bias)]
-        self.trunk_grads = grad_views(a_opt.params, a_opt.grads, self.trunk)
-        head_grads = grad_views(a_opt.params, a_opt.grads, self.heads)
-        self.head_grads = [(head_grads[0], head_grads[1]), (head_grads[2], head_grads[3])]
-        self.critic = stack(c_flat, c_flat, lr.critic)
-        self.critic_grads = stack(c_grad, c_flat, lr.critic)
-        self.critic_target = stack(self.target_flat, self.target_flat, lr.critic_target)
+        self.trunk_grads = grad_views(optimizer.params, optimizer.grads, self.trunk)
+        w_mu, b_mu, w_ls, b_ls = grad_views(optimizer.params, optimizer.grads, self.heads)
+        self.head_grads = [(w_mu, b_mu), (w_ls, b_ls)]
 
     def _sample(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
         """A reparameterized sample as :meth:`SquashedGaussianActor.sample` draws it (same
@@ -106,7 +82,7 @@ class SACKernel(ActorCriticKernel):
     def step(self, batch: TransitionBatch, want_metrics: bool) -> Metrics:
         lr, cfg = self.sac, self.sac.config
         obs, next_obs, taken, reward, terminated, discount = self.inputs(
-            batch, self.target_flat.dtype)
+            batch, self.critic_target_flat.dtype)
         rows = obs.shape[0]
         action, log_prob, std_noise, in_range, actor_acts = self._sample(obs)
         alpha = lr.log_alpha.detach().exp()
@@ -147,7 +123,7 @@ class SACKernel(ActorCriticKernel):
         lr.actor_optimizer.step_flat(1.0 / rows)
         critic_flat = lr.critic_optimizer.flat_param
         assert critic_flat is not None
-        self.target_flat.lerp_(critic_flat, cfg.tau)
+        self.critic_target_flat.lerp_(critic_flat, cfg.tau)
         if want_metrics:
             out.update({"critic_loss": 0.5 * dq.square().mean(dim=1).sum(),
                         "actor_loss": (alpha * log_prob - q_min).mean(),

@@ -21,18 +21,9 @@ from __future__ import annotations
 
 import torch
 
-from nacre.accel.flat import Pairs, flatten
+from nacre.accel import twin
 from nacre.accel.mlp import backward_into, forward_saving_inputs, grad_views, mlp_forward
-from nacre.accel.twin import (
-    ActorCriticKernel,
-    flat_input,
-    relu_mlp,
-    stack,
-    trainable,
-    twin_backward,
-    twin_covered,
-    twin_forward,
-)
+from nacre.accel.twin import ActorCriticKernel, twin_backward, twin_forward
 from nacre.data.batch import TransitionBatch
 from nacre.learners.policy.td3 import TD3
 from nacre.losses.actor_critic import smoothed_target_action
@@ -47,8 +38,8 @@ def covers(learner: object) -> bool:
         return False
     assert isinstance(learner, TD3)
     actor = learner.actor
-    return (trainable(actor) and flat_input(actor.encoder) and relu_mlp(actor.mlp)
-            and twin_covered(learner.critic))
+    return (twin.trainable(actor) and twin.flat_input(actor.encoder)
+            and twin.relu_mlp(actor.mlp) and twin.twin_covered(learner.critic))
 
 
 class TD3Kernel(ActorCriticKernel):
@@ -56,40 +47,23 @@ class TD3Kernel(ActorCriticKernel):
 
     def __init__(self, learner: TD3) -> None:
         self.td3 = learner
-        learner.actor_optimizer.flatten_()
-        learner.critic_optimizer.flatten_(learner.critic.interleaved_parameters())
-        # target networks in flat buffers laid out like their online networks' optimizers
-        self.actor_target_flat = flatten(list(learner.actor_target.parameters()))
-        self.critic_target_flat = flatten(learner.critic_target.interleaved_parameters())
-        super().__init__(learner, learner.config.gamma)
+        super().__init__(learner, learner.config.gamma, learner.actor_optimizer,
+                         learner.critic_optimizer, learner.critic, learner.critic_target,
+                         actor_target=learner.actor_target)
 
-    def pairs(self) -> Pairs:
+    def build_actor_views(self) -> None:
         lr = self.td3
-        a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
-        assert a_opt.flat_param is not None and c_opt.flat_param is not None
-        return [(a_opt.flat_param, a_opt.in_layout()), (c_opt.flat_param, c_opt.in_layout()),
-                (self.actor_target_flat, list(lr.actor_target.parameters())),
-                (self.critic_target_flat, lr.critic_target.interleaved_parameters())]
-
-    def build_views(self) -> None:
-        lr = self.td3
-        a_opt, c_opt = lr.actor_optimizer, lr.critic_optimizer
-        c_flat, c_grad = c_opt.flat_param, c_opt.flat_grad
-        assert c_flat is not None and c_grad is not None
         self.actor = lr.actor.mlp.layers()
-        self.actor_grads = grad_views(a_opt.params, a_opt.grads, self.actor)
+        self.actor_grads = grad_views(lr.actor_optimizer.params, lr.actor_optimizer.grads,
+                                      self.actor)
         self.actor_target = lr.actor_target.mlp.layers()
-        self.critic = stack(c_flat, c_flat, lr.critic)
-        self.critic_grads = stack(c_grad, c_flat, lr.critic)
         self.q1 = [(w[:1], b[:1]) for w, b in self.critic]
-        self.critic_target = stack(self.critic_target_flat, self.critic_target_flat,
-                                   lr.critic_target)
 
     @torch.no_grad()
     def step(self, batch: TransitionBatch, want_metrics: bool) -> Metrics:
         lr, cfg = self.td3, self.td3.config
         obs, next_obs, taken, reward, terminated, discount = self.inputs(
-            batch, self.actor_target_flat.dtype)
+            batch, self.critic_target_flat.dtype)
         rows = obs.shape[0]
         # target: r + γ (1 − terminated) min_j Q'_j(s', clip(μ'(s') + clip(ε)))
         next_action = torch.tanh(mlp_forward(self.actor_target, next_obs))
@@ -118,6 +92,7 @@ class TD3Kernel(ActorCriticKernel):
             lr.actor_optimizer.step_flat(1.0 / rows)
             a_flat, c_flat = lr.actor_optimizer.flat_param, lr.critic_optimizer.flat_param
             assert a_flat is not None and c_flat is not None
+            assert self.actor_target_flat is not None
             self.actor_target_flat.lerp_(a_flat, cfg.tau)
             self.critic_target_flat.lerp_(c_flat, cfg.tau)
             if want_metrics:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nacre.accel.flat import FlatKernel
+from nacre.accel.flat import FlatKernel, Pairs, flatten, optimizer_pairs
 from nacre.accel.mlp import linear, matmul, weight_grad_into
 from nacre.data.batch import TransitionBatch
 from nacre.networks.continuous import TwinQCritic
 from nacre.networks.encoders import FlattenEncoder
 from nacre.networks.mlp import MLP
+from nacre.optim import Adam
 from nacre.types import Learner, Metrics
 
 Stacked = list[tuple[Tensor, Tensor]]  # per layer: weights [C, out, in], biases [C, out]
@@ -111,12 +112,42 @@ Inputs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, "float | Tensor"]
 
 
 class ActorCriticKernel(FlatKernel):
-    """What the TD3 and SAC kernels share: their flat buffers, kept consistent after copies,
-    the views over them, and the batch in the networks' dtype."""
+    """What the TD3 and SAC kernels share: the optimizers flattened (the critics' interleaved),
+    the target networks in flat buffers of the same layout, the critics' stacked views, kept
+    consistent after copies, and the batch in the networks' dtype."""
 
-    def __init__(self, learner: Learner, gamma: float) -> None:
-        super().__init__(learner)
+    def __init__(self, learner: Learner, gamma: float, actor_optimizer: Adam,
+                 critic_optimizer: Adam, critic: TwinQCritic, critic_target: TwinQCritic,
+                 actor_target: nn.Module | None = None) -> None:
         self.gamma = gamma
+        self.actor_optimizer, self.critic_optimizer = actor_optimizer, critic_optimizer
+        self.critic_module, self.critic_target_module = critic, critic_target
+        self.actor_target_module = actor_target
+        actor_optimizer.flatten_()
+        critic_optimizer.flatten_(critic.interleaved_parameters())
+        self.critic_target_flat = flatten(critic_target.interleaved_parameters())
+        self.actor_target_flat = (None if actor_target is None
+                                  else flatten(list(actor_target.parameters())))
+        super().__init__(learner)
+
+    def pairs(self) -> Pairs:
+        pairs = optimizer_pairs(self.actor_optimizer, self.critic_optimizer)
+        pairs.append((self.critic_target_flat, self.critic_target_module.interleaved_parameters()))
+        if self.actor_target_flat is not None and self.actor_target_module is not None:
+            pairs.append((self.actor_target_flat, list(self.actor_target_module.parameters())))
+        return pairs
+
+    def build_views(self) -> None:
+        c_flat, c_grad = self.critic_optimizer.flat_param, self.critic_optimizer.flat_grad
+        assert c_flat is not None and c_grad is not None
+        self.critic = stack(c_flat, c_flat, self.critic_module)
+        self.critic_grads = stack(c_grad, c_flat, self.critic_module)
+        self.critic_target = stack(self.critic_target_flat, self.critic_target_flat,
+                                   self.critic_target_module)
+        self.build_actor_views()
+
+    def build_actor_views(self) -> None:
+        raise NotImplementedError
 
     def step(self, batch: TransitionBatch, want_metrics: bool) -> Metrics:
         raise NotImplementedError

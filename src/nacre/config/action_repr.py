@@ -7,14 +7,23 @@ from nacre.actions import (
     IdentityActionRepresentation,
     OneHotActionRepresentation,
 )
-from nacre.config.context import NoParams
-from nacre.config.registry import Entry
+from nacre.config.context import BuildContext, NoParams
+from nacre.config.registry import Entry, collect
 
-ENTRIES = [
-    Entry("action_repr", "identity", NoParams, lambda cfg, ctx: IdentityActionRepresentation(),
-          "actions as indices / given features (default)"),
-    Entry("action_repr", "one_hot", NoParams, lambda cfg, ctx: OneHotActionRepresentation(),
-          "actions as one-hot vectors e_a"),
-    Entry("action_repr", "binary", NoParams, lambda cfg, ctx: BinaryActionRepresentation(),
-          "actions as the bits of their index"),
-]
+ENTRIES: list[Entry] = []
+component = collect(ENTRIES, "action_repr")
+
+
+@component("identity", NoParams, "actions as indices / given features (default)")
+def _identity(cfg: NoParams, ctx: BuildContext) -> IdentityActionRepresentation:
+    return IdentityActionRepresentation()
+
+
+@component("one_hot", NoParams, "actions as one-hot vectors e_a")
+def _one_hot(cfg: NoParams, ctx: BuildContext) -> OneHotActionRepresentation:
+    return OneHotActionRepresentation()
+
+
+@component("binary", NoParams, "actions as the bits of their index")
+def _binary(cfg: NoParams, ctx: BuildContext) -> BinaryActionRepresentation:
+    return BinaryActionRepresentation()

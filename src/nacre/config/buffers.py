@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nacre.config.context import BuildContext, NoParams
-from nacre.config.registry import Entry
+from nacre.config.registry import Entry, collect
 from nacre.data.online import OnlineBuffer
 from nacre.data.replay import ReplayBuffer, SARSABuffer
 from nacre.data.rollout import RolloutBuffer
 from nacre.errors import ConfigError
+
+ENTRIES: list[Entry] = []
+component = collect(ENTRIES, "buffer")
 
 
 @dataclass(frozen=True)
@@ -29,14 +32,18 @@ def _gamma(cfg: ReplayConfig, ctx: BuildContext) -> float | None:
     return ctx.gamma
 
 
+@component("replay", ReplayConfig, "uniform replay on ring storage, optional n-step")
 def _replay(cfg: ReplayConfig, ctx: BuildContext) -> ReplayBuffer:
     return ReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1)
 
 
+@component("sarsa", ReplayConfig, "replay that also returns the next action taken")
 def _sarsa(cfg: ReplayConfig, ctx: BuildContext) -> SARSABuffer:
     return SARSABuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1)
 
 
+@component("rollout", NoParams,
+           "one on-policy rollout of train.train_freq / num_envs steps per env")
 def _rollout(cfg: NoParams, ctx: BuildContext) -> RolloutBuffer:
     train = ctx.config.train
     if train.train_freq % ctx.num_envs:
@@ -53,19 +60,8 @@ class OnlineConfig:
     capacity: int = 65_536
 
 
+@component("online", OnlineConfig, "each transition learned once, in order (bandits)")
 def _online(cfg: OnlineConfig, ctx: BuildContext) -> OnlineBuffer:
     if cfg.capacity < ctx.num_envs:
         raise ConfigError(f"buffer.capacity: must be >= env.num_envs ({ctx.num_envs})")
     return OnlineBuffer(cfg.capacity)
-
-
-ENTRIES = [
-    Entry("buffer", "replay", ReplayConfig, _replay,
-          "uniform replay on ring storage, optional n-step"),
-    Entry("buffer", "sarsa", ReplayConfig, _sarsa,
-          "replay that also returns the next action taken"),
-    Entry("buffer", "rollout", NoParams, _rollout,
-          "one on-policy rollout of train.train_freq / num_envs steps per env"),
-    Entry("buffer", "online", OnlineConfig, _online,
-          "each transition learned once, in order (bandits)"),
-]

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nacre.config.context import BuildContext, NoParams
-from nacre.config.registry import Entry
+from nacre.config.registry import Entry, collect
 from nacre.errors import ConfigError
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
 from nacre.exploration.bandit import UCB, FastCB, SquareCB, ThompsonSampling
 from nacre.exploration.policy import GaussianNoise, PolicySampling, SquashedGaussianSampling
 from nacre.spaces import DiscreteActionSpace
+
+ENTRIES: list[Entry] = []
+component = collect(ENTRIES, "exploration")
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,12 @@ class WarmupConfig:
     inner: dict[str, Any] = field(default_factory=lambda: {"name": "epsilon_greedy"})
 
 
+@component("greedy", NoParams, "always the best action (propensity 1)")
 def _greedy(cfg: NoParams, ctx: BuildContext) -> Greedy:
     return Greedy()
 
 
+@component("epsilon_greedy", EpsilonGreedyConfig, "ε-greedy, linear ε schedule")
 def _epsilon(cfg: EpsilonGreedyConfig, ctx: BuildContext) -> EpsilonGreedy:
     for name, value in (("start", cfg.start), ("end", cfg.end),
                         ("decay_fraction", cfg.decay_fraction)):
@@ -56,12 +61,14 @@ def _epsilon(cfg: EpsilonGreedyConfig, ctx: BuildContext) -> EpsilonGreedy:
     return EpsilonGreedy(LinearSchedule(cfg.start, cfg.end, steps))
 
 
+@component("boltzmann", BoltzmannConfig, "softmax over Q / temperature")
 def _boltzmann(cfg: BoltzmannConfig, ctx: BuildContext) -> Boltzmann:
     if cfg.temperature <= 0:
         raise ConfigError(f"exploration.temperature: must be > 0, got {cfg.temperature}")
     return Boltzmann(cfg.temperature)
 
 
+@component("warmup", WarmupConfig, "uniform actions first, then an inner explorer")
 def _warmup(cfg: WarmupConfig, ctx: BuildContext) -> Warmup:
     inner = ctx.parse("exploration", cfg.inner, "exploration.inner")
     return Warmup(ctx.make("exploration", inner), cfg.steps,
@@ -75,6 +82,8 @@ class GaussianConfig:
     std: float = 0.1
 
 
+@component("gaussian", GaussianConfig,
+           "Gaussian noise on deterministic actions (clipped to the box)")
 def _gaussian(cfg: GaussianConfig, ctx: BuildContext) -> GaussianNoise:
     if cfg.std <= 0:
         raise ConfigError(f"exploration.std: must be > 0, got {cfg.std}")
@@ -108,43 +117,34 @@ class InverseGapConfig:
     gamma_exponent: float = 0.5
 
 
+@component("ucb", UCBConfig, "upper confidence bound μ + ασ (LinUCB)")
 def _ucb(cfg: UCBConfig, ctx: BuildContext) -> UCB:
     return UCB(cfg.alpha)
 
 
+@component("thompson", ThompsonConfig, "Thompson sampling (LinTS) with its propensities")
 def _thompson(cfg: ThompsonConfig, ctx: BuildContext) -> ThompsonSampling:
     if cfg.nodes < 8:
         raise ConfigError(f"exploration.nodes: must be >= 8, got {cfg.nodes}")
     return ThompsonSampling(cfg.scale, cfg.nodes, cfg.joint_draws)
 
 
+@component("squarecb", InverseGapConfig, "SquareCB inverse gap weighting")
 def _squarecb(cfg: InverseGapConfig, ctx: BuildContext) -> SquareCB:
     return SquareCB(cfg.gamma_scale, cfg.gamma_exponent)
 
 
+@component("fastcb", InverseGapConfig,
+           "FastCB first-order inverse gap weighting (rewards in [0, 1])")
 def _fastcb(cfg: InverseGapConfig, ctx: BuildContext) -> FastCB:
     return FastCB(cfg.gamma_scale, cfg.gamma_exponent)
 
 
-ENTRIES = [
-    Entry("exploration", "greedy", NoParams, _greedy, "always the best action (propensity 1)"),
-    Entry("exploration", "epsilon_greedy", EpsilonGreedyConfig, _epsilon,
-          "ε-greedy, linear ε schedule"),
-    Entry("exploration", "boltzmann", BoltzmannConfig, _boltzmann,
-          "softmax over Q / temperature"),
-    Entry("exploration", "warmup", WarmupConfig, _warmup,
-          "uniform actions first, then an inner explorer"),
-    Entry("exploration", "policy", NoParams, lambda cfg, ctx: PolicySampling(),
-          "sample the learner's stochastic policy (categorical / Gaussian)"),
-    Entry("exploration", "squashed", NoParams, lambda cfg, ctx: SquashedGaussianSampling(),
-          "sample a tanh-squashed Gaussian policy (SAC)"),
-    Entry("exploration", "gaussian", GaussianConfig, _gaussian,
-          "Gaussian noise on deterministic actions (clipped to the box)"),
-    Entry("exploration", "ucb", UCBConfig, _ucb, "upper confidence bound μ + ασ (LinUCB)"),
-    Entry("exploration", "thompson", ThompsonConfig, _thompson,
-          "Thompson sampling (LinTS) with its propensities"),
-    Entry("exploration", "squarecb", InverseGapConfig, _squarecb,
-          "SquareCB inverse gap weighting"),
-    Entry("exploration", "fastcb", InverseGapConfig, _fastcb,
-          "FastCB first-order inverse gap weighting (rewards in [0, 1])"),
-]
+@component("policy", NoParams, "sample the learner's stochastic policy (categorical / Gaussian)")
+def _policy(cfg: NoParams, ctx: BuildContext) -> PolicySampling:
+    return PolicySampling()
+
+
+@component("squashed", NoParams, "sample a tanh-squashed Gaussian policy (SAC)")
+def _squashed(cfg: NoParams, ctx: BuildContext) -> SquashedGaussianSampling:
+    return SquashedGaussianSampling()

@@ -11,7 +11,7 @@ import gymnasium as gym
 from torch import Tensor, nn
 
 from nacre.config.context import BuildContext
-from nacre.config.registry import Entry
+from nacre.config.registry import Entry, collect
 from nacre.errors import ConfigError
 from nacre.learners.bandits.linear import DisjointLinearBandit, LinearBandit, LinearBanditConfig
 from nacre.learners.bandits.neural import NeuralBandit, NeuralBanditConfig, NeuralLinearBandit
@@ -34,6 +34,10 @@ from nacre.networks.continuous import (
 from nacre.networks.q import QNetwork
 from nacre.spaces import DiscreteActionSpace
 
+ENTRIES: list[Entry] = []
+component = collect(ENTRIES, "learner")
+
+
 A = TypeVar("A", bound=nn.Module)
 
 
@@ -47,18 +51,22 @@ def _features(ctx: BuildContext) -> Tensor | None:
     return None if features is None else features.to(ctx.device)
 
 
+@component("dqn", DQNConfig, "DQN (Mnih et al. 2015)")
 def _dqn(cfg: DQNConfig, ctx: BuildContext) -> DQN:
     return DQN(_q_network(ctx), cfg, _features(ctx))
 
 
+@component("double_dqn", DQNConfig, "Double DQN (van Hasselt et al. 2016)")
 def _double_dqn(cfg: DQNConfig, ctx: BuildContext) -> DoubleDQN:
     return DoubleDQN(_q_network(ctx), cfg, _features(ctx))
 
 
+@component("sarsa", DQNConfig, "deep SARSA (on-policy TD control); needs buffer sarsa")
 def _sarsa(cfg: DQNConfig, ctx: BuildContext) -> DeepSARSA:
     return DeepSARSA(_q_network(ctx), cfg, _features(ctx))
 
 
+@component("tabular_q", TabularConfig, "tabular Q-learning for Discrete observations")
 def _tabular(cfg: TabularConfig, ctx: BuildContext) -> TabularQLearning:
     space = ctx.observation_space
     if not isinstance(space, gym.spaces.Discrete):
@@ -74,10 +82,16 @@ def _actor_critic(ctx: BuildContext) -> ActorCritic:
     return ctx.network(ActorCritic, "network.name: actor_critic")
 
 
+@component("ppo", PPOConfig,
+           "PPO (Schulman et al. 2017), discrete and continuous; needs network actor_critic, "
+           "buffer rollout, exploration policy")
 def _ppo(cfg: PPOConfig, ctx: BuildContext) -> PPO:
     return PPO(_actor_critic(ctx), cfg, seed=ctx.seed + 2)
 
 
+@component("reinforce", ReinforceConfig,
+           "REINFORCE (Williams 1992), reward-to-go with an optional learned baseline; needs "
+           "network actor_critic, buffer rollout")
 def _reinforce(cfg: ReinforceConfig, ctx: BuildContext) -> REINFORCE:
     return REINFORCE(_actor_critic(ctx), cfg)
 
@@ -92,11 +106,17 @@ def _actor_and_critic(ctx: BuildContext, actor: type[A], network: str
     return net.actor, net
 
 
+@component("td3", TD3Config,
+           "TD3 (Fujimoto et al. 2018); needs network deterministic, buffer replay, "
+           "exploration gaussian")
 def _td3(cfg: TD3Config, ctx: BuildContext) -> TD3:
     actor, net = _actor_and_critic(ctx, DeterministicActor, "deterministic")
     return TD3(actor, net.critic, cfg, seed=ctx.seed + 2)
 
 
+@component("ddpg", DDPGConfig,
+           "DDPG (Lillicrap et al. 2016); needs network deterministic with n_critics: 1, "
+           "buffer replay, exploration gaussian")
 def _ddpg(cfg: DDPGConfig, ctx: BuildContext) -> DDPG:
     actor, net = _actor_and_critic(ctx, DeterministicActor, "deterministic")
     if len(net.critic.critics) != 1:
@@ -104,11 +124,17 @@ def _ddpg(cfg: DDPGConfig, ctx: BuildContext) -> DDPG:
     return DDPG(actor, net.critic, cfg, seed=ctx.seed + 2)
 
 
+@component("sac", SACConfig,
+           "SAC with automatic temperature (Haarnoja et al. 2018); needs network "
+           "squashed_gaussian, buffer replay, exploration squashed")
 def _sac(cfg: SACConfig, ctx: BuildContext) -> SAC:
     actor, net = _actor_and_critic(ctx, SquashedGaussianActor, "squashed_gaussian")
     return SAC(actor, net.critic, cfg, seed=ctx.seed + 2)
 
 
+@component("sac_discrete", DiscreteSACConfig,
+           "SAC for discrete actions (Christodoulou 2019); needs network categorical_twin_q, "
+           "buffer replay, exploration policy")
 def _sac_discrete(cfg: DiscreteSACConfig, ctx: BuildContext) -> DiscreteSAC:
     return DiscreteSAC(ctx.network(CategoricalActorTwinQ, "network.name: categorical_twin_q"),
                        cfg)
@@ -130,6 +156,8 @@ def _action_features(ctx: BuildContext) -> Tensor | None:
     return features
 
 
+@component("linear_bandit", LinearBanditConfig,
+           "ridge bandit on (context, action features), incremental (LinUCB / LinTS)")
 def _linear(cfg: LinearBanditConfig, ctx: BuildContext) -> LinearBandit:
     features = _action_features(ctx)
     if features is None:
@@ -139,6 +167,8 @@ def _linear(cfg: LinearBanditConfig, ctx: BuildContext) -> LinearBandit:
     return LinearBandit(_context_dim(ctx), features, cfg).to(ctx.device)
 
 
+@component("disjoint_linear_bandit", LinearBanditConfig,
+           "one incremental ridge model per arm (disjoint LinUCB / LinTS)")
 def _disjoint(cfg: LinearBanditConfig, ctx: BuildContext) -> DisjointLinearBandit:
     space = ctx.discrete_actions("learner 'disjoint_linear_bandit'")
     return DisjointLinearBandit(_context_dim(ctx), space.n, cfg).to(ctx.device)
@@ -149,12 +179,16 @@ def _cpu_only(ctx: BuildContext) -> None:
         raise ConfigError("the neural bandits run on CPU for now: set train.device: cpu")
 
 
+@component("neural_bandit", NeuralBanditConfig,
+           "MLP reward model (MSE or cross-entropy): SquareCB / FastCB / ε-greedy")
 def _neural(cfg: NeuralBanditConfig, ctx: BuildContext) -> NeuralBandit:
     space = ctx.discrete_actions("learner 'neural_bandit'")
     _cpu_only(ctx)
     return NeuralBandit(_context_dim(ctx), space.n, _action_features(ctx), cfg)
 
 
+@component("neural_linear_bandit", NeuralBanditConfig,
+           "MLP features + Bayesian linear head (μ, σ): neural LinUCB / LinTS")
 def _neural_linear(cfg: NeuralBanditConfig, ctx: BuildContext) -> NeuralLinearBandit:
     space = ctx.discrete_actions("learner 'neural_linear_bandit'")
     _cpu_only(ctx)
@@ -169,6 +203,8 @@ class PerArmConfig:
     base: dict[str, Any] = field(default_factory=lambda: {"name": "neural_bandit"})
 
 
+@component("per_arm", PerArmConfig,
+           "disjoint models of any kind: one single-action learner per arm")
 def _per_arm(cfg: PerArmConfig, ctx: BuildContext) -> PerArm:
     base = ctx.parse("learner", cfg.base, "learner.base")
     if base.name == "per_arm":
@@ -179,38 +215,3 @@ def _per_arm(cfg: PerArmConfig, ctx: BuildContext) -> PerArm:
     space = ctx.discrete_actions("learner 'per_arm'")
     one = dataclasses.replace(ctx, action_space=DiscreteActionSpace(1))
     return PerArm(lambda arm: one.make("learner", base), space.n)
-
-
-ENTRIES = [
-    Entry("learner", "dqn", DQNConfig, _dqn, "DQN (Mnih et al. 2015)"),
-    Entry("learner", "double_dqn", DQNConfig, _double_dqn,
-          "Double DQN (van Hasselt et al. 2016)"),
-    Entry("learner", "sarsa", DQNConfig, _sarsa,
-          "deep SARSA (on-policy TD control); needs buffer sarsa"),
-    Entry("learner", "tabular_q", TabularConfig, _tabular,
-          "tabular Q-learning for Discrete observations"),
-    Entry("learner", "ppo", PPOConfig, _ppo, "PPO (Schulman et al. 2017), discrete and "
-          "continuous; needs network actor_critic, buffer rollout, exploration policy"),
-    Entry("learner", "reinforce", ReinforceConfig, _reinforce, "REINFORCE (Williams 1992), "
-          "reward-to-go with an optional learned baseline; needs network actor_critic, buffer "
-          "rollout"),
-    Entry("learner", "td3", TD3Config, _td3, "TD3 (Fujimoto et al. 2018); needs network "
-          "deterministic, buffer replay, exploration gaussian"),
-    Entry("learner", "ddpg", DDPGConfig, _ddpg, "DDPG (Lillicrap et al. 2016); needs network "
-          "deterministic with n_critics: 1, buffer replay, exploration gaussian"),
-    Entry("learner", "sac", SACConfig, _sac, "SAC with automatic temperature (Haarnoja et al. "
-          "2018); needs network squashed_gaussian, buffer replay, exploration squashed"),
-    Entry("learner", "sac_discrete", DiscreteSACConfig, _sac_discrete, "SAC for discrete "
-          "actions (Christodoulou 2019); needs network categorical_twin_q, buffer replay, "
-          "exploration policy"),
-    Entry("learner", "linear_bandit", LinearBanditConfig, _linear,
-          "ridge bandit on (context, action features), incremental (LinUCB / LinTS)"),
-    Entry("learner", "disjoint_linear_bandit", LinearBanditConfig, _disjoint,
-          "one incremental ridge model per arm (disjoint LinUCB / LinTS)"),
-    Entry("learner", "neural_bandit", NeuralBanditConfig, _neural,
-          "MLP reward model (MSE or cross-entropy): SquareCB / FastCB / ε-greedy"),
-    Entry("learner", "neural_linear_bandit", NeuralBanditConfig, _neural_linear,
-          "MLP features + Bayesian linear head (μ, σ): neural LinUCB / LinTS"),
-    Entry("learner", "per_arm", PerArmConfig, _per_arm,
-          "disjoint models of any kind: one single-action learner per arm"),
-]

@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 
 from nacre.config.context import BuildContext
-from nacre.config.registry import Entry
+from nacre.config.registry import Entry, collect
 from nacre.errors import ConfigError
 from nacre.networks.actor_critic import ActorCritic
 from nacre.networks.continuous import (
@@ -22,6 +22,10 @@ from nacre.networks.continuous import (
 from nacre.networks.encoders import make_encoder
 from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
 from nacre.spaces import BoxActionSpace
+
+ENTRIES: list[Entry] = []
+component = collect(ENTRIES, "network")
+
 
 Activation = Literal["relu", "tanh", "elu", "gelu", "silu"]
 
@@ -37,10 +41,11 @@ class QNetworkConfig:
     encoder: Literal["auto", "flatten", "cnn"] = "auto"
 
 
+@component("mlp", QNetworkConfig, "encoder (flatten / one-hot / Nature CNN) + Q head")
 def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
     space = ctx.discrete_actions("a Q network")
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
-    in_dim = int(encoder.out_dim)  # type: ignore[arg-type]
+    in_dim = encoder.out_dim
     head: torch.nn.Module
     if cfg.head == "vanilla":
         head = VanillaQHead(in_dim, space.n, cfg.hidden, cfg.activation)
@@ -69,6 +74,8 @@ class ActorCriticConfig:
     ortho_init: bool = True
 
 
+@component("actor_critic", ActorCriticConfig,
+           "separate actor (categorical / Gaussian) and critic MLPs")
 def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
     space = ctx.action_space
     if isinstance(space, BoxActionSpace):
@@ -107,40 +114,34 @@ def _box_dim(ctx: BuildContext, who: str) -> int:
     return math.prod(space.shape)
 
 
+def _with_twin_critic(actor_type: type[DeterministicActor] | type[SquashedGaussianActor],
+                      cfg: ActorTwinCriticConfig, ctx: BuildContext, who: str,
+                      n_critics: int = 2) -> ActorAndCritic:
+    """A continuous actor and a twin critic ``Q(s, a)``, each over its own encoder."""
+    dim = _box_dim(ctx, who)
+    actor = actor_type(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
+                       cfg.activation)
+    critic = TwinQCritic(make_encoder(ctx.observation_space), dim, cfg.critic_hidden,
+                         cfg.activation, n_critics)
+    return ActorAndCritic(actor, critic).to(ctx.device)
+
+
+@component("deterministic", DeterministicConfig,
+           "deterministic tanh actor + twin Q critic (continuous actions)")
 def _deterministic(cfg: DeterministicConfig, ctx: BuildContext) -> ActorAndCritic:
-    dim = _box_dim(ctx, "deterministic")
-    actor = DeterministicActor(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
-                               cfg.activation)
-    critic = TwinQCritic(make_encoder(ctx.observation_space), dim, cfg.critic_hidden,
-                         cfg.activation, cfg.n_critics)
-    return ActorAndCritic(actor, critic).to(ctx.device)
+    return _with_twin_critic(DeterministicActor, cfg, ctx, "deterministic", cfg.n_critics)
 
 
+@component("squashed_gaussian", ActorTwinCriticConfig,
+           "tanh-squashed Gaussian actor + twin Q critic (SAC)")
 def _squashed(cfg: ActorTwinCriticConfig, ctx: BuildContext) -> ActorAndCritic:
-    dim = _box_dim(ctx, "squashed_gaussian")
-    actor = SquashedGaussianActor(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
-                                  cfg.activation)
-    critic = TwinQCritic(make_encoder(ctx.observation_space), dim, cfg.critic_hidden,
-                         cfg.activation)
-    return ActorAndCritic(actor, critic).to(ctx.device)
+    return _with_twin_critic(SquashedGaussianActor, cfg, ctx, "squashed_gaussian")
 
 
+@component("categorical_twin_q", ActorTwinCriticConfig,
+           "categorical actor + two per-action Q critics (discrete SAC)")
 def _categorical_twin_q(cfg: ActorTwinCriticConfig, ctx: BuildContext
                         ) -> CategoricalActorTwinQ:
     n = ctx.discrete_actions("network 'categorical_twin_q'").n
     return CategoricalActorTwinQ(make_encoder(ctx.observation_space), n, cfg.actor_hidden,
                                  cfg.critic_hidden, cfg.activation).to(ctx.device)
-
-
-ENTRIES = [
-    Entry("network", "mlp", QNetworkConfig, _q_network,
-          "encoder (flatten / one-hot / Nature CNN) + Q head"),
-    Entry("network", "actor_critic", ActorCriticConfig, _actor_critic,
-          "separate actor (categorical / Gaussian) and critic MLPs"),
-    Entry("network", "deterministic", DeterministicConfig, _deterministic,
-          "deterministic tanh actor + twin Q critic (continuous actions)"),
-    Entry("network", "squashed_gaussian", ActorTwinCriticConfig, _squashed,
-          "tanh-squashed Gaussian actor + twin Q critic (SAC)"),
-    Entry("network", "categorical_twin_q", ActorTwinCriticConfig, _categorical_twin_q,
-          "categorical actor + two per-action Q critics (discrete SAC)"),
-]

@@ -15,9 +15,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from nacre.errors import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # The component slots of a run config, in the order they are written and listed.
 KINDS = ("learner", "network", "exploration", "buffer", "safety", "history", "action_repr")
@@ -46,6 +48,25 @@ def add(*entries: Entry) -> None:
     """Add components to the registry (a later entry of the same kind and name replaces)."""
     for entry in entries:
         _REGISTRY[(entry.kind, entry.name)] = entry
+
+
+def collect(entries: list[Entry], kind: str
+            ) -> Callable[[str, type[Any], str], Callable[[F], F]]:
+    """A decorator that appends each factory it decorates, as an :class:`Entry` of ``kind``, to
+    ``entries`` (a module's ``ENTRIES``; nothing is registered until the list is added)::
+
+        ENTRIES: list[Entry] = []
+        component = collect(ENTRIES, "exploration")
+
+        @component("greedy", NoParams, "always the best action")
+        def _greedy(cfg: NoParams, ctx: BuildContext) -> Greedy: ...
+    """
+    def component(name: str, config: type[Any], summary: str) -> Callable[[F], F]:
+        def wrap(factory: F) -> F:
+            entries.append(Entry(kind, name, config, factory, summary))
+            return factory
+        return wrap
+    return component
 
 
 def register(

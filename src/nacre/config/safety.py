@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from nacre.config.context import NoParams
-from nacre.config.registry import Entry
+from nacre.config.context import BuildContext, NoParams
+from nacre.config.registry import Entry, collect
 from nacre.safety import NoSafety
 
-ENTRIES = [
-    Entry("safety", "none", NoParams, lambda cfg, ctx: NoSafety(), "no restriction (default)"),
-]
+ENTRIES: list[Entry] = []
+component = collect(ENTRIES, "safety")
+
+
+@component("none", NoParams, "no restriction (default)")
+def _none(cfg: NoParams, ctx: BuildContext) -> NoSafety:
+    return NoSafety()

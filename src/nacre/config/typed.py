@@ -1,7 +1,7 @@
 """Frozen-dataclass configs from plain dicts (parsed YAML) and back, with typed errors.
 
 Every error names the dotted path of the field (``learner.lr``) and what was expected. Unknown
-fields are refused with the closest valid name, so a typo never silently falls back to a default.
+fields are rejected with the closest valid name, so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML is untyped
         return float(text.replace("_", ""))
 
     def construct_undefined(self, node: Node) -> Any:
-        # Unreachable while every tag is refused; kept so nothing else can ever be built.
+        # Unreachable while every tag is rejected; kept so nothing else can ever be built.
         raise ConstructorError(None, None, f"cannot build {node.tag!r}", node.start_mark)
 
 

@@ -54,7 +54,7 @@ class GymEnv:
         self._check = ActionCheck(self.action_space, 1)
         self._obs_space = env.observation_space
         self._discrete_action = isinstance(self.action_space, DiscreteActionSpace)
-        self._n = getattr(self.action_space, "n", 0)
+        self._n = self.action_space.n if isinstance(self.action_space, DiscreteActionSpace) else 0
         self._ep_return = 0.0
         self._ep_length = 0
 

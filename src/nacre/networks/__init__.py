@@ -8,7 +8,13 @@ from nacre.networks.continuous import (
     SquashedGaussianActor,
     TwinQCritic,
 )
-from nacre.networks.encoders import FlattenEncoder, NatureCNN, OneHotEncoder, make_encoder
+from nacre.networks.encoders import (
+    Encoder,
+    FlattenEncoder,
+    NatureCNN,
+    OneHotEncoder,
+    make_encoder,
+)
 from nacre.networks.mlp import MLP
 from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
 
@@ -19,6 +25,7 @@ __all__ = [
     "CategoricalActorTwinQ",
     "DeterministicActor",
     "DuelingQHead",
+    "Encoder",
     "FlattenEncoder",
     "NatureCNN",
     "OneHotEncoder",

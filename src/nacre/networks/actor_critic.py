@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from nacre.losses.policy import categorical_log_prob, gaussian_entropy, gaussian_log_prob
+from nacre.networks.encoders import Encoder
 from nacre.networks.mlp import MLP
 
 
@@ -54,7 +55,7 @@ class ActorCritic(nn.Module):
 
     def __init__(
         self,
-        encoder: nn.Module,
+        encoder: Encoder,
         action_dim: int,
         hidden: Sequence[int],
         activation: str,
@@ -65,7 +66,7 @@ class ActorCritic(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = encoder
-        in_dim = int(getattr(encoder, "out_dim"))  # noqa: B009 - encoders declare it
+        in_dim = encoder.out_dim
         self.actor = MLP(in_dim, hidden, action_dim, activation)
         self.critic = MLP(in_dim, hidden if critic_hidden is None else critic_hidden, 1,
                           activation)

@@ -14,17 +14,18 @@ import torch
 from torch import Tensor, nn
 
 from nacre.losses.policy import squashed_gaussian_log_prob
+from nacre.networks.encoders import Encoder
 from nacre.networks.mlp import ACTIVATIONS, MLP
 
 
 class DeterministicActor(nn.Module):
     """``a = tanh(MLP(encoder(s)))`` in ``[-1, 1]^d``."""
 
-    def __init__(self, encoder: nn.Module, action_dim: int, hidden: Sequence[int],
+    def __init__(self, encoder: Encoder, action_dim: int, hidden: Sequence[int],
                  activation: str = "relu") -> None:
         super().__init__()
         self.encoder = encoder
-        self.mlp = MLP(int(getattr(encoder, "out_dim")), hidden, action_dim,  # noqa: B009
+        self.mlp = MLP(encoder.out_dim, hidden, action_dim,
                        activation)
         self.action_dim = action_dim
 
@@ -43,11 +44,11 @@ class SquashedGaussianActor(nn.Module):
 
     LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
-    def __init__(self, encoder: nn.Module, action_dim: int, hidden: Sequence[int],
+    def __init__(self, encoder: Encoder, action_dim: int, hidden: Sequence[int],
                  activation: str = "relu") -> None:
         super().__init__()
         self.encoder = encoder
-        in_dim = int(getattr(encoder, "out_dim"))  # noqa: B009
+        in_dim = encoder.out_dim
         self.trunk = MLP(in_dim, hidden[:-1], hidden[-1], activation) if hidden else None
         self.activation = activation  # also after the trunk's last layer
         self._act = ACTIVATIONS[activation]()
@@ -82,11 +83,11 @@ class TwinQCritic(nn.Module):
     """Two independent critics ``Q_i(s, a) = MLP_i([encoder(s), a])``; ``forward`` returns both
     as ``[2, B]`` (``n_critics=1`` gives one critic, shape ``[1, B]``)."""
 
-    def __init__(self, encoder: nn.Module, action_dim: int, hidden: Sequence[int],
+    def __init__(self, encoder: Encoder, action_dim: int, hidden: Sequence[int],
                  activation: str = "relu", n_critics: int = 2) -> None:
         super().__init__()
         self.encoder = encoder
-        in_dim = int(getattr(encoder, "out_dim")) + action_dim  # noqa: B009
+        in_dim = encoder.out_dim + action_dim
         self.critics = nn.ModuleList(MLP(in_dim, hidden, 1, activation) for _ in range(n_critics))
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
@@ -122,11 +123,11 @@ class CategoricalActorTwinQ(nn.Module):
     """For discrete SAC: a categorical actor (logits ``[B, K]``) and two critics that output one
     Q-value per action (``[2, B, K]``), each an MLP over the encoded observation."""
 
-    def __init__(self, encoder: nn.Module, n_actions: int, actor_hidden: Sequence[int],
+    def __init__(self, encoder: Encoder, n_actions: int, actor_hidden: Sequence[int],
                  critic_hidden: Sequence[int], activation: str = "relu") -> None:
         super().__init__()
         self.encoder = encoder
-        in_dim = int(getattr(encoder, "out_dim"))  # noqa: B009
+        in_dim = encoder.out_dim
         self.actor = MLP(in_dim, actor_hidden, n_actions, activation)
         self.critics = nn.ModuleList(MLP(in_dim, critic_hidden, n_actions, activation)
                                      for _ in range(2))

@@ -10,7 +10,13 @@ from torch import Tensor, nn
 from nacre.errors import SpaceError
 
 
-class FlattenEncoder(nn.Module):
+class Encoder(nn.Module):
+    """An observation encoder: ``forward(obs [B, ...]) -> features [B, out_dim]`` (float)."""
+
+    out_dim: int
+
+
+class FlattenEncoder(Encoder):
     """Float cast + flatten of Box observations."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
@@ -24,7 +30,7 @@ class FlattenEncoder(nn.Module):
         return x.flatten(1) if self._flat else x
 
 
-class OneHotEncoder(nn.Module):
+class OneHotEncoder(Encoder):
     """One-hot encoding of Discrete observations given as integer indices ``[B]``."""
 
     def __init__(self, n: int) -> None:
@@ -38,7 +44,7 @@ class OneHotEncoder(nn.Module):
         return eye[obs.long().reshape(-1)]
 
 
-class NatureCNN(nn.Module):
+class NatureCNN(Encoder):
     """The convolutional torso of Mnih et al. (2015), for ``[B, C, 84, 84]`` uint8 frames."""
 
     def __init__(self, shape: tuple[int, int, int], features: int = 512) -> None:
@@ -61,7 +67,7 @@ class NatureCNN(nn.Module):
         return out
 
 
-def make_encoder(space: gym.Space[object], kind: str = "auto") -> nn.Module:
+def make_encoder(space: gym.Space[object], kind: str = "auto") -> Encoder:
     """Pick the encoder for an observation space (``kind``: auto | flatten | cnn | onehot)."""
     if isinstance(space, gym.spaces.Discrete):
         return OneHotEncoder(int(space.n))

@@ -26,23 +26,12 @@ class EngineLearner:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.learner = engine.learner
-
-    @property
-    def kind(self) -> LearnerKind:
-        return self.learner.kind
-
-    @property
-    def scores_kind(self) -> ScoresKind:
-        return self.learner.scores_kind
-
-    @property
-    def gamma(self) -> float | None:
-        return self.learner.gamma
-
-    @property
-    def needs_next_action(self) -> bool:
-        return self.learner.needs_next_action
+        self.learner = learner = engine.learner
+        # the declared kinds do not change over a learner's life
+        self.kind: LearnerKind = learner.kind
+        self.scores_kind: ScoresKind = learner.scores_kind
+        self.gamma: float | None = learner.gamma
+        self.needs_next_action: bool = learner.needs_next_action
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         return self.engine.scores(state, action_features)

@@ -24,7 +24,6 @@ Evaluation, checkpoints and logging are themselves callbacks of this kind
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,52 +143,6 @@ class Callback:
         """After the last step (also when stopped by a callback; not on Ctrl-C)."""
 
 
-class CallbackList(Callback):
-    """Several callbacks called in order; ``on_step`` only on those that override it."""
-
-    def __init__(self, callbacks: Sequence[Callback]) -> None:
-        self.callbacks = list(callbacks)
-        # per-step calls add up over millions of steps: skip the callbacks that ignore them
-        self._stepping = [cb for cb in self.callbacks
-                          if type(cb).on_step is not Callback.on_step]
-
-    def on_training_start(self, training: Training) -> None:
-        for cb in self.callbacks:
-            cb.on_training_start(training)
-
-    def on_step(self, training: Training, result: ActionResult) -> None:
-        for cb in self._stepping:
-            cb.on_step(training, result)
-
-    def on_rollout_end(self, training: Training) -> None:
-        for cb in self.callbacks:
-            cb.on_rollout_end(training)
-
-    def on_train(self, training: Training, metrics: Metrics) -> None:
-        for cb in self.callbacks:
-            cb.on_train(training, metrics)
-
-    def on_log(self, training: Training, row: dict[str, Any]) -> None:
-        for cb in self.callbacks:
-            cb.on_log(training, row)
-
-    def on_eval(self, training: Training, returns: list[float]) -> None:
-        for cb in self.callbacks:
-            cb.on_eval(training, returns)
-
-    def on_checkpoint(self, training: Training, path: Path) -> None:
-        for cb in self.callbacks:
-            cb.on_checkpoint(training, path)
-
-    def on_training_end(self, training: Training) -> None:
-        for cb in self.callbacks:
-            cb.on_training_end(training)
-
-    @property
-    def steps_hooked(self) -> bool:
-        return bool(self._stepping)
-
-
 class StopOnReward(Callback):
     """Stop training once a greedy evaluation's mean return reaches ``threshold`` (what
     Stable-Baselines3's ``StopTrainingOnRewardThreshold`` does). Needs evaluations
@@ -204,4 +157,4 @@ class StopOnReward(Callback):
             training.stop(f"evaluation return {mean:.1f} >= {self.threshold}")
 
 
-__all__ = ["Callback", "CallbackList", "LoopState", "StopOnReward", "Training"]
+__all__ = ["Callback", "LoopState", "StopOnReward", "Training"]

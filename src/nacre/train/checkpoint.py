@@ -95,7 +95,7 @@ def _git_revision() -> str | None:
 def versions() -> dict[str, Any]:
     import gymnasium
 
-    from nacre import __version__
+    from nacre.version import __version__
 
     return {
         "nacre": __version__,

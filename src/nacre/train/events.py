@@ -62,7 +62,7 @@ class TargetUpdate(Scheduled):
 class TrainingRounds(Scheduled):
     """``agent.learn`` every ``train.train_freq`` steps once ``train.learning_starts`` passed."""
 
-    def __init__(self, every: int, user: Callback) -> None:
+    def __init__(self, every: int, user: list[Callback]) -> None:
         super().__init__(every)
         self.user = user
 
@@ -82,18 +82,20 @@ class TrainingRounds(Scheduled):
             self.learn(training)
 
     def learn(self, training: Training) -> None:
-        self.user.on_rollout_end(training)
+        for callback in self.user:
+            callback.on_rollout_end(training)
         cfg = training.config
         training.metrics = training.agent.learn(cfg.batch_size, cfg.gradient_steps,
                                                 progress=training.progress)
-        self.user.on_train(training, training.metrics)
+        for callback in self.user:
+            callback.on_train(training, training.metrics)
 
 
 class Logging(Scheduled):
     """A metrics row every ``train.log_every`` steps: ``metrics.jsonl`` (and TensorBoard) in the
     run folder, the progress bar, the callbacks' ``on_log``."""
 
-    def __init__(self, training: Training, user: Callback, progress: bool | None) -> None:
+    def __init__(self, training: Training, user: list[Callback], progress: bool | None) -> None:
         super().__init__(training.config.log_every)
         self.user = user
         self.loggers: list[Logger] = []
@@ -109,7 +111,8 @@ class Logging(Scheduled):
         last = training.state.last_eval.get("returns")
         self.bar.note = f"eval {np.mean(last):.1f}" if last else ""
         self.bar.update(training.env_steps)
-        self.user.on_log(training, row)
+        for callback in self.user:
+            callback.on_log(training, row)
 
     def write(self, row: dict[str, Any]) -> None:
         for logger in self.loggers:
@@ -125,7 +128,7 @@ class Evaluation(Scheduled):
     """Greedy evaluation every ``train.eval_every`` steps and at the end of the run."""
 
     def __init__(self, every: int, eval_env: Env | Sequence[Env], logging: Logging,
-                 user: Callback) -> None:
+                 user: list[Callback]) -> None:
         super().__init__(every)
         self.eval_env = eval_env
         self.logging = logging
@@ -153,7 +156,8 @@ class Evaluation(Scheduled):
             state.best_eval = {"env_steps": step, "return_mean": float(np.mean(returns))}
         self.logging.write({"env_steps": step, "eval/return_mean": float(np.mean(returns)),
                             "eval/return_std": float(np.std(returns))})
-        self.user.on_eval(training, returns)
+        for callback in self.user:
+            callback.on_eval(training, returns)
 
     def on_training_end(self, training: Training) -> None:
         if training.state.last_eval.get("env_steps") != training.env_steps:
@@ -164,7 +168,7 @@ class Checkpointing(Scheduled):
     """A checkpoint every ``train.checkpoint_every`` steps, at the end of the run, and on
     Ctrl-C (nothing is lost: the run can be resumed from there)."""
 
-    def __init__(self, every: int, config_yaml: str, user: Callback) -> None:
+    def __init__(self, every: int, config_yaml: str, user: list[Callback]) -> None:
         super().__init__(every)
         self.config_yaml = config_yaml
         self.user = user
@@ -193,10 +197,12 @@ class Checkpointing(Scheduled):
         path = save_checkpoint(training.run_dir / "checkpoints" / f"step_{step:012d}",
                                training.agent.state_dict(), self.config_yaml, extra)
         self.saved_at = step
-        self.user.on_checkpoint(training, path)
+        for callback in self.user:
+            callback.on_checkpoint(training, path)
 
 
-def standard_events(training: Training, user: Callback, eval_env: Env | Sequence[Env] | None,
+def standard_events(training: Training, user: list[Callback],
+                    eval_env: Env | Sequence[Env] | None,
                     config_yaml: str, progress: bool | None) -> list[Scheduled]:
     """The loop's own events, in the order they run within a step."""
     cfg = training.config

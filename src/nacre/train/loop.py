@@ -18,7 +18,7 @@ from nacre.accel import apply_process_settings
 from nacre.agent import Agent
 from nacre.config.run import TrainConfig
 from nacre.envs.base import Env
-from nacre.train.callbacks import Callback, CallbackList, LoopState, Training
+from nacre.train.callbacks import Callback, LoopState, Training
 from nacre.train.events import Scheduled, standard_events, write_summary
 
 
@@ -54,11 +54,13 @@ def fit(
         apply_process_settings()
     out = Path(run_dir) if run_dir is not None else None
     training = Training(agent, env, train, seed, out, loop_state or LoopState())
-    user = CallbackList(callbacks)
+    user = list(callbacks)
     events = standard_events(training, user, eval_env, config_yaml, progress)
-    everything = CallbackList([*events, *user.callbacks])
+    # per-step calls add up over millions of steps: only to the callbacks that take them
+    stepping = [cb for cb in user if type(cb).on_step is not Callback.on_step]
     _start_episodes(training, env_state_restored)
-    everything.on_training_start(training)
+    for callback in [*events, *user]:
+        callback.on_training_start(training)
     step = agent.env_steps
     next_due = _schedule(events, step)
     try:
@@ -67,8 +69,8 @@ def fit(
             agent.observe(result)
             training.record(result)
             step = agent.env_steps
-            if user.steps_hooked:
-                user.on_step(training, result)
+            for callback in stepping:
+                callback.on_step(training, result)
             if step >= next_due:
                 for event in events:
                     if step >= event.due:
@@ -80,7 +82,8 @@ def fit(
             event.on_interrupt(training)
         _close(events, training, interrupted=True)
         raise
-    everything.on_training_end(training)
+    for callback in [*events, *user]:
+        callback.on_training_end(training)
     return TrainResult(agent, _close(events, training, interrupted=False), out)
 
 

@@ -84,7 +84,7 @@ def _context(state: Tensor, context_dim: int, intercept: bool) -> Tensor:
 
 def static_features(features: Tensor) -> Tensor:
     """``[1, K, d_a]`` from per-action features ``[K, d_a]``; per-step candidate features
-    ``[B, K, d_a]`` are refused: a learning batch records the chosen action's index only, so a
+    ``[B, K, d_a]`` are rejected: a learning batch records the chosen action's index only, so a
     learner would learn from features other than the ones it scored."""
     if features.ndim == 3:
         raise InputError("available.features", "per-step candidate features are not supported by "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from nacre.data.batch import TransitionBatch
-from nacre.errors import check_positive, check_unit_interval
+from nacre.errors import check_config
 from nacre.learners.policy.td3 import TD3, TD3Config
 from nacre.losses.actor_critic import critic_loss, deterministic_actor_loss
 from nacre.losses.td import td_target
@@ -30,9 +30,7 @@ class DDPGConfig:
     tau: float = 0.005
 
     def __post_init__(self) -> None:
-        check_positive("learner.lr", self.lr)
-        check_unit_interval("learner.gamma", self.gamma)
-        check_unit_interval("learner.tau", self.tau)
+        check_config(self, positive=("lr",), unit_interval=("gamma", "tau"))
 
 
 class DDPG(TD3):

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
-from nacre.errors import check_positive, check_unit_interval
+from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.policy import ppo_clip_loss, value_loss
 from nacre.losses.returns import gae
@@ -66,14 +66,8 @@ class PPOConfig:
     adam_eps: float = 1e-5
 
     def __post_init__(self) -> None:
-        check_positive("learner.lr", self.lr)
-        check_unit_interval("learner.gamma", self.gamma)
-        check_unit_interval("learner.gae_lambda", self.gae_lambda)
-        check_positive("learner.clip", self.clip)
-        check_positive("learner.epochs", self.epochs)
-        for name in ("clip_value", "max_grad_norm", "target_kl"):
-            if getattr(self, name) is not None:
-                check_positive(f"learner.{name}", getattr(self, name))
+        check_config(self, positive=("lr", "clip", "epochs", "clip_value", "max_grad_norm",
+                                      "target_kl"), unit_interval=("gamma", "gae_lambda"))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
-from nacre.errors import check_positive, check_unit_interval
+from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.policy import policy_gradient_loss, value_loss
 from nacre.losses.returns import gae
@@ -50,10 +50,7 @@ class ReinforceConfig:
     max_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
-        check_positive("learner.lr", self.lr)
-        check_unit_interval("learner.gamma", self.gamma)
-        if self.max_grad_norm is not None:
-            check_positive("learner.max_grad_norm", self.max_grad_norm)
+        check_config(self, positive=("lr", "max_grad_norm"), unit_interval=("gamma",))
 
 
 class REINFORCE:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
-from nacre.errors import check_positive, check_unit_interval
+from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.actor_critic import critic_loss, sac_actor_loss, soft_value, temperature_loss
 from nacre.losses.td import td_target
@@ -49,10 +49,7 @@ class SACConfig:
     learn_alpha: bool = True
 
     def __post_init__(self) -> None:
-        check_positive("learner.lr", self.lr)
-        check_unit_interval("learner.gamma", self.gamma)
-        check_unit_interval("learner.tau", self.tau)
-        check_positive("learner.init_alpha", self.init_alpha)
+        check_config(self, positive=("lr", "init_alpha"), unit_interval=("gamma", "tau"))
 
 
 class SAC:

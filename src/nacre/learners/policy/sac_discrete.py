@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
-from nacre.errors import check_positive, check_unit_interval
+from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.actor_critic import critic_loss, discrete_soft_value, temperature_loss
 from nacre.losses.td import td_target
@@ -46,10 +46,7 @@ class DiscreteSACConfig:
     target_entropy_scale: float = 0.98
 
     def __post_init__(self) -> None:
-        check_positive("learner.lr", self.lr)
-        check_unit_interval("learner.gamma", self.gamma)
-        check_unit_interval("learner.tau", self.tau)
-        check_positive("learner.init_alpha", self.init_alpha)
+        check_config(self, positive=("lr", "init_alpha"), unit_interval=("gamma", "tau"))
 
 
 class DiscreteSAC:

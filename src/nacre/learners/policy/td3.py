@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
-from nacre.errors import check_positive, check_unit_interval
+from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.actor_critic import critic_loss, deterministic_actor_loss, smoothed_target_action
 from nacre.losses.td import td_target
@@ -47,10 +47,7 @@ class TD3Config:
     target_noise_clip: float = 0.5
 
     def __post_init__(self) -> None:
-        check_positive("learner.lr", self.lr)
-        check_unit_interval("learner.gamma", self.gamma)
-        check_unit_interval("learner.tau", self.tau)
-        check_positive("learner.policy_delay", self.policy_delay)
+        check_config(self, positive=("lr", "policy_delay"), unit_interval=("gamma", "tau"))
 
 
 class TD3:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
-from nacre.errors import check_positive, check_unit_interval
+from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target, td_loss
 from nacre.networks.q import QNetwork
@@ -44,12 +44,7 @@ class DQNConfig:
     adam_eps: float = 1e-8
 
     def __post_init__(self) -> None:
-        check_unit_interval("learner.gamma", self.gamma)
-        check_positive("learner.lr", self.lr)
-        check_positive("learner.tau", self.tau)
-        check_unit_interval("learner.tau", self.tau)
-        if self.max_grad_norm is not None:
-            check_positive("learner.max_grad_norm", self.max_grad_norm)
+        check_config(self, positive=("lr", "tau", "max_grad_norm"), unit_interval=("gamma", "tau"))
 
 
 class DQN:

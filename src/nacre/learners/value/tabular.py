@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
-from nacre.errors import InputError, check_positive, check_unit_interval
+from nacre.errors import InputError, check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.td import q_learning_target
 from nacre.types import Metrics
@@ -25,8 +25,7 @@ class TabularConfig:
     init: float = 0.0
 
     def __post_init__(self) -> None:
-        check_unit_interval("learner.gamma", self.gamma)
-        check_positive("learner.lr", self.lr)
+        check_config(self, positive=("lr",), unit_interval=("gamma",))
 
 
 class TabularQLearning:
