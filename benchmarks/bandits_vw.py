@@ -36,9 +36,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import stats  # noqa: E402
 from harness import log, write_report  # noqa: E402
 from vw_peer import VWAgent  # noqa: E402
+
+from nacre.eval import stats  # noqa: E402
 
 STREAMS: dict[str, dict[str, Any]] = {
     "digits": {"id": "bandit/digits", "steps": 1797 * 5},  # 5 passes

@@ -37,7 +37,8 @@ from harness import (  # noqa: E402
     rss_bytes,
     write_json,
 )
-from stats import summarize_returns  # noqa: E402
+
+from nacre.eval.stats import summarize_returns  # noqa: E402
 
 NAME = "dqn_cartpole"
 ENV_ID = "CartPole-v1"
@@ -82,12 +83,12 @@ REFERENCES = [
 
 
 # ============================================================================ workers
-def worker_nacre(seed: int, steps: int) -> dict[str, Any]:
+def worker_nacre(seed: int, steps: int, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """One nacre training run via ``nacre.train`` into a temporary run folder."""
     import nacre
 
     check_nacre_hparams(nacre.load_preset(PRESET))
-    return harness.nacre_run(PRESET, seed, steps, THRESHOLD, EVAL_EPISODES)
+    return harness.nacre_run(PRESET, seed, steps, THRESHOLD, EVAL_EPISODES, overrides)
 
 
 def check_nacre_hparams(cfg: Any) -> None:
@@ -475,6 +476,8 @@ def run_worker(args: argparse.Namespace) -> None:
     kind = args.worker
     if kind == "nacre":
         data = worker_nacre(args.seed, args.steps)
+    elif kind == "nacre-off":
+        data = worker_nacre(args.seed, args.steps, harness.OFF)
     elif kind == "sb3":
         data = worker_sb3(args.seed, args.steps)
     elif kind == "limits":
@@ -557,7 +560,7 @@ def aggregate(
         "config": {"env_id": ENV_ID, "nacre_preset": PRESET, "steps": args.steps,
                    "seeds": seeds, "quick": args.quick, "hyperparameters": HPARAMS,
                    "eval_episodes": EVAL_EPISODES, "threshold": THRESHOLD,
-                   "order": [f"{lib}:{s}" for s in seeds for lib in ("nacre", "sb3")]},
+                   "order": [f"{lib}:{s}" for s in seeds for lib in harness.LIBRARIES]},
         "runs": runs,
         "throughput": throughput,
         "returns": returns,
@@ -725,6 +728,7 @@ def markdown(rep: dict[str, Any]) -> str:
             f"{ms['rss_growth_over_nbytes']:.2f} |",
             "",
         ]
+    lines += harness.readability_rows(rep)
     return "\n".join(lines)
 
 

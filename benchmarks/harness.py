@@ -150,30 +150,32 @@ def versions(dists: Sequence[str] = ("nacre", "torch", "stable-baselines3", "gym
 
 
 def nacre_run(preset: str, seed: int, steps: int, threshold: float,
-              eval_episodes: int) -> dict[str, Any]:
+              eval_episodes: int, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """One nacre training run via ``nacre.train`` into a temporary run folder: wall time of the
-    whole call, of the loop without its periodic evaluations, returns and the eval curve."""
+    whole call, of the loop without its periodic evaluations, returns and the eval curve.
+    ``overrides`` are ``key=value`` config overrides (e.g. ``train.accelerate=off``)."""
     import torch
 
     import nacre
-    from nacre import runtime
+    from nacre.threads import thread_counts
 
-    cfg = nacre.load_preset(preset)
+    cfg = nacre.load_preset(preset).with_overrides(list(overrides))
     marks: dict[str, list[tuple[int, float]]] = {"log": [], "eval": []}
     eval_returns: dict[int, float] = {}
 
-    def callback(event: str, row: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        if event in marks:
-            marks[event].append((int(row["env_steps"]), now))
-        if event == "eval":
-            eval_returns[int(row["env_steps"])] = float(row["eval/return_mean"])
+    class Timing(nacre.Callback):
+        def on_log(self, training: Any, row: dict[str, Any]) -> None:
+            marks["log"].append((training.env_steps, time.perf_counter()))
+
+        def on_eval(self, training: Any, returns: list[float]) -> None:
+            marks["eval"].append((training.env_steps, time.perf_counter()))
+            eval_returns[training.env_steps] = float(np.mean(returns))
 
     threads_before = torch.get_num_threads()
     with tempfile.TemporaryDirectory(prefix="nacre-bench-") as tmp:
         t0 = time.perf_counter()
-        result = nacre.train(preset, steps=steps, seed=seed, out=Path(tmp) / "run",
-                             progress=False, callbacks=[callback])
+        result = nacre.train(cfg, steps=steps, seed=seed, out=Path(tmp) / "run",
+                             progress=False, callbacks=[Timing()])
         wall = time.perf_counter() - t0
         metrics = [json.loads(line) for line in
                    (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines() if line]
@@ -184,7 +186,7 @@ def nacre_run(preset: str, seed: int, steps: int, threshold: float,
     log_at = dict(marks["log"])
     eval_time = sum(t - log_at[s] for s, t in marks["eval"] if s in log_at)
     first = next(((s, t) for s, t in marks["eval"] if eval_returns[s] >= threshold), None)
-    learn_threads = getattr(runtime, "_threads", {}).get("learn")
+    learn_threads = thread_counts()["learn"]
     return {
         "library": "nacre",
         "seed": seed,
@@ -211,6 +213,7 @@ def nacre_run(preset: str, seed: int, steps: int, threshold: float,
         "torch_threads_default": threads_before,
         "torch_threads_act": torch.get_num_threads(),
         "torch_threads_learn": learn_threads,
+        "accelerate": cfg.train.accelerate,
         "config_yaml": cfg.to_yaml(),
     }
 
@@ -276,16 +279,24 @@ def benchmark_parser(doc: str, seeds: int, steps: int, quick_help: str,
     return parser
 
 
+# nacre as a user runs it (train.accelerate: auto), nacre on its readable updates only
+# (train.accelerate: off: what readability costs), and the peer
+LIBRARIES = ("nacre", "nacre-off", "sb3")
+OFF = ("train.accelerate=off",)
+
+
 def run_alternating(script: str | Path, tmp: Path, seeds: Sequence[int], steps: int,
-                    *extra: str, keep: Path | None = None) -> dict[str, list[dict[str, Any]]]:
-    """nacre and SB3 workers of ``script``, alternating per seed, each in a fresh process.
+                    *extra: str, keep: Path | None = None,
+                    libraries: Sequence[str] = LIBRARIES) -> dict[str, list[dict[str, Any]]]:
+    """The workers of ``script`` for each library (nacre, nacre with ``train.accelerate: off``,
+    SB3), alternating per seed, each in a fresh process.
 
     With ``keep``, each finished run is also saved there and a run already saved there (same
     library, seed, steps and ``extra``) is read back instead of run again, so a long benchmark
     can be stopped and continued."""
-    runs: dict[str, list[dict[str, Any]]] = {"nacre": [], "sb3": []}
+    runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libraries}
     for seed in seeds:
-        for lib in ("nacre", "sb3"):
+        for lib in libraries:
             saved = None if keep is None else keep / "-".join(
                 [Path(script).stem, lib, *(e.strip("-") for e in extra), f"seed{seed}",
                  f"{steps}.json"])
@@ -298,7 +309,7 @@ def run_alternating(script: str | Path, tmp: Path, seeds: Sequence[int], steps: 
                     saved.parent.mkdir(parents=True, exist_ok=True)
                     write_json(saved, r)
             runs[lib].append(r)
-            log(f"  {lib:5s} seed {seed}: {r['wall_s']:6.1f} s, "
+            log(f"  {lib:9s} seed {seed}: {r['wall_s']:6.1f} s, "
                 f"{r['env_steps_per_s']:7.0f} steps/s, return {r['final_eval_return']:.1f}")
     return runs
 
@@ -309,8 +320,9 @@ def throughput(runs: dict[str, list[dict[str, Any]]], definition: str) -> dict[s
     nacre_runs, sb3_runs = runs["nacre"], runs["sb3"]
     ratio = [n["env_steps_per_s"] / s["env_steps_per_s"]
              for n, s in zip(nacre_runs, sb3_runs, strict=True)]
-    learning = {"nacre": [r["env_steps"] / r["loop_minus_eval_wall_s"] for r in nacre_runs],
-                "sb3": [r["learn_env_steps_per_s"] for r in sb3_runs]}
+    learning = {lib: [r["env_steps"] / r["loop_minus_eval_wall_s"] for r in rs]
+                for lib, rs in runs.items() if lib != "sb3"}
+    learning["sb3"] = [r["learn_env_steps_per_s"] for r in sb3_runs]
     loop_ratio = [n / s for n, s in zip(learning["nacre"], learning["sb3"], strict=True)]
     out: dict[str, Any] = {
         "definition": definition,
@@ -323,6 +335,14 @@ def throughput(runs: dict[str, list[dict[str, Any]]], definition: str) -> dict[s
         "learning_only_ratio_per_seed": loop_ratio,
         "learning_only_ratio_median": float(np.median(loop_ratio)),
     }
+    if "nacre-off" in runs:  # the price of readability
+        off = [o["env_steps_per_s"] / s["env_steps_per_s"]
+               for o, s in zip(runs["nacre-off"], sb3_runs, strict=True)]
+        accel = [n["env_steps_per_s"] / o["env_steps_per_s"]
+                 for n, o in zip(nacre_runs, runs["nacre-off"], strict=True)]
+        out.update({"off_ratio_per_seed": off, "off_ratio_median": float(np.median(off)),
+                    "accelerated_over_off_per_seed": accel,
+                    "accelerated_over_off_median": float(np.median(accel))})
     for lib, rs in runs.items():
         sps = [r["env_steps_per_s"] for r in rs]
         out[lib] = {"env_steps_per_s": sps, "median": float(np.median(sps)),
@@ -331,6 +351,34 @@ def throughput(runs: dict[str, list[dict[str, Any]]], definition: str) -> dict[s
                     "wall_s": [r["wall_s"] for r in rs],
                     "wall_s_median": float(np.median([r["wall_s"] for r in rs]))}
     return out
+
+
+def readability_rows(rep: dict[str, Any]) -> list[str]:
+    """Markdown lines: nacre with and without its accelerated kernels against the peer."""
+    tp, ret = rep["throughput"], rep["returns"]
+    if "nacre-off" not in ret:
+        return []
+
+    def iqm(lib: str) -> str:
+        lo, hi = ret[lib]["iqm_ci95"]
+        return f"{ret[lib]['iqm']:.1f} [{lo:.1f}, {hi:.1f}]"
+
+    return [
+        "",
+        "The price of readability — the same runs with `train.accelerate: off` (every learner "
+        "on its readable autograd update, no process settings), in the same invocation:",
+        "",
+        "| | nacre (accelerate: auto) | nacre (accelerate: off) | SB3 |",
+        "|---|---:|---:|---:|",
+        f"| env-steps/s, median | {tp['nacre']['median']:,.0f} | "
+        f"{tp['nacre-off']['median']:,.0f} | {tp['sb3']['median']:,.0f} |",
+        f"| ratio vs SB3, median of seed pairs | **{tp['ratio_median']:.2f}×** | "
+        f"**{tp['off_ratio_median']:.2f}×** | 1 |",
+        f"| final return, IQM [95% CI] | {iqm('nacre')} | {iqm('nacre-off')} | {iqm('sb3')} |",
+        "",
+        f"Acceleration makes nacre {tp['accelerated_over_off_median']:.2f}× faster "
+        "(median of seed pairs).",
+    ]
 
 
 def time_to_threshold(nacre_runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -387,7 +435,8 @@ def plot_side_by_side(rep: dict[str, Any], path: Path, algo: str, threshold: flo
                       ylim: tuple[float, float] | None = (0, 520)) -> None:
     """Evaluation curves (nacre) with SB3's final returns, throughput, final returns."""
     import matplotlib
-    from stats import stratified_bootstrap_ci
+
+    from nacre.eval.stats import stratified_bootstrap_ci
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -18,6 +18,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import write_json  # noqa: E402
-from stats import summarize_returns  # noqa: E402
+
+from nacre.eval.stats import summarize_returns  # noqa: E402
 
 ENV_ID = "Pendulum-v1"
 THRESHOLD = -200.0  # the bar for the final return (IQM)
@@ -66,9 +68,11 @@ def check_preset(algo: str) -> None:
         raise SystemExit(f"preset pendulum-{algo} differs from the RL-Zoo hyper-parameters: {bad}")
 
 
-def worker_nacre(algo: str, seed: int, steps: int) -> dict[str, Any]:
+def worker_nacre(algo: str, seed: int, steps: int, overrides: Sequence[str] = ()
+                 ) -> dict[str, Any]:
     check_preset(algo)
-    return harness.nacre_run(f"pendulum-{algo}", seed, steps, THRESHOLD, EVAL_EPISODES)
+    return harness.nacre_run(f"pendulum-{algo}", seed, steps, THRESHOLD, EVAL_EPISODES,
+                             overrides)
 
 
 def worker_sb3(algo: str, seed: int, steps: int) -> dict[str, Any]:
@@ -100,8 +104,11 @@ def main() -> None:
     parser.add_argument("--algo", choices=("td3", "sac"), required=True)
     args = parser.parse_args()
     if args.worker:
-        run = worker_nacre if args.worker == "nacre" else worker_sb3
-        write_json(args.out, run(args.algo, args.seed, args.steps))
+        if args.worker == "sb3":
+            write_json(args.out, worker_sb3(args.algo, args.seed, args.steps))
+        else:
+            overrides = harness.OFF if args.worker == "nacre-off" else ()
+            write_json(args.out, worker_nacre(args.algo, args.seed, args.steps, overrides))
         return
     if args.quick:
         args.seeds, args.steps = min(args.seeds, 2), min(args.steps, 2_000)
@@ -148,6 +155,7 @@ def orchestrate(args: argparse.Namespace) -> None:
             f"[{ret['nacre']['iqm_ci95'][0]:.1f}, {ret['nacre']['iqm_ci95'][1]:.1f}] | "
             f"{ret['sb3']['iqm']:.1f} [{ret['sb3']['iqm_ci95'][0]:.1f}, "
             f"{ret['sb3']['iqm_ci95'][1]:.1f}] | |",
+            *harness.readability_rows(rep),
             "",
             f"Reference (not measured here): {REFERENCES[args.algo]}.",
             "",

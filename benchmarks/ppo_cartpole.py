@@ -20,6 +20,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import best_per_call, log, write_json  # noqa: E402
-from stats import summarize_returns  # noqa: E402
+
+from nacre.eval.stats import summarize_returns  # noqa: E402
 
 NAME = "ppo_cartpole"
 ENV_ID = "CartPole-v1"
@@ -74,11 +76,11 @@ REFERENCES = [
 
 
 # ============================================================================ workers
-def worker_nacre(seed: int, steps: int) -> dict[str, Any]:
+def worker_nacre(seed: int, steps: int, overrides: Sequence[str] = ()) -> dict[str, Any]:
     import nacre
 
     check_nacre_hparams(nacre.load_preset(PRESET))
-    return harness.nacre_run(PRESET, seed, steps, THRESHOLD, EVAL_EPISODES)
+    return harness.nacre_run(PRESET, seed, steps, THRESHOLD, EVAL_EPISODES, overrides)
 
 
 def check_nacre_hparams(cfg: Any) -> None:
@@ -261,6 +263,7 @@ def worker_limits(quick: bool) -> dict[str, Any]:
 
 def run_worker(args: argparse.Namespace) -> None:
     kinds = {"nacre": lambda: worker_nacre(args.seed, args.steps),
+             "nacre-off": lambda: worker_nacre(args.seed, args.steps, harness.OFF),
              "sb3": lambda: worker_sb3(args.seed, args.steps),
              "limits": lambda: worker_limits(args.quick)}
     if args.worker not in kinds:
@@ -408,6 +411,7 @@ def markdown(rep: dict[str, Any]) -> str:
         "SB3) |",
         "",
     ]
+    lines += harness.readability_rows(rep)
     return "\n".join(lines)
 
 

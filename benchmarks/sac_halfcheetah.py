@@ -27,7 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import write_json  # noqa: E402
-from stats import summarize_returns  # noqa: E402
+
+from nacre.eval.stats import summarize_returns  # noqa: E402
 
 ENV_ID = "HalfCheetah-v5"
 PRESET = "halfcheetah-sac"

@@ -18,6 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     t.add_argument("--steps", type=int, help="total environment steps of the run")
     t.add_argument("--seed", type=int)
+    t.add_argument("--seeds", metavar="SEEDS",
+                   help="several seeds in parallel processes, e.g. 0-4 or 1,3,7; writes each "
+                   "run under OUT/seed_<s>/ and OUT/aggregate.json (IQM, 95%% CI) + a figure")
     t.add_argument("--num-envs", type=int)
     t.add_argument("--out", help="run folder (default runs/<name>-s<seed>-<time>)")
     t.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -65,10 +68,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     progress = False if args.no_progress else None
     if args.resume:
-        if args.config or args.seed is not None or args.num_envs or args.set or args.out:
+        if (args.config or args.seed is not None or args.num_envs or args.set or args.out
+                or args.seeds):
             print("nacre: error: --resume takes only --steps", file=sys.stderr)
             return 2
         result = nacre.resume(args.resume, steps=args.steps, progress=progress)
+    elif args.seeds:
+        return _train_seeds(args, progress)
     else:
         if not args.config:
             print("nacre: error: give a preset or CONFIG.yaml (or --resume RUN_DIR)",
@@ -78,6 +84,26 @@ def _dispatch(args: argparse.Namespace) -> int:
                              num_envs=args.num_envs, out=args.out, overrides=args.set,
                              progress=progress)
     print(json.dumps(result.summary | {"run_dir": str(result.run_dir)}, indent=2))
+    return 0
+
+
+def _train_seeds(args: argparse.Namespace, progress: bool | None) -> int:
+    from nacre.train.run import default_run_dir, resolve_config
+    from nacre.train.seeds import parse_seeds, train_seeds
+
+    if args.seed is not None or not args.config:
+        print("nacre: error: --seeds takes a preset or CONFIG.yaml and no --seed",
+              file=sys.stderr)
+        return 2
+    seeds = parse_seeds(args.seeds)
+    cfg = resolve_config(args.config, args.steps, None, args.num_envs, args.set)
+    out = args.out or default_run_dir(args.config, cfg, f"seeds{args.seeds}")
+    result = train_seeds(cfg, seeds, out, progress=progress)
+    final = result.aggregate["final_eval_return"]
+    print(json.dumps({"final_eval_return_iqm": final["iqm"],
+                      "final_eval_return_iqm_ci95": final["iqm_ci95"],
+                      "final_eval_return_mean": final["mean"], "seeds": seeds,
+                      "failed": result.aggregate["failed"], "out": str(result.out)}, indent=2))
     return 0
 
 

@@ -17,7 +17,8 @@ class ProgressBar:
     """
 
     def __init__(self, total: int, start: int = 0, stream: TextIO | None = None,
-                 enabled: bool | None = None, min_interval: float = 0.25) -> None:
+                 enabled: bool | None = None, min_interval: float = 0.25,
+                 unit: str = "steps") -> None:
         self.total = total
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
@@ -25,7 +26,7 @@ class ProgressBar:
         # Off means no tqdm at all, so nothing can reach the stream.
         self._bar: Any = None
         if self.enabled:
-            self._bar = tqdm(total=total, initial=start, file=self.stream, unit="steps",
+            self._bar = tqdm(total=total, initial=start, file=self.stream, unit=unit,
                              mininterval=min_interval, dynamic_ncols=True)
 
     @property

@@ -23,13 +23,14 @@ from nacre.train.evaluate import evaluate
 from nacre.train.loop import TrainResult, fit
 
 
-def _resolve(
+def resolve_config(
     config: RunConfig | str | Path,
-    steps: int | None,
-    seed: int | None,
-    num_envs: int | None,
-    overrides: Sequence[str],
+    steps: int | None = None,
+    seed: int | None = None,
+    num_envs: int | None = None,
+    overrides: Sequence[str] = (),
 ) -> RunConfig:
+    """A preset name, YAML path or config with the given overrides applied."""
     cfg = config if isinstance(config, RunConfig) else load_config(config)
     if overrides:
         cfg = cfg.with_overrides(list(overrides))
@@ -65,13 +66,8 @@ def train(
         >>> result.summary["env_steps"]  # doctest: +SKIP
         2000
     """
-    name = str(config) if isinstance(config, str) else None
-    cfg = _resolve(config, steps, seed, num_envs, overrides)
-    if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = name if name and not name.endswith((".yaml", ".yml")) else cfg.env.id
-        out = Path("runs") / f"{Path(base).stem}-s{cfg.seed}-{stamp}"
-    run_dir = Path(out)
+    cfg = resolve_config(config, steps, seed, num_envs, overrides)
+    run_dir = Path(out) if out is not None else default_run_dir(config, cfg, f"s{cfg.seed}")
     if (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists():
         raise ConfigError(
             f"{run_dir} already holds a run: resume it with `nacre train --resume {run_dir}` "
@@ -82,6 +78,13 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     return _fit_and_close(run, run_dir, callbacks, progress)
+
+
+def default_run_dir(config: RunConfig | str | Path, cfg: RunConfig, tag: str) -> Path:
+    """``runs/<preset or env id>-<tag>-<time>``."""
+    name = str(config) if isinstance(config, str) else None
+    base = name if name and not name.endswith((".yaml", ".yml")) else cfg.env.id
+    return Path("runs") / f"{Path(base).stem}-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def load_run(
@@ -117,7 +120,7 @@ def resume(
     episodes, with a warning.
     """
     run_dir = Path(run_dir)
-    cfg = _resolve(run_dir / "config.yaml", steps, None, None, ())
+    cfg = resolve_config(run_dir / "config.yaml", steps, None, None, ())
     original = load_config(run_dir / "config.yaml").train
     if cfg.train.steps != original.steps and not original.schedule_steps:
         # Fractional schedules stay relative to the budget the run started with.

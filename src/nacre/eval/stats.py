@@ -1,4 +1,4 @@
-"""Small, dependency-light statistics for benchmark reports (numpy only).
+"""Statistics of returns across runs (numpy only): interquartile mean and bootstrap intervals.
 
 Follows the rliable recipe (Agarwal et al. 2021, "Deep RL at the Edge of the Statistical
 Precipice"): the interquartile mean (IQM) of run scores, and percentile confidence intervals from
