@@ -332,11 +332,13 @@ def worker_limits(quick: bool) -> dict[str, Any]:
 def worker_acting(quick: bool) -> dict[str, Any]:
     """Per-step cost of nacre's act + observe at B=1 vs a bare forward pass of the same net."""
     import torch
-    from nacre.runtime import configure_torch
 
     import nacre
+    from nacre.accel import apply_process_settings
+    from nacre.threads import configure_threads
 
-    configure_torch(1, 0)
+    configure_threads(1, 0)
+    apply_process_settings()  # what nacre.train does with train.accelerate: auto
     run = nacre.build(nacre.load_preset(PRESET))
     agent, env = run.agent, run.env
     obs = env.reset(seed=0)
@@ -384,7 +386,8 @@ def worker_acting(quick: bool) -> dict[str, Any]:
             "ratio_act_observe_to_forward": act_observe / (fwd_s / n),
         }
     out["method"] = (
-        "nacre.build(load_preset('cartpole-dqn')) after configure_torch(1, 0); per step, "
+        "nacre.build(load_preset('cartpole-dqn')) after configure_threads(1, 0) and the "
+        "accelerate: auto process settings; per step, "
         "agent.act() and agent.observe(result) are timed with perf_counter around each call "
         "(env.step runs between them, untimed); observe includes the replay-buffer write. "
         "Bare forward: agent.learner.q(obs) under torch.inference_mode, timed the same way."

@@ -12,8 +12,12 @@ def _blocks(name: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", (DOCS / name).read_text(), flags=re.S)
 
 
-@pytest.mark.parametrize("index", range(len(_blocks("bandits.md"))))
-def test_bandit_guide_examples_run(index: int, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+GUIDES = ("bandits.md", "training.md")
+
+
+@pytest.mark.parametrize(("guide", "index"), [(g, i) for g in GUIDES
+                                              for i in range(len(_blocks(g)))])
+def test_guide_examples_run(guide: str, index: int, tmp_path: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    exec(compile(_blocks("bandits.md")[index], f"docs/bandits.md block {index}", "exec"), {})
+    exec(compile(_blocks(guide)[index], f"docs/{guide} block {index}", "exec"), {})

@@ -18,7 +18,7 @@ EXPECTED = {
     "UCB",
     "load_run", "make_env", "preset_names", "register", "resume", "train",
     # clean core (issue #10): typed buffer writes, the callback API
-    "StepBatch", "Callback", "StopOnReward", "Training",
+    "StepBatch", "Callback", "StopOnReward", "Training", "train_seeds",
 }
 
 

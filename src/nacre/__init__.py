@@ -85,6 +85,7 @@ from nacre.train import (  # noqa: E402
     load_run,
     resume,
     train,
+    train_seeds,
 )
 from nacre.version import __version__
 
@@ -159,4 +160,5 @@ __all__ = [
     "register",
     "resume",
     "train",
+    "train_seeds",
 ]

@@ -1,6 +1,8 @@
 """Learning tests: each asserts a measured return that a broken learner would miss.
 
-Random policies score ~0.015 on non-slippery FrozenLake and ~22 on CartPole-v1.
+Random policies score ~0.015 on non-slippery FrozenLake and ~22 on CartPole-v1. The tests of
+learners a kernel of nacre.accel covers run twice: with the kernel (``accelerate: auto``) and on
+the learner's readable update (``accelerate: off``).
 """
 
 import pytest
@@ -8,6 +10,7 @@ import pytest
 import nacre
 
 FAST = ["train.eval_every=0", "train.log_every=1000", "train.learn_threads=1"]
+BOTH_PATHS = pytest.mark.parametrize("accelerate", ["auto", "off"])
 
 
 def test_tabular_q_solves_deterministic_frozenlake() -> None:
@@ -22,10 +25,15 @@ def test_tabular_q_solves_deterministic_frozenlake() -> None:
     ("learner", "buffer", "threshold"),
     [("dqn", "replay", 150.0), ("double_dqn", "replay", 140.0), ("sarsa", "sarsa", 90.0)],
 )
-def test_dqn_family_learns_cartpole_quickly(learner: str, buffer: str, threshold: float) -> None:
+
+
+@BOTH_PATHS
+def test_dqn_family_learns_cartpole_quickly(learner: str, buffer: str, threshold: float,
+                                            accelerate: str) -> None:
     result = nacre.train(
-        "cartpole-dqn", steps=5000, seed=0, progress=False, out=_tmp(learner),
-        overrides=[*FAST, f"learner.name={learner}", f"buffer.name={buffer}",
+        "cartpole-dqn", steps=5000, seed=0, progress=False, out=_tmp(learner + accelerate),
+        overrides=[*FAST, f"train.accelerate={accelerate}", f"learner.name={learner}",
+                   f"buffer.name={buffer}",
                    "network.hidden=[64, 64]", "train.train_freq=4", "train.gradient_steps=2",
                    "train.target_update_interval=200", "exploration.steps=500"],
     )
@@ -42,10 +50,13 @@ def test_dueling_head_and_n_step_learn_cartpole() -> None:
     assert result.summary["final_eval_return_mean"] >= 150.0
 
 
-def test_vectorized_envs_learn_cartpole() -> None:
+@BOTH_PATHS
+def test_vectorized_envs_learn_cartpole(accelerate: str) -> None:
     result = nacre.train(
-        "cartpole-dqn", steps=5000, seed=0, num_envs=4, progress=False, out=_tmp("vec"),
-        overrides=[*FAST, "network.hidden=[64, 64]", "train.train_freq=8",
+        "cartpole-dqn", steps=5000, seed=0, num_envs=4, progress=False,
+        out=_tmp("vec" + accelerate),
+        overrides=[*FAST, f"train.accelerate={accelerate}", "network.hidden=[64, 64]",
+                   "train.train_freq=8",
                    "train.gradient_steps=4", "train.target_update_interval=200",
                    "exploration.steps=500"],
     )
@@ -84,25 +95,31 @@ PPO_FAST = [*FAST, "env.num_envs=4", "train.train_freq=256", "train.batch_size=6
             "learner.clip_schedule=constant", "learner.gamma=0.9", "train.eval_episodes=20"]
 
 
-def test_ppo_learns_a_two_armed_contextual_task() -> None:
+@BOTH_PATHS
+def test_ppo_learns_a_two_armed_contextual_task(accelerate: str) -> None:
     from nacre.testing import register_fakes
 
     register_fakes()
-    result = nacre.train("cartpole-ppo", steps=6000, seed=0, progress=False, out=_tmp("ppo-d"),
-                         overrides=[*PPO_FAST, "env.id=nacre/Identity-v0", "env.kwargs={n: 2}"])
+    result = nacre.train("cartpole-ppo", steps=6000, seed=0, progress=False,
+                         out=_tmp("ppo-d" + accelerate),
+                         overrides=[*PPO_FAST, f"train.accelerate={accelerate}",
+                                    "env.id=nacre/Identity-v0", "env.kwargs={n: 2}"])
     # 10 steps per episode, reward 1 per correct arm: random ≈ 5, optimal 10
     assert result.summary["final_eval_return_mean"] >= 9.5
 
 
-def test_continuous_ppo_learns_to_reach_a_target() -> None:
+@BOTH_PATHS
+def test_continuous_ppo_learns_to_reach_a_target(accelerate: str) -> None:
     from nacre.testing import register_fakes
 
     register_fakes()
     # the preset's linear lr / clip decay: with a constant lr of 3e-3 the policy's std shrinks
     # to ~0.01 and an occasional late update throws it off (seen in 1 of 4 seeds)
     decaying = [o for o in PPO_FAST if "schedule" not in o]
-    result = nacre.train("cartpole-ppo", steps=20000, seed=0, progress=False, out=_tmp("ppo-c"),
-                         overrides=[*decaying, "env.id=nacre/Target-v0"])
+    result = nacre.train("cartpole-ppo", steps=20000, seed=0, progress=False,
+                         out=_tmp("ppo-c" + accelerate),
+                         overrides=[*decaying, f"train.accelerate={accelerate}",
+                                    "env.id=nacre/Target-v0"])
     # minus the mean distance to the target over 10 steps: random ≈ −11, the untrained greedy
     # (mean) action ≈ −5, after one training round ≈ −2 to −3.5; optimal 0
     assert result.summary["final_eval_return_mean"] >= -0.5
@@ -139,14 +156,16 @@ def test_reinforce_learns_a_two_armed_contextual_task() -> None:
 
 
 @pytest.mark.parametrize("learner", ["td3", "ddpg"])
-def test_deterministic_actors_learn_to_reach_a_target(learner: str) -> None:
+@BOTH_PATHS
+def test_deterministic_actors_learn_to_reach_a_target(learner: str, accelerate: str) -> None:
     from nacre.testing import register_fakes
 
     register_fakes()
     one_critic = ["learner={name: ddpg, gamma: 0.5}", "network.n_critics=1"]
     result = nacre.train(
-        "pendulum-td3", steps=3000, seed=0, progress=False, out=_tmp(learner),
-        overrides=[*FAST, "env.id=nacre/Target-v0", "train.learning_starts=500",
+        "pendulum-td3", steps=3000, seed=0, progress=False, out=_tmp(learner + accelerate),
+        overrides=[*FAST, f"train.accelerate={accelerate}", "env.id=nacre/Target-v0",
+                   "train.learning_starts=500",
                    "exploration.steps=500", "network.actor_hidden=[64, 64]",
                    "network.critic_hidden=[64, 64]", "train.batch_size=64",
                    "learner.gamma=0.5", "train.eval_episodes=20",
@@ -157,13 +176,15 @@ def test_deterministic_actors_learn_to_reach_a_target(learner: str) -> None:
     assert result.summary["final_eval_return_mean"] >= -0.3
 
 
-def test_sac_learns_to_reach_a_target() -> None:
+@BOTH_PATHS
+def test_sac_learns_to_reach_a_target(accelerate: str) -> None:
     from nacre.testing import register_fakes
 
     register_fakes()
     result = nacre.train(
-        "pendulum-sac", steps=5000, seed=0, progress=False, out=_tmp("sac"),
-        overrides=[*FAST, "env.id=nacre/Target-v0", "train.learning_starts=500",
+        "pendulum-sac", steps=5000, seed=0, progress=False, out=_tmp("sac" + accelerate),
+        overrides=[*FAST, f"train.accelerate={accelerate}", "env.id=nacre/Target-v0",
+                   "train.learning_starts=500",
                    "exploration.steps=500", "network.actor_hidden=[64, 64]",
                    "network.critic_hidden=[64, 64]", "train.batch_size=64",
                    "learner.gamma=0.5", "train.eval_episodes=20"],

@@ -98,9 +98,11 @@ class PPOKernel(FlatKernel):
             entropy = -(p * log_p).sum(1)
         log_ratio = log_prob - mb.old_log_prob
         ratio = log_ratio.exp()
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        if kl_limit is not None and float(approx_kl) > kl_limit:
-            return None
+        approx_kl = None
+        if kl_limit is not None or want_metrics:  # a few kernels: only when needed
+            approx_kl = ((ratio - 1.0) - log_ratio).mean()
+            if kl_limit is not None and float(approx_kl) > kl_limit:
+                return None
         unclipped = ratio * mb.advantage
         clipped = ratio.clamp(1.0 - clip, 1.0 + clip) * mb.advantage
         # n · ∂L/∂log π (the 1/n of every mean is applied by the optimizer)
@@ -115,13 +117,14 @@ class PPOKernel(FlatKernel):
             d_out.scatter_add_(1, mb.action.long().unsqueeze(1), d_log_prob.unsqueeze(1))
             if cfg.entropy_coef:
                 d_out.addcmul_(p, log_p + entropy.unsqueeze(1), value=cfg.entropy_coef)
-        d_value, v_loss = self._value_grad(value, mb)
+        d_value, errors = self._value_grad(value, mb)
         backward_into(self.actor, actor_acts, d_out, self.actor_grads, self.actor_tanh)
         backward_into(self.critic, critic_acts, d_value.unsqueeze(1), self.critic_grads,
                       self.critic_tanh)
         self.ppo.optimizer.step_flat(1.0 / n)
-        if not want_metrics:
-            return {"approx_kl": approx_kl}
+        if not want_metrics or approx_kl is None:
+            return {} if approx_kl is None else {"approx_kl": approx_kl}
+        v_loss = errors.mean()
         policy_loss = -torch.min(unclipped, clipped).mean()
         entropy_mean = entropy.mean()
         return {
@@ -132,18 +135,19 @@ class PPOKernel(FlatKernel):
         }
 
     def _value_grad(self, value: Tensor, mb: Minibatch) -> tuple[Tensor, Tensor]:
-        """``n · ∂(c_v · value loss)/∂v`` and the value loss (PPO2's clipping where set)."""
+        """``n · ∂(c_v · value loss)/∂v`` and the per-row errors whose mean is the value loss
+        (PPO2's clipping where set)."""
         cfg = self.ppo.config
         error = value - mb.returns
         if cfg.clip_value is None or mb.old_value is None:
-            return error * (2.0 * cfg.value_coef), error.square().mean()
+            return error * (2.0 * cfg.value_coef), error * error
         moved = value - mb.old_value
         inside = (moved.abs() <= cfg.clip_value).to(value.dtype)
         error_c = mb.old_value + moved.clamp(-cfg.clip_value, cfg.clip_value) - mb.returns
         e1, e2 = error * error, error_c * error_c
         w1 = torch.where(e1 > e2, 1.0, torch.where(e1 < e2, 0.0, 0.5))
         d_value = (w1 * error + (1.0 - w1) * inside * error_c) * (2.0 * cfg.value_coef)
-        return d_value, torch.max(e1, e2).mean()
+        return d_value, torch.max(e1, e2)
 
 
 __all__ = ["PPOKernel", "covers"]

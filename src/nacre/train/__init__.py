@@ -5,6 +5,7 @@ from nacre.train.checkpoint import latest_checkpoint, load_checkpoint, save_chec
 from nacre.train.evaluate import evaluate
 from nacre.train.loop import TrainResult, fit
 from nacre.train.run import evaluate_run, load_run, resume, train
+from nacre.train.seeds import train_seeds
 
 __all__ = [
     "Callback",
@@ -21,4 +22,5 @@ __all__ = [
     "resume",
     "save_checkpoint",
     "train",
+    "train_seeds",
 ]

@@ -13,7 +13,6 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -25,8 +24,8 @@ from nacre.kinds import BufferKind
 from nacre.train.callbacks import Callback, Training
 from nacre.train.checkpoint import save_checkpoint
 from nacre.train.evaluate import evaluate
-from nacre.train.loggers import JSONLLogger, Logger, TensorBoardLogger, read_metrics
-from nacre.train.plots import plot_learning_curve
+from nacre.train.loggers import JSONLLogger, Logger, TensorBoardLogger
+from nacre.train.plots import Plotter
 from nacre.train.progress import ProgressBar
 from nacre.types import RolloutStore
 
@@ -201,6 +200,31 @@ class Checkpointing(Scheduled):
             callback.on_checkpoint(training, path)
 
 
+class LearningCurve(Scheduled):
+    """``plots/learning_curve.png`` in the run folder, drawn when the run ends (its plotting
+    library imported meanwhile, see :class:`~nacre.train.plots.Plotter`)."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.plotter: Plotter | None = None
+
+    def on_training_start(self, training: Training) -> None:
+        self.plotter = Plotter()
+
+    def on_close(self, training: Training) -> None:
+        out, plotter, self.plotter = training.run_dir, self.plotter, None
+        if out is None or plotter is None:
+            return
+        metrics = out / "metrics.jsonl"
+        if not metrics.exists():
+            plotter.close()
+            return
+        try:
+            plotter.draw(metrics, out / "plots" / "learning_curve.png", title=out.name)
+        except Exception as exc:  # a failed plot must not fail a finished run
+            warnings.warn(f"could not draw the learning curve: {exc!r}", stacklevel=2)
+
+
 def standard_events(training: Training, user: list[Callback],
                     eval_env: Env | Sequence[Env] | None,
                     config_yaml: str, progress: bool | None) -> list[Scheduled]:
@@ -212,6 +236,8 @@ def standard_events(training: Training, user: list[Callback],
     if eval_env is not None:
         events.append(Evaluation(cfg.eval_every, eval_env, logging, user))
     events.append(Checkpointing(cfg.checkpoint_every, config_yaml, user))
+    if training.run_dir is not None:
+        events.append(LearningCurve())
     return events
 
 
@@ -281,23 +307,10 @@ def write_summary(training: Training, interrupted: bool) -> dict[str, Any]:
         "stop_reason": training.stop_reason,
         **_bandit_totals(training),
     }
-    out = training.run_dir
-    if out is not None:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        _plot(out)
+    if training.run_dir is not None:
+        (training.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _plot(out: Path) -> None:
-    metrics = out / "metrics.jsonl"
-    if not metrics.exists():
-        return
-    try:
-        plot_learning_curve(read_metrics(metrics), out / "plots" / "learning_curve.png",
-                            title=out.name)
-    except Exception as exc:  # a failed plot must not fail a finished run
-        warnings.warn(f"could not draw the learning curve: {exc!r}", stacklevel=3)
-
-
-__all__ = ["Checkpointing", "Evaluation", "Logging", "Scheduled", "TargetUpdate",
+__all__ = ["Checkpointing", "Evaluation", "LearningCurve", "Logging", "Scheduled", "TargetUpdate",
            "TrainingRounds", "log_row", "standard_events", "write_summary"]

@@ -145,10 +145,11 @@ class PPO:
         self.clip = cfg.clip * (remaining if cfg.clip_schedule == "linear" else 1.0)
         rows = minibatch_of(self.process(rollout))
         kl_limit = None if cfg.target_kl is None else 1.5 * cfg.target_kl
+        whole = [self._normalized(rows)] if batch_size >= len(rows) else None  # no shuffling
         metrics: Metrics | None = None
         updates = 0
         for epoch in range(cfg.epochs):
-            parts = list(self._minibatches(rows, batch_size))
+            parts = whole or list(self._minibatches(rows, batch_size))
             for i, part in enumerate(parts):
                 last = epoch == cfg.epochs - 1 and i == len(parts) - 1
                 metrics = step(part, kl_limit, last)
@@ -207,13 +208,8 @@ class PPO:
         return batch if bool(keep.all()) else batch.select(keep)
 
     def _minibatches(self, rows: Minibatch, batch_size: int) -> Iterator[Minibatch]:
-        """One epoch: shuffled minibatches with their advantages standardized (the whole
-        rollout at once, unshuffled, when it fits in one)."""
-        n = len(rows)
-        if batch_size >= n:
-            yield self._normalized(rows)
-            return
-        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+        """One epoch: shuffled minibatches with their advantages standardized."""
+        order = torch.randperm(len(rows), generator=self.generator, device=self.generator.device)
         for idx in torch.split(order.to(rows.returns.device), batch_size):
             yield self._normalized(rows.select(idx))
 
