@@ -134,8 +134,9 @@ class Agent:
         available: AvailableActions | None = None,
     ) -> None:
         """Start (or restart) acting from a batch of first observations ``[B, ...]``."""
-        if np.ndim(obs) == 0:
-            raise InputError("obs", "expected a batch [B, ...]; wrap one observation as obs[None]")
+        if not isinstance(obs, np.ndarray | Tensor) or obs.ndim == 0:
+            raise InputError("obs", "expected a batch [B, ...] as a NumPy array or tensor; wrap "
+                             "one observation as obs[None]")
         self._obs = obs
         self._num_envs = int(obs.shape[0])
         self.action_space = action_space
@@ -266,11 +267,8 @@ class Agent:
         batch = self.buffer.sample(batch_size)  # every pending row, once
         if not self._on_cpu:
             batch = batch.to(self.device)
-        parts = batch.split(batch_size)
-        metrics: Metrics = {}
-        for part in parts:
-            metrics = self.learner.learn_batch(part)
-        self.grad_steps += len(parts)
+        metrics = self.engine.learn_batches(batch, batch_size)
+        self.grad_steps += -(-len(batch) // batch_size)  # one update per batch_size rows
         return metrics
 
     def _learn_rollout(self, buffer: RolloutStore, batch_size: int, progress: float) -> Metrics:

@@ -10,11 +10,11 @@ On a shared machine more threads are much slower, not faster: a parallel region 
 barrier for every thread, and a thread whose core another process holds is descheduled for a
 whole time slice (measured: 6,000 steps of ``cartpole-dqn`` took 2.4 s on an idle 2-core
 machine and 7.9 s next to two busy processes with two learning threads, 3.6 s with one;
-benchmarks/contention.py). With ``learn_threads = 0`` (auto) nacre therefore learns on the CPUs
-this process may run on (its affinity mask, not the machine's count: a container or
-``taskset`` may allow fewer), at most 8, *minus the cores other processes kept busy* since the
-last check (read from ``/proc/stat`` at most every 0.25 s; Linux only, elsewhere the affinity
-count alone). A thread count set explicitly is used as given.
+benchmarks/contention.py). So with ``learn_threads = 0`` (auto) nacre learns on at most the
+CPUs this process may run on (its affinity mask, not the machine's count: a container or
+``taskset`` may allow fewer), at most 8, minus the cores other processes keep busy, and it times
+its training rounds to check that more than one thread actually pays (see
+:class:`_AutoLearnThreads`). A thread count set explicitly is used as given.
 """
 
 from __future__ import annotations
@@ -38,28 +38,41 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _affinity() -> set[int] | None:
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return None
+
+
 class MachineLoad:
-    """How many cores other processes kept busy, from ``/proc/stat`` and this process's own CPU
+    """How many of this process's CPUs other processes kept busy, from the per-CPU lines of
+    ``/proc/stat`` (only the CPUs in this process's affinity mask) and this process's own CPU
     time, over the interval since the previous reading."""
 
     def __init__(self) -> None:
+        self._cpus = _affinity()
         self._last: tuple[float, float, float] | None = self._read()
 
-    @staticmethod
-    def _read() -> tuple[float, float, float] | None:
-        """``(wall s, busy CPU s of the whole machine, CPU s of this process)``."""
+    def _read(self) -> tuple[float, float, float] | None:
+        """``(wall s, busy CPU s of this process's CPUs, CPU s of this process)``."""
+        if self._cpus is None:
+            return None
+        busy = 0
         try:
             with open("/proc/stat") as fh:
-                values = [int(v) for v in fh.readline().split()[1:9]]
+                for line in fh:
+                    name, _, rest = line.partition(" ")
+                    if name[:3] == "cpu" and name[3:].isdigit() and int(name[3:]) in self._cpus:
+                        values = [int(v) for v in rest.split()[:8]]
+                        busy += sum(values) - values[3] - values[4]  # all but idle and iowait
         except (OSError, ValueError, IndexError):
             return None
-        ticks = os.sysconf("SC_CLK_TCK")
-        busy = (sum(values) - values[3] - values[4]) / ticks  # all but idle and iowait
         own = os.times()
-        return time.monotonic(), busy, own.user + own.system
+        return time.monotonic(), busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
 
     def others_busy(self) -> float | None:
-        """Cores used by other processes since the last call (None: unknown)."""
+        """This process's CPUs used by other processes since the last call (None: unknown)."""
         now = self._read()
         last, self._last = self._last, now
         if now is None or last is None or now[0] - last[0] <= 0:
@@ -68,25 +81,62 @@ class MachineLoad:
 
 
 class _AutoLearnThreads:
-    """The auto learning thread count, re-decided at most every 0.25 s (the first time at the
-    first training round, from the load since the thread counts were configured)."""
+    """The auto learning thread count.
+
+    Two signals decide it. The cores other processes keep busy (from ``/proc/stat``, re-read at
+    most every 0.25 s) bound it: ``free`` is this process's CPUs minus those, and one thread is
+    used when no second core is free. And when more than one core is free, the count is *measured*:
+    the training rounds with ``free`` threads and with one are timed, the faster is used, and the
+    other is tried again now and then (after 4, 8, 16 … 64 rounds while the choice holds), so a
+    machine whose second core is slow for reasons no counter shows (a busy host, SMT siblings)
+    gets one thread too. The first round warms caches and is not timed.
+    """
 
     def __init__(self) -> None:
         self.load = MachineLoad()
         self.checked = -math.inf
-        self.count = min(available_cpus(), 8)
+        self.free = min(available_cpus(), 8)
+        self.count = self.free
+        self.cost: dict[int, float] = {}  # seconds per round, smoothed, by thread count
+        self.rounds = 0
+        self.probe_at, self.probe_every = 0, 4
+        self.best = 0
 
-    def __call__(self) -> int:
+    def choose(self) -> int:
+        """The thread count of the next training round."""
         now = time.monotonic()
         if now - self.checked >= _SAMPLE_EVERY_S:
             self.checked = now
-            cpus = min(available_cpus(), 8)
+            cpus = available_cpus()
             others = self.load.others_busy()
             # a core counts as free only when others left at least 0.8 of it idle: a second
             # thread that waits for a busy core costs far more than it saves
             free = cpus if others is None else math.floor(cpus - others + 0.2)
-            self.count = max(1, min(cpus, free))
+            self.free = max(1, min(free, 8))
+        self.rounds += 1
+        if self.free == 1:
+            self.count = 1
+        elif self.rounds == 1 or self.free not in self.cost:
+            self.count = self.free
+        elif 1 not in self.cost:
+            self.count = 1
+        else:
+            best = min((self.free, 1), key=self.cost.__getitem__)
+            if best != self.best:  # the choice changed: watch it closely again
+                self.best, self.probe_every = best, 4
+                self.probe_at = self.rounds + self.probe_every
+            if self.rounds >= self.probe_at:  # try the other count once
+                self.probe_every = min(2 * self.probe_every, 64)
+                self.probe_at = self.rounds + self.probe_every
+                best = 1 if best != 1 else self.free
+            self.count = best
         return self.count
+
+    def record(self, threads: int, seconds: float) -> None:
+        if self.rounds <= 1:  # the first round warms up caches and kernels
+            return
+        old = self.cost.get(threads)
+        self.cost[threads] = seconds if old is None else 0.5 * old + 0.5 * seconds
 
 
 _auto: list[_AutoLearnThreads] = []  # one, while the learning thread count is auto
@@ -108,10 +158,18 @@ def thread_counts() -> dict[str, int]:
 
 
 class _LearningThreads:
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.threads = 1
+
     def __enter__(self) -> None:
-        torch.set_num_threads(_auto[0]() if _auto else _threads["learn"])
+        self.threads = _auto[0].choose() if _auto else _threads["learn"]
+        torch.set_num_threads(self.threads)
+        self.started = time.perf_counter()
 
     def __exit__(self, *exc: object) -> None:
+        if _auto:
+            _auto[0].record(self.threads, time.perf_counter() - self.started)
         torch.set_num_threads(_threads["act"])
 
 

@@ -353,3 +353,20 @@ def test_subclasses_are_not_covered() -> None:
     assert accelerate(DQN(q_net()), "off") is None
     with pytest.raises(ValueError, match="auto"):
         accelerate(DQN(q_net()), "on")  # type: ignore[arg-type]
+
+
+def test_subclassed_networks_are_not_covered() -> None:
+    class MyHead(VanillaQHead):
+        pass
+
+    torch.manual_seed(0)
+    assert kernel_for(DQN(QNetwork(FlattenEncoder((OBS,)), MyHead(OBS, ACT, (8,), "relu")))) is None
+
+    class MyCritic(TwinQCritic):
+        pass
+
+    actor = DeterministicActor(FlattenEncoder((OBS,)), ACT, (8,))
+    assert kernel_for(TD3(actor, MyCritic(FlattenEncoder((OBS,)), ACT, (8,)))) is None
+    frozen = ActorCritic(FlattenEncoder((OBS,)), ACT, (8,), "tanh", False)
+    frozen.actor.layers()[0][0].requires_grad_(False)
+    assert kernel_for(PPO(frozen)) is None

@@ -129,3 +129,36 @@ def test_on_rollout_end_comes_before_each_on_policy_round(tmp_path: Path) -> Non
     assert names(rec, "rollout_end") == names(rec, "train") == [256, 512, 768]
     order = [event for event, _ in rec.events if event in ("rollout_end", "train")]
     assert order == ["rollout_end", "train"] * 3
+
+
+def test_plain_functions_are_refused_with_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(nacre.InputError, match="nacre.Callback"):
+        nacre.train("cartpole-dqn", steps=100, out=tmp_path / "run",
+                    callbacks=[lambda event, row: None])  # type: ignore[list-item]
+
+
+def test_an_error_in_a_callback_still_closes_the_run(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from nacre.train import plots
+
+    made: list[plots.Plotter] = []
+    original = plots.Plotter.__init__
+
+    def recording(self: plots.Plotter) -> None:
+        original(self)
+        made.append(self)
+
+    monkeypatch.setattr(plots.Plotter, "__init__", recording)
+
+    class Broken(nacre.Callback):
+        def on_step(self, training: nacre.Training, result: ActionResult) -> None:
+            if training.env_steps == 450:
+                raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        nacre.train("cartpole-dqn", steps=1_000, out=tmp_path / "run", callbacks=[Broken()],
+                    overrides=FAST)
+    summary = (tmp_path / "run" / "summary.json").read_text()
+    assert '"interrupted": true' in summary and '"env_steps": 450' in summary
+    assert made and all(p._helper is None for p in made)  # the plot helper did not outlive it
+    assert (tmp_path / "run" / "plots" / "learning_curve.png").is_file()

@@ -1,6 +1,7 @@
 """Configs: presets, YAML round trip, typed errors naming the field."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +162,36 @@ def test_dqn_with_an_actor_critic_network_is_refused() -> None:
     with pytest.raises(ConfigError, match="needs a Q network"):
         nacre.build(parse(BASE.replace("network: {name: mlp, hidden: [32, 32]}",
                                        "network: {name: actor_critic}")))
+
+
+def test_a_run_folder_of_an_earlier_release_still_loads(tmp_path: Path) -> None:
+    from nacre.train.run import load_run_config
+
+    # configs written before the acceleration layer carried learner.fused
+    text = nacre.load_preset("cartpole-dqn").to_yaml().replace("  loss: huber",
+                                                               "  loss: huber\n  fused: true")
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.warns(UserWarning, match="learner.fused is ignored"):
+        cfg = load_run_config(tmp_path / "config.yaml")
+    assert cfg.learner.name == "dqn"
+    with pytest.raises(ConfigError, match="unknown field"):  # not accepted in new configs
+        nacre.RunConfig.from_dict(yaml_io.loads(text))
+
+
+def test_a_component_that_does_not_implement_its_slot_is_refused() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Nothing:
+        pass
+
+    class NotAnExplorer:
+        def select(self, scores: object, mask: object, step: int, generator: object) -> None:
+            return None
+
+    nacre.register("exploration", "not_an_explorer", Nothing, "test")(
+        lambda cfg, ctx: NotAnExplorer())
+    cfg = nacre.load_preset("cartpole-dqn").with_overrides(["exploration={name: not_an_explorer}"])
+    with pytest.raises(nacre.ConfigError, match="does not implement nacre.types.Exploration.*"
+                                                "accepts"):
+        nacre.build(cfg)

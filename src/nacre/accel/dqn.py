@@ -32,9 +32,11 @@ _ROWS_PER_TARGET_PASS = 1024
 
 
 def _relu_head(net: QNetwork) -> MLP | None:
+    """The head's MLP when the network is exactly the kind the kernel is written for (exact
+    types: a subclass may compute something else)."""
     head = net.head
-    if (net.flat_input and isinstance(head, VanillaQHead) and isinstance(head.mlp, MLP)
-            and head.mlp.activation == "relu"):
+    if (type(net) is QNetwork and net.flat_input and type(head) is VanillaQHead
+            and type(head.mlp) is MLP and head.mlp.activation == "relu"):
         return head.mlp
     return None
 

@@ -30,7 +30,9 @@ from nacre.accel.flat import FlatKernel, Pairs, optimizer_pairs
 from nacre.accel.mlp import backward_into, forward_saving_inputs, grad_views
 from nacre.data.rollout import Rollout
 from nacre.learners.policy.ppo import PPO, Minibatch
+from nacre.networks.actor_critic import ActorCritic
 from nacre.networks.encoders import FlattenEncoder
+from nacre.networks.mlp import MLP
 from nacre.types import Metrics
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -42,8 +44,12 @@ def covers(learner: object) -> bool:
         return False
     assert isinstance(learner, PPO)
     net = learner.net
-    return (isinstance(net.encoder, FlattenEncoder) and net.encoder.passthrough
-            and all(m.activation in ("tanh", "relu") for m in (net.actor, net.critic)))
+    return (type(net) is ActorCritic and type(net.encoder) is FlattenEncoder
+            and net.encoder.passthrough
+            and all(type(m) is MLP and m.activation in ("tanh", "relu")
+                    for m in (net.actor, net.critic))
+            and all(p.requires_grad for p in (*net.actor.parameters(),
+                                              *net.critic.parameters())))
 
 
 class PPOKernel(FlatKernel):

@@ -35,7 +35,8 @@ def covers(learner: object) -> bool:
         return False
     assert isinstance(learner, SAC)
     actor = learner.actor
-    return (twin.trainable(actor) and twin.flat_input(actor.encoder)
+    return (type(actor) is SquashedGaussianActor and twin.trainable(actor)
+            and twin.flat_input(actor.encoder)
             and twin.relu_mlp(actor.trunk) and actor.activation == "relu"
             and twin.twin_covered(learner.critic))
 
@@ -62,7 +63,7 @@ class SACKernel(ActorCriticKernel):
         """A reparameterized sample as :meth:`SquashedGaussianActor.sample` draws it (same
         generator calls): ``(a, log π(a|s), σ ε, mask of log σ inside its clamp range,
         inputs of the trunk layers + the heads' input)``."""
-        lo, hi = SquashedGaussianActor.LOG_STD_MIN, SquashedGaussianActor.LOG_STD_MAX
+        lo, hi = self.sac.actor.LOG_STD_MIN, self.sac.actor.LOG_STD_MAX
         acts, h = [obs], obs
         for weight, bias in self.trunk:
             h = linear(h, weight, bias, relu=True)

@@ -28,6 +28,7 @@ from nacre.data.batch import TransitionBatch
 from nacre.learners.policy.td3 import TD3
 from nacre.losses.actor_critic import smoothed_target_action
 from nacre.losses.td import td_target
+from nacre.networks.continuous import DeterministicActor
 from nacre.types import Metrics
 
 
@@ -38,7 +39,8 @@ def covers(learner: object) -> bool:
         return False
     assert isinstance(learner, TD3)
     actor = learner.actor
-    return (twin.trainable(actor) and twin.flat_input(actor.encoder)
+    return (type(actor) is DeterministicActor and twin.trainable(actor)
+            and twin.flat_input(actor.encoder)
             and twin.relu_mlp(actor.mlp) and twin.twin_covered(learner.critic))
 
 

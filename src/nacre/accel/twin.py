@@ -25,12 +25,13 @@ from nacre.types import Learner, Metrics
 Stacked = list[tuple[Tensor, Tensor]]  # per layer: weights [C, out, in], biases [C, out]
 
 
+# Exact types throughout: a subclass of a network may compute something the kernels do not.
 def flat_input(encoder: nn.Module) -> bool:
-    return isinstance(encoder, FlattenEncoder) and encoder.passthrough
+    return type(encoder) is FlattenEncoder and encoder.passthrough
 
 
 def relu_mlp(module: nn.Module | None) -> bool:
-    return isinstance(module, MLP) and module.activation == "relu"
+    return type(module) is MLP and module.activation == "relu"
 
 
 def trainable(module: nn.Module) -> bool:
@@ -39,7 +40,7 @@ def trainable(module: nn.Module) -> bool:
 
 def twin_covered(critic: nn.Module) -> bool:
     """A flat-input twin critic of identically shaped ReLU MLPs whose parameters all train."""
-    if not (isinstance(critic, TwinQCritic) and flat_input(critic.encoder)
+    if not (type(critic) is TwinQCritic and flat_input(critic.encoder)
             and trainable(critic)):
         return False
     shapes = {tuple(p.shape for p in c.parameters()) for c in critic.critics}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -23,7 +24,9 @@ from nacre.envs.make import make_env
 from nacre.envs.normalize import Normalize
 from nacre.errors import ConfigError
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
-from nacre.types import Buffer, Exploration, Learner
+from nacre.types import ActionRepresentation, Buffer, Exploration, History, Learner, Safety
+
+C = TypeVar("C")
 
 # what to suggest when an exploration module cannot read a learner's scores
 _FITS = {
@@ -62,25 +65,38 @@ def build(config: RunConfig) -> Run:
     env = _env(config)
     ctx = BuildContext(config, env.observation_space, env.action_space, env.num_envs, device,
                        config.seed)
-    learner = ctx.make("learner")
+    learner = _conforming(ctx.make("learner"), Learner, "learner", config)
     # the learner owns γ; multi-step buffers get it from here
-    buffer = dataclasses.replace(ctx, gamma=learner.gamma).make("buffer")
-    exploration = ctx.make("exploration")
+    buffer = _conforming(dataclasses.replace(ctx, gamma=learner.gamma).make("buffer"), Buffer,
+                         "buffer", config)
+    exploration = _conforming(ctx.make("exploration"), Exploration, "exploration", config)
     check_exploration(config, learner, exploration)
     check_buffer(config, learner, buffer)
     check_bandit_wiring(config, env, learner, buffer)
     agent = Agent(
         learner,
         exploration=exploration,
-        safety=ctx.make("safety"),
-        history=ctx.make("history"),
+        safety=_conforming(ctx.make("safety"), Safety, "safety", config),
+        history=_conforming(ctx.make("history"), History, "history", config),
         buffer=buffer,
-        action_repr=ctx.make("action_repr"),
+        action_repr=_conforming(ctx.make("action_repr"), ActionRepresentation, "action_repr",
+                                config),
         device=device,
         seed=config.seed,
         engine=accelerate(learner, config.train.accelerate),
     )
     return Run(config, agent, env)
+
+
+def _conforming(component: C, protocol: type[Any], slot: str, config: RunConfig) -> C:
+    """``component``, or a ConfigError naming what it lacks of its slot's protocol (what
+    :func:`build` and the agent rely on, declared in :mod:`nacre.types`)."""
+    if isinstance(component, protocol):
+        return component
+    members = sorted(n for n in dir(protocol) if not n.startswith("_"))
+    raise ConfigError(f"{slot} {vars(config)[slot].name!r}: {type(component).__name__} does "
+                      f"not implement nacre.types.{protocol.__name__}, which declares "
+                      f"{', '.join(members)}")
 
 
 def _device(name: str) -> torch.device:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -49,6 +49,7 @@ class ActionResult:
     episode_lengths: Sequence[int] = ()
 
 
+@runtime_checkable
 class Env(Protocol):
     """What nacre needs from an environment; :func:`nacre.make_env` adapts Gymnasium to it.
 

@@ -18,6 +18,7 @@ from nacre.accel import apply_process_settings
 from nacre.agent import Agent
 from nacre.config.run import TrainConfig
 from nacre.envs.base import Env
+from nacre.errors import InputError
 from nacre.train.callbacks import Callback, LoopState, Training
 from nacre.train.events import Scheduled, standard_events, write_summary
 
@@ -52,18 +53,18 @@ def fit(
     """
     if train.accelerate == "auto":
         apply_process_settings()
+    user = _checked(env, callbacks)
     out = Path(run_dir) if run_dir is not None else None
     training = Training(agent, env, train, seed, out, loop_state or LoopState())
-    user = list(callbacks)
     events = standard_events(training, user, eval_env, config_yaml, progress)
     # per-step calls add up over millions of steps: only to the callbacks that take them
     stepping = [cb for cb in user if type(cb).on_step is not Callback.on_step]
     _start_episodes(training, env_state_restored)
-    for callback in [*events, *user]:
-        callback.on_training_start(training)
-    step = agent.env_steps
-    next_due = _schedule(events, step)
+    step, interrupted, summary = agent.env_steps, True, None
     try:
+        for callback in [*user, *events]:
+            callback.on_training_start(training)
+        next_due = _schedule(events, step)
         while step < train.steps and not training.stopping:
             result = env.step(agent.act())
             agent.observe(result)
@@ -77,14 +78,30 @@ def fit(
                         event.on_due(training)
                         event.schedule(step)
                 next_due = min(event.due for event in events)
+        for callback in [*events, *user]:
+            callback.on_training_end(training)
+        interrupted = False
     except KeyboardInterrupt:
         for event in events:
             event.on_interrupt(training)
-        _close(events, training, interrupted=True)
         raise
-    for callback in [*events, *user]:
-        callback.on_training_end(training)
-    return TrainResult(agent, _close(events, training, interrupted=False), out)
+    finally:  # also after an error: summary, files closed, no helper process left behind
+        summary = _close(events, training, interrupted)
+    return TrainResult(agent, summary, out)
+
+
+def _checked(env: Env, callbacks: Sequence[Callback]) -> list[Callback]:
+    """The callbacks as a list, once ``env`` and they are what the loop needs."""
+    if not isinstance(env, Env):
+        raise InputError("env", f"{type(env).__name__} is not a nacre environment (it lacks "
+                         "some of nacre.envs.Env: num_envs, action_space, one_step, available, "
+                         "reset, step, get_state, set_state, close): make it with "
+                         "nacre.make_env")
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise InputError("callbacks", f"{callback!r} is not a nacre.Callback: subclass it "
+                             "and override the hooks you need (on_step, on_eval, on_log …)")
+    return list(callbacks)
 
 
 def _close(events: list[Scheduled], training: Training, interrupted: bool) -> dict[str, Any]:

@@ -86,10 +86,11 @@ class Plotter:
     def __init__(self) -> None:
         self._helper: subprocess.Popen[str] | None = None
         try:
+            # its own session: a Ctrl-C meant for the run does not kill the plot of its end
             self._helper = subprocess.Popen(
                 [sys.executable, "-I", os.path.abspath(__file__)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True)
+                text=True, start_new_session=True)
         except OSError:  # no way to start a process here: draw in-process at the end
             self._helper = None
 
@@ -104,6 +105,7 @@ class Plotter:
                     return reply.strip() == "True"
             except (OSError, subprocess.SubprocessError):
                 helper.kill()
+                helper.wait()
         return plot_learning_curve(_read_rows(metrics), path, title)
 
     def close(self) -> None:

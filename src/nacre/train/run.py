@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from nacre.config import yaml_io
 from nacre.config.build import Run, build
 from nacre.config.run import RunConfig, load_config
 from nacre.envs.normalize import Normalize
@@ -80,6 +81,25 @@ def train(
     return _fit_and_close(run, run_dir, callbacks, progress)
 
 
+# Fields earlier releases wrote into run folders' config.yaml: dropped, with a warning, so that
+# those runs can still be resumed and evaluated.
+_LEGACY_FIELDS = {"learner": {"fused": "acceleration is chosen per run now, with "
+                                       "train.accelerate: auto | off"}}
+
+
+def load_run_config(path: Path) -> RunConfig:
+    """A run folder's ``config.yaml``, as written by this release or an earlier one."""
+    data = yaml_io.load_file(path)
+    for slot, fields in _LEGACY_FIELDS.items():
+        section = data.get(slot) if isinstance(data, dict) else None
+        for name, why in fields.items():
+            if isinstance(section, dict) and name in section:
+                del section[name]
+                warnings.warn(f"{path}: {slot}.{name} is ignored: {why}", UserWarning,
+                              stacklevel=3)
+    return RunConfig.from_dict(data, source=path.name)
+
+
 def default_run_dir(config: RunConfig | str | Path, cfg: RunConfig, tag: str) -> Path:
     """``runs/<preset or env id>-<tag>-<time>``."""
     name = str(config) if isinstance(config, str) else None
@@ -94,7 +114,7 @@ def load_run(
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir} is not a run folder (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_run_config(run_dir / "config.yaml")
     ckpt = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
     agent_state, extra, _ = load_checkpoint(ckpt)
     configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
@@ -120,12 +140,12 @@ def resume(
     episodes, with a warning.
     """
     run_dir = Path(run_dir)
-    cfg = resolve_config(run_dir / "config.yaml", steps, None, None, ())
-    original = load_config(run_dir / "config.yaml").train
-    if cfg.train.steps != original.steps and not original.schedule_steps:
+    original = load_run_config(run_dir / "config.yaml")
+    cfg = resolve_config(original, steps)
+    if cfg.train.steps != original.train.steps and not original.train.schedule_steps:
         # Fractional schedules stay relative to the budget the run started with.
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(
-            cfg.train, schedule_steps=original.steps))
+            cfg.train, schedule_steps=original.train.steps))
     done = int(json.loads((latest_checkpoint(run_dir) / "state.json").read_text())["agent"]
                ["env_steps"])
     if done >= cfg.train.steps:

@@ -8,18 +8,17 @@ their IQM with its interval.
 
 Each seed runs in its own process (``python -m nacre train``), as many at once as this process
 may use CPUs; each acts on one thread, and learns on as many as the other processes leave free
-(:mod:`nacre.threads`), so several seeds share a machine without waiting on each other.
+(:mod:`nacre.threads`), so several seeds share a machine without waiting on each other. Ctrl-C
+stops every seed; each can then be continued with ``nacre train --resume OUT/seed_<s>``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,16 +72,8 @@ def train_seeds(config: RunConfig, seeds: Sequence[int], out: str | Path,
     workers = workers or min(len(seeds), available_cpus())
     run_dirs = {seed: out / f"seed_{seed}" for seed in seeds}
     bar = ProgressBar(len(seeds), enabled=progress, unit="seeds")
-    failed: dict[int, str] = {}
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # each thread waits on a process
-        futures = {pool.submit(_run_one, out / "config.yaml", seed, run_dirs[seed]): seed
-                   for seed in seeds}
-        for done, future in enumerate(as_completed(futures), 1):
-            error = future.result()
-            if error:
-                failed[futures[future]] = error
-            bar.update(done)
+    failed = _run_all(out / "config.yaml", run_dirs, workers, bar)
     bar.close(len(seeds))
     if len(failed) == len(seeds):
         raise NacreError(f"every seed failed; seed {seeds[0]}: {failed[seeds[0]]}")
@@ -93,15 +84,38 @@ def train_seeds(config: RunConfig, seeds: Sequence[int], out: str | Path,
     return SeedsResult(aggregate, run_dirs, out)
 
 
-def _run_one(config: Path, seed: int, run_dir: Path) -> str | None:
-    """One seed in its own process; the error text when it fails."""
-    command = [sys.executable, "-m", "nacre", "train", str(config), "--seed", str(seed),
-               "--out", str(run_dir), "--no-progress"]
-    proc = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
-    if proc.returncode != 0:
-        return (proc.stderr or proc.stdout).strip().splitlines()[-1] if (
-            proc.stderr or proc.stdout) else f"exit status {proc.returncode}"
-    return None
+def _run_all(config: Path, run_dirs: dict[int, Path], workers: int,
+             bar: ProgressBar) -> dict[int, str]:
+    """Every seed in its own process, ``workers`` at a time; the error text of each that
+    failed. Any exception here (Ctrl-C included) stops the processes still running."""
+    pending = list(run_dirs)
+    running: dict[int, subprocess.Popen[bytes]] = {}
+    failed: dict[int, str] = {}
+    logs = {seed: config.parent / f"seed_{seed}.log" for seed in run_dirs}  # each seed's stderr
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                seed = pending.pop(0)
+                with open(logs[seed], "wb") as log:
+                    running[seed] = subprocess.Popen(
+                        [sys.executable, "-m", "nacre", "train", str(config), "--seed",
+                         str(seed), "--out", str(run_dirs[seed]), "--no-progress"],
+                        stdout=subprocess.DEVNULL, stderr=log)
+            time.sleep(0.1)
+            for seed, proc in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[seed]
+                if proc.returncode != 0:
+                    lines = logs[seed].read_text(errors="replace").strip().splitlines()
+                    failed[seed] = lines[-1] if lines else f"exit status {proc.returncode}"
+                bar.update(len(run_dirs) - len(pending) - len(running))
+    finally:
+        for proc in running.values():  # interrupted: leave no run behind
+            proc.terminate()
+        for proc in running.values():
+            proc.wait()
+    return failed
 
 
 def _aggregate(run_dirs: dict[int, Path], failed: dict[int, str], workers: int,
