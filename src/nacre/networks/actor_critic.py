@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from nacre.kinds import ScoresKind
 from nacre.losses.policy import categorical_log_prob, gaussian_entropy, gaussian_log_prob
 from nacre.networks.encoders import Encoder
 from nacre.networks.mlp import MLP
@@ -77,6 +78,12 @@ class ActorCritic(nn.Module):
         self.action_dim = action_dim
         self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)),
                                     requires_grad=continuous)
+
+    @property
+    def scores_kind(self) -> ScoresKind:
+        """What :meth:`scores` returns: ``gaussian`` ([B, 2, d] mean and log std) or
+        ``logits`` ([B, K])."""
+        return ScoresKind.GAUSSIAN if self.continuous else ScoresKind.LOGITS
 
     def policy(self, obs: Tensor) -> Tensor:
         """Logits ``[B, K]`` or Gaussian means ``[B, d]``."""

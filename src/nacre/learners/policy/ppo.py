@@ -118,8 +118,7 @@ class PPO:
 
     @property
     def scores_kind(self) -> ScoresKind:
-        """``gaussian`` ([B, 2, d] mean and log std) or ``logits`` ([B, K])."""
-        return ScoresKind.GAUSSIAN if self.net.continuous else ScoresKind.LOGITS
+        return self.net.scores_kind
 
     @property
     def gamma(self) -> float:

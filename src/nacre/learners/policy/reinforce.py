@@ -63,8 +63,7 @@ class REINFORCE:
 
     @property
     def scores_kind(self) -> ScoresKind:
-        """``gaussian`` ([B, 2, d] mean and log std) or ``logits`` ([B, K])."""
-        return ScoresKind.GAUSSIAN if self.net.continuous else ScoresKind.LOGITS
+        return self.net.scores_kind
 
     @property
     def gamma(self) -> float:
