@@ -56,3 +56,30 @@ def test_auto_learns_on_one_thread_when_another_process_holds_a_core() -> None:
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_auto_keeps_the_faster_count_and_probes_the_other_now_and_then(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nacre import threads
+
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    auto = threads._AutoLearnThreads()
+    monkeypatch.setattr(auto.load, "others_busy", lambda: 0.0)  # an idle machine
+    round_cost = {1: 0.08, 2: 0.10}  # here a second thread is slower (a busy host)
+    chosen = []
+    for _ in range(60):
+        n = auto.choose()
+        auto.record(n, round_cost[n])
+        chosen.append(n)
+    assert chosen[:3] == [2, 2, 1]  # warm-up, then one measured round of each
+    assert chosen.count(2) <= 8  # mostly one thread, two only as rare probes
+    assert chosen[-10:].count(1) >= 9
+    round_cost = {1: 0.08, 2: 0.05}  # the host calmed down: a probe finds it out
+    for _ in range(80):
+        n = auto.choose()
+        auto.record(n, round_cost[n])
+        chosen.append(n)
+    assert chosen[-10:].count(2) >= 9
+    monkeypatch.setattr(auto.load, "others_busy", lambda: 1.0)  # another process takes a core
+    auto.checked = -1e9
+    assert auto.choose() == 1

@@ -60,7 +60,7 @@ def fit(
     # per-step calls add up over millions of steps: only to the callbacks that take them
     stepping = [cb for cb in user if type(cb).on_step is not Callback.on_step]
     _start_episodes(training, env_state_restored)
-    step, interrupted, summary = agent.env_steps, True, None
+    step, interrupted = agent.env_steps, True
     try:
         for callback in [*user, *events]:
             callback.on_training_start(training)
