@@ -30,19 +30,18 @@ _SAMPLE_EVERY_S = 0.25
 _threads = {"act": 1, "learn": 1}
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _affinity() -> set[int] | None:
+    """The CPUs this process may run on (None where the OS has no affinity mask)."""
     try:
         return set(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return None
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    cpus = _affinity()
+    return max(1, len(cpus) if cpus is not None else os.cpu_count() or 1)
 
 
 class MachineLoad:
