@@ -25,6 +25,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "nacre"
 GETATTR_ALLOWED = {
     "config/typed.py", "config/run.py", "config/context.py", "config/yaml_io.py",
     "envs/state.py", "envs/datasets.py", "accel/process.py", "data/batch.py", "data/rollout.py",
+    "data/validate.py",
     "learners/policy/ppo.py", "learners/bandits/linear.py",
 }
 # learner methods that are "the update" (architecture principle 5)

@@ -12,7 +12,7 @@ def _blocks(name: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", (DOCS / name).read_text(), flags=re.S)
 
 
-GUIDES = ("bandits.md", "training.md")
+GUIDES = ("bandits.md", "reliability.md", "training.md")
 
 
 @pytest.mark.parametrize(("guide", "index"), [(g, i) for g in GUIDES

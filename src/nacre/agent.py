@@ -8,14 +8,17 @@ leading dimension ``B`` (B environments, or B = 1 for one live system). The verb
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NotRequired, cast
 
 import numpy as np
+import pydantic
 import torch
 from torch import Tensor
+from typing_extensions import TypedDict
 
 from nacre.actions import IdentityActionRepresentation
 from nacre.data.batch import StepBatch, TransitionBatch
+from nacre.data.validate import check_count, check_finite, check_observations
 from nacre.envs.base import ActionResult
 from nacre.errors import InputError
 from nacre.exploration import Greedy, MeanAction
@@ -57,6 +60,9 @@ class Agent:
             :class:`~nacre.learners.engine.LearnerEngine`); :func:`nacre.accel.accelerate`
             builds a faster one where a kernel covers the learner (what :func:`nacre.build`
             does with ``train.accelerate: auto``).
+        observation_shape: the shape of one observation; observations given to :meth:`reset`
+            and :meth:`decide` must be batches of it (None: not checked; :func:`nacre.build`
+            sets it from the environment's observation space).
 
     Example:
         >>> import nacre
@@ -79,6 +85,7 @@ class Agent:
         device: str | torch.device = "cpu",
         seed: int | None = None,
         engine: Engine | None = None,
+        observation_shape: tuple[int, ...] | None = None,
     ) -> None:
         if engine is not None and engine.learner is not learner:
             raise InputError("engine", "was built for another learner")
@@ -111,6 +118,8 @@ class Agent:
         self._action: Tensor | None = None
         self._propensity: Tensor | None = None
         self._num_envs = 0
+        self._obs_shape: tuple[int, ...] = ()
+        self.observation_shape = observation_shape
 
     # ------------------------------------------------------------------ acting
     @property
@@ -134,10 +143,9 @@ class Agent:
         available: AvailableActions | None = None,
     ) -> None:
         """Start (or restart) acting from a batch of first observations ``[B, ...]``."""
-        if not isinstance(obs, np.ndarray | Tensor) or obs.ndim == 0:
-            raise InputError("obs", "expected a batch [B, ...] as a NumPy array or tensor; wrap "
-                             "one observation as obs[None]")
+        check_observations("obs", obs, self.observation_shape)
         self._obs = obs
+        self._obs_shape = tuple(obs.shape)
         self._num_envs = int(obs.shape[0])
         self.action_space = action_space
         self._available = available
@@ -170,6 +178,7 @@ class Agent:
         Returns ``(action [B], propensity [B])`` with Box actions in the environment's units.
         Used by evaluation and serving.
         """
+        check_observations("obs", obs, self.observation_shape)
         action, propensity = self._decide(obs, available, exploit, last_action)
         return (action if self._box is None else self._box.to_env(action)), propensity
 
@@ -191,6 +200,17 @@ class Agent:
             obs_t = obs if obs.device == self.device else obs.to(self.device)
         mask = None if available is None else available.mask
         explorer = self._greedy if exploit else self.exploration
+        try:
+            return self._select(obs_t, available, mask, explorer, last_action)
+        except RuntimeError as exc:  # torch refusing observations of another shape
+            if isinstance(exc, torch.OutOfMemoryError):
+                raise
+            raise InputError("obs", f"shape {list(obs_t.shape)} does not fit the agent's "
+                             f"networks: {exc}") from exc
+
+    def _select(self, obs_t: Tensor, available: AvailableActions | None, mask: Tensor | None,
+                explorer: Exploration, last_action: Tensor | None) -> tuple[Tensor, Tensor]:
+        assert self._action_space is not None
         with torch.inference_mode():
             if self._null_slots and available is None:  # the common fixed-action-set case
                 scores = self.engine.scores(obs_t, self._static_features)
@@ -210,6 +230,16 @@ class Agent:
         """Record the outcome of the last actions and move to the next observations."""
         if self._action is None:
             raise InputError("result", "call agent.act() before agent.observe(result)")
+        if not isinstance(result, ActionResult):
+            raise InputError("result", f"expected a nacre ActionResult, got "
+                             f"{type(result).__name__}")
+        if result.obs.shape != self._obs_shape:
+            raise InputError("result.obs", f"expected shape {list(self._obs_shape)} (as at "
+                             f"reset), got {list(result.obs.shape)}")
+        if result.obs is not result.next_obs or self.buffer is None:
+            # what the buffer does not check: first observations of new episodes (and
+            # everything, without a buffer); the next act() decides on them
+            check_finite("result.obs", result.obs)
         if self.buffer is not None:
             self.buffer.add(StepBatch(self._obs, self._action, result.reward, result.next_obs,
                                       result.terminated, result.truncated, self._propensity,
@@ -237,6 +267,10 @@ class Agent:
         """
         if self.buffer is None:
             raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
+        check_count("batch_size", batch_size, 1)
+        check_count("gradient_steps", gradient_steps, 0)
+        if not 0.0 <= progress <= 1.0:
+            raise InputError("progress", f"expected a fraction in [0, 1], got {progress!r}")
         kind = self.buffer.kind
         if not self.buffer.can_sample and kind is not BufferKind.ROLLOUT:
             return {}  # nothing new (online), or a SARSA step whose next action is unknown yet
@@ -281,9 +315,14 @@ class Agent:
         return metrics
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
-        """One update from a batch you supply (offline data, a logged dataset …)."""
+        """One update from a batch you supply (offline data, a logged dataset …); checked by
+        the learner (:func:`nacre.data.validate.check_batch`) before it is used."""
+        if not isinstance(batch, TransitionBatch):
+            raise InputError("batch", f"expected a nacre.data.TransitionBatch, got "
+                             f"{type(batch).__name__}")
+        metrics = self.learner.learn_batch(batch.to(self.device))
         self.grad_steps += 1
-        return self.learner.learn_batch(batch.to(self.device))
+        return metrics
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
@@ -308,6 +347,9 @@ class Agent:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; a field of the wrong type raises pydantic's
+        ``ValidationError`` (a ``ValueError``) before anything changes."""
+        _AGENT_STATE.validate_python(state)
         self.learner.load_state_dict(state["learner"])
         self.generator.set_state(state["generator"])
         self.env_steps = int(state["env_steps"])
@@ -316,12 +358,34 @@ class Agent:
             self.buffer.load_state_dict(state["buffer"])
         if "obs" in state:
             self._obs = state["obs"].cpu().numpy()
+            self._obs_shape = tuple(self._obs.shape)
             self._num_envs = int(self._obs.shape[0])
         if "action" in state:
             self._action = state["action"]
             self._propensity = state["propensity"]
         if "mask" in state:
             self._available = AvailableActions(state["mask"].bool(), state.get("features"))
+
+
+@pydantic.with_config(pydantic.ConfigDict(strict=True, extra="forbid",
+                                          arbitrary_types_allowed=True))
+class AgentState(TypedDict):
+    """The schema of :meth:`Agent.state_dict` (the learner's and buffer's own states are checked
+    by their ``load_state_dict`` and against the shapes of a fresh build)."""
+
+    learner: dict[str, Any]
+    generator: Tensor
+    env_steps: int
+    grad_steps: int
+    buffer: NotRequired[dict[str, Any]]
+    obs: NotRequired[Tensor]
+    action: NotRequired[Tensor]
+    propensity: NotRequired[Tensor]
+    mask: NotRequired[Tensor]
+    features: NotRequired[Tensor]
+
+
+_AGENT_STATE = pydantic.TypeAdapter(AgentState)
 
 
 __all__ = ["Agent"]

@@ -43,8 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nacre: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nnacre: interrupted; a checkpoint was saved, continue with --resume",
-              file=sys.stderr)
+        print("\nnacre: interrupted; continue from the last checkpoint with "
+              "`nacre train --resume RUN_DIR`", file=sys.stderr)
         return 130
 
 

@@ -53,3 +53,13 @@ def check_config(config: object, section: str = "learner", *, positive: tuple[st
 
 class CheckpointError(NacreError, ValueError):
     """A checkpoint folder is missing, incomplete, or does not match the agent it is loaded into."""
+
+
+class EnvFaultError(NacreError, RuntimeError):
+    """An environment kept raising: ``env.max_faults`` faults in a row (the message says the
+    last one). The run stopped with a checkpoint; resume it once the environment is mended."""
+
+
+class NonFiniteUpdateError(NacreError, ArithmeticError):
+    """An update's gradient was NaN or inf and the optimizer was told to raise rather than skip
+    the step (``nacre.optim.Adam(nonfinite="raise")``)."""

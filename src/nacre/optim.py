@@ -6,11 +6,15 @@ it in safetensors + JSON (never pickle).
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from nacre.errors import NonFiniteUpdateError
 
 
 class Adam:
@@ -25,6 +29,13 @@ class Adam:
     ``torch.optim.Adam``'s format, so checkpoints load into either. Where the fused kernel is
     unavailable it falls back to ``torch.optim.Adam``.
 
+    A step whose gradient is not finite (a NaN or inf anywhere: a diverging loss, a reward of
+    1e38 squared) is **skipped** — parameters, moments and the step counter stay as they were —
+    and counted in :attr:`skipped_steps` and logged (logger ``nacre``); with
+    ``nonfinite="raise"`` it raises :class:`~nacre.errors.NonFiniteUpdateError` instead. So the
+    parameters never become non-finite. (On CUDA the check costs no synchronisation: the kernel
+    reads it from a tensor.)
+
     :meth:`flatten_` (or ``flat=True``) moves the parameters into one contiguous buffer (each
     parameter becomes a view of it, so modules keep working), the moments into two more such
     buffers, and lets :meth:`step_flat` update everything with one kernel from gradients written
@@ -36,8 +47,12 @@ class Adam:
     def __init__(
         self, params: Iterable[torch.Tensor], lr: float, eps: float = 1e-8,
         max_grad_norm: float | None = None, betas: tuple[float, float] = (0.9, 0.999),
-        flat: bool = False,
+        flat: bool = False, nonfinite: Literal["skip", "raise"] = "skip",
     ) -> None:
+        if nonfinite not in ("skip", "raise"):
+            raise ValueError(f"nonfinite must be 'skip' or 'raise', got {nonfinite!r}")
+        self.nonfinite = nonfinite
+        self._skipped = 0
         self.params: list[torch.Tensor] = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("Adam needs at least one parameter that requires grad")
@@ -65,6 +80,7 @@ class Adam:
         self._steps = [self._step] * len(self.params)  # the kernel only reads them
         # the fused kernel reads grad_scale as float32 whatever the parameter dtype
         self._grad_scale = torch.ones((), dtype=torch.float32, device=device)
+        self._skipped_on_device = torch.zeros((), dtype=torch.float32, device=device)
         if flat:
             self.flatten_()
 
@@ -119,24 +135,62 @@ class Adam:
     ) -> torch.Tensor | None:
         """One Adam step with given gradients (one per parameter, same order); ``flat`` is an
         optional single tensor the gradients are views of (makes the clipping norm cheaper)."""
-        norm = scale = None
+        scale = None
+        norm: torch.Tensor = (torch.linalg.vector_norm(flat) if flat is not None else
+                              torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+        clipped = norm if self.max_grad_norm is not None else None
         if self.max_grad_norm is not None:
-            if flat is not None:
-                norm = torch.linalg.vector_norm(flat)
-            else:
-                norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             # clip_grad_norm_ multiplies by max_norm / (norm + 1e-6) when that is below 1.
             scale = ((norm + 1e-6) / self.max_grad_norm).clamp_(min=1.0).float()
+        found_inf = None
+        if self._on_cpu or self._torch is not None:
+            if not math.isfinite(float(norm)):  # on the CPU, reading it costs nothing
+                self._skip()
+                return clipped
+        else:
+            found_inf = self._found_inf(norm)
         if self._torch is not None:
             if scale is not None:
                 torch._foreach_div_(grads, scale)
             for p, g in zip(self.params, grads, strict=True):
                 p.grad = g
             self._torch.step()
-            return norm
-        self._step.add_(1)
-        self._kernel(self.params, grads, self._exp_avg, self._exp_avg_sq, self._steps, scale)
-        return norm
+            return clipped
+        self._advance(found_inf)
+        self._kernel(self.params, grads, self._exp_avg, self._exp_avg_sq, self._steps, scale,
+                     found_inf)
+        return clipped
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps skipped so far because their gradient was not finite."""
+        on_device = 0 if self._on_cpu else int(self._skipped_on_device)
+        return self._skipped + on_device
+
+    def _skip(self) -> None:
+        if self.nonfinite == "raise":
+            raise NonFiniteUpdateError("the gradient is not finite (NaN or inf): the update was "
+                                       "not applied; check the rewards' scale and the lr")
+        self._skipped += 1
+        if self._skipped in (1, 10, 100) or self._skipped % 1000 == 0:
+            logging.getLogger("nacre").warning(
+                "non-finite gradient: update skipped (%d so far)", self._skipped)
+
+    def _found_inf(self, norm: torch.Tensor) -> torch.Tensor:
+        """1.0 where the gradient is not finite, as the kernel's ``found_inf`` (no sync)."""
+        if self.nonfinite == "raise":
+            if not math.isfinite(float(norm)):
+                self._skip()
+            return torch.zeros_like(self._grad_scale)
+        found = torch.isfinite(norm).logical_not_().float()
+        self._skipped_on_device.add_(found)
+        return found
+
+    def _advance(self, found_inf: torch.Tensor | None) -> None:
+        if found_inf is None:
+            self._step.add_(1)
+        else:  # a skipped step does not count
+            self._step.add_(1.0 - found_inf)
 
     def step_flat(self, multiplier: float = 1.0) -> None:
         """One Adam step with the gradient ``multiplier × flat_grad`` (``flat=True`` only).
@@ -155,24 +209,30 @@ class Adam:
             self.step_with_grads([g.mul(multiplier) for g in self.grads])
             return
         scale: torch.Tensor | None = self._grad_scale
+        found_inf = None
         if not self._on_cpu:
             norm = torch.linalg.vector_norm(grad) * multiplier
+            found_inf = self._found_inf(norm)
             scale = (
                 ((norm + 1e-6) / self.max_grad_norm).clamp_(min=1.0).div_(multiplier).float()
                 if self.max_grad_norm is not None
                 else torch.full_like(self._grad_scale, 1.0 / multiplier)
             )
         else:
+            norm_f = float(torch.linalg.vector_norm(grad)) * multiplier
+            if not math.isfinite(norm_f):
+                self._skip()
+                return
             value = 1.0 / multiplier
             if self.max_grad_norm is not None:
-                norm_f = float(torch.linalg.vector_norm(grad)) * multiplier
                 value = max((norm_f + 1e-6) / self.max_grad_norm, 1.0) / multiplier
             if value == 1.0:
                 scale = None
             else:
                 self._grad_scale.fill_(value)
-        self._step.add_(1)
-        self._kernel([flat], [grad], [self._flat_m], [self._flat_v], [self._step], scale)
+        self._advance(found_inf)
+        self._kernel([flat], [grad], [self._flat_m], [self._flat_v], [self._step], scale,
+                     found_inf)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Pickling gives every tensor its own storage: make the per-parameter gradient and moment
@@ -187,6 +247,7 @@ class Adam:
     def _kernel(
         self, params: list[torch.Tensor], grads: list[torch.Tensor], m: list[torch.Tensor],
         v: list[torch.Tensor], steps: list[torch.Tensor], grad_scale: torch.Tensor | None,
+        found_inf: torch.Tensor | None = None,
     ) -> None:
         group = self.param_groups[0]
         beta1, beta2 = group["betas"]
@@ -194,7 +255,7 @@ class Adam:
             params, grads, m, v, [], steps,
             lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
             eps=group["eps"], amsgrad=False, maximize=False, grad_scale=grad_scale,
-            found_inf=None,
+            found_inf=found_inf,
         )
 
     def state_dict(self) -> dict[str, Any]:

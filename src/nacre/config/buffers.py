@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from nacre.config.context import BuildContext, NoParams
 from nacre.config.registry import Entry, collect
 from nacre.data.online import OnlineBuffer
 from nacre.data.replay import ReplayBuffer, SARSABuffer
 from nacre.data.rollout import RolloutBuffer
+from nacre.data.validate import available_memory
 from nacre.errors import ConfigError
 
 ENTRIES: list[Entry] = []
@@ -32,14 +35,30 @@ def _gamma(cfg: ReplayConfig, ctx: BuildContext) -> float | None:
     return ctx.gamma
 
 
+def _fits_in_memory(cfg: ReplayConfig, ctx: BuildContext) -> None:
+    """A capacity whose storage could never be allocated is a config error now, not at the
+    first step (each transition holds two observations plus a few numbers)."""
+    obs = ctx.observation_space
+    obs_bytes = int(np.prod(obs.shape or (1,))) * np.dtype(obs.dtype or np.float32).itemsize
+    need, available = cfg.capacity * (2 * obs_bytes + 32), available_memory()
+    if need > available:
+        raise ConfigError(f"buffer.capacity: {float(cfg.capacity):.4g} transitions need "
+                          f"{need / 2**30:.4g} GiB; {available / 2**30:.2f} GiB of memory "
+                          "are available")
+
+
 @component("replay", ReplayConfig, "uniform replay on ring storage, optional n-step")
 def _replay(cfg: ReplayConfig, ctx: BuildContext) -> ReplayBuffer:
-    return ReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1)
+    _fits_in_memory(cfg, ctx)
+    return ReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
+                        action_space=ctx.action_space)
 
 
 @component("sarsa", ReplayConfig, "replay that also returns the next action taken")
 def _sarsa(cfg: ReplayConfig, ctx: BuildContext) -> SARSABuffer:
-    return SARSABuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1)
+    _fits_in_memory(cfg, ctx)
+    return SARSABuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
+                       action_space=ctx.action_space)
 
 
 @component("rollout", NoParams,
@@ -50,7 +69,7 @@ def _rollout(cfg: NoParams, ctx: BuildContext) -> RolloutBuffer:
         raise ConfigError(f"train.train_freq ({train.train_freq}) must be a multiple of "
                           f"env.num_envs ({ctx.num_envs}) with buffer 'rollout': it is the "
                           "rollout length in env steps (n_steps × num_envs)")
-    return RolloutBuffer(train.train_freq // ctx.num_envs)
+    return RolloutBuffer(train.train_freq // ctx.num_envs, action_space=ctx.action_space)
 
 
 @dataclass(frozen=True)
@@ -64,4 +83,4 @@ class OnlineConfig:
 def _online(cfg: OnlineConfig, ctx: BuildContext) -> OnlineBuffer:
     if cfg.capacity < ctx.num_envs:
         raise ConfigError(f"buffer.capacity: must be >= env.num_envs ({ctx.num_envs})")
-    return OnlineBuffer(cfg.capacity)
+    return OnlineBuffer(cfg.capacity, action_space=ctx.action_space)

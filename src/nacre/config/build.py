@@ -84,8 +84,15 @@ def build(config: RunConfig) -> Run:
         device=device,
         seed=config.seed,
         engine=accelerate(learner, config.train.accelerate),
+        observation_shape=_obs_shape(env),
     )
     return Run(config, agent, env)
+
+
+def _obs_shape(env: Env) -> tuple[int, ...] | None:
+    """The shape of one observation, as the agent checks it (None: not a fixed-shape space)."""
+    space: gym.Space[Any] = env.observation_space  # every gym.Space has a shape (maybe None)
+    return None if space.shape is None else tuple(space.shape)
 
 
 def _conforming(component: C, protocol: type[Any], slot: str, config: RunConfig) -> C:
@@ -112,8 +119,9 @@ def _device(name: str) -> torch.device:
 
 
 def _env(config: RunConfig) -> Env:
+    max_faults = 0 if config.env.id.startswith("bandit/") else config.env.max_faults
     env = make_env(config.env.id, config.env.num_envs, config.env.vectorization,  # type: ignore[arg-type]
-                   **config.env.kwargs)
+                   max_faults, **config.env.kwargs)
     if not config.env.normalize.enabled:
         return env
     if env.one_step:

@@ -10,7 +10,7 @@ import torch
 
 from nacre.config.registry import lookup
 from nacre.config.run import Component, RunConfig
-from nacre.errors import ConfigError, NacreError
+from nacre.errors import ConfigError, InputError, NacreError
 from nacre.spaces import ActionSpace, DiscreteActionSpace
 
 N = TypeVar("N")
@@ -41,7 +41,7 @@ class BuildContext:
         try:
             return entry.factory(comp.params, self)
         except ValueError as exc:  # a component refusing its parameters: name the config slot
-            if isinstance(exc, NacreError):
+            if isinstance(exc, NacreError) and not isinstance(exc, InputError):
                 raise
             raise ConfigError(f"{kind} {comp.name!r}: {exc}") from exc
 

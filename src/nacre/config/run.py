@@ -60,6 +60,10 @@ class EnvConfig:
         kwargs: keyword arguments for ``gymnasium.make`` (e.g. ``{is_slippery: false}``).
         normalize: observation normalization and reward scaling
             (:class:`~nacre.envs.normalize.NormalizeConfig`; off by default).
+        max_faults: an exception in the training environment's ``step`` or ``reset`` ends the
+            episode as truncated and the environment is made anew (counted as ``env/faults``);
+            this many faults in a row stop the run with a checkpoint and
+            :class:`~nacre.errors.EnvFaultError`. 0: exceptions propagate at once.
     """
 
     id: str
@@ -67,6 +71,11 @@ class EnvConfig:
     vectorization: str = "auto"
     kwargs: dict[str, Any] = field(default_factory=dict)
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    max_faults: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.max_faults >= 0:
+            raise ConfigError(f"env.max_faults: must be >= 0, got {self.max_faults}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,17 @@ class TrainConfig:
         eval_every: evaluate with ``exploit=True`` every this many steps (0: only at the end).
         eval_episodes: episodes per evaluation.
         log_every: write a metrics row every this many steps.
-        checkpoint_every: save a checkpoint every this many steps (0: only at the end).
+        checkpoint_every: save a checkpoint every this many steps (0: every
+            ``checkpoint_interval_s`` seconds instead); one is always saved at the end and on
+            Ctrl-C.
+        checkpoint_interval_s: with ``checkpoint_every: 0``, save a checkpoint once this many
+            seconds of wall time passed since the last (checked every ``log_every`` steps; 0:
+            off).
+        checkpoint_fraction: with ``checkpoint_every: 0``, also save one once this share of
+            ``steps`` passed since the last (0: off). A hard kill loses at most the smaller of
+            the two. Both stretch to 50× the time the last save took, so saving costs at most
+            ~2 % of a run.
+        keep_checkpoints: keep only this many of the newest checkpoints (0: keep all).
         torch_threads: threads for acting (one small forward pass per step: 1 is fastest).
         learn_threads: threads for learning rounds (0: all cores; faster for wide networks on an
             otherwise idle machine, much slower when other processes compete for the cores).
@@ -108,6 +127,9 @@ class TrainConfig:
     eval_episodes: int = 10
     log_every: int = 1_000
     checkpoint_every: int = 0
+    checkpoint_interval_s: float = 60.0
+    checkpoint_fraction: float = 0.05
+    keep_checkpoints: int = 2
     torch_threads: int = 1
     learn_threads: int = 1
     device: str = "cpu"
@@ -122,9 +144,13 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("learning_starts", "gradient_steps", "eval_every", "checkpoint_every",
-                     "learn_threads", "schedule_steps"):
-            if getattr(self, name) < 0:
+                     "checkpoint_interval_s", "keep_checkpoints", "learn_threads",
+                     "schedule_steps"):
+            if not getattr(self, name) >= 0:  # written so that NaN fails too
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.checkpoint_fraction <= 1:
+            raise ConfigError("train.checkpoint_fraction: must be in [0, 1], got "
+                              f"{self.checkpoint_fraction}")
 
 
 _DEFAULTS = {

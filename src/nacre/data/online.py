@@ -15,8 +15,10 @@ import torch
 
 from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.replay import all_finite, as_batch_array
+from nacre.data.validate import check_step_values
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
+from nacre.spaces import ActionSpace, DiscreteActionSpace
 
 _FIELDS = ("obs", "action", "reward", "propensity")
 
@@ -42,10 +44,11 @@ class OnlineBuffer:
     kind = BufferKind.ONLINE  # Agent.learn: each pending row once, not gradient_steps samples
     needs_next_action = False
 
-    def __init__(self, capacity: int = 65_536) -> None:
-        if capacity < 1:
-            raise InputError("capacity", f"must be >= 1, got {capacity}")
+    def __init__(self, capacity: int = 65_536, action_space: ActionSpace | None = None) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise InputError("capacity", f"must be an integer >= 1, got {capacity!r}")
         self.capacity = capacity
+        self.n_actions = action_space.n if isinstance(action_space, DiscreteActionSpace) else None
         self._pending: list[tuple[np.ndarray, ...]] = []
         self._rows = 0
 
@@ -70,6 +73,9 @@ class OnlineBuffer:
              else as_batch_array("propensity", step.propensity).astype(np.float32, copy=False))
         if not all_finite(r):
             raise InputError("reward", "contains NaN or inf")
+        if not all_finite(o):
+            raise InputError("obs", "contains NaN or inf")
+        check_step_values(a, np.zeros(1, np.bool_), np.zeros(1, np.bool_), p, self.n_actions)
         if step.valid is not None and not np.all(step.valid):
             keep = np.asarray(step.valid, dtype=np.bool_)
             o, a, r, p = o[keep], a[keep], r[keep], p[keep]

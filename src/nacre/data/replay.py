@@ -21,9 +21,11 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import StepBatch, TransitionBatch
+from nacre.data.validate import check_allocation, check_step_values
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
 from nacre.losses.returns import n_step_returns
+from nacre.spaces import ActionSpace, DiscreteActionSpace
 
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "propensity")
 
@@ -54,6 +56,8 @@ class ReplayBuffer:
 
     Args:
         capacity: number of transitions kept (rounded up to a multiple of the env count).
+        action_space: the actions stored must belong to it (checked on every ``add`` when it
+            is discrete; None: any integer or finite number).
         n_step: length of the multi-step return; 1 is plain one-step TD.
         gamma: discount of the n-step returns: the learner's (``build`` passes
             ``learner.gamma``); needed when ``n_step > 1``.
@@ -75,10 +79,10 @@ class ReplayBuffer:
 
     def __init__(
         self, capacity: int, n_step: int = 1, gamma: float | None = None,
-        seed: int | None = None,
+        seed: int | None = None, action_space: ActionSpace | None = None,
     ) -> None:
-        if capacity < 1:
-            raise InputError("capacity", f"must be >= 1, got {capacity}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise InputError("capacity", f"must be an integer >= 1, got {capacity!r}")
         if n_step < 1:
             raise InputError("n_step", f"must be >= 1, got {n_step}")
         if n_step > 1 and gamma is None:
@@ -86,6 +90,8 @@ class ReplayBuffer:
         self.capacity = capacity
         self.n_step = n_step
         self.gamma = 1.0 if gamma is None else gamma
+        # with a discrete action space, stored actions are checked against its size
+        self.n_actions = action_space.n if isinstance(action_space, DiscreteActionSpace) else None
         self.generator = torch.Generator()
         if seed is not None:
             self.generator.manual_seed(seed)
@@ -105,6 +111,8 @@ class ReplayBuffer:
         self._num_envs = num_envs
         self._float_obs = arrays["next_obs"].dtype.kind == "f"
         self._t_rows = math.ceil(self.capacity / num_envs)
+        check_allocation("capacity", self._t_rows * sum(a.nbytes for a in arrays.values()),
+                         f"a replay buffer of {self.capacity:,} transitions")
         self._shape_list = [tuple(arrays[name].shape) for name in _FIELDS]
         for name, arr in arrays.items():
             self._arrays[name] = np.zeros((self._t_rows, *arr.shape), dtype=arr.dtype)
@@ -140,6 +148,7 @@ class ReplayBuffer:
                 raise InputError(name, f"expected shape {shape}, got {got}")
         if not all_finite(values[2]):
             raise InputError("reward", "contains NaN or inf")
+        check_step_values(values[1], values[4], values[5], values[6], self.n_actions)
         if self._float_obs:
             # obs is usually the previous step's next_obs, already checked.
             if values[0] is not self._checked and not all_finite(values[0]):

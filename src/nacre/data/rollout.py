@@ -18,6 +18,7 @@ from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.replay import ReplayBuffer
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
+from nacre.spaces import ActionSpace
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,10 @@ class RolloutBuffer(ReplayBuffer):
 
     kind = BufferKind.ROLLOUT
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, action_space: ActionSpace | None = None) -> None:
         if steps < 1:
             raise InputError("steps", f"must be >= 1, got {steps}")
-        super().__init__(capacity=steps)
+        super().__init__(capacity=steps, action_space=action_space)
         self.steps = steps
 
     def _allocate(self, arrays: dict[str, np.ndarray], num_envs: int) -> None:

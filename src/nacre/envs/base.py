@@ -34,6 +34,8 @@ class ActionResult:
         regret: ``[B]`` expected regret of the actions just taken (best available expected
             reward minus the chosen action's), when the environment knows it (bandit envs).
         episode_returns / episode_lengths: returns and lengths of the episodes that ended here.
+        faults: messages of the environment faults survived in this step (see
+            :mod:`nacre.envs.faults`); each ended its episode as truncated.
     """
 
     obs: np.ndarray
@@ -47,6 +49,7 @@ class ActionResult:
     regret: np.ndarray | None = None
     episode_returns: Sequence[float] = ()
     episode_lengths: Sequence[int] = ()
+    faults: Sequence[str] = ()
 
 
 @runtime_checkable

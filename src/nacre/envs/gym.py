@@ -18,6 +18,7 @@ from gymnasium.vector import AutoresetMode
 
 from nacre.envs.base import ActionResult
 from nacre.envs.checks import ActionCheck
+from nacre.envs.faults import FaultPolicy
 from nacre.envs.state import (
     capture_env_state,
     capture_object_state,
@@ -41,15 +42,21 @@ def _obs_array(obs: Any, space: gym.Space[Any]) -> np.ndarray:
 
 
 class GymEnv:
-    """One Gymnasium environment presented as a batch of one."""
+    """One Gymnasium environment presented as a batch of one.
+
+    With ``faults`` (a :class:`~nacre.envs.faults.FaultPolicy`), an exception in the env's
+    ``step`` or ``reset`` ends the episode as truncated and the env is made anew; without, it
+    propagates."""
 
     num_envs = 1
     one_step = False
     available = None  # every action, every step
 
-    def __init__(self, env: gym.Env[Any, Any]) -> None:
+    def __init__(self, env: gym.Env[Any, Any], faults: FaultPolicy | None = None) -> None:
         check_observation_space(env.observation_space)
         self.env = env
+        self.faults = faults
+        self._last_obs: np.ndarray | None = None
         self.action_space = from_gym_action_space(env.action_space)
         self._check = ActionCheck(self.action_space, 1)
         self._obs_space = env.observation_space
@@ -63,9 +70,15 @@ class GymEnv:
         return self._obs_space
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        obs, _ = self.env.reset(seed=seed)
+        try:
+            obs, _ = self.env.reset(seed=seed)
+        except Exception as exc:
+            if self.faults is None:
+                raise
+            self.env, obs, _ = self.faults.recover(self.env, exc, "env.reset")
         self._ep_return, self._ep_length = 0.0, 0
-        return _obs_array(obs, self._obs_space)[None]
+        self._last_obs = _obs_array(obs, self._obs_space)[None]
+        return self._last_obs
 
     def step(self, action: Any) -> ActionResult:
         if self._discrete_action and isinstance(action, torch.Tensor) and action.shape == (1,):
@@ -75,7 +88,14 @@ class GymEnv:
         else:
             arr = self._check(action)
             a = int(arr[0]) if self._discrete_action else arr[0]
-        obs, reward, terminated, truncated, _ = self.env.step(a)
+        try:
+            obs, reward, terminated, truncated, _ = self.env.step(a)
+        except Exception as exc:
+            if self.faults is None:
+                raise
+            return self._after_fault(exc)
+        if self.faults is not None:
+            self.faults.in_a_row = 0
         next_obs = _obs_array(obs, self._obs_space)[None]
         self._ep_return += float(reward)
         self._ep_length += 1
@@ -90,6 +110,22 @@ class GymEnv:
             result.episode_returns = [self._ep_return]
             result.episode_lengths = [self._ep_length]
             result.obs = self.reset()
+        else:
+            self._last_obs = next_obs
+        return result
+
+    def _after_fault(self, exc: Exception) -> ActionResult:
+        """The step that raised, as the truncated end of its episode; then a new env."""
+        assert self.faults is not None and self._last_obs is not None
+        self.env, obs, message = self.faults.recover(self.env, exc, "env.step")
+        result = ActionResult(obs=self._last_obs, next_obs=self._last_obs,
+                              reward=np.zeros(1, dtype=np.float32),
+                              terminated=np.zeros(1, dtype=np.bool_),
+                              truncated=np.ones(1, dtype=np.bool_), faults=[message])
+        result.episode_returns = [self._ep_return]
+        result.episode_lengths = [self._ep_length]
+        self._ep_return, self._ep_length = 0.0, 0
+        self._last_obs = result.obs = _obs_array(obs, self._obs_space)[None]
         return result
 
     def get_state(self) -> dict[str, Any] | None:
@@ -97,12 +133,21 @@ class GymEnv:
         state = capture_env_state(self.env)
         if state is None:
             return None
-        return {"env": state, "episode": [self._ep_return, self._ep_length]}
+        obs = None if self._last_obs is None else self._last_obs.tolist()
+        return {"env": state, "episode": [self._ep_return, self._ep_length], "obs": obs}
 
     def set_state(self, state: dict[str, Any]) -> bool:
+        # Restored into a reset env, so that what reset creates (CartPole's ``state`` array) has
+        # the dtype and shape the saved values must keep.
+        template = self.reset()
         if not restore_env_state(self.env, state["env"]):
             return False
         self._ep_return, self._ep_length = float(state["episode"][0]), int(state["episode"][1])
+        if state.get("obs") is not None:  # absent in checkpoints of nacre 0.1
+            obs = np.asarray(state["obs"])
+            if obs.shape != template.shape or obs.dtype.kind not in "biuf":
+                raise ValueError(f"obs must be a numeric array of shape {list(template.shape)}")
+            self._last_obs = obs.astype(template.dtype)
         return True
 
     def close(self) -> None:
@@ -191,6 +236,7 @@ class GymVectorEnv:
     def set_state(self, state: dict[str, Any]) -> bool:
         if not isinstance(self.env, gym.vector.SyncVectorEnv):
             return False
+        self.reset()  # see GymEnv.set_state
         for env, saved in zip(self.env.envs, state["envs"], strict=True):
             if not restore_env_state(env, saved):
                 return False

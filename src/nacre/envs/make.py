@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode
 from nacre.envs.bandits import ClassificationBandit, SyntheticLinearBandit
 from nacre.envs.base import Env
 from nacre.envs.datasets import load_dataset
+from nacre.envs.faults import FaultPolicy
 from nacre.envs.gym import GymEnv, GymVectorEnv
 from nacre.envs.sync import SyncEnvs
 from nacre.errors import ConfigError, SpaceError
@@ -23,6 +24,7 @@ def make_env(
     env_id: str,
     num_envs: int = 1,
     vectorization: Vectorization = "auto",
+    max_faults: int = 0,
     **kwargs: Any,
 ) -> Env:
     """Make a registered Gymnasium env (any id) as a nacre env with ``num_envs`` copies.
@@ -31,6 +33,11 @@ def make_env(
     ``none`` (requires ``num_envs == 1``), ``sync`` (nacre's :class:`~nacre.envs.sync.SyncEnvs`,
     one process) or ``async`` (Gymnasium's subprocess vector env).
 
+    ``max_faults > 0``: an exception in a copy's ``step`` or ``reset`` ends its episode as
+    truncated and the copy is made anew; the ``max_faults``-th fault in a row raises
+    :class:`~nacre.errors.EnvFaultError` (:mod:`nacre.envs.faults`; not for ``async``, whose
+    subprocesses Gymnasium manages). ``0``: exceptions propagate.
+
     ``bandit/...`` ids are nacre's contextual bandits (:mod:`nacre.envs.bandits`), which are
     natively batched: ``vectorization`` does not apply and ``kwargs`` go to their factory.
     """
@@ -38,6 +45,8 @@ def make_env(
         return make_bandit_env(env_id, num_envs, **kwargs)
     if num_envs < 1:
         raise ConfigError(f"env.num_envs must be >= 1, got {num_envs}")
+    if max_faults < 0:
+        raise ConfigError(f"env.max_faults must be >= 0, got {max_faults}")
     if env_id not in gym.registry:
         close = [k for k in gym.registry if k.lower().startswith(env_id.lower().split("-")[0])]
         hint = f" (similar: {', '.join(sorted(close)[:5])})" if close else ""
@@ -47,8 +56,11 @@ def make_env(
     if vectorization == "none":
         if num_envs != 1:
             raise ConfigError("env.vectorization 'none' needs env.num_envs == 1")
+        def make() -> gym.Env[Any, Any]:
+            return gym.make(env_id, **kwargs)
+
         try:
-            return GymEnv(gym.make(env_id, **kwargs))
+            return GymEnv(make(), FaultPolicy(make, max_faults) if max_faults else None)
         except TypeError as exc:
             raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
     if vectorization not in ("sync", "async"):
@@ -57,7 +69,7 @@ def make_env(
         )
     if vectorization == "sync":
         try:
-            return SyncEnvs(lambda: gym.make(env_id, **kwargs), num_envs)
+            return SyncEnvs(lambda: gym.make(env_id, **kwargs), num_envs, max_faults)
         except TypeError as exc:
             raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
     try:

@@ -19,9 +19,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pydantic
+from typing_extensions import TypedDict
 
 from nacre.envs.base import ActionResult, Env
 from nacre.spaces import AvailableActions
+
+_STRICT = pydantic.ConfigDict(extra="forbid", strict=True)
+
+
+@pydantic.with_config(_STRICT)
+class MomentsState(TypedDict):
+    """Running moments as JSON (also their schema in a checkpoint; shapes are checked on
+    loading)."""
+
+    mean: pydantic.JsonValue
+    var: pydantic.JsonValue
+    count: float
+
+
+# The statistics of a run as checkpointed (functional form: ``return`` is a keyword).
+NormalizeStats = TypedDict(
+    "NormalizeStats", {"obs": MomentsState, "return": MomentsState, "returns": list[float]})
+pydantic.with_config(_STRICT)(NormalizeStats)
 
 
 @dataclass(frozen=True)
@@ -70,9 +90,13 @@ class RunningMeanStd:
         return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count}
 
     def load(self, state: dict[str, Any]) -> None:
-        self.mean = np.asarray(state["mean"], dtype=np.float64).reshape(self.mean.shape)
-        self.var = np.asarray(state["var"], dtype=np.float64).reshape(self.var.shape)
-        self.count = float(state["count"])
+        """Restore :meth:`state` (ValueError if the shapes are not this one's)."""
+        mean = np.asarray(state["mean"], dtype=np.float64)
+        var = np.asarray(state["var"], dtype=np.float64)
+        if mean.shape != self.mean.shape or var.shape != self.var.shape:
+            raise ValueError(f"running moments of shape {mean.shape} / {var.shape}, expected "
+                             f"{self.mean.shape}")
+        self.mean, self.var, self.count = mean, var, float(state["count"])
 
 
 class Normalize:
@@ -149,7 +173,11 @@ class Normalize:
     def load_stats(self, state: dict[str, Any]) -> None:
         self.obs_stats.load(state["obs"])
         self.return_stats.load(state["return"])
-        self._returns = np.asarray(state["returns"], dtype=np.float64)
+        returns = np.asarray(state["returns"], dtype=np.float64)
+        if returns.shape != self._returns.shape:
+            raise ValueError(f"{returns.shape[0]} discounted returns, expected one per env "
+                             f"({self._returns.shape[0]})")
+        self._returns = returns
 
     def get_state(self) -> dict[str, Any] | None:
         inner = self.env.get_state()

@@ -41,6 +41,8 @@ class MLP(nn.Sequential):
     def __init__(
         self, in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "relu"
     ) -> None:
+        if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in hidden):
+            raise ValueError(f"hidden: widths must be integers >= 1, got {list(hidden)}")
         act = ACTIVATIONS[activation]
         layers: list[nn.Module] = []
         last = in_dim

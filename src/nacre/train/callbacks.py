@@ -29,13 +29,36 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydantic
+from typing_extensions import TypedDict
 
 from nacre.agent import Agent
 from nacre.config.run import TrainConfig
 from nacre.envs.base import ActionResult, Env
 from nacre.types import Metrics
 
+# Checkpoints hold the loop state as JSON; these types are also its schema (unknown keys and
+# values of the wrong type are refused when a checkpoint is loaded).
+_STRICT = pydantic.ConfigDict(extra="forbid", strict=True)
 
+
+@pydantic.with_config(_STRICT)
+class LastEval(TypedDict, total=False):
+    """The latest greedy evaluation: when, and its episode returns."""
+
+    env_steps: int
+    returns: list[float]
+
+
+@pydantic.with_config(_STRICT)
+class BestEval(TypedDict, total=False):
+    """The best greedy evaluation so far: when, and its mean return."""
+
+    env_steps: int
+    return_mean: float
+
+
+@pydantic.with_config(_STRICT)
 @dataclass
 class LoopState:
     """Loop bookkeeping that is not part of the agent (saved in checkpoints)."""
@@ -44,12 +67,14 @@ class LoopState:
     episodes: int = 0
     pending_returns: list[float] = field(default_factory=list)
     pending_lengths: list[int] = field(default_factory=list)
-    last_eval: dict[str, Any] = field(default_factory=dict)
-    best_eval: dict[str, Any] = field(default_factory=dict)
+    last_eval: LastEval = field(default_factory=LastEval)
+    best_eval: BestEval = field(default_factory=BestEval)
     # contextual bandits (one-step environments): totals over the whole run
     decisions: int = 0
     reward_sum: float = 0.0
     regret_sum: float | None = None
+    # environment faults survived (nacre.envs.faults)
+    env_faults: int = 0
 
 
 @dataclass
@@ -109,6 +134,8 @@ class Training:
         if result.regret is not None and self.env.one_step:
             regret = float(result.regret.sum(dtype=np.float64))
             state.regret_sum = (state.regret_sum or 0.0) + regret
+        if result.faults:
+            state.env_faults += len(result.faults)
         if result.episode_returns:
             state.pending_returns.extend(result.episode_returns)
             state.pending_lengths.extend(result.episode_lengths)

@@ -10,7 +10,13 @@ Layout::
 The agent's state is a tree of dicts/lists whose leaves are tensors or JSON scalars. Tensors go to
 safetensors under their tree path; the JSON keeps the tree with ``{"__tensor__": path}`` markers.
 The folder is written under a temporary name and renamed into place, so a crash never leaves a
-half-written checkpoint that looks complete.
+half-written checkpoint that looks complete; :func:`latest_checkpoint` picks the newest complete
+one and :func:`remove_stale_temporaries` clears what a killed process left behind.
+
+Loading trusts nothing in the folder: ``state.json`` is read within a size limit and validated
+against a schema (unknown fields refused), and the safetensors header is checked — every tensor
+referenced, shapes and dtypes as the caller expects, the total within the memory available —
+before any tensor data is read.
 
 Tensors are never stored with ``torch.save``: it pickles, and unpickling a file can run arbitrary
 code. A safetensors file is a JSON header plus raw bytes, so loading one runs nothing; and a
@@ -28,14 +34,16 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
+import pydantic
 import safetensors.torch
 import torch
 from safetensors import SafetensorError, safe_open
 from torch import Tensor
 
+from nacre.data.validate import available_memory
 from nacre.errors import CheckpointError
 
 MODEL_FILE = "model.safetensors"
@@ -45,6 +53,37 @@ CONFIG_FILE = "config.yaml"
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format is a zip of pickles
 _PICKLE_MAGIC = b"\x80"  # the PROTO opcode that starts every pickle of protocol 2 and above
 _MAX_HEADER = 100 * 1024 * 1024  # the largest JSON header safetensors accepts
+_MAX_STATE_JSON = 64 * 1024 * 1024  # state.json holds counters and small env states, not data
+FORMAT: Literal["nacre-checkpoint"] = "nacre-checkpoint"
+FORMAT_VERSION = 1
+
+# bytes per element of each safetensors dtype name (what the header says, before reading data)
+_DTYPES: dict[str, tuple[torch.dtype, int]] = {
+    "BOOL": (torch.bool, 1), "U8": (torch.uint8, 1), "I8": (torch.int8, 1),
+    "I16": (torch.int16, 2), "U16": (torch.uint16, 2), "F16": (torch.float16, 2),
+    "BF16": (torch.bfloat16, 2), "I32": (torch.int32, 4), "U32": (torch.uint32, 4),
+    "F32": (torch.float32, 4), "I64": (torch.int64, 8), "U64": (torch.uint64, 8),
+    "F64": (torch.float64, 8),
+}
+
+TensorSpec = tuple[tuple[int, ...], torch.dtype]
+STRICT = pydantic.ConfigDict(extra="forbid", strict=True)
+ExtraT = TypeVar("ExtraT")
+
+
+class CheckpointState(pydantic.BaseModel, Generic[ExtraT]):
+    """The schema of ``state.json``, with the schema of its ``extra`` (what the saver adds: the
+    training loop's is :class:`nacre.train.events.RunExtra`) as parameter. Version 0 is what
+    nacre 0.1 wrote: no ``format`` and ``version`` fields, otherwise the same."""
+
+    model_config = STRICT
+
+    format: Literal["nacre-checkpoint"] = FORMAT
+    version: Literal[0, 1] = 0
+    agent: dict[str, pydantic.JsonValue]
+    extra: ExtraT
+    versions: dict[str, pydantic.JsonValue]
+    saved_at: float
 
 
 def flatten_tree(tree: Any, prefix: str = "") -> tuple[Any, dict[str, Tensor]]:
@@ -120,7 +159,8 @@ def save_checkpoint(
     skeleton, tensors = flatten_tree(agent_state)
     save_tensors(tensors, tmp / MODEL_FILE)
     (tmp / CONFIG_FILE).write_text(config_yaml)
-    state = {"agent": skeleton, "extra": extra, "versions": versions(), "saved_at": time.time()}
+    state = {"format": FORMAT, "version": FORMAT_VERSION, "agent": skeleton, "extra": extra,
+             "versions": versions(), "saved_at": time.time()}
     with open(tmp / STATE_FILE, "w") as fh:
         json.dump(state, fh, indent=1)
         fh.flush()
@@ -135,18 +175,74 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """Read a checkpoint folder: ``(agent_state, extra, config_yaml)``. Never unpickles."""
+def load_checkpoint(
+    path: str | Path, expected: Mapping[str, TensorSpec] | None = None,
+    extra_schema: Any = dict[str, pydantic.JsonValue],
+) -> tuple[dict[str, Any], Any, str]:
+    """Read a checkpoint folder: ``(agent_state, extra, config_yaml)``. Never unpickles.
+
+    ``expected`` maps tensor paths to the (shape, dtype) the caller's model has; a tensor of the
+    checkpoint under one of those paths must match it, which is checked, like everything else
+    about the file, before any tensor data is read. ``extra`` is validated against
+    ``extra_schema`` (any type pydantic validates; by default a JSON mapping) and returned as
+    that type.
+    """
     path = Path(path)
     for name in (MODEL_FILE, STATE_FILE, CONFIG_FILE):
         if not (path / name).is_file():
             raise CheckpointError(f"{path} is not a nacre checkpoint: {name} is missing")
-    tensors = load_tensors(path / MODEL_FILE)
+    state = read_state(path, extra_schema)
+    tensors = load_tensors(path / MODEL_FILE, referenced=_tensor_paths(state.agent, path),
+                           expected=expected or {})
+    return unflatten_tree(state.agent, tensors), state.extra, (path / CONFIG_FILE).read_text()
+
+
+def read_state(path: str | Path,
+               extra_schema: Any = dict[str, pydantic.JsonValue]) -> CheckpointState[Any]:
+    """A checkpoint folder's ``state.json``, validated (size, JSON, schema)."""
+    file = Path(path) / STATE_FILE
     try:
-        state = json.loads((path / STATE_FILE).read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path / STATE_FILE} is not valid JSON: {exc}") from exc
-    return unflatten_tree(state["agent"], tensors), state["extra"], (path / CONFIG_FILE).read_text()
+        size = file.stat().st_size
+        if size > _MAX_STATE_JSON:
+            raise CheckpointError(f"{file} is {size:,} bytes; a checkpoint's state.json is at "
+                                  f"most {_MAX_STATE_JSON:,}")
+        return CheckpointState[extra_schema].model_validate_json(file.read_bytes())
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {file}: {exc}") from exc
+    except pydantic.ValidationError as exc:
+        raise CheckpointError(f"{file} is not a valid nacre checkpoint state: "
+                              f"{describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: pydantic.ValidationError, limit: int = 3) -> str:
+    """The first errors of a schema check, each as ``field.path: what was wrong``."""
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+             for e in exc.errors()[:limit]]
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _tensor_paths(tree: Any, folder: Path) -> set[str]:
+    """The tensor paths a skeleton refers to (``{"__tensor__": path}`` markers)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "__tensor__" in node:
+                ref = node["__tensor__"]
+                if len(node) != 1 or not isinstance(ref, str):
+                    raise CheckpointError(f"{folder / STATE_FILE}: malformed tensor reference "
+                                          f"{node!r}")
+                found.add(ref)
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return found
 
 
 def save_tensors(tensors: Mapping[str, Tensor], path: str | Path) -> None:
@@ -176,22 +272,57 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def load_tensors(path: str | Path) -> dict[str, Tensor]:
+def load_tensors(path: str | Path, referenced: set[str] | None = None,
+                 expected: Mapping[str, TensorSpec] | None = None) -> dict[str, Tensor]:
     """Every tensor of a safetensors file, on the CPU, each owning writable memory.
 
     Never unpickles: a pickle or torch.save file is refused before safetensors parses anything,
-    and every problem with the file is a :class:`CheckpointError` naming it.
+    and every problem with the file is a :class:`CheckpointError` naming it. The header is
+    checked before any data is read: with ``referenced``, its tensors must be exactly those;
+    with ``expected``, a tensor of that name must have that shape and dtype; and all of them
+    together must fit in the memory available.
     """
     path = Path(path)
     _refuse_pickle(path)
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
+            names = list(f.keys())
+            _check_header(path, {n: (tuple(f.get_slice(n).get_shape()), f.get_slice(n).get_dtype())
+                                 for n in names}, referenced, expected or {})
             # safetensors may serve tensors straight from its memory map of the file; a clone
             # owns its memory, so the state stays valid and writable after the file is closed.
-            names = f.keys()
             return {name: f.get_tensor(name).clone() for name in names}
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
         raise CheckpointError(f"{path} is not a valid safetensors file: {exc}") from exc
+
+
+def _check_header(path: Path, header: Mapping[str, tuple[tuple[int, ...], str]],
+                  referenced: set[str] | None, expected: Mapping[str, TensorSpec]) -> None:
+    if referenced is not None:
+        missing, unknown = sorted(referenced - set(header)), sorted(set(header) - referenced)
+        if missing:
+            raise CheckpointError(f"{path} is missing tensor {missing[0]!r} (of {len(missing)})")
+        if unknown:
+            raise CheckpointError(f"{path} holds tensor {unknown[0]!r} that its state.json does "
+                                  f"not refer to (of {len(unknown)})")
+    total = 0
+    for name, (shape, dtype_name) in header.items():
+        if dtype_name not in _DTYPES:
+            raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {dtype_name}")
+        dtype, itemsize = _DTYPES[dtype_name]
+        if name in expected and expected[name] != (shape, dtype):
+            want_shape, want_dtype = expected[name]
+            raise CheckpointError(
+                f"{path}: tensor {name!r} is {list(shape)} {dtype}, but this run's agent has "
+                f"{list(want_shape)} {want_dtype}: the checkpoint belongs to another "
+                "configuration (another preset, network or environment)")
+        total += int(np.prod(shape, dtype=np.float64)) * itemsize
+    available = available_memory()
+    if total > available:
+        raise CheckpointError(f"{path} holds {total / 2**30:.2f} GiB of tensors, more than the "
+                              f"{available / 2**30:.2f} GiB of memory available")
 
 
 def _refuse_pickle(path: Path) -> None:
@@ -213,9 +344,37 @@ def _refuse_pickle(path: Path) -> None:
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path:
-    """The newest complete checkpoint of a run folder."""
+    """The newest complete checkpoint of a run folder (one with all three files; a folder a
+    crash left incomplete is passed over)."""
     ckpt_dir = Path(run_dir) / "checkpoints"
     found = sorted(p for p in ckpt_dir.glob("step_*") if p.is_dir()) if ckpt_dir.is_dir() else []
-    if not found:
-        raise CheckpointError(f"{run_dir} has no checkpoints (looked in {ckpt_dir})")
-    return found[-1]
+    complete = [p for p in found if all((p / f).is_file()
+                                        for f in (MODEL_FILE, STATE_FILE, CONFIG_FILE))]
+    if not complete:
+        raise CheckpointError(f"{run_dir} has no complete checkpoint (looked in {ckpt_dir})")
+    return complete[-1]
+
+
+def remove_stale_temporaries(ckpt_dir: str | Path) -> list[Path]:
+    """Remove the temporary folders (``.step_*.tmp-PID``, ``.step_*.old-PID``) that a process
+    killed while saving left behind; those of a process still alive are kept. Returns what was
+    removed."""
+    removed = []
+    for tmp in Path(ckpt_dir).glob(".step_*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if tmp.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True

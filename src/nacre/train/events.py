@@ -8,21 +8,25 @@ each event tells the user's callbacks what it did.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import shutil
 import time
 import warnings
 from collections.abc import Sequence
 from typing import Any, cast
 
 import numpy as np
+import pydantic
 
+from nacre.config.run import TrainConfig
 from nacre.envs.bandits import SyntheticLinearBandit
 from nacre.envs.base import Env
-from nacre.envs.normalize import Normalize
+from nacre.envs.normalize import Normalize, NormalizeStats
 from nacre.kinds import BufferKind
-from nacre.train.callbacks import Callback, Training
-from nacre.train.checkpoint import save_checkpoint
+from nacre.train.callbacks import Callback, LoopState, Training
+from nacre.train.checkpoint import STRICT, remove_stale_temporaries, save_checkpoint
 from nacre.train.evaluate import evaluate
 from nacre.train.loggers import JSONLLogger, Logger, TensorBoardLogger
 from nacre.train.plots import Plotter
@@ -44,8 +48,12 @@ class Scheduled(Callback):
     def on_due(self, training: Training) -> None:
         raise NotImplementedError
 
-    def on_interrupt(self, training: Training) -> None:
-        """Ctrl-C: save what can be saved."""
+    def on_interrupt(self, training: Training, consistent: bool) -> None:
+        """Ctrl-C. ``consistent``: the loop stopped between two steps (the first Ctrl-C waits
+        for that), so what is saved now resumes exactly; False after a second Ctrl-C."""
+
+    def on_env_fault(self, training: Training) -> None:
+        """The environment failed ``env.max_faults`` times in a row: the run stops."""
 
     def on_close(self, training: Training) -> None:
         """Last of all (after the summary, also after Ctrl-C): release files."""
@@ -163,39 +171,90 @@ class Evaluation(Scheduled):
             self.on_due(training)
 
 
-class Checkpointing(Scheduled):
-    """A checkpoint every ``train.checkpoint_every`` steps, at the end of the run, and on
-    Ctrl-C (nothing is lost: the run can be resumed from there)."""
+class RunExtra(pydantic.BaseModel):
+    """The schema of what the loop adds to each checkpoint (``state.json``'s ``extra``): every
+    field typed, unknown fields refused. The environment's state is checked by the
+    environment itself when it is restored (:mod:`nacre.envs.state`)."""
 
-    def __init__(self, every: int, config_yaml: str, user: list[Callback]) -> None:
-        super().__init__(every)
+    model_config = STRICT
+
+    loop: LoopState
+    seed: int
+    env_state: pydantic.JsonValue = None
+    env_stats: NormalizeStats | None = None
+
+
+class Checkpointing(Scheduled):
+    """Checkpoints: every ``train.checkpoint_every`` steps, or (when that is 0) once
+    ``train.checkpoint_interval_s`` seconds or ``train.checkpoint_fraction`` of the run's steps
+    passed since the last, looked at every ``train.log_every`` steps; at the end of the run; and
+    on Ctrl-C, which the loop turns into a stop at the end of the current step so that the
+    checkpoint is consistent. Only the newest ``train.keep_checkpoints`` are kept."""
+
+    def __init__(self, config: TrainConfig, config_yaml: str, user: list[Callback]) -> None:
+        self.by_time = config.checkpoint_every == 0 and (
+            config.checkpoint_interval_s > 0 or config.checkpoint_fraction > 0)
+        super().__init__(config.log_every if self.by_time else config.checkpoint_every)
+        self.interval_s = config.checkpoint_interval_s or math.inf
+        self.interval_steps = (math.ceil(config.checkpoint_fraction * config.steps)
+                               if config.checkpoint_fraction > 0 else math.inf)
+        self.keep = config.keep_checkpoints
         self.config_yaml = config_yaml
         self.user = user
-        self.saved_at = -1
+        self.saved_at = self.last_step = -1
+        self.last_save = time.perf_counter()
+        self.save_cost_s = 0.0
+
+    def on_training_start(self, training: Training) -> None:
+        if training.run_dir is not None:
+            remove_stale_temporaries(training.run_dir / "checkpoints")
+        self.last_save, self.last_step = time.perf_counter(), training.env_steps
 
     def on_due(self, training: Training) -> None:
-        self.save(training, consistent=True)
+        if not self.by_time:
+            self.save(training)
+            return
+        elapsed = time.perf_counter() - self.last_save
+        # Either interval stretches with the cost of a save, so that saving stays a small share.
+        if elapsed >= 50 * self.save_cost_s and (
+                elapsed >= self.interval_s
+                or training.env_steps - self.last_step >= self.interval_steps):
+            self.save(training)
 
     def on_training_end(self, training: Training) -> None:
         if self.saved_at != training.env_steps:
-            self.save(training, consistent=True)
+            self.save(training)
 
-    def on_interrupt(self, training: Training) -> None:
-        # after an interrupt the env may be a step ahead of the agent: resume fresh episodes
-        self.save(training, consistent=False)
+    def on_interrupt(self, training: Training, consistent: bool) -> None:
+        # A second Ctrl-C may have stopped a training round half-way: such a state is not
+        # saved (the last checkpoint stands).
+        if consistent and self.saved_at != training.env_steps:
+            self.save(training)
 
-    def save(self, training: Training, consistent: bool) -> None:
+    def on_env_fault(self, training: Training) -> None:
+        # The agent is consistent (the failed step never reached it); the environment is
+        # broken, so its state is not saved: the resumed run starts fresh episodes.
+        self.save(training, with_env=False)
+
+    def save(self, training: Training, with_env: bool = True) -> None:
         if training.run_dir is None:
             return
+        started = time.perf_counter()
         env, step = training.env, training.env_steps
         training.state.wall_time_s = training.wall_time_s
-        extra: dict[str, Any] = {"loop": vars(training.state), "seed": training.seed,
-                                 "env_state": env.get_state() if consistent else None}
+        extra: dict[str, Any] = {"loop": dataclasses.asdict(training.state),
+                                 "seed": training.seed,
+                                 "env_state": env.get_state() if with_env else None}
         if isinstance(env, Normalize):  # normalization statistics: needed to use the agent
             extra["env_stats"] = env.stats_state()
-        path = save_checkpoint(training.run_dir / "checkpoints" / f"step_{step:012d}",
-                               training.agent.state_dict(), self.config_yaml, extra)
-        self.saved_at = step
+        folder = training.run_dir / "checkpoints"
+        path = save_checkpoint(folder / f"step_{step:012d}", training.agent.state_dict(),
+                               self.config_yaml, extra)
+        if self.keep:
+            for old in sorted(p for p in folder.glob("step_*") if p.is_dir())[:-self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        self.saved_at, self.last_step, self.last_save = step, step, time.perf_counter()
+        self.save_cost_s = self.last_save - started
         for callback in self.user:
             callback.on_checkpoint(training, path)
 
@@ -235,7 +294,7 @@ def standard_events(training: Training, user: list[Callback],
                                TrainingRounds(cfg.train_freq, user), logging]
     if eval_env is not None:
         events.append(Evaluation(cfg.eval_every, eval_env, logging, user))
-    events.append(Checkpointing(cfg.checkpoint_every, config_yaml, user))
+    events.append(Checkpointing(cfg, config_yaml, user))
     if training.run_dir is not None:
         events.append(LearningCurve())
     return events
@@ -280,6 +339,8 @@ def log_row(training: Training) -> dict[str, Any]:
     }
     row.update({k: float(v) for k, v in training.metrics.items()})
     row.update(_bandit_totals(training))
+    if state.env_faults:
+        row["env/faults"] = state.env_faults
     state.pending_returns, state.pending_lengths = [], []
     return row
 
@@ -305,6 +366,7 @@ def write_summary(training: Training, interrupted: bool) -> dict[str, Any]:
         "seed": training.seed,
         "interrupted": interrupted,
         "stop_reason": training.stop_reason,
+        "env_faults": state.env_faults,
         **_bandit_totals(training),
     }
     if training.run_dir is not None:
@@ -312,5 +374,5 @@ def write_summary(training: Training, interrupted: bool) -> dict[str, Any]:
     return summary
 
 
-__all__ = ["Checkpointing", "Evaluation", "LearningCurve", "Logging", "Scheduled", "TargetUpdate",
-           "TrainingRounds", "log_row", "standard_events", "write_summary"]
+__all__ = ["Checkpointing", "Evaluation", "LearningCurve", "Logging", "RunExtra", "Scheduled",
+           "TargetUpdate", "TrainingRounds", "log_row", "standard_events", "write_summary"]

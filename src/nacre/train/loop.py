@@ -9,16 +9,19 @@ calls when it is due; user callbacks are told of each.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import Any
 
 from nacre.accel import apply_process_settings
 from nacre.agent import Agent
 from nacre.config.run import TrainConfig
 from nacre.envs.base import Env
-from nacre.errors import InputError
+from nacre.errors import EnvFaultError, InputError
 from nacre.train.callbacks import Callback, LoopState, Training
 from nacre.train.events import Scheduled, standard_events, write_summary
 
@@ -61,33 +64,68 @@ def fit(
     stepping = [cb for cb in user if type(cb).on_step is not Callback.on_step]
     _start_episodes(training, env_state_restored)
     step, interrupted = agent.env_steps, True
+    ctrl_c = _DeferredInterrupt()
     try:
-        for callback in [*user, *events]:
-            callback.on_training_start(training)
-        next_due = _schedule(events, step)
-        while step < train.steps and not training.stopping:
-            result = env.step(agent.act())
-            agent.observe(result)
-            training.record(result)
-            step = agent.env_steps
-            for callback in stepping:
-                callback.on_step(training, result)
-            if step >= next_due:
-                for event in events:
-                    if step >= event.due:
-                        event.on_due(training)
-                        event.schedule(step)
-                next_due = min(event.due for event in events)
+        with ctrl_c:
+            for callback in [*user, *events]:
+                callback.on_training_start(training)
+            next_due = _schedule(events, step)
+            while step < train.steps and not training.stopping:
+                result = env.step(agent.act())
+                agent.observe(result)
+                training.record(result)
+                step = agent.env_steps
+                for callback in stepping:
+                    callback.on_step(training, result)
+                if step >= next_due:
+                    for event in events:
+                        if step >= event.due:
+                            event.on_due(training)
+                            event.schedule(step)
+                    next_due = min(event.due for event in events)
+                if ctrl_c.pending:  # between two steps: the state is consistent
+                    raise KeyboardInterrupt
         for callback in [*events, *user]:
             callback.on_training_end(training)
         interrupted = False
     except KeyboardInterrupt:
         for event in events:
-            event.on_interrupt(training)
+            event.on_interrupt(training, consistent=ctrl_c.pending and not ctrl_c.forced)
+        raise
+    except EnvFaultError:
+        for event in events:
+            event.on_env_fault(training)
         raise
     finally:  # also after an error: summary, files closed, no helper process left behind
         summary = _close(events, training, interrupted)
     return TrainResult(agent, summary, out)
+
+
+class _DeferredInterrupt:
+    """Ctrl-C during training lets the current step (and its training round) finish: the
+    first one only sets :attr:`pending`, which the loop turns into a ``KeyboardInterrupt``
+    between two steps, so the checkpoint saved then resumes exactly. A second Ctrl-C raises at
+    once. Only in the main thread (the only one Python delivers signals to)."""
+
+    def __init__(self) -> None:
+        self.pending = self.forced = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.pending:
+            self.forced = True
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _checked(env: Env, callbacks: Sequence[Callback]) -> list[Callback]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydantic
 
 from nacre.config import yaml_io
 from nacre.config.build import Run, build
@@ -19,8 +20,15 @@ from nacre.envs.normalize import Normalize
 from nacre.errors import CheckpointError, ConfigError
 from nacre.threads import configure_threads
 from nacre.train.callbacks import Callback, LoopState
-from nacre.train.checkpoint import latest_checkpoint, load_checkpoint
+from nacre.train.checkpoint import (
+    STATE_FILE,
+    describe_validation_error,
+    flatten_tree,
+    latest_checkpoint,
+    load_checkpoint,
+)
 from nacre.train.evaluate import evaluate
+from nacre.train.events import RunExtra
 from nacre.train.loop import TrainResult, fit
 
 
@@ -110,19 +118,43 @@ def default_run_dir(config: RunConfig | str | Path, cfg: RunConfig, tag: str) ->
 def load_run(
     run_dir: str | Path, checkpoint: str | Path | None = None
 ) -> tuple[Run, dict[str, Any]]:
-    """Rebuild a run from its folder and load a checkpoint (default: the latest)."""
+    """Rebuild a run from its folder and load a checkpoint (default: the newest complete one).
+
+    Everything is checked before it is used — the checkpoint's schema, its tensors' names,
+    shapes and dtypes against the rebuilt agent — and any mismatch is a
+    :class:`~nacre.errors.CheckpointError` naming the run and what did not fit.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir} is not a run folder (no config.yaml)")
     cfg = load_run_config(run_dir / "config.yaml")
     ckpt = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
-    agent_state, extra, _ = load_checkpoint(ckpt)
+    run, extra = _load(run_dir, cfg, ckpt)
+    return run, extra.model_dump()
+
+
+def _load(run_dir: Path, cfg: RunConfig, ckpt: Path) -> tuple[Run, RunExtra]:
+    """Build ``cfg`` and load the checkpoint ``ckpt`` of ``run_dir`` into it, checked."""
     configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
     run = build(cfg)
-    run.agent.load_state_dict(agent_state)
+    _, fresh = flatten_tree(run.agent.state_dict())
+    # The buffer's tensors grow with what it holds; everything else has the shape the config
+    # gives it.
+    expected = {name: (tuple(t.shape), t.dtype) for name, t in fresh.items()
+                if not name.startswith("buffer/")}
+    agent_state, extra, _ = load_checkpoint(ckpt, expected, extra_schema=RunExtra)
+    try:
+        run.agent.load_state_dict(agent_state)
+        if isinstance(run.env, Normalize) and extra.env_stats is not None:
+            run.env.load_stats(dict(extra.env_stats))  # observation normalization of the run
+    except pydantic.ValidationError as exc:
+        raise CheckpointError(f"{ckpt / STATE_FILE}: the agent's state does not fit the run of "
+                              f"{run_dir} ({cfg.env.id}): {describe_validation_error(exc)}"
+                              ) from exc
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        raise CheckpointError(f"{ckpt} does not fit the run of {run_dir} "
+                              f"({cfg.env.id}): {type(exc).__name__}: {exc}") from exc
     run.agent.action_space = run.env.action_space
-    if isinstance(run.env, Normalize) and "env_stats" in extra:
-        run.env.load_stats(extra["env_stats"])  # observation normalization of the run
     return run, extra
 
 
@@ -133,37 +165,64 @@ def resume(
     progress: bool | None = None,
     callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
-    """Continue a run from its latest checkpoint until ``steps`` in total (default: the config's).
+    """Continue a run from its newest complete checkpoint until ``steps`` in total (default:
+    the config's).
 
     Environments whose state can be captured (see :mod:`nacre.envs.state`) continue mid-episode,
     which makes the resumed run identical to an uninterrupted one on CPU; others start fresh
-    episodes, with a warning.
+    episodes, with a warning. A run killed before its first checkpoint starts again from step 0.
+    The checkpoint is checked completely before anything in the run folder changes.
     """
     run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise CheckpointError(f"{run_dir} is not a run folder (no config.yaml)")
     original = load_run_config(run_dir / "config.yaml")
     cfg = resolve_config(original, steps)
     if cfg.train.steps != original.train.steps and not original.train.schedule_steps:
         # Fractional schedules stay relative to the budget the run started with.
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(
             cfg.train, schedule_steps=original.train.steps))
-    done = int(json.loads((latest_checkpoint(run_dir) / "state.json").read_text())["agent"]
-               ["env_steps"])
-    if done >= cfg.train.steps:
-        raise ConfigError(
-            f"the run is already at {done} steps; pass --steps larger than that to continue"
-        )
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    run, extra = load_run(run_dir)
+    try:
+        ckpt = latest_checkpoint(run_dir)
+    except CheckpointError:
+        return _start_over(run_dir, cfg, callbacks, progress)
+    run, extra = _load(run_dir, cfg, ckpt)
     start = run.agent.env_steps
-    restored = extra.get("env_state") is not None and run.env.set_state(extra["env_state"])
+    if start >= cfg.train.steps:
+        raise ConfigError(
+            f"the run is already at {start} steps; pass --steps larger than that to continue"
+        )
+    restored = extra.env_state is not None and _restore_env(run, ckpt, extra.env_state)
     if not restored:
         warnings.warn(
             f"the state of {cfg.env.id} could not be restored: resuming with fresh episodes",
             stacklevel=2,
         )
+    # Everything checked: only now does the run folder change.
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
     _truncate_metrics(run_dir / "metrics.jsonl", start)
-    return _fit_and_close(run, run_dir, callbacks, progress, LoopState(**extra["loop"]),
-                          restored)
+    return _fit_and_close(run, run_dir, callbacks, progress, extra.loop, restored)
+
+
+def _restore_env(run: Run, ckpt: Path, state: Any) -> bool:
+    try:
+        return run.env.set_state(state)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"{ckpt / 'state.json'}: extra.env_state does not fit "
+                              f"{run.config.env.id}: {exc}") from exc
+
+
+def _start_over(run_dir: Path, cfg: RunConfig, callbacks: Sequence[Callback],
+                progress: bool | None) -> TrainResult:
+    """Resume a run that was stopped before its first checkpoint: nothing of it can be kept,
+    so it runs again from step 0 in the same folder."""
+    warnings.warn(f"{run_dir} has no complete checkpoint (the run was stopped before its "
+                  "first): it starts again from step 0", stacklevel=3)
+    configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
+    run = build(cfg)
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    _truncate_metrics(run_dir / "metrics.jsonl", 0)
+    return _fit_and_close(run, run_dir, callbacks, progress)
 
 
 def _fit_and_close(

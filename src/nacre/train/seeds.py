@@ -15,6 +15,7 @@ stops every seed; each can then be continued with ``nacre train --resume OUT/see
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -111,10 +112,16 @@ def _run_all(config: Path, run_dirs: dict[int, Path], workers: int,
                     failed[seed] = lines[-1] if lines else f"exit status {proc.returncode}"
                 bar.update(len(run_dirs) - len(pending) - len(running))
     finally:
-        for proc in running.values():  # interrupted: leave no run behind
-            proc.terminate()
+        # interrupted: leave no run behind, but let each save its step first (a child stops
+        # between two steps on SIGINT, with a checkpoint, as after Ctrl-C in a terminal)
         for proc in running.values():
-            proc.wait()
+            proc.send_signal(signal.SIGINT)
+        for proc in running.values():
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                proc.wait()
     return failed
 
 

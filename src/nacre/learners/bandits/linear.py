@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.validate import checked_batch
 from nacre.errors import ConfigError, InputError, check_positive
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.bandit import posterior_std, ridge_update_
@@ -295,6 +296,7 @@ class LinearBandit(RidgeModels):
         super().load_state_dict(state)
         self._chol = None
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         x = _context(batch.obs, self.context_dim, self.config.intercept)
         phi = self.features(x, self.action_features[batch.action.long()])
@@ -354,6 +356,7 @@ class DisjointLinearBandit(RidgeModels):
         var = (spread * x.T).sum(1).T  # [B, K]
         return torch.stack([mu, var.clamp_min(0.0).sqrt()], -1).float()
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         one = self._one(batch.obs)
         if one is not None:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.validate import checked_batch
 from nacre.errors import ConfigError, InputError, check_positive
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.learners.bandits.linear import (
@@ -60,6 +61,8 @@ class NeuralBanditConfig:
     hidden: tuple[int, ...] = (64,)
     activation: str = "relu"
     lr: float = 1e-3
+    # a non-finite gradient: skip the update (counted, logged) or raise NonFiniteUpdateError
+    nonfinite: Literal["skip", "raise"] = "skip"
     loss: Literal["mse", "cross_entropy"] = "mse"
     max_grad_norm: float | None = None
     l2: float = 1.0
@@ -138,7 +141,8 @@ class NeuralBandit:
         self.net = RewardNetwork(context_dim, int(self.action_features.shape[1]),
                                  self.config.hidden, self.config.activation)
         self.optimizer = Adam(self.net.parameters(), self.config.lr,
-                              max_grad_norm=self.config.max_grad_norm)
+                              max_grad_norm=self.config.max_grad_norm,
+                              nonfinite=self.config.nonfinite)
 
     def _inputs(self, state: Tensor, action_features: Tensor | None) -> tuple[Tensor, Tensor]:
         if state.ndim != 2 or state.shape[1] != self.context_dim:
@@ -166,6 +170,7 @@ class NeuralBandit:
             return F.binary_cross_entropy_with_logits(output, reward.clamp(0.0, 1.0))
         return F.mse_loss(output, reward)
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         _, output = self._chosen(batch)
         loss = self._loss(output, batch.reward.float())
@@ -206,6 +211,7 @@ class NeuralLinearBandit(NeuralBandit):
         sigma = posterior_std(self.head.a_inv[0], with_one(phi))
         return torch.stack([mu, sigma.float()], -1)
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         metrics = super().learn_batch(batch)
         with torch.no_grad():

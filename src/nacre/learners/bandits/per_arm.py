@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.validate import checked_batch
 from nacre.errors import InputError
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.types import Learner, Metrics
@@ -57,6 +58,7 @@ class PerArm:
         per_arm = [arm.scores(state, None) for arm in self.arms]  # each [B, 1] or [B, 1, 2]
         return torch.cat(per_arm, dim=1)
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         arm = batch.action.long().reshape(-1)
         if arm.numel() and (int(arm.min()) < 0 or int(arm.max()) >= self.n_actions):

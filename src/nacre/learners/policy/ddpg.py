@@ -8,10 +8,12 @@ adds twin critics, target-policy smoothing and a delayed actor on top of this up
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.learners.policy.td3 import TD3, TD3Config
 from nacre.losses.actor_critic import critic_loss, deterministic_actor_loss
@@ -26,6 +28,8 @@ class DDPGConfig:
     """Hyper-parameters of DDPG (``lr`` for actor and critic, ``gamma``, Polyak ``tau``)."""
 
     lr: float = 1e-3
+    # a non-finite gradient: skip the update (counted, logged) or raise NonFiniteUpdateError
+    nonfinite: Literal["skip", "raise"] = "skip"
     gamma: float = 0.99
     tau: float = 0.005
 
@@ -45,9 +49,10 @@ class DDPG(TD3):
             raise ValueError(f"DDPG uses one critic, got {len(critic.critics)} "
                              "(network.n_critics: 1)")
         super().__init__(actor, critic, TD3Config(lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau,
-                                                  policy_delay=1), seed)
+                                                  policy_delay=1, nonfinite=cfg.nonfinite), seed)
         self.ddpg_config = cfg
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         cfg = self.ddpg_config
         with torch.no_grad():

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
+from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.policy import ppo_clip_loss, value_loss
@@ -51,6 +52,8 @@ class PPOConfig:
     """
 
     lr: float = 3e-4
+    # a non-finite gradient: skip the update (counted, logged) or raise NonFiniteUpdateError
+    nonfinite: Literal["skip", "raise"] = "skip"
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
@@ -111,7 +114,8 @@ class PPO:
         self.config = config or PPOConfig()
         self.net = net
         cfg = self.config
-        self.optimizer = Adam(net.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm)
+        self.optimizer = Adam(net.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm,
+                              nonfinite=cfg.nonfinite)
         self.generator = torch.Generator(device=net.log_std.device)  # minibatch shuffling
         self.generator.manual_seed(seed)
         self.clip = cfg.clip  # the clip range now (it may decay over the run)
@@ -182,6 +186,7 @@ class PPO:
                 "value_loss": v_loss.detach(), "entropy": entropy_mean.detach(),
                 "approx_kl": approx_kl, "clip_fraction": clip_fraction}
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One minibatch step on processed rows (``advantage``, ``returns``, ``log_prob``,
         ``value`` set, as :meth:`process` makes them)."""

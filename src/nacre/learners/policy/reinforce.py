@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
+from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.policy import policy_gradient_loss, value_loss
@@ -42,6 +43,8 @@ class ReinforceConfig:
     """
 
     lr: float = 1e-3
+    # a non-finite gradient: skip the update (counted, logged) or raise NonFiniteUpdateError
+    nonfinite: Literal["skip", "raise"] = "skip"
     gamma: float = 0.99
     baseline: bool = True
     value_coef: float = 0.5
@@ -74,7 +77,8 @@ class REINFORCE:
         self.net = net
         params = [p for name, p in net.named_parameters()
                   if self.config.baseline or not name.startswith("critic.")]
-        self.optimizer = Adam(params, self.config.lr, max_grad_norm=self.config.max_grad_norm)
+        self.optimizer = Adam(params, self.config.lr, max_grad_norm=self.config.max_grad_norm,
+                              nonfinite=self.config.nonfinite)
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         return self.net.scores(state)
@@ -104,6 +108,7 @@ class REINFORCE:
                          rollout.ends, self.config.gamma, 1.0)
         return replace(flat, returns=returns.reshape(-1)).select(rollout.valid.reshape(-1))
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One step on rows with ``returns`` (the reward-to-go) set, as :meth:`process` makes."""
         if batch.returns is None:

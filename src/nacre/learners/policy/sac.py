@@ -13,12 +13,13 @@ import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.actor_critic import critic_loss, sac_actor_loss, soft_value, temperature_loss
@@ -42,6 +43,8 @@ class SACConfig:
     """
 
     lr: float = 3e-4
+    # a non-finite gradient: skip the update (counted, logged) or raise NonFiniteUpdateError
+    nonfinite: Literal["skip", "raise"] = "skip"
     gamma: float = 0.99
     tau: float = 0.005
     init_alpha: float = 1.0
@@ -71,9 +74,10 @@ class SAC:
                                       requires_grad=cfg.learn_alpha)
         self.target_entropy = (-float(actor.action_dim) if cfg.target_entropy is None
                                else cfg.target_entropy)
-        self.actor_optimizer = Adam(actor.parameters(), cfg.lr)
-        self.critic_optimizer = Adam(critic.parameters(), cfg.lr)
-        self.alpha_optimizer = Adam([self.log_alpha], cfg.lr) if cfg.learn_alpha else None
+        self.actor_optimizer = Adam(actor.parameters(), cfg.lr, nonfinite=cfg.nonfinite)
+        self.critic_optimizer = Adam(critic.parameters(), cfg.lr, nonfinite=cfg.nonfinite)
+        self.alpha_optimizer = (Adam([self.log_alpha], cfg.lr, nonfinite=cfg.nonfinite)
+                                if cfg.learn_alpha else None)
         self.generator = torch.Generator(device=device)  # the actions sampled in updates
         self.generator.manual_seed(seed)
 
@@ -89,6 +93,7 @@ class SAC:
         """Nothing on the loop's schedule: the target critics move by Polyak averaging inside
         every update."""
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         cfg = self.config
         action, log_prob = self.actor.sample(batch.obs, self.generator)

@@ -12,12 +12,13 @@ import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.actor_critic import critic_loss, discrete_soft_value, temperature_loss
@@ -40,6 +41,8 @@ class DiscreteSACConfig:
     """
 
     lr: float = 3e-4
+    # a non-finite gradient: skip the update (counted, logged) or raise NonFiniteUpdateError
+    nonfinite: Literal["skip", "raise"] = "skip"
     gamma: float = 0.99
     tau: float = 0.005
     init_alpha: float = 1.0
@@ -65,11 +68,11 @@ class DiscreteSAC:
         device = next(net.parameters()).device
         self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=device))
         self.target_entropy = cfg.target_entropy_scale * math.log(net.n_actions)
-        self.actor_optimizer = Adam(net.actor.parameters(), cfg.lr)
+        self.actor_optimizer = Adam(net.actor.parameters(), cfg.lr, nonfinite=cfg.nonfinite)
         # the shared encoder (a CNN for images) learns with the critics
         self.critic_optimizer = Adam([*net.encoder.parameters(), *net.critics.parameters()],
-                                     cfg.lr)
-        self.alpha_optimizer = Adam([self.log_alpha], cfg.lr)
+                                     cfg.lr, nonfinite=cfg.nonfinite)
+        self.alpha_optimizer = Adam([self.log_alpha], cfg.lr, nonfinite=cfg.nonfinite)
 
     @property
     def gamma(self) -> float:
@@ -82,6 +85,7 @@ class DiscreteSAC:
         """Nothing on the loop's schedule: the target critics move by Polyak averaging inside
         every update."""
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         cfg = self.config
         alpha = self.log_alpha.detach().exp()

@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.actor_critic import critic_loss, deterministic_actor_loss, smoothed_target_action
@@ -40,6 +41,8 @@ class TD3Config:
     """
 
     lr: float = 1e-3
+    # a non-finite gradient: skip the update (counted, logged) or raise NonFiniteUpdateError
+    nonfinite: Literal["skip", "raise"] = "skip"
     gamma: float = 0.99
     tau: float = 0.005
     policy_delay: int = 2
@@ -65,8 +68,9 @@ class TD3:
         self.actor, self.critic = actor, critic
         self.actor_target = copy.deepcopy(actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(critic).requires_grad_(False)
-        self.actor_optimizer = Adam(actor.parameters(), self.config.lr)
-        self.critic_optimizer = Adam(critic.parameters(), self.config.lr)
+        nonfinite = self.config.nonfinite
+        self.actor_optimizer = Adam(actor.parameters(), self.config.lr, nonfinite=nonfinite)
+        self.critic_optimizer = Adam(critic.parameters(), self.config.lr, nonfinite=nonfinite)
         self.generator = torch.Generator(device=next(actor.parameters()).device)
         self.generator.manual_seed(seed)  # target-policy smoothing noise
         self.updates = 0
@@ -83,6 +87,7 @@ class TD3:
         """Nothing on the loop's schedule: the targets move by Polyak averaging inside the
         update, every ``policy_delay`` updates."""
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         cfg = self.config
         with torch.no_grad():

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target, td_loss
@@ -37,6 +38,8 @@ class DQNConfig:
     """
 
     lr: float = 1e-4
+    # a non-finite gradient: skip the update (counted, logged) or raise NonFiniteUpdateError
+    nonfinite: Literal["skip", "raise"] = "skip"
     gamma: float = 0.99
     tau: float = 1.0
     loss: Literal["huber", "mse"] = "huber"
@@ -80,7 +83,7 @@ class DQN:
         self.q = q_network
         self.target = copy.deepcopy(q_network).requires_grad_(False)
         self.optimizer = Adam(self.q.parameters(), self.config.lr, self.config.adam_eps,
-                              self.config.max_grad_norm)
+                              self.config.max_grad_norm, nonfinite=self.config.nonfinite)
 
     @property
     def gamma(self) -> float:
@@ -97,6 +100,7 @@ class DQN:
         return q_learning_target(batch.reward, next_q, batch.terminated,
                                  batch.discount_or(self.gamma), batch.next_mask)
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One gradient step of the Q-network toward the TD targets (the target net stays)."""
         target = self.td_targets(batch)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.validate import checked_batch
 from nacre.errors import InputError, check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.td import q_learning_target
@@ -57,6 +58,7 @@ class TabularQLearning:
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
         return self.table[self._index(state)]
 
+    @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         s, s_next = self._index(batch.obs), self._index(batch.next_obs)
         a = batch.action.long().reshape(-1)
