@@ -21,20 +21,13 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import StepBatch, TransitionBatch
-from nacre.data.validate import check_allocation, check_step_values
+from nacre.data.validate import all_finite, check_allocation, check_step_values
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
 from nacre.losses.returns import n_step_returns
 from nacre.spaces import ActionSpace, DiscreteActionSpace
 
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "propensity")
-
-
-def all_finite(value: Any) -> bool:
-    """Whether every element of an array is finite (one float64 reduction)."""
-    # A float64 sum is finite exactly when every float32 element is (NaN and inf propagate and
-    # float32 values cannot overflow it); one reduction is cheaper than isfinite + all.
-    return math.isfinite(np.add.reduce(value, axis=None, dtype=np.float64))
 
 
 def _np(value: Any) -> Any:
