@@ -18,7 +18,12 @@ from typing_extensions import TypedDict
 
 from nacre.actions import IdentityActionRepresentation
 from nacre.data.batch import StepBatch, TransitionBatch
-from nacre.data.validate import check_count, check_finite, check_observations
+from nacre.data.validate import (
+    check_count,
+    check_finite,
+    check_observations,
+    stored_batches,
+)
 from nacre.envs.base import ActionResult
 from nacre.errors import InputError
 from nacre.exploration import Greedy, MeanAction
@@ -287,12 +292,13 @@ class Agent:
         # batch_size rows, at a fraction of the indexing cost; k is capped so a draw of large
         # observations (images) stays small.
         per_draw = max(1, min(gradient_steps, _ROWS_PER_DRAW // batch_size))
-        for start in range(0, gradient_steps, per_draw):
-            k = min(per_draw, gradient_steps - start)
-            batch = buffer.sample(batch_size * k)
-            if batch.obs.device != self.device:
-                batch = batch.to(self.device)
-            metrics = self.engine.learn_batches(batch, batch_size)
+        with stored_batches():  # checked when they were added
+            for start in range(0, gradient_steps, per_draw):
+                k = min(per_draw, gradient_steps - start)
+                batch = buffer.sample(batch_size * k)
+                if batch.obs.device != self.device:
+                    batch = batch.to(self.device)
+                metrics = self.engine.learn_batches(batch, batch_size)
         self.grad_steps += gradient_steps
         return metrics
 
@@ -301,7 +307,8 @@ class Agent:
         batch = self.buffer.sample(batch_size)  # every pending row, once
         if not self._on_cpu:
             batch = batch.to(self.device)
-        metrics = self.engine.learn_batches(batch, batch_size)
+        with stored_batches():  # checked when they were added
+            metrics = self.engine.learn_batches(batch, batch_size)
         self.grad_steps += -(-len(batch) // batch_size)  # one update per batch_size rows
         return metrics
 

@@ -51,3 +51,21 @@ def test_one_discrete_step_fast_path_accepts_exactly_the_valid_values() -> None:
             step(action, propensity)
     with pytest.raises(InputError, match="terminated"):
         check_step_values(np.array([0]), np.array([2]), np.array([False]), np.array([1.0]), 2)
+
+
+def test_batches_of_the_agents_own_buffer_are_not_checked_twice() -> None:
+    import nacre
+    from nacre.data.batch import TransitionBatch
+    from nacre.data.validate import stored_batches
+
+    learner = nacre.build(nacre.load_preset("cartpole-dqn")).agent.learner
+    n = 4
+    flags_of_two = TransitionBatch(obs=torch.zeros(n, 4), action=torch.zeros(n, dtype=torch.int64),
+                                   reward=torch.zeros(n), next_obs=torch.zeros(n, 4),
+                                   terminated=torch.full((n,), 2.0))
+    with pytest.raises(InputError, match="terminated"):
+        learner.learn_batch(flags_of_two)
+    with stored_batches():  # what Agent.learn does around batches of its own buffer
+        learner.learn_batch(flags_of_two)
+    with pytest.raises(InputError, match="terminated"):  # and only within
+        learner.learn_batch(flags_of_two)
