@@ -21,20 +21,21 @@ from nacre.train.checkpoint import latest_checkpoint, read_state
 
 
 class FaultyCartPole(CartPoleEnv):
-    """CartPole whose first instance raises in its 137th step (``fail_at``) and, with
-    ``always``, every instance raises in every step."""
+    """CartPole whose first instance (with ``each``: every instance) raises in its 137th step
+    (``fail_at``) and, with ``always``, every instance raises in every step."""
 
     made = 0
 
-    def __init__(self, fail_at: int = 137, always: bool = False, **kwargs: Any) -> None:
+    def __init__(self, fail_at: int = 137, always: bool = False, each: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         FaultyCartPole.made += 1
         self.instance = FaultyCartPole.made
-        self.fail_at, self.always, self.steps = fail_at, always, 0
+        self.fail_at, self.always, self.each, self.steps = fail_at, always, each, 0
 
     def step(self, action: Any) -> Any:
         self.steps += 1
-        if self.always or (self.instance == 1 and self.steps == self.fail_at):
+        if self.always or ((self.instance == 1 or self.each) and self.steps == self.fail_at):
             raise RuntimeError(f"simulator crashed at step {self.steps}")
         return super().step(action)
 
@@ -141,3 +142,49 @@ def test_a_run_whose_env_keeps_failing_stops_with_checkpoint_summary_and_one_lin
 def test_max_faults_must_not_be_negative() -> None:
     with pytest.raises(ConfigError, match="max_faults"):
         nacre.load_preset("cartpole-dqn").with_overrides(["env.max_faults=-1"])
+
+
+def test_subprocess_copies_survive_their_faults_and_report_them() -> None:
+    from nacre.envs.gym import GymVectorEnv
+
+    # every instance crashes at its own 5th step: both copies at once, their new ones 5 later
+    env = nacre.make_env(ENV_ID, num_envs=2, vectorization="async", max_faults=3, fail_at=5,
+                         each=True)
+    assert isinstance(env, GymVectorEnv)
+    try:
+        env.reset(seed=0)
+        before = [env.step(np.zeros(2, dtype=np.int64)) for _ in range(4)]
+        result = env.step(np.zeros(2, dtype=np.int64))
+        assert [f.split(":")[0] for f in result.faults] == ["env 0", "env 1"]
+        assert "simulator crashed at step 5" in result.faults[0]
+        assert result.truncated.tolist() == [True, True] and result.reward.tolist() == [0, 0]
+        assert np.array_equal(result.next_obs, before[-1].obs)  # the last observation seen
+        assert all(not env.step(np.zeros(2, dtype=np.int64)).faults for _ in range(4))
+        assert len(env.step(np.zeros(2, dtype=np.int64)).faults) == 2
+    finally:
+        env.close()
+
+
+def test_subprocess_copies_failing_in_a_row_raise_the_typed_error() -> None:
+    env = nacre.make_env(ENV_ID, num_envs=2, vectorization="async", max_faults=2, always=True)
+    try:
+        env.reset(seed=0)
+        assert env.step(np.zeros(2, dtype=np.int64)).faults
+        with pytest.raises(EnvFaultError, match="2 times in a row"):
+            env.step(np.zeros(2, dtype=np.int64))
+    finally:
+        env.close()
+
+
+def test_a_run_on_subprocess_copies_that_keep_failing_stops_with_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code = main(["train", "cartpole-dqn", "--steps", "600", "--out", str(out), "--no-progress",
+                 "--set", *SMALL, "env.num_envs=2", "env.vectorization=async",
+                 "env.kwargs={fail_at: 50, each: true}", "env.max_faults=1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nacre: error: env 0: the environment failed once") and err.count(
+        "\n") == 1, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_steps"] == 2 * 49

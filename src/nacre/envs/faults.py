@@ -62,4 +62,63 @@ class FaultPolicy:
             return broken, obs, message
 
 
-__all__ = ["FaultPolicy", "MakeEnv"]
+# The info keys under which FaultTolerant reports a fault, and the fault that ends the run
+# (Gymnasium's vector envs gather them per copy, with the masks "_nacre_fault" …).
+FAULT_INFO = "nacre_fault"
+FATAL_INFO = "nacre_fault_fatal"
+
+
+class FaultTolerant(gym.Wrapper[Any, Any, Any, Any]):
+    """The fault handling of :class:`FaultPolicy` inside one environment, for vector envs nacre
+    does not drive itself (Gymnasium's subprocess vector env): a step that raises returns the
+    last observation, reward 0 and ``truncated=True`` with ``info["nacre_fault"]`` holding the
+    message; the environment behind the wrapper is made anew (its first observation is what the
+    vector env's automatic reset receives). The ``max_faults``-th fault in a row is reported as
+    ``info["nacre_fault_fatal"]`` instead, for the main process to raise
+    :class:`EnvFaultError` (raised in a worker, Gymnasium would print its traceback and shut the
+    worker down); the copy then stays as it is."""
+
+    def __init__(self, env: gym.Env[Any, Any], make: MakeEnv, max_faults: int) -> None:
+        super().__init__(env)
+        self.policy = FaultPolicy(make, max_faults)
+        self._last_obs: Any = None
+        self._fresh: Any = None  # a new env's first observation, for the automatic reset
+        self._fatal = False
+
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        if self._fatal:
+            return self._last_obs, {}
+        if self._fresh is not None:  # made anew after a fault: already reset
+            self._last_obs, self._fresh = self._fresh, None
+            return self._last_obs, {}
+        try:
+            obs, info = self.env.reset(seed=seed, options=options)
+        except Exception as exc:
+            if self._last_obs is None:  # nothing to report the fault with
+                raise
+            try:
+                self.env, obs, message = self.policy.recover(self.env, exc, "env.reset")
+            except EnvFaultError as fatal:
+                self._fatal = True
+                return self._last_obs, {FATAL_INFO: str(fatal)}
+            info = {FAULT_INFO: message}
+        self._last_obs = obs
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        try:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+        except Exception as exc:
+            try:
+                self.env, self._fresh, message = self.policy.recover(self.env, exc, "env.step")
+            except EnvFaultError as fatal:
+                self._fatal = True
+                return self._last_obs, 0.0, False, True, {FATAL_INFO: str(fatal)}
+            return self._last_obs, 0.0, False, True, {FAULT_INFO: message}
+        self.policy.in_a_row = 0
+        self._last_obs = obs
+        return obs, reward, terminated, truncated, info
+
+
+__all__ = ["FATAL_INFO", "FAULT_INFO", "FaultPolicy", "FaultTolerant", "MakeEnv"]

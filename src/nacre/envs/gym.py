@@ -18,14 +18,14 @@ from gymnasium.vector import AutoresetMode
 
 from nacre.envs.base import ActionResult
 from nacre.envs.checks import ActionCheck
-from nacre.envs.faults import FaultPolicy
+from nacre.envs.faults import FATAL_INFO, FAULT_INFO, FaultPolicy
 from nacre.envs.state import (
     capture_env_state,
     capture_object_state,
     restore_env_state,
     restore_object_state,
 )
-from nacre.errors import ConfigError, InputError
+from nacre.errors import ConfigError, EnvFaultError, InputError
 from nacre.spaces import (
     DiscreteActionSpace,
     check_observation_space,
@@ -154,6 +154,20 @@ class GymEnv:
         self.env.close()
 
 
+def _faults(info: dict[str, Any]) -> list[str]:
+    """Faults the copies of a vector env survived (:class:`~nacre.envs.faults.FaultTolerant`):
+    a step's are in the info of the episode it ended (``final_info`` under SAME_STEP
+    autoreset), a reset's in the step's own. A copy that gave up raises :class:`EnvFaultError`
+    here."""
+    found = []
+    for where in (info, info.get("final_info", {})):
+        for i in np.flatnonzero(where.get("_" + FATAL_INFO, ())):
+            raise EnvFaultError(f"env {i}: {where[FATAL_INFO][i]}")
+        found += [(int(i), where[FAULT_INFO][i])
+                  for i in np.flatnonzero(where.get("_" + FAULT_INFO, ()))]
+    return [f"env {i}: {message}" for i, message in sorted(found)]
+
+
 class GymVectorEnv:
     """A Gymnasium ``VectorEnv`` (SAME_STEP or NEXT_STEP autoreset) as a nacre env."""
 
@@ -193,6 +207,7 @@ class GymVectorEnv:
     def step(self, action: Any) -> ActionResult:
         arr = self._check(action)
         obs, reward, terminated, truncated, info = self.env.step(arr)
+        faults = _faults(info)
         obs = _obs_array(obs, self._obs_space)
         terminated = np.asarray(terminated, dtype=np.bool_)
         truncated = np.asarray(truncated, dtype=np.bool_)
@@ -212,7 +227,8 @@ class GymVectorEnv:
         live = np.ones(self.num_envs, np.bool_) if valid is None else valid
         self._returns += np.where(live, reward, 0.0)
         self._lengths += live
-        result = ActionResult(obs, next_obs, reward, terminated, truncated, valid=valid)
+        result = ActionResult(obs, next_obs, reward, terminated, truncated, valid=valid,
+                              faults=faults)
         finished = np.flatnonzero(done)
         if finished.size:
             result.episode_returns = [float(self._returns[i]) for i in finished]

@@ -4,6 +4,7 @@ batch) and nacre's contextual-bandit ids (``bandit/...``)."""
 from __future__ import annotations
 
 import difflib
+import functools
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -12,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 from nacre.envs.bandits import ClassificationBandit, SyntheticLinearBandit
 from nacre.envs.base import Env
 from nacre.envs.datasets import load_dataset
-from nacre.envs.faults import FaultPolicy
+from nacre.envs.faults import FaultPolicy, FaultTolerant
 from nacre.envs.gym import GymEnv, GymVectorEnv
 from nacre.envs.sync import SyncEnvs
 from nacre.errors import ConfigError, SpaceError
@@ -35,8 +36,8 @@ def make_env(
 
     ``max_faults > 0``: an exception in a copy's ``step`` or ``reset`` ends its episode as
     truncated and the copy is made anew; the ``max_faults``-th fault in a row raises
-    :class:`~nacre.errors.EnvFaultError` (:mod:`nacre.envs.faults`; not for ``async``, whose
-    subprocesses Gymnasium manages). ``0``: exceptions propagate.
+    :class:`~nacre.errors.EnvFaultError` (:mod:`nacre.envs.faults`; with ``async``, inside each
+    copy's subprocess). ``0``: exceptions propagate.
 
     ``bandit/...`` ids are nacre's contextual bandits (:mod:`nacre.envs.bandits`), which are
     natively batched: ``vectorization`` does not apply and ``kwargs`` go to their factory.
@@ -72,12 +73,17 @@ def make_env(
             return SyncEnvs(lambda: gym.make(env_id, **kwargs), num_envs, max_faults)
         except TypeError as exc:
             raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
+    # Gymnasium's subprocess workers own the copies: each copy handles its own faults there.
+    remake = functools.partial(gym.make, env_id, **kwargs)
+    wrappers = ([functools.partial(FaultTolerant, make=remake, max_faults=max_faults)]
+                if max_faults else None)
     try:
         vec = gym.make_vec(
             env_id,
             num_envs=num_envs,
             vectorization_mode=vectorization,
             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+            wrappers=wrappers,
             **kwargs,
         )
     except (TypeError, ValueError) as exc:
