@@ -42,12 +42,13 @@ def resume(out: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=300)
 
 
-def test_ctrl_c_at_an_unplanned_moment_then_resume_is_exact(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_at_an_unplanned_moment_then_resume_is_exact(tmp_path: Path, sig: int) -> None:
     part = tmp_path / "part"
     proc = start(part)
     wait_for_rows(part, 6, proc)
     time.sleep(random.Random().uniform(0.0, 0.3))
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err

@@ -102,18 +102,20 @@ def fit(
 
 
 class _DeferredInterrupt:
-    """Ctrl-C during training lets the current step (and its training round) finish: the
-    first one only sets :attr:`pending`, which the loop turns into a ``KeyboardInterrupt``
-    between two steps, so the checkpoint saved then resumes exactly. A second Ctrl-C raises at
-    once. Only in the main thread (the only one Python delivers signals to)."""
+    """Ctrl-C (SIGINT) or SIGTERM (what schedulers and ``kill`` send before SIGKILL) during
+    training lets the current step (and its training round) finish: the first one only sets
+    :attr:`pending`, which the loop turns into a ``KeyboardInterrupt`` between two steps, so
+    the checkpoint saved then resumes exactly. A second one raises at once. Only in the main
+    thread (the only one Python delivers signals to)."""
 
     def __init__(self) -> None:
         self.pending = self.forced = False
-        self.previous: Any = None
+        self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> _DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {sig: signal.signal(sig, self._handle)
+                             for sig in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -124,8 +126,8 @@ class _DeferredInterrupt:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)
 
 
 def _checked(env: Env, callbacks: Sequence[Callback]) -> list[Callback]:
