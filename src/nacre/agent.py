@@ -123,7 +123,6 @@ class Agent:
         self._action: Tensor | None = None
         self._propensity: Tensor | None = None
         self._num_envs = 0
-        self._obs_shape: tuple[int, ...] = ()
         self.observation_shape = observation_shape
 
     # ------------------------------------------------------------------ acting
@@ -150,7 +149,6 @@ class Agent:
         """Start (or restart) acting from a batch of first observations ``[B, ...]``."""
         check_observations("obs", obs, self.observation_shape)
         self._obs = obs
-        self._obs_shape = tuple(obs.shape)
         self._num_envs = int(obs.shape[0])
         self.action_space = action_space
         self._available = available
@@ -238,9 +236,10 @@ class Agent:
         if not isinstance(result, ActionResult):
             raise InputError("result", f"expected a nacre ActionResult, got "
                              f"{type(result).__name__}")
-        if result.obs.shape != self._obs_shape:
-            raise InputError("result.obs", f"expected shape {list(self._obs_shape)} (as at "
-                             f"reset), got {list(result.obs.shape)}")
+        shape = cast(np.ndarray, self._obs).shape  # the shape since reset (act() needs _obs)
+        if result.obs.shape != shape:
+            raise InputError("result.obs", f"expected shape {list(shape)} (as at reset), got "
+                             f"{list(result.obs.shape)}")
         if result.obs is not result.next_obs or self.buffer is None:
             # what the buffer does not check: first observations of new episodes (and
             # everything, without a buffer); the next act() decides on them
@@ -365,7 +364,6 @@ class Agent:
             self.buffer.load_state_dict(state["buffer"])
         if "obs" in state:
             self._obs = state["obs"].cpu().numpy()
-            self._obs_shape = tuple(self._obs.shape)
             self._num_envs = int(self._obs.shape[0])
         if "action" in state:
             self._action = state["action"]

@@ -39,7 +39,7 @@ def test_in_range_is_the_same_on_both_paths() -> None:
 
 def step(action: object, propensity: object) -> None:
     no = np.array([False])
-    check_step_values(np.asarray(action), no, no, np.asarray(propensity), 2)
+    check_step_values(np.asarray(action), np.asarray(propensity), 2, no, no)
 
 
 def test_one_discrete_step_fast_path_accepts_exactly_the_valid_values() -> None:
@@ -50,7 +50,7 @@ def test_one_discrete_step_fast_path_accepts_exactly_the_valid_values() -> None:
         with pytest.raises(InputError):
             step(action, propensity)
     with pytest.raises(InputError, match="terminated"):
-        check_step_values(np.array([0]), np.array([2]), np.array([False]), np.array([1.0]), 2)
+        check_step_values(np.array([0]), np.array([1.0]), 2, np.array([2]), np.array([False]))
 
 
 def test_batches_of_the_agents_own_buffer_are_not_checked_twice() -> None:

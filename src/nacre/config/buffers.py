@@ -12,7 +12,7 @@ from nacre.config.registry import Entry, collect
 from nacre.data.online import OnlineBuffer
 from nacre.data.replay import ReplayBuffer, SARSABuffer
 from nacre.data.rollout import RolloutBuffer
-from nacre.data.validate import available_memory
+from nacre.data.validate import check_allocation
 from nacre.errors import ConfigError
 
 ENTRIES: list[Entry] = []
@@ -40,11 +40,8 @@ def _fits_in_memory(cfg: ReplayConfig, ctx: BuildContext) -> None:
     first step (each transition holds two observations plus a few numbers)."""
     obs = ctx.observation_space
     obs_bytes = int(np.prod(obs.shape or (1,))) * np.dtype(obs.dtype or np.float32).itemsize
-    need, available = cfg.capacity * (2 * obs_bytes + 32), available_memory()
-    if need > available:
-        raise ConfigError(f"buffer.capacity: {float(cfg.capacity):.4g} transitions need "
-                          f"{need / 2**30:.4g} GiB; {available / 2**30:.2f} GiB of memory "
-                          "are available")
+    check_allocation("buffer.capacity", cfg.capacity * (2 * obs_bytes + 32),
+                     f"{float(cfg.capacity):.4g} transitions")
 
 
 @component("replay", ReplayConfig, "uniform replay on ring storage, optional n-step")

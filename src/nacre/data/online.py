@@ -15,7 +15,7 @@ import torch
 
 from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.replay import as_batch_array
-from nacre.data.validate import all_finite, check_step_values
+from nacre.data.validate import all_finite, check_count, check_step_values
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
 from nacre.spaces import ActionSpace, DiscreteActionSpace
@@ -45,8 +45,7 @@ class OnlineBuffer:
     needs_next_action = False
 
     def __init__(self, capacity: int = 65_536, action_space: ActionSpace | None = None) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise InputError("capacity", f"must be an integer >= 1, got {capacity!r}")
+        check_count("capacity", capacity, 1)
         self.capacity = capacity
         self.n_actions = action_space.n if isinstance(action_space, DiscreteActionSpace) else None
         self._pending: list[tuple[np.ndarray, ...]] = []
@@ -75,7 +74,7 @@ class OnlineBuffer:
             raise InputError("reward", "contains NaN or inf")
         if not all_finite(o):
             raise InputError("obs", "contains NaN or inf")
-        check_step_values(a, np.zeros(1, np.bool_), np.zeros(1, np.bool_), p, self.n_actions)
+        check_step_values(a, p, self.n_actions)
         if step.valid is not None and not np.all(step.valid):
             keep = np.asarray(step.valid, dtype=np.bool_)
             o, a, r, p = o[keep], a[keep], r[keep], p[keep]

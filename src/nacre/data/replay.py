@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import StepBatch, TransitionBatch
-from nacre.data.validate import all_finite, check_allocation, check_step_values
+from nacre.data.validate import all_finite, check_allocation, check_count, check_step_values
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
 from nacre.losses.returns import n_step_returns
@@ -74,8 +74,7 @@ class ReplayBuffer:
         self, capacity: int, n_step: int = 1, gamma: float | None = None,
         seed: int | None = None, action_space: ActionSpace | None = None,
     ) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise InputError("capacity", f"must be an integer >= 1, got {capacity!r}")
+        check_count("capacity", capacity, 1)
         if n_step < 1:
             raise InputError("n_step", f"must be >= 1, got {n_step}")
         if n_step > 1 and gamma is None:
@@ -141,7 +140,7 @@ class ReplayBuffer:
                 raise InputError(name, f"expected shape {shape}, got {got}")
         if not all_finite(values[2]):
             raise InputError("reward", "contains NaN or inf")
-        check_step_values(values[1], values[4], values[5], values[6], self.n_actions)
+        check_step_values(values[1], values[6], self.n_actions, values[4], values[5])
         if self._float_obs:
             # obs is usually the previous step's next_obs, already checked.
             if values[0] is not self._checked and not all_finite(values[0]):

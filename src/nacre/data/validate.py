@@ -104,15 +104,15 @@ def in_range(values: np.ndarray, low: float, high: float, low_open: bool = False
     return bool(np.all(above) and np.all(values <= high))
 
 
-def check_step_values(action: Any, terminated: Any, truncated: Any, propensity: Any,
-                      n_actions: int | None) -> None:
+def check_step_values(action: Any, propensity: Any, n_actions: int | None,
+                      terminated: Any = None, truncated: Any = None) -> None:
     """The values of one step a buffer stores (arrays or array-likes): actions of the action
-    space (integers in ``[0, n_actions)`` for a discrete one, finite numbers otherwise), 0 / 1
-    flags, and propensities: probabilities in (0, 1] for discrete actions, positive finite
-    densities for continuous ones."""
+    space (integers in ``[0, n_actions)`` for a discrete one, finite numbers otherwise),
+    propensities (probabilities in (0, 1] for discrete actions, positive finite densities for
+    continuous ones) and, where the buffer stores them, 0 / 1 episode-end flags."""
     action, propensity = np.asarray(action), np.asarray(propensity)
     for name, flags in (("terminated", terminated), ("truncated", truncated)):
-        if not (type(flags) is np.ndarray and flags.dtype == np.bool_):
+        if flags is not None and not (type(flags) is np.ndarray and flags.dtype == np.bool_):
             check_flags(name, flags)
     if (n_actions is not None and action.size == 1 == propensity.size
             and action.dtype.kind in "iu"
