@@ -59,13 +59,13 @@ def test_a_step_that_raises_ends_the_episode_truncated_and_makes_a_new_env(
     env = nacre.make_env(ENV_ID, max_faults=3)
     assert isinstance(env, GymEnv)
     obs = env.reset(seed=0)
-    first = env.env
+    first = env.env.unwrapped
     for _ in range(136):
         obs = env.step(np.array([0])).obs
-    assert env.env.unwrapped is first.unwrapped  # still the first instance
+    assert env.env.unwrapped is first  # still the first instance
     with caplog.at_level(logging.WARNING, logger="nacre"):
         result = env.step(np.array([0]))
-    assert env.env.unwrapped is not first.unwrapped  # made anew
+    assert env.env.unwrapped is not first  # made anew
     assert result.truncated.tolist() == [True] and result.terminated.tolist() == [False]
     assert np.array_equal(result.next_obs, obs) and result.reward.tolist() == [0.0]
     assert len(result.faults) == 1 and "simulator crashed at step 137" in result.faults[0]

@@ -69,14 +69,14 @@ FATAL_INFO = "nacre_fault_fatal"
 
 
 class FaultTolerant(gym.Wrapper[Any, Any, Any, Any]):
-    """The fault handling of :class:`FaultPolicy` inside one environment, for vector envs nacre
-    does not drive itself (Gymnasium's subprocess vector env): a step that raises returns the
-    last observation, reward 0 and ``truncated=True`` with ``info["nacre_fault"]`` holding the
-    message; the environment behind the wrapper is made anew (its first observation is what the
-    vector env's automatic reset receives). The ``max_faults``-th fault in a row is reported as
-    ``info["nacre_fault_fatal"]`` instead, for the main process to raise
-    :class:`EnvFaultError` (raised in a worker, Gymnasium would print its traceback and shut the
-    worker down); the copy then stays as it is."""
+    """:class:`FaultPolicy` around one environment, the one place faults are handled (nacre's
+    adapters wrap every env they make in it; Gymnasium's subprocess vector env, in its
+    workers): a step that raises returns the last observation, reward 0 and
+    ``truncated=True`` with ``info["nacre_fault"]`` holding the message; the environment behind
+    the wrapper is made anew (its first observation is what the next reset returns). The
+    ``max_faults``-th fault in a row is reported as ``info["nacre_fault_fatal"]`` instead, for
+    the adapter to raise :class:`EnvFaultError` (raised in a worker, Gymnasium would print its
+    traceback and shut the worker down); the env then stays as it is."""
 
     def __init__(self, env: gym.Env[Any, Any], make: MakeEnv, max_faults: int) -> None:
         super().__init__(env)
@@ -95,11 +95,11 @@ class FaultTolerant(gym.Wrapper[Any, Any, Any, Any]):
         try:
             obs, info = self.env.reset(seed=seed, options=options)
         except Exception as exc:
-            if self._last_obs is None:  # nothing to report the fault with
-                raise
             try:
                 self.env, obs, message = self.policy.recover(self.env, exc, "env.reset")
             except EnvFaultError as fatal:
+                if self._last_obs is None:  # nothing to report it with: the first reset
+                    raise
                 self._fatal = True
                 return self._last_obs, {FATAL_INFO: str(fatal)}
             info = {FAULT_INFO: message}
@@ -121,4 +121,13 @@ class FaultTolerant(gym.Wrapper[Any, Any, Any, Any]):
         return obs, reward, terminated, truncated, info
 
 
-__all__ = ["FATAL_INFO", "FAULT_INFO", "FaultPolicy", "FaultTolerant", "MakeEnv"]
+def fault_messages(info: dict[str, Any]) -> list[str]:
+    """The fault a :class:`FaultTolerant` step reported in ``info`` (none or one message);
+    :class:`EnvFaultError` if it gave up."""
+    if FATAL_INFO in info:
+        raise EnvFaultError(info[FATAL_INFO])
+    return [info[FAULT_INFO]] if FAULT_INFO in info else []
+
+
+__all__ = ["FATAL_INFO", "FAULT_INFO", "FaultPolicy", "FaultTolerant", "MakeEnv",
+           "fault_messages"]

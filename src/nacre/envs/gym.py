@@ -18,7 +18,7 @@ from gymnasium.vector import AutoresetMode
 
 from nacre.envs.base import ActionResult
 from nacre.envs.checks import ActionCheck
-from nacre.envs.faults import FATAL_INFO, FAULT_INFO, FaultPolicy
+from nacre.envs.faults import FATAL_INFO, FAULT_INFO, fault_messages
 from nacre.envs.state import (
     capture_env_state,
     capture_object_state,
@@ -42,21 +42,17 @@ def _obs_array(obs: Any, space: gym.Space[Any]) -> np.ndarray:
 
 
 class GymEnv:
-    """One Gymnasium environment presented as a batch of one.
-
-    With ``faults`` (a :class:`~nacre.envs.faults.FaultPolicy`), an exception in the env's
-    ``step`` or ``reset`` ends the episode as truncated and the env is made anew; without, it
-    propagates."""
+    """One Gymnasium environment presented as a batch of one. Wrapped in
+    :class:`~nacre.envs.faults.FaultTolerant`, its faults come back in
+    :attr:`ActionResult.faults <nacre.envs.base.ActionResult>`."""
 
     num_envs = 1
     one_step = False
     available = None  # every action, every step
 
-    def __init__(self, env: gym.Env[Any, Any], faults: FaultPolicy | None = None) -> None:
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
         check_observation_space(env.observation_space)
         self.env = env
-        self.faults = faults
-        self._last_obs: np.ndarray | None = None
         self.action_space = from_gym_action_space(env.action_space)
         self._check = ActionCheck(self.action_space, 1)
         self._obs_space = env.observation_space
@@ -70,15 +66,9 @@ class GymEnv:
         return self._obs_space
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        try:
-            obs, _ = self.env.reset(seed=seed)
-        except Exception as exc:
-            if self.faults is None:
-                raise
-            self.env, obs, _ = self.faults.recover(self.env, exc, "env.reset")
+        obs, _ = self.env.reset(seed=seed)
         self._ep_return, self._ep_length = 0.0, 0
-        self._last_obs = _obs_array(obs, self._obs_space)[None]
-        return self._last_obs
+        return _obs_array(obs, self._obs_space)[None]
 
     def step(self, action: Any) -> ActionResult:
         if self._discrete_action and isinstance(action, torch.Tensor) and action.shape == (1,):
@@ -88,14 +78,7 @@ class GymEnv:
         else:
             arr = self._check(action)
             a = int(arr[0]) if self._discrete_action else arr[0]
-        try:
-            obs, reward, terminated, truncated, _ = self.env.step(a)
-        except Exception as exc:
-            if self.faults is None:
-                raise
-            return self._after_fault(exc)
-        if self.faults is not None:
-            self.faults.in_a_row = 0
+        obs, reward, terminated, truncated, info = self.env.step(a)
         next_obs = _obs_array(obs, self._obs_space)[None]
         self._ep_return += float(reward)
         self._ep_length += 1
@@ -106,26 +89,12 @@ class GymEnv:
             terminated=np.array([terminated]),
             truncated=np.array([truncated]),
         )
+        if info:
+            result.faults = fault_messages(info)
         if terminated or truncated:
             result.episode_returns = [self._ep_return]
             result.episode_lengths = [self._ep_length]
             result.obs = self.reset()
-        else:
-            self._last_obs = next_obs
-        return result
-
-    def _after_fault(self, exc: Exception) -> ActionResult:
-        """The step that raised, as the truncated end of its episode; then a new env."""
-        assert self.faults is not None and self._last_obs is not None
-        self.env, obs, message = self.faults.recover(self.env, exc, "env.step")
-        result = ActionResult(obs=self._last_obs, next_obs=self._last_obs,
-                              reward=np.zeros(1, dtype=np.float32),
-                              terminated=np.zeros(1, dtype=np.bool_),
-                              truncated=np.ones(1, dtype=np.bool_), faults=[message])
-        result.episode_returns = [self._ep_return]
-        result.episode_lengths = [self._ep_length]
-        self._ep_return, self._ep_length = 0.0, 0
-        self._last_obs = result.obs = _obs_array(obs, self._obs_space)[None]
         return result
 
     def get_state(self) -> dict[str, Any] | None:
@@ -133,21 +102,15 @@ class GymEnv:
         state = capture_env_state(self.env)
         if state is None:
             return None
-        obs = None if self._last_obs is None else self._last_obs.tolist()
-        return {"env": state, "episode": [self._ep_return, self._ep_length], "obs": obs}
+        return {"env": state, "episode": [self._ep_return, self._ep_length]}
 
     def set_state(self, state: dict[str, Any]) -> bool:
         # Restored into a reset env, so that what reset creates (CartPole's ``state`` array) has
         # the dtype and shape the saved values must keep.
-        template = self.reset()
+        self.reset()
         if not restore_env_state(self.env, state["env"]):
             return False
         self._ep_return, self._ep_length = float(state["episode"][0]), int(state["episode"][1])
-        if state.get("obs") is not None:  # absent in checkpoints of nacre 0.1
-            obs = np.asarray(state["obs"])
-            if obs.shape != template.shape or obs.dtype.kind not in "biuf":
-                raise ValueError(f"obs must be a numeric array of shape {list(template.shape)}")
-            self._last_obs = obs.astype(template.dtype)
         return True
 
     def close(self) -> None:
@@ -155,10 +118,10 @@ class GymEnv:
 
 
 def _faults(info: dict[str, Any]) -> list[str]:
-    """Faults the copies of a vector env survived (:class:`~nacre.envs.faults.FaultTolerant`):
-    a step's are in the info of the episode it ended (``final_info`` under SAME_STEP
-    autoreset), a reset's in the step's own. A copy that gave up raises :class:`EnvFaultError`
-    here."""
+    """Faults the copies of a Gymnasium vector env survived
+    (:class:`~nacre.envs.faults.FaultTolerant`, gathered per copy with masks): a step's are in
+    the info of the episode it ended (``final_info`` under SAME_STEP autoreset), a reset's in
+    the step's own. A copy that gave up raises :class:`EnvFaultError` here."""
     found = []
     for where in (info, info.get("final_info", {})):
         for i in np.flatnonzero(where.get("_" + FATAL_INFO, ())):

@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 from nacre.envs.bandits import ClassificationBandit, SyntheticLinearBandit
 from nacre.envs.base import Env
 from nacre.envs.datasets import load_dataset
-from nacre.envs.faults import FaultPolicy, FaultTolerant
+from nacre.envs.faults import FaultTolerant
 from nacre.envs.gym import GymEnv, GymVectorEnv
 from nacre.envs.sync import SyncEnvs
 from nacre.errors import ConfigError, SpaceError
@@ -61,7 +61,7 @@ def make_env(
             return gym.make(env_id, **kwargs)
 
         try:
-            return GymEnv(make(), FaultPolicy(make, max_faults) if max_faults else None)
+            return GymEnv(FaultTolerant(make(), make, max_faults) if max_faults else make())
         except TypeError as exc:
             raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
     if vectorization not in ("sync", "async"):

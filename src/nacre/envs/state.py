@@ -144,7 +144,7 @@ def _capture_object(obj: Any) -> dict[str, Any]:
 # object-valued state) resumes with fresh episodes rather than from a silently partial state.
 _SAFE_MODULES = ("gymnasium.envs.classic_control.", "gymnasium.envs.toy_text.",
                  "nacre.testing.")
-_SAFE_WRAPPERS = ("TimeLimit", "OrderEnforcing", "PassiveEnvChecker")
+_SAFE_WRAPPERS = ("FaultTolerant", "TimeLimit", "OrderEnforcing", "PassiveEnvChecker")
 
 
 def _capturable(env: Any) -> bool:

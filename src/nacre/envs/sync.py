@@ -18,7 +18,7 @@ import numpy as np
 
 from nacre.envs.base import ActionResult
 from nacre.envs.checks import ActionCheck
-from nacre.envs.faults import FaultPolicy
+from nacre.envs.faults import FaultTolerant, fault_messages
 from nacre.envs.state import (
     capture_env_state,
     capture_object_state,
@@ -31,8 +31,9 @@ from nacre.spaces import DiscreteActionSpace, check_observation_space, from_gym_
 class SyncEnvs:
     """``num_envs`` copies of an environment stepped sequentially as one batch.
 
-    With ``max_faults > 0``, an exception in one copy's ``step`` or ``reset`` ends that copy's
-    episode as truncated and only that copy is made anew (:mod:`nacre.envs.faults`)."""
+    With ``max_faults > 0``, each copy is wrapped in :class:`~nacre.envs.faults.FaultTolerant`:
+    an exception in one copy's ``step`` or ``reset`` ends that copy's episode as truncated and
+    only that copy is made anew."""
 
     one_step = False
     available = None  # every action, every step
@@ -41,11 +42,8 @@ class SyncEnvs:
                  max_faults: int = 0) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self.envs = [make() for _ in range(num_envs)]
-        self.faults = [FaultPolicy(make, max_faults) for _ in range(num_envs)] if max_faults \
-            else None
-        self._last_obs: np.ndarray | None = None
-        self._fresh: dict[int, Any] = {}  # first observations of copies made anew
+        self.envs = [FaultTolerant(make(), make, max_faults) if max_faults else make()
+                     for _ in range(num_envs)]
         first = self.envs[0]
         check_observation_space(first.observation_space)
         self.num_envs = num_envs
@@ -63,22 +61,19 @@ class SyncEnvs:
         return self._obs_space
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        first = [self._reset_one(i, None if seed is None else seed + i)
-                 for i in range(self.num_envs)]
+        first = [env.reset(seed=None if seed is None else seed + i)[0]
+                 for i, env in enumerate(self.envs)]
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        self._last_obs = np.array(first, dtype=self._obs_dtype)
-        return self._last_obs
+        return np.array(first, dtype=self._obs_dtype)
 
     def step(self, action: Any) -> ActionResult:
         arr = self._check(action)
         actions = arr.tolist() if self._discrete else list(arr)
-        if self.faults is None:
-            steps = [env.step(a) for env, a in zip(self.envs, actions, strict=True)]
-            faults: list[str] = []
-        else:
-            steps, faults = self._step_guarded(actions)
-        obs_list, rewards, terms, truncs, _ = zip(*steps, strict=True)
+        steps = [env.step(a) for env, a in zip(self.envs, actions, strict=True)]
+        obs_list, rewards, terms, truncs, infos = zip(*steps, strict=True)
+        faults = [f"env {i}: {m}" for i, info in enumerate(infos) if info
+                  for m in fault_messages(info)]
         obs = np.array(obs_list, dtype=self._obs_dtype)
         reward = np.array(rewards, dtype=np.float32)
         terminated = np.array(terms, dtype=np.bool_)
@@ -92,37 +87,9 @@ class SyncEnvs:
             result.episode_returns = [float(self._returns[i]) for i in finished]
             result.episode_lengths = [int(self._lengths[i]) for i in finished]
             for i in finished:
-                obs[i] = self._reset_one(i, None)
+                obs[i], _ = self.envs[i].reset()
                 self._returns[i], self._lengths[i] = 0.0, 0
-        self._last_obs = obs
         return result
-
-    def _step_guarded(self, actions: list[Any]) -> tuple[list[Any], list[str]]:
-        """Each copy's step; one that raises becomes a truncated step from its last observation
-        (its new instance is reset with the others that finished)."""
-        assert self.faults is not None and self._last_obs is not None
-        steps, faults = [], []
-        for i, (env, a) in enumerate(zip(self.envs, actions, strict=True)):
-            try:
-                steps.append(env.step(a))
-                self.faults[i].in_a_row = 0
-            except Exception as exc:
-                self.envs[i], first, message = self.faults[i].recover(env, exc, "env.step")
-                faults.append(f"env {i}: {message}")
-                steps.append((self._last_obs[i], 0.0, False, True, {}))
-                self._fresh[i] = first
-        return steps, faults
-
-    def _reset_one(self, i: int, seed: int | None) -> Any:
-        if i in self._fresh:  # made anew after a fault, already reset
-            return self._fresh.pop(i)
-        try:
-            return self.envs[i].reset(seed=seed)[0]
-        except Exception as exc:
-            if self.faults is None:
-                raise
-            self.envs[i], first, _ = self.faults[i].recover(self.envs[i], exc, "env.reset")
-            return first
 
     def get_state(self) -> dict[str, Any] | None:
         """JSON-able state for exact resume; None when an env's state cannot be captured."""
