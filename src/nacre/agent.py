@@ -8,15 +8,14 @@ leading dimension ``B`` (B environments, or B = 1 for one live system). The verb
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, cast
+from typing import Any, cast
 
 import numpy as np
-import pydantic
 import torch
 from torch import Tensor
-from typing_extensions import TypedDict
 
 from nacre.actions import IdentityActionRepresentation
+from nacre.agent_state import AGENT_STATE
 from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.validate import (
     check_count,
@@ -25,13 +24,20 @@ from nacre.data.validate import (
     stored_batches,
 )
 from nacre.envs.base import ActionResult
+from nacre.envs.observations import Observations
 from nacre.errors import InputError
-from nacre.exploration import Greedy, MeanAction
+from nacre.exploration import FactoredMode, Greedy, MeanAction
 from nacre.history import IdentityHistory
 from nacre.kinds import BufferKind
-from nacre.learners.engine import LearnerEngine
+from nacre.learners.engine import LearnerEngine, learn_replay
 from nacre.safety import NoSafety
-from nacre.spaces import ActionSpace, AvailableActions, BoxActionSpace, DiscreteActionSpace
+from nacre.spaces import (
+    ActionSpace,
+    AvailableActions,
+    BoxActionSpace,
+    DiscreteActionSpace,
+    MultiDiscreteActionSpace,
+)
 from nacre.threads import learning_threads
 from nacre.types import (
     ActionRepresentation,
@@ -44,8 +50,6 @@ from nacre.types import (
     RolloutStore,
     Safety,
 )
-
-_ROWS_PER_DRAW = 8192
 
 
 class Agent:
@@ -124,6 +128,9 @@ class Agent:
         self._propensity: Tensor | None = None
         self._num_envs = 0
         self.observation_shape = observation_shape
+        # what predict() does to raw observations; nacre.build sets the run's (Dict / Tuple
+        # flattening, normalization statistics)
+        self.observations = Observations.of_shape(observation_shape)
 
     # ------------------------------------------------------------------ acting
     @property
@@ -138,7 +145,9 @@ class Agent:
             space.features if isinstance(space, DiscreteActionSpace) else None
         )
         self._box = space if isinstance(space, BoxActionSpace) else None
-        self._greedy = MeanAction() if self._box is not None else Greedy()
+        self._greedy = (MeanAction() if self._box is not None
+                        else FactoredMode() if isinstance(space, MultiDiscreteActionSpace)
+                        else Greedy())
 
     def reset(
         self,
@@ -184,6 +193,25 @@ class Agent:
         check_observations("obs", obs, self.observation_shape)
         action, propensity = self._decide(obs, available, exploit, last_action)
         return (action if self._box is None else self._box.to_env(action)), propensity
+
+    def predict(self, obs: Any, deterministic: bool = True,
+                available: AvailableActions | None = None) -> np.ndarray:
+        """Actions for observations as your environment returns them, as NumPy.
+
+        ``obs`` is one observation or a batch ``[B, ...]`` (for Dict observations, a dict of
+        batches), given raw: the agent applies what the training environment applied (Dict /
+        Tuple flattening, the run's observation normalization). Returns one action for one
+        observation, else ``[B]`` actions (``[B, d]`` for Box, ``[B, k]`` for MultiDiscrete),
+        in the environment's units. ``deterministic=True`` (the default) takes the greedy /
+        mean action; ``False`` samples as in training. Nothing about the agent changes.
+        docs/inference.md shows it in a loop of your own.
+        """
+        batch, single = self.observations(obs)
+        action, _ = self.decide(batch, available, exploit=deterministic)
+        out = action.numpy(force=True)
+        if isinstance(self._action_space, MultiDiscreteActionSpace) and self._action_space.binary:
+            out = out.astype(np.int8)  # Gymnasium's MultiBinary dtype
+        return np.asarray(out[0]) if single else out
 
     def _decide(
         self,
@@ -286,18 +314,8 @@ class Agent:
             return self._learn_replay(self.buffer, batch_size, gradient_steps)
 
     def _learn_replay(self, buffer: Buffer, batch_size: int, gradient_steps: int) -> Metrics:
-        metrics: Metrics = {}
-        # One draw of k × batch_size i.i.d. rows is the same distribution as k draws of
-        # batch_size rows, at a fraction of the indexing cost; k is capped so a draw of large
-        # observations (images) stays small.
-        per_draw = max(1, min(gradient_steps, _ROWS_PER_DRAW // batch_size))
         with stored_batches():  # checked when they were added
-            for start in range(0, gradient_steps, per_draw):
-                k = min(per_draw, gradient_steps - start)
-                batch = buffer.sample(batch_size * k)
-                if batch.obs.device != self.device:
-                    batch = batch.to(self.device)
-                metrics = self.engine.learn_batches(batch, batch_size)
+            metrics = learn_replay(self.engine, buffer, batch_size, gradient_steps, self.device)
         self.grad_steps += gradient_steps
         return metrics
 
@@ -355,7 +373,7 @@ class Agent:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`; a field of the wrong type raises pydantic's
         ``ValidationError`` (a ``ValueError``) before anything changes."""
-        _AGENT_STATE.validate_python(state)
+        AGENT_STATE.validate_python(state)
         self.learner.load_state_dict(state["learner"])
         self.generator.set_state(state["generator"])
         self.env_steps = int(state["env_steps"])
@@ -370,27 +388,6 @@ class Agent:
             self._propensity = state["propensity"]
         if "mask" in state:
             self._available = AvailableActions(state["mask"].bool(), state.get("features"))
-
-
-@pydantic.with_config(pydantic.ConfigDict(strict=True, extra="forbid",
-                                          arbitrary_types_allowed=True))
-class AgentState(TypedDict):
-    """The schema of :meth:`Agent.state_dict` (the learner's and buffer's own states are checked
-    by their ``load_state_dict`` and against the shapes of a fresh build)."""
-
-    learner: dict[str, Any]
-    generator: Tensor
-    env_steps: int
-    grad_steps: int
-    buffer: NotRequired[dict[str, Any]]
-    obs: NotRequired[Tensor]
-    action: NotRequired[Tensor]
-    propensity: NotRequired[Tensor]
-    mask: NotRequired[Tensor]
-    features: NotRequired[Tensor]
-
-
-_AGENT_STATE = pydantic.TypeAdapter(AgentState)
 
 
 __all__ = ["Agent"]

@@ -15,6 +15,7 @@ class ScoresKind(StrEnum):
     GAUSSIAN = "gaussian"  # [B, 2, d] mean and log std of a Gaussian policy
     ACTION = "action"  # [B, d] the action of a deterministic actor
     SQUASHED = "squashed"  # [B, 3, d] tanh(mean), mean, log std of a squashed Gaussian
+    FACTORED = "factored"  # [B, k, K_max] logits of k independent categoricals (pad: -inf)
 
 
 class LearnerKind(StrEnum):

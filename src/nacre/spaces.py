@@ -10,6 +10,7 @@ change the data contract.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -70,7 +71,27 @@ class BoxActionSpace:
         return (action - low) / (0.5 * (high - low)) - 1.0
 
 
-ActionSpace = DiscreteActionSpace | BoxActionSpace
+@dataclass(frozen=True, eq=False)
+class MultiDiscreteActionSpace:
+    """``len(nvec)`` discrete choices made together (Gymnasium's ``MultiDiscrete``, or
+    ``MultiBinary`` when ``binary``): an action is ``[k]`` integers, ``action[i]`` in
+    ``[0, nvec[i])``. Policies over it are factored: one categorical head per choice, the
+    probability of an action the product of its choices' probabilities."""
+
+    nvec: tuple[int, ...]
+    binary: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.nvec or min(self.nvec) < 1:
+            raise SpaceError(f"MultiDiscreteActionSpace.nvec must be non-empty, each >= 1, got "
+                             f"{self.nvec}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.nvec),)
+
+
+ActionSpace = DiscreteActionSpace | BoxActionSpace | MultiDiscreteActionSpace
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,9 +125,83 @@ def from_gym_action_space(space: gym.Space[object]) -> ActionSpace:
             torch.as_tensor(space.low, dtype=torch.float32),
             torch.as_tensor(space.high, dtype=torch.float32),
         )
+    if isinstance(space, gym.spaces.MultiBinary) and len(space.shape) == 1:
+        return MultiDiscreteActionSpace((2,) * int(space.shape[0]), binary=True)
+    if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
+        if np.any(space.start != 0):
+            raise SpaceError(f"MultiDiscrete action spaces must start at 0, got start="
+                             f"{space.start.tolist()}; wrap the env to shift actions")
+        return MultiDiscreteActionSpace(tuple(int(n) for n in space.nvec))
     raise SpaceError(
-        f"unsupported action space {space!r}: nacre supports Discrete and Box action spaces"
+        f"unsupported action space {space!r}: nacre supports Discrete, Box, MultiDiscrete and "
+        "MultiBinary (1-D) action spaces"
     )
+
+
+class StructuredBox(gym.spaces.Box):
+    """The flat float32 vector a Dict or Tuple observation is stored as (Gymnasium's
+    ``flatten`` order: Discrete parts one-hot, Box parts flattened). ``source`` is the original
+    space, from which :class:`~nacre.networks.MultiInputEncoder` recovers each part: buffers,
+    normalization and validation see one fixed-shape array, the network sees the parts."""
+
+    def __init__(self, source: gym.spaces.Dict | gym.spaces.Tuple[Any]) -> None:
+        flat = gym.spaces.flatten_space(source)
+        assert isinstance(flat, gym.spaces.Box)  # what Dict / Tuple of nacre's parts flatten to
+        super().__init__(flat.low.astype(np.float32), flat.high.astype(np.float32),
+                         dtype=np.float32)
+        self.source = source
+
+
+_LEAVES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)
+
+
+def _check_parts(space: gym.Space[Any], path: str) -> None:
+    """Every part of a Dict/Tuple observation is one nacre can flatten."""
+    if isinstance(space, gym.spaces.Dict):
+        for key, sub in space.spaces.items():
+            _check_parts(sub, f"{path}[{key!r}]")
+    elif isinstance(space, gym.spaces.Tuple):
+        for i, sub in enumerate(space.spaces):
+            _check_parts(sub, f"{path}[{i}]")
+    elif not isinstance(space, _LEAVES):
+        raise SpaceError(f"unsupported observation part {path}: {space!r}; Dict/Tuple "
+                         "observations may hold Box, Discrete, MultiBinary and MultiDiscrete "
+                         "parts (wrap the env to encode the others)")
+
+
+def storage_space(space: gym.Space[Any]) -> gym.Space[Any]:
+    """The space nacre stores observations of ``space`` in: itself for Box and Discrete, a
+    :class:`StructuredBox` for Dict and Tuple; refuses the others (see
+    :func:`check_observation_space`)."""
+    check_observation_space(space)
+    if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
+        return StructuredBox(space)
+    return space
+
+
+def observation_batch(space: gym.Space[Any], obs: Any, batched: bool) -> np.ndarray:
+    """Observations of ``space`` as a fresh array ``[B, ...]`` of :func:`storage_space`
+    (``batched``: ``obs`` already holds B of them, as a vector env returns them)."""
+    if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
+        if not batched:
+            return _flat(space, obs)[None]
+        rows = gym.vector.utils.iterate(gym.vector.utils.batch_space(space, _batch_size(obs)),
+                                        obs)
+        return np.stack([_flat(space, o) for o in rows])
+    # A copy: some environments return their internal state array and mutate it in place, which
+    # would silently rewrite the observation the agent is holding.
+    dtype = np.int64 if isinstance(space, gym.spaces.Discrete) else space.dtype
+    arr = np.array(obs, dtype=dtype)
+    return arr if batched else arr[None]
+
+
+def _flat(space: gym.Space[Any], obs: Any) -> np.ndarray:
+    return np.asarray(gym.spaces.flatten(space, obs), dtype=np.float32)
+
+
+def _batch_size(obs: Any) -> int:
+    first = next(iter(obs.values())) if isinstance(obs, dict) else obs[0]
+    return _batch_size(first) if isinstance(first, dict | tuple) else len(first)
 
 
 def check_observation_space(space: gym.Space[object]) -> None:
@@ -116,7 +211,10 @@ def check_observation_space(space: gym.Space[object]) -> None:
         return
     if isinstance(space, gym.spaces.Box):
         return
+    if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
+        _check_parts(space, "observation")
+        return
     raise SpaceError(
-        f"unsupported observation space {space!r}: nacre supports Box and Discrete observations "
-        "(flatten Dict/Tuple observations with gymnasium.wrappers.FlattenObservation)"
+        f"unsupported observation space {space!r}: nacre supports Box, Discrete, Dict and Tuple "
+        "observations (wrap the env with gymnasium.wrappers.FlattenObservation for others)"
     )

@@ -67,18 +67,24 @@ def test_disabled_autoreset_is_refused() -> None:
 
 
 def test_unsupported_spaces_are_refused_with_what_is_supported() -> None:
-    class DictObs(gym.Env):  # type: ignore[type-arg]
-        observation_space = gym.spaces.Dict({"a": gym.spaces.Discrete(2)})
+    class GraphObs(gym.Env):  # type: ignore[type-arg]
+        observation_space = gym.spaces.Text(5)
         action_space = gym.spaces.Discrete(2)
 
-    class MultiAction(gym.Env):  # type: ignore[type-arg]
-        observation_space = gym.spaces.Box(-1, 1, (2,))
-        action_space = gym.spaces.MultiDiscrete([2, 2])
+    class DictOfText(gym.Env):  # type: ignore[type-arg]
+        observation_space = gym.spaces.Dict({"a": gym.spaces.Text(5)})
+        action_space = gym.spaces.Discrete(2)
 
-    with pytest.raises(SpaceError, match="supports Box and Discrete observations"):
-        GymEnv(DictObs())
-    with pytest.raises(SpaceError, match="supports Discrete and Box action spaces"):
-        GymEnv(MultiAction())
+    class TwoDimMultiAction(gym.Env):  # type: ignore[type-arg]
+        observation_space = gym.spaces.Box(-1, 1, (2,))
+        action_space = gym.spaces.MultiDiscrete([[2, 2], [2, 2]])
+
+    with pytest.raises(SpaceError, match="supports Box, Discrete, Dict and Tuple observations"):
+        GymEnv(GraphObs())
+    with pytest.raises(SpaceError, match=r"observation\['a'\].*may hold Box, Discrete"):
+        GymEnv(DictOfText())
+    with pytest.raises(SpaceError, match="supports Discrete, Box, MultiDiscrete and MultiBinary"):
+        GymEnv(TwoDimMultiAction())
 
 
 def test_unknown_env_id_is_a_config_error() -> None:

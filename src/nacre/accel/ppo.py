@@ -39,13 +39,14 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def covers(learner: object) -> bool:
-    """PPO (exactly) over a flat-input actor–critic whose MLPs use tanh or ReLU."""
+    """PPO (exactly) over a flat-input actor–critic (categorical or Gaussian, not factored)
+    whose MLPs use tanh or ReLU."""
     if type(learner) is not PPO:
         return False
     assert isinstance(learner, PPO)
     net = learner.net
     return (type(net) is ActorCritic and type(net.encoder) is FlattenEncoder
-            and net.encoder.passthrough
+            and net.encoder.passthrough and net.factors is None
             and all(type(m) is MLP and m.activation in ("tanh", "relu")
                     for m in (net.actor, net.critic))
             and all(p.requires_grad for p in (*net.actor.parameters(),

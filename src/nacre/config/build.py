@@ -22,6 +22,7 @@ from nacre.config.run import RunConfig
 from nacre.envs.base import Env
 from nacre.envs.make import make_env
 from nacre.envs.normalize import Normalize
+from nacre.envs.observations import Observations
 from nacre.errors import ConfigError
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
 from nacre.types import ActionRepresentation, Buffer, Exploration, History, Learner, Safety
@@ -36,6 +37,7 @@ _FITS = {
     ScoresKind.GAUSSIAN: "policy",
     ScoresKind.ACTION: "gaussian",
     ScoresKind.SQUASHED: "squashed",
+    ScoresKind.FACTORED: "policy",
 }
 
 
@@ -86,6 +88,9 @@ def build(config: RunConfig) -> Run:
         engine=accelerate(learner, config.train.accelerate),
         observation_shape=_obs_shape(env),
     )
+    agent.observations = Observations(
+        env.observation_space, env.normalize_obs if isinstance(env, Normalize) else None)
+    agent.action_space = env.action_space  # ready to predict before any reset
     return Run(config, agent, env)
 
 

@@ -11,7 +11,7 @@ import torch
 from nacre.config.registry import lookup
 from nacre.config.run import Component, RunConfig
 from nacre.errors import ConfigError, InputError, NacreError
-from nacre.spaces import ActionSpace, DiscreteActionSpace
+from nacre.spaces import ActionSpace, DiscreteActionSpace, MultiDiscreteActionSpace
 
 N = TypeVar("N")
 
@@ -51,6 +51,14 @@ class BuildContext:
         return Component.parse(kind, data, path)
 
     def discrete_actions(self, who: str) -> DiscreteActionSpace:
+        if isinstance(self.action_space, MultiDiscreteActionSpace):
+            raise ConfigError(
+                f"{who} needs a Discrete action space; {self.config.env.id} has "
+                f"{len(self.action_space.nvec)} choices made together (MultiDiscrete / "
+                "MultiBinary): use learner ppo or reinforce with network actor_critic (one "
+                "head per choice), or wrap the env in nacre.envs.DiscreteProduct (one Discrete "
+                "action per combination; see docs/environments.md)"
+            )
         if not isinstance(self.action_space, DiscreteActionSpace):
             raise ConfigError(
                 f"{who} needs a discrete action space, but {self.config.env.id} has continuous "

@@ -11,8 +11,13 @@ from nacre.config.registry import Entry, collect
 from nacre.errors import ConfigError
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
 from nacre.exploration.bandit import UCB, FastCB, SquareCB, ThompsonSampling
-from nacre.exploration.policy import GaussianNoise, PolicySampling, SquashedGaussianSampling
-from nacre.spaces import DiscreteActionSpace
+from nacre.exploration.policy import (
+    FactoredSampling,
+    GaussianNoise,
+    PolicySampling,
+    SquashedGaussianSampling,
+)
+from nacre.spaces import DiscreteActionSpace, MultiDiscreteActionSpace
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "exploration")
@@ -140,8 +145,11 @@ def _fastcb(cfg: InverseGapConfig, ctx: BuildContext) -> FastCB:
     return FastCB(cfg.gamma_scale, cfg.gamma_exponent)
 
 
-@component("policy", NoParams, "sample the learner's stochastic policy (categorical / Gaussian)")
-def _policy(cfg: NoParams, ctx: BuildContext) -> PolicySampling:
+@component("policy", NoParams,
+           "sample the learner's stochastic policy (categorical / factored / Gaussian)")
+def _policy(cfg: NoParams, ctx: BuildContext) -> PolicySampling | FactoredSampling:
+    if isinstance(ctx.action_space, MultiDiscreteActionSpace):
+        return FactoredSampling()
     return PolicySampling()
 
 

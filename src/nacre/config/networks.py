@@ -21,7 +21,7 @@ from nacre.networks.continuous import (
 )
 from nacre.networks.encoders import make_encoder
 from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
-from nacre.spaces import BoxActionSpace
+from nacre.spaces import BoxActionSpace, MultiDiscreteActionSpace
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "network")
@@ -78,13 +78,18 @@ class ActorCriticConfig:
            "separate actor (categorical / Gaussian) and critic MLPs")
 def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
     space = ctx.action_space
+    factors = None
     if isinstance(space, BoxActionSpace):
         action_dim, continuous = _box_dim(ctx, "actor_critic"), True
+    elif isinstance(space, MultiDiscreteActionSpace):  # one categorical head per choice
+        factors = space.nvec
+        action_dim, continuous = sum(factors), False
     else:
         action_dim, continuous = space.n, False
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     return ActorCritic(encoder, action_dim, cfg.hidden, cfg.activation, continuous,
-                       cfg.log_std_init, cfg.critic_hidden, cfg.ortho_init).to(ctx.device)
+                       cfg.log_std_init, cfg.critic_hidden, cfg.ortho_init,
+                       factors).to(ctx.device)
 
 
 @dataclass(frozen=True)

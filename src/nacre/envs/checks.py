@@ -8,19 +8,22 @@ import numpy as np
 import torch
 
 from nacre.errors import InputError
-from nacre.spaces import BoxActionSpace, DiscreteActionSpace
+from nacre.spaces import ActionSpace, BoxActionSpace, DiscreteActionSpace, MultiDiscreteActionSpace
 
 
 class ActionCheck:
     """Validates a batch of actions against the action space (cheap, vectorized); returns them as
     a NumPy array."""
 
-    def __init__(self, space: DiscreteActionSpace | BoxActionSpace, num_envs: int) -> None:
+    def __init__(self, space: ActionSpace, num_envs: int) -> None:
         self.space = space
         self.num_envs = num_envs
         self.discrete = isinstance(space, DiscreteActionSpace)
         if isinstance(space, BoxActionSpace):
             self.low, self.high = space.low.numpy(), space.high.numpy()
+        if isinstance(space, MultiDiscreteActionSpace):  # one upper bound per choice
+            self.low = np.zeros(len(space.nvec), np.int64)
+            self.high = np.array(space.nvec, np.int64) - 1
 
     def __call__(self, action: Any) -> np.ndarray:
         arr = action.numpy(force=True) if isinstance(action, torch.Tensor) else np.asarray(action)
@@ -34,6 +37,10 @@ class ActionCheck:
             ):
                 raise InputError("action", f"expected integers in [0, {self.space.n}) with shape "
                                  f"[{self.num_envs}], got {arr!r}")
+        elif isinstance(self.space, MultiDiscreteActionSpace) and arr.dtype.kind not in "iu":
+            raise InputError("action", f"expected integers with shape [{self.num_envs}, "
+                             f"{len(self.space.nvec)}] below {list(self.space.nvec)}, got "
+                             f"{arr!r}")
         elif arr.shape[1:] != self.low.shape or not (
             np.all(arr >= self.low) and np.all(arr <= self.high)
         ):

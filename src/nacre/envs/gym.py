@@ -28,17 +28,11 @@ from nacre.envs.state import (
 from nacre.errors import ConfigError, EnvFaultError, InputError
 from nacre.spaces import (
     DiscreteActionSpace,
-    check_observation_space,
+    MultiDiscreteActionSpace,
     from_gym_action_space,
+    observation_batch,
+    storage_space,
 )
-
-
-def _obs_array(obs: Any, space: gym.Space[Any]) -> np.ndarray:
-    # A copy: some environments return their internal state array and mutate it in place, which
-    # would silently rewrite the observation the agent is holding.
-    if isinstance(space, gym.spaces.Discrete):
-        return np.array(obs, dtype=np.int64)
-    return np.array(obs, dtype=space.dtype)
 
 
 class GymEnv:
@@ -51,11 +45,14 @@ class GymEnv:
     available = None  # every action, every step
 
     def __init__(self, env: gym.Env[Any, Any]) -> None:
-        check_observation_space(env.observation_space)
+        self._raw_space = env.observation_space
+        self._obs_space = storage_space(env.observation_space)
         self.env = env
         self.action_space = from_gym_action_space(env.action_space)
         self._check = ActionCheck(self.action_space, 1)
-        self._obs_space = env.observation_space
+        # MultiBinary envs check their actions' dtype (int8)
+        self._action_dtype = (env.action_space.dtype
+                              if isinstance(self.action_space, MultiDiscreteActionSpace) else None)
         self._discrete_action = isinstance(self.action_space, DiscreteActionSpace)
         self._n = self.action_space.n if isinstance(self.action_space, DiscreteActionSpace) else 0
         self._ep_return = 0.0
@@ -68,7 +65,7 @@ class GymEnv:
     def reset(self, seed: int | None = None) -> np.ndarray:
         obs, _ = self.env.reset(seed=seed)
         self._ep_return, self._ep_length = 0.0, 0
-        return _obs_array(obs, self._obs_space)[None]
+        return observation_batch(self._raw_space, obs, batched=False)
 
     def step(self, action: Any) -> ActionResult:
         if self._discrete_action and isinstance(action, torch.Tensor) and action.shape == (1,):
@@ -78,8 +75,10 @@ class GymEnv:
         else:
             arr = self._check(action)
             a = int(arr[0]) if self._discrete_action else arr[0]
+            if self._action_dtype is not None:
+                a = arr[0].astype(self._action_dtype)
         obs, reward, terminated, truncated, info = self.env.step(a)
-        next_obs = _obs_array(obs, self._obs_space)[None]
+        next_obs = observation_batch(self._raw_space, obs, batched=False)
         self._ep_return += float(reward)
         self._ep_length += 1
         result = ActionResult(
@@ -145,13 +144,13 @@ class GymVectorEnv:
                 f"vector env autoreset_mode {mode} is not supported: use "
                 "AutoresetMode.NEXT_STEP or AutoresetMode.SAME_STEP"
             )
-        check_observation_space(env.single_observation_space)
+        self._raw_space = env.single_observation_space
+        self._obs_space = storage_space(env.single_observation_space)
         self.env = env
         self.mode = mode
         self.num_envs = int(env.num_envs)
         self.action_space = from_gym_action_space(env.single_action_space)
         self._check = ActionCheck(self.action_space, self.num_envs)
-        self._obs_space = env.single_observation_space
         self._returns = np.zeros(self.num_envs)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
         self._resetting = np.zeros(self.num_envs, dtype=np.bool_)
@@ -165,13 +164,13 @@ class GymVectorEnv:
         self._returns[:] = 0.0
         self._lengths[:] = 0
         self._resetting[:] = False
-        return _obs_array(obs, self._obs_space)
+        return observation_batch(self._raw_space, obs, batched=True)
 
     def step(self, action: Any) -> ActionResult:
-        arr = self._check(action)
+        arr = self._check(action).astype(self.env.single_action_space.dtype, copy=False)
         obs, reward, terminated, truncated, info = self.env.step(arr)
         faults = _faults(info)
-        obs = _obs_array(obs, self._obs_space)
+        obs = observation_batch(self._raw_space, obs, batched=True)
         terminated = np.asarray(terminated, dtype=np.bool_)
         truncated = np.asarray(truncated, dtype=np.bool_)
         reward = np.asarray(reward, dtype=np.float32)
@@ -182,7 +181,7 @@ class GymVectorEnv:
             next_obs = obs.copy()
             final = info["final_obs"]
             for i in np.flatnonzero(done):
-                next_obs[i] = _obs_array(final[i], self._obs_space)
+                next_obs[i] = observation_batch(self._raw_space, final[i], batched=False)[0]
         elif self.mode == AutoresetMode.NEXT_STEP:
             valid = ~self._resetting
             reward = np.where(valid, reward, np.float32(0.0)).astype(np.float32)

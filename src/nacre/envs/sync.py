@@ -25,7 +25,14 @@ from nacre.envs.state import (
     restore_env_state,
     restore_object_state,
 )
-from nacre.spaces import DiscreteActionSpace, check_observation_space, from_gym_action_space
+from nacre.spaces import (
+    DiscreteActionSpace,
+    MultiDiscreteActionSpace,
+    StructuredBox,
+    from_gym_action_space,
+    observation_batch,
+    storage_space,
+)
 
 
 class SyncEnvs:
@@ -45,12 +52,16 @@ class SyncEnvs:
         self.envs = [FaultTolerant(make(), make, max_faults) if max_faults else make()
                      for _ in range(num_envs)]
         first = self.envs[0]
-        check_observation_space(first.observation_space)
+        self._raw_space = first.observation_space
+        self._obs_space = storage_space(first.observation_space)
         self.num_envs = num_envs
         self.action_space = from_gym_action_space(first.action_space)
         self._check = ActionCheck(self.action_space, num_envs)
-        self._obs_space = first.observation_space
         self._discrete = isinstance(self.action_space, DiscreteActionSpace)
+        # MultiBinary envs check their actions' dtype (int8)
+        self._action_dtype = (first.action_space.dtype
+                              if isinstance(self.action_space, MultiDiscreteActionSpace) else None)
+        self._structured = isinstance(self._obs_space, StructuredBox)
         discrete_obs = isinstance(self._obs_space, gym.spaces.Discrete)
         self._obs_dtype = np.dtype(np.int64) if discrete_obs else np.dtype(self._obs_space.dtype)
         self._returns = np.zeros(num_envs)
@@ -65,16 +76,24 @@ class SyncEnvs:
                  for i, env in enumerate(self.envs)]
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return np.array(first, dtype=self._obs_dtype)
+        return self._stack(first)
+
+    def _stack(self, obs: Any) -> np.ndarray:
+        if self._structured:  # Dict / Tuple observations, flattened one by one
+            return np.concatenate([observation_batch(self._raw_space, o, batched=False)
+                                   for o in obs])
+        return np.array(obs, dtype=self._obs_dtype)
 
     def step(self, action: Any) -> ActionResult:
         arr = self._check(action)
+        if self._action_dtype is not None:
+            arr = arr.astype(self._action_dtype)
         actions = arr.tolist() if self._discrete else list(arr)
         steps = [env.step(a) for env, a in zip(self.envs, actions, strict=True)]
         obs_list, rewards, terms, truncs, infos = zip(*steps, strict=True)
         faults = [f"env {i}: {m}" for i, info in enumerate(infos) if info
                   for m in fault_messages(info)]
-        obs = np.array(obs_list, dtype=self._obs_dtype)
+        obs = self._stack(obs_list)
         reward = np.array(rewards, dtype=np.float32)
         terminated = np.array(terms, dtype=np.bool_)
         truncated = np.array(truncs, dtype=np.bool_)
@@ -87,7 +106,7 @@ class SyncEnvs:
             result.episode_returns = [float(self._returns[i]) for i in finished]
             result.episode_lengths = [int(self._lengths[i]) for i in finished]
             for i in finished:
-                obs[i], _ = self.envs[i].reset()
+                obs[i] = self._stack([self.envs[i].reset()[0]])[0]
                 self._returns[i], self._lengths[i] = 0.0, 0
         return result
 

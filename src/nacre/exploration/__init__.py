@@ -11,6 +11,8 @@ from nacre.exploration.discrete import (
     uniform_valid,
 )
 from nacre.exploration.policy import (
+    FactoredMode,
+    FactoredSampling,
     GaussianNoise,
     MeanAction,
     PolicySampling,
@@ -22,6 +24,8 @@ __all__ = [
     "UCB",
     "Boltzmann",
     "EpsilonGreedy",
+    "FactoredMode",
+    "FactoredSampling",
     "FastCB",
     "GaussianNoise",
     "Greedy",

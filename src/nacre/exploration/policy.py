@@ -46,6 +46,36 @@ class PolicySampling:
         return action, probs.gather(1, action[:, None]).squeeze(1)
 
 
+class FactoredSampling:
+    """Sample each choice of a MultiDiscrete / MultiBinary action from its own categorical
+    (``[B, k, K_max]`` logits, −inf where a choice has fewer values); the propensity is the
+    product of the choices' probabilities."""
+
+    accepts = frozenset({ScoresKind.FACTORED})
+
+    def select(
+        self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
+    ) -> tuple[Tensor, Tensor]:
+        probs = torch.softmax(scores, dim=2)
+        u = torch.rand(probs.shape[0], probs.shape[1], 1, generator=generator,
+                       device=probs.device)
+        # inverse CDF per choice; rounding past a choice's last value is clamped back to it
+        action = (probs.cumsum(dim=2) <= u).sum(dim=2)
+        action = torch.minimum(action, (scores > float("-inf")).sum(dim=2) - 1)
+        return action, probs.gather(2, action[:, :, None]).squeeze(2).prod(dim=1)
+
+
+class FactoredMode:
+    """The most probable value of each choice of a factored policy; propensity 1."""
+
+    accepts = frozenset({ScoresKind.FACTORED})
+
+    def select(
+        self, scores: Tensor, mask: Tensor | None, step: int, generator: Any
+    ) -> tuple[Tensor, Tensor]:
+        return scores.argmax(dim=2), torch.ones(scores.shape[0], device=scores.device)
+
+
 class MeanAction:
     """The deterministic choice for continuous policies: the mean of a Gaussian policy
     (``[B, 2, d]`` scores) or the action a deterministic actor outputs (``[B, d]``)."""

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from typing import cast
 
+import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
 from nacre.errors import InputError
 from nacre.kinds import LearnerKind
-from nacre.types import Learner, Metrics, RolloutLearner
+from nacre.types import Buffer, Engine, Learner, Metrics, RolloutLearner
+
+_ROWS_PER_DRAW = 8192
 
 
 class LearnerEngine:
@@ -43,4 +46,22 @@ class LearnerEngine:
         return cast(RolloutLearner, self.learner).learn_rollout(rollout, batch_size, progress)
 
 
-__all__ = ["LearnerEngine"]
+def learn_replay(engine: Engine, buffer: Buffer, batch_size: int, gradient_steps: int,
+                 device: torch.device) -> Metrics:
+    """``gradient_steps`` updates on batches of ``batch_size`` sampled from ``buffer``
+    (metrics: the last one's)."""
+    metrics: Metrics = {}
+    # One draw of k × batch_size i.i.d. rows is the same distribution as k draws of batch_size
+    # rows, at a fraction of the indexing cost; k is capped so a draw of large observations
+    # (images) stays small.
+    per_draw = max(1, min(gradient_steps, _ROWS_PER_DRAW // batch_size))
+    for start in range(0, gradient_steps, per_draw):
+        k = min(per_draw, gradient_steps - start)
+        batch = buffer.sample(batch_size * k)
+        if batch.obs.device != device:
+            batch = batch.to(device)
+        metrics = engine.learn_batches(batch, batch_size)
+    return metrics
+
+
+__all__ = ["LearnerEngine", "learn_replay"]

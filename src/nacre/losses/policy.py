@@ -8,6 +8,7 @@ Gaussian policies (Haarnoja et al. 2018, appendix C).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -77,3 +78,22 @@ def categorical_log_prob(logits: Tensor, action: Tensor) -> tuple[Tensor, Tensor
     log_p = torch.log_softmax(logits, dim=-1)
     entropy = -(log_p.exp() * log_p).sum(dim=-1)
     return log_p.gather(-1, action.long().unsqueeze(-1)).squeeze(-1), entropy
+
+
+def factored_log_prob(logits: Tensor, action: Tensor, nvec: Sequence[int]
+                      ) -> tuple[Tensor, Tensor]:
+    """``(log π(a|s), entropy)`` of a factored categorical policy: ``logits [B, Σ nvec]`` hold
+    one block per choice, ``action [B, k]`` one index per choice. The choices are independent
+    given the state, so log-probabilities and entropies add up."""
+    parts = [categorical_log_prob(block, action[:, i])
+             for i, block in enumerate(torch.split(logits, list(nvec), dim=-1))]
+    return (torch.stack([lp for lp, _ in parts]).sum(dim=0),
+            torch.stack([h for _, h in parts]).sum(dim=0))
+
+
+def pad_factored_logits(logits: Tensor, nvec: Sequence[int]) -> Tensor:
+    """``[B, Σ nvec]`` logits as ``[B, k, max(nvec)]``, padded with −inf (probability 0)."""
+    out = logits.new_full((logits.shape[0], len(nvec), max(nvec)), float("-inf"))
+    for i, block in enumerate(torch.split(logits, list(nvec), dim=-1)):
+        out[:, i, : block.shape[1]] = block
+    return out

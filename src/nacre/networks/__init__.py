@@ -11,6 +11,7 @@ from nacre.networks.continuous import (
 from nacre.networks.encoders import (
     Encoder,
     FlattenEncoder,
+    MultiInputEncoder,
     NatureCNN,
     OneHotEncoder,
     make_encoder,
@@ -27,6 +28,7 @@ __all__ = [
     "DuelingQHead",
     "Encoder",
     "FlattenEncoder",
+    "MultiInputEncoder",
     "NatureCNN",
     "OneHotEncoder",
     "QNetwork",

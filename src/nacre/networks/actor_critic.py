@@ -19,7 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from nacre.kinds import ScoresKind
-from nacre.losses.policy import categorical_log_prob, gaussian_entropy, gaussian_log_prob
+from nacre.losses.policy import (
+    categorical_log_prob,
+    factored_log_prob,
+    gaussian_entropy,
+    gaussian_log_prob,
+    pad_factored_logits,
+)
 from nacre.networks.encoders import Encoder
 from nacre.networks.mlp import MLP
 
@@ -45,6 +51,8 @@ class ActorCritic(nn.Module):
         log_std_init: initial log standard deviation of the Gaussian actor.
         critic_hidden: hidden widths of the critic (default: ``hidden``).
         ortho_init: orthogonal initialisation (else PyTorch's default for ``nn.Linear``).
+        factors: for MultiDiscrete / MultiBinary actions, the number of values of each choice
+            (``action_dim`` is then their sum): one categorical head per choice.
 
     Example:
         >>> import torch
@@ -64,6 +72,7 @@ class ActorCritic(nn.Module):
         log_std_init: float = 0.0,
         critic_hidden: Sequence[int] | None = None,
         ortho_init: bool = True,
+        factors: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -76,13 +85,19 @@ class ActorCritic(nn.Module):
             orthogonal_init(self.critic, out_gain=1.0)
         self.continuous = continuous
         self.action_dim = action_dim
+        self.factors = None if factors is None else tuple(factors)
+        if self.factors is not None and (continuous or sum(self.factors) != action_dim):
+            raise ValueError(f"factors {self.factors} must sum to action_dim ({action_dim}) "
+                             "of a discrete actor")
         self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)),
                                     requires_grad=continuous)
 
     @property
     def scores_kind(self) -> ScoresKind:
-        """What :meth:`scores` returns: ``gaussian`` ([B, 2, d] mean and log std) or
-        ``logits`` ([B, K])."""
+        """What :meth:`scores` returns: ``gaussian`` ([B, 2, d] mean and log std), ``logits``
+        ([B, K]) or ``factored`` ([B, k, K_max] logits, −inf padded)."""
+        if self.factors is not None:
+            return ScoresKind.FACTORED
         return ScoresKind.GAUSSIAN if self.continuous else ScoresKind.LOGITS
 
     def policy(self, obs: Tensor) -> Tensor:
@@ -96,8 +111,11 @@ class ActorCritic(nn.Module):
         return out.squeeze(-1)
 
     def scores(self, obs: Tensor) -> Tensor:
-        """What exploration samples from: logits ``[B, K]``, or ``[B, 2, d]`` = (mean, log std)."""
+        """What exploration samples from: logits ``[B, K]``, factored logits ``[B, k, K_max]``,
+        or ``[B, 2, d]`` = (mean, log std)."""
         out = self.policy(obs)
+        if self.factors is not None:
+            return pad_factored_logits(out, self.factors)
         if not self.continuous:
             return out
         return torch.stack([out, self.log_std.expand_as(out)], dim=1)
@@ -105,6 +123,8 @@ class ActorCritic(nn.Module):
     def log_prob(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         """``(log π(a|s), entropy of π(·|s))``, both ``[B]``."""
         out = self.policy(obs)
+        if self.factors is not None:
+            return factored_log_prob(out, action, self.factors)
         if not self.continuous:
             return categorical_log_prob(out, action)
         log_std = self.log_std.expand_as(out)
