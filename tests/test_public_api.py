@@ -19,6 +19,8 @@ EXPECTED = {
     "load_run", "make_env", "preset_names", "register", "resume", "train",
     # clean core (issue #10): typed buffer writes, the callback API
     "StepBatch", "Callback", "StopOnReward", "Training", "train_seeds",
+    # a user's first hour (issue #12): one-line load (agent.save / agent.predict are methods)
+    "load", "MultiDiscreteActionSpace",
 }
 
 

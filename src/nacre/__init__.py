@@ -74,7 +74,12 @@ from nacre.learners.bandits import (  # noqa: E402
 )
 from nacre.learners.value.dqn import DQNConfig  # noqa: E402
 from nacre.learners.value.tabular import TabularConfig  # noqa: E402
-from nacre.spaces import AvailableActions, BoxActionSpace, DiscreteActionSpace  # noqa: E402
+from nacre.spaces import (  # noqa: E402
+    AvailableActions,
+    BoxActionSpace,
+    DiscreteActionSpace,
+    MultiDiscreteActionSpace,
+)
 from nacre.train import (  # noqa: E402
     Callback,
     StopOnReward,
@@ -87,6 +92,7 @@ from nacre.train import (  # noqa: E402
     train,
     train_seeds,
 )
+from nacre.train.run import load  # noqa: E402
 from nacre.version import __version__
 
 __all__ = [
@@ -161,4 +167,7 @@ __all__ = [
     "resume",
     "train",
     "train_seeds",
+    # a user's first hour (issue #12)
+    "MultiDiscreteActionSpace",
+    "load",
 ]

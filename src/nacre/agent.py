@@ -8,6 +8,7 @@ leading dimension ``B`` (B environments, or B = 1 for one live system). The verb
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -26,7 +27,7 @@ from nacre.data.validate import (
 from nacre.envs.base import ActionResult
 from nacre.envs.observations import Observations
 from nacre.errors import InputError
-from nacre.exploration import FactoredMode, Greedy, MeanAction
+from nacre.exploration import Greedy, exploit_for
 from nacre.history import IdentityHistory
 from nacre.kinds import BufferKind
 from nacre.learners.engine import LearnerEngine, learn_replay
@@ -49,6 +50,7 @@ from nacre.types import (
     Metrics,
     RolloutStore,
     Safety,
+    Saver,
 )
 
 
@@ -131,6 +133,7 @@ class Agent:
         # what predict() does to raw observations; nacre.build sets the run's (Dict / Tuple
         # flattening, normalization statistics)
         self.observations = Observations.of_shape(observation_shape)
+        self.saver: Saver | None = None  # set by nacre.build, which knows the run's config
 
     # ------------------------------------------------------------------ acting
     @property
@@ -145,9 +148,7 @@ class Agent:
             space.features if isinstance(space, DiscreteActionSpace) else None
         )
         self._box = space if isinstance(space, BoxActionSpace) else None
-        self._greedy = (MeanAction() if self._box is not None
-                        else FactoredMode() if isinstance(space, MultiDiscreteActionSpace)
-                        else Greedy())
+        self._greedy = exploit_for(space)
 
     def reset(
         self,
@@ -203,8 +204,7 @@ class Agent:
         Tuple flattening, the run's observation normalization). Returns one action for one
         observation, else ``[B]`` actions (``[B, d]`` for Box, ``[B, k]`` for MultiDiscrete),
         in the environment's units. ``deterministic=True`` (the default) takes the greedy /
-        mean action; ``False`` samples as in training. Nothing about the agent changes.
-        docs/inference.md shows it in a loop of your own.
+        mean action; ``False`` samples as in training (see docs/inference.md).
         """
         batch, single = self.observations(obs)
         action, _ = self.decide(batch, available, exploit=deterministic)
@@ -288,15 +288,11 @@ class Agent:
 
     # ------------------------------------------------------------------ learning
     def learn(self, batch_size: int, gradient_steps: int = 1, progress: float = 0.0) -> Metrics:
-        """One training round, as the buffer's kind says.
-
-        A replay buffer: ``gradient_steps`` updates on batches of ``batch_size`` sampled from
-        it. A rollout buffer: one training round of the learner on the collected rollout (its
-        epochs of ``batch_size`` minibatches), then the buffer is cleared. An online buffer
-        (contextual bandits): every transition observed since the last call, exactly once, in
-        batches of at most ``batch_size`` (``gradient_steps`` does not apply). ``progress`` ∈
-        [0, 1] is how far the run is (for learners with schedules).
-        """
+        """One training round, as the buffer's kind says. A replay buffer: ``gradient_steps``
+        updates on batches of ``batch_size`` sampled from it. A rollout buffer: one round of the
+        learner on the rollout (epochs of ``batch_size`` minibatches), then it is cleared. An
+        online buffer (bandits): every transition since the last call, once, in batches of at
+        most ``batch_size``. ``progress`` ∈ [0, 1]: how far the run is (for schedules)."""
         if self.buffer is None:
             raise InputError("buffer", "agent.learn() needs a buffer; use learn_batch(batch)")
         check_count("batch_size", batch_size, 1)
@@ -349,6 +345,16 @@ class Agent:
         return metrics
 
     # ------------------------------------------------------------------ checkpointing
+    def save(self, path: str | Path) -> Path:
+        """Save to the folder ``path`` for :func:`nacre.load`: networks, optimizer state,
+        counters, the run's config and normalization statistics; not the replay buffer."""
+        if self.saver is None:
+            raise InputError("agent", "composed by hand has no config to rebuild it from: "
+                             "build it with nacre.build(config) to save it in one line")
+        state = {k: v for k, v in self.state_dict().items()  # the policy, not the run's data
+                 if k not in ("buffer", "obs", "action", "propensity", "mask", "features")}
+        return self.saver(state, Path(path))
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: learner, buffer, RNG, counters, current step."""
         state: dict[str, Any] = {

@@ -12,6 +12,7 @@ of :func:`nacre.build` compare those.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
@@ -202,6 +203,13 @@ class RolloutStore(Buffer, Protocol):
     def clear(self) -> None: ...
 
 
+class Saver(Protocol):
+    """Writes an agent to a folder that :func:`nacre.load` rebuilds it from (what
+    :meth:`nacre.Agent.save` calls; :func:`nacre.build` gives every agent it builds one)."""
+
+    def __call__(self, state: dict[str, Any], path: Path) -> Path: ...
+
+
 __all__ = [
     "ActionDistribution",
     "ActionRepresentation",
@@ -216,5 +224,6 @@ __all__ = [
     "RolloutLearner",
     "RolloutStore",
     "Safety",
+    "Saver",
     "ScoresKind",
 ]

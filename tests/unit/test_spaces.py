@@ -2,6 +2,7 @@
 policy's maths and sampling, DiscreteProduct and Agent.predict."""
 
 import math
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -159,3 +160,32 @@ def test_predict_is_deterministic_by_default_and_samples_when_asked() -> None:
     sampled = run.agent.predict(obs, deterministic=False)
     assert not (sampled == sampled[0]).all()  # an untrained policy is near uniform
     run.env.close()
+
+
+def test_save_and_load_round_trip_in_one_line_each(tmp_path: Path) -> None:
+    run = nacre.build(nacre.load_preset("cartpole-ppo").with_overrides(
+        ["env.id=DictCue-v0", "env.num_envs=2", "train.train_freq=64",
+         "env.normalize={obs: true}"]))
+    agent = run.agent
+    obs = {"cue": np.array([0, 1, 2]), "noise": np.full((3, 2), 0.5, np.float32)}
+    run.env.reset(seed=0)
+    run.env.step(np.array([0, 1]))  # moves the normalization statistics off their start
+    before = agent.predict(obs, deterministic=True)
+    with torch.no_grad():
+        for p in agent.learner.net.parameters():  # type: ignore[attr-defined]
+            p.add_(torch.randn_like(p))
+    changed = agent.predict(obs)
+    path = agent.save(tmp_path / "agent")
+    loaded = nacre.load(path)
+    np.testing.assert_array_equal(loaded.predict(obs), changed)
+    assert loaded.observations.normalize is not None
+    torch.testing.assert_close(  # the statistics came along
+        torch.as_tensor(loaded.observations(obs)[0]), torch.as_tensor(agent.observations(obs)[0]))
+    assert before.shape == changed.shape == (3,)
+    run.env.close()
+
+
+def test_an_agent_composed_by_hand_says_how_to_save_it() -> None:
+    agent = nacre.Agent(nacre.build(nacre.load_preset("cartpole-dqn")).agent.learner)
+    with pytest.raises(InputError, match=r"nacre.build\(config\)"):
+        agent.save("anywhere")

@@ -91,6 +91,10 @@ def build(config: RunConfig) -> Run:
     agent.observations = Observations(
         env.observation_space, env.normalize_obs if isinstance(env, Normalize) else None)
     agent.action_space = env.action_space  # ready to predict before any reset
+    # imported here: nacre.train builds runs with this module, so it loads after it
+    from nacre.train.saver import RunSaver
+
+    agent.saver = RunSaver(config, env)
     return Run(config, agent, env)
 
 

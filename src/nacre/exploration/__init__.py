@@ -7,6 +7,7 @@ from nacre.exploration.discrete import (
     Greedy,
     LinearSchedule,
     Warmup,
+    exploit_for,
     means,
     uniform_valid,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "SquashedGaussianSampling",
     "ThompsonSampling",
     "Warmup",
+    "exploit_for",
     "means",
     "uniform_box",
     "uniform_valid",

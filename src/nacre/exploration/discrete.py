@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nacre.exploration.policy import uniform_box
+from nacre.exploration.policy import FactoredMode, MeanAction, uniform_box
 from nacre.kinds import ScoresKind
+from nacre.spaces import ActionSpace, BoxActionSpace, MultiDiscreteActionSpace
 from nacre.types import ActionDistribution, Exploration
 
 
@@ -97,6 +98,14 @@ class Greedy:
         """The probability of every action ``[B, K]`` (one-hot on the greedy one)."""
         return torch.nn.functional.one_hot(masked_means(scores, mask).argmax(dim=1),
                                            scores.shape[1]).float()
+
+
+def exploit_for(space: ActionSpace | None) -> Exploration:
+    """The deterministic choice in ``space`` (what ``exploit=True`` takes): the mean of a
+    continuous policy, each choice's mode for MultiDiscrete, else the greedy action."""
+    if isinstance(space, BoxActionSpace):
+        return MeanAction()
+    return FactoredMode() if isinstance(space, MultiDiscreteActionSpace) else Greedy()
 
 
 class EpsilonGreedy:

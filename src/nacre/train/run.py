@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pydantic
 
+from nacre.agent import Agent
 from nacre.config import yaml_io
 from nacre.config.build import Run, build
 from nacre.config.run import RunConfig, load_config
@@ -279,3 +280,21 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0) -> dict
     }
     (Path(run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def load(path: str | Path) -> Agent:
+    """An agent saved with :meth:`nacre.Agent.save`, or the newest checkpoint of a run folder,
+    rebuilt and ready to :meth:`~nacre.Agent.predict` (and to learn on).
+
+    Everything is checked before it is used (the config, the checkpoint's schema, every
+    tensor's name, shape and dtype); a mismatch is a :class:`~nacre.errors.CheckpointError`.
+
+    Example:
+        >>> agent = nacre.load("runs/cartpole")  # doctest: +SKIP
+        >>> action = agent.predict(obs)  # doctest: +SKIP
+    """
+    path = Path(path)
+    checkpoint = path if (path / STATE_FILE).is_file() else None  # a saved agent
+    run, _ = load_run(path, checkpoint)
+    run.env.close()  # built for its spaces; what predict needs of it (statistics) stays
+    return run.agent
