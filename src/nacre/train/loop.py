@@ -23,7 +23,8 @@ from nacre.config.run import TrainConfig
 from nacre.envs.base import Env
 from nacre.errors import EnvFaultError, InputError
 from nacre.train.callbacks import Callback, LoopState, Training
-from nacre.train.events import Scheduled, standard_events, write_summary
+from nacre.train.events import Scheduled, standard_events
+from nacre.train.report import write_summary
 
 
 @dataclass
