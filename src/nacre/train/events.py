@@ -29,7 +29,7 @@ from nacre.train.checkpoint import STRICT, remove_stale_temporaries, save_checkp
 from nacre.train.evaluate import evaluate
 from nacre.train.loggers import JSONLLogger, Logger, TensorBoardLogger
 from nacre.train.plots import Plotter
-from nacre.train.progress import ProgressBar
+from nacre.train.progress import show_progress
 from nacre.train.report import log_row
 from nacre.types import RolloutStore
 
@@ -100,9 +100,9 @@ class TrainingRounds(Scheduled):
 
 class Logging(Scheduled):
     """A metrics row every ``train.log_every`` steps: ``metrics.jsonl`` (and TensorBoard) in the
-    run folder, the progress bar, the callbacks' ``on_log``."""
+    run folder, the callbacks' ``on_log``."""
 
-    def __init__(self, training: Training, user: list[Callback], progress: bool | None) -> None:
+    def __init__(self, training: Training, user: list[Callback]) -> None:
         super().__init__(training.config.log_every)
         self.user = user
         self.loggers: list[Logger] = []
@@ -110,14 +110,10 @@ class Logging(Scheduled):
             self.loggers.append(JSONLLogger(training.run_dir / "metrics.jsonl"))
             if training.config.tensorboard:
                 self.loggers.append(TensorBoardLogger(training.run_dir / "tb"))
-        self.bar = ProgressBar(training.config.steps, training.env_steps, enabled=progress)
 
     def on_due(self, training: Training) -> None:
         row = log_row(training)
         self.write(row)
-        last = training.state.last_eval.get("returns")
-        self.bar.note = f"eval {np.mean(last):.1f}" if last else ""
-        self.bar.update(training.env_steps)
         for callback in self.user:
             callback.on_log(training, row)
 
@@ -126,9 +122,33 @@ class Logging(Scheduled):
             logger.log(row)
 
     def on_close(self, training: Training) -> None:
-        self.bar.close(training.env_steps)
         for logger in self.loggers:
             logger.close()
+
+
+class ProgressDisplay(Scheduled):
+    """The run's progress (:func:`~nacre.train.progress.show_progress`), moved every
+    ``train.log_every`` steps and at each tenth of the run, so that a log file gets its line at
+    each 10 % however rarely metrics are logged."""
+
+    def __init__(self, training: Training, enabled: bool | None) -> None:
+        super().__init__(training.config.log_every)
+        self.total = training.config.steps
+        self.display = show_progress(self.total, training.env_steps, enabled=enabled)
+
+    def schedule(self, step: int) -> None:
+        super().schedule(step)
+        next_tenth = 10 * step // self.total + 1
+        self.due = min(self.due, -(-next_tenth * self.total // 10))  # ceil: the step count
+
+    def on_due(self, training: Training) -> None:
+        last = training.state.last_eval.get("returns")
+        self.display.note = f"eval {np.mean(last):.1f}" if last else ""
+        self.display.update(training.env_steps)
+
+    def on_close(self, training: Training) -> None:
+        self.on_due(training)  # the final evaluation's note
+        self.display.close(training.env_steps)
 
 
 class Evaluation(Scheduled):
@@ -289,16 +309,17 @@ def standard_events(training: Training, user: list[Callback],
                     config_yaml: str, progress: bool | None) -> list[Scheduled]:
     """The loop's own events, in the order they run within a step."""
     cfg = training.config
-    logging = Logging(training, user, progress)
+    logging = Logging(training, user)
     events: list[Scheduled] = [TargetUpdate(cfg.target_update_interval),
                                TrainingRounds(cfg.train_freq, user), logging]
     if eval_env is not None:
         events.append(Evaluation(cfg.eval_every, eval_env, logging, user))
-    events.append(Checkpointing(cfg, config_yaml, user))
+    # after the evaluation, so that a line shows the evaluation of its step
+    events += [ProgressDisplay(training, progress), Checkpointing(cfg, config_yaml, user)]
     if training.run_dir is not None:
         events.append(LearningCurve())
     return events
 
 
-__all__ = ["Checkpointing", "Evaluation", "LearningCurve", "Logging", "RunExtra", "Scheduled",
-           "TargetUpdate", "TrainingRounds", "standard_events"]
+__all__ = ["Checkpointing", "Evaluation", "LearningCurve", "Logging", "ProgressDisplay",
+           "RunExtra", "Scheduled", "TargetUpdate", "TrainingRounds", "standard_events"]
