@@ -1,4 +1,5 @@
-"""A user's first hour (issue #12): progress in a log file."""
+"""A user's first hour (issue #12): progress in a log file, failed starts that leave no dead
+folder, missing extras in one line."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from pathlib import Path
 
 import pytest
 
+import nacre
 from nacre.cli import main
+from nacre.errors import MissingExtraError, NacreError
+from nacre.train import latest_checkpoint
 
 SMALL = ["network.hidden=[16]", "train.learning_starts=100", "train.train_freq=16",
          "train.gradient_steps=4", "train.log_every=100", "buffer.capacity=500",
          "train.eval_episodes=2", "train.learn_threads=1"]
+NO_TENSORBOARD = "torch.utils.tensorboard"  # None in sys.modules: importing it fails
 
 
 def test_a_run_logged_to_a_file_writes_a_progress_line_per_tenth(tmp_path: Path) -> None:
@@ -40,3 +45,56 @@ def test_quiet_writes_no_progress(tmp_path: Path, flag: str,
     assert main(["train", "cartpole-dqn", "--steps", "300", "--out", str(tmp_path / "r"),
                  flag, "--set", *SMALL]) == 0
     assert "nacre: step" not in capsys.readouterr().err
+
+
+def test_a_missing_extra_is_one_line_and_the_same_out_works_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "runs" / "first"
+    args = ["train", "cartpole-dqn", "--steps", "300", "--out", str(out), "--quiet",
+            "--set", *SMALL]
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, NO_TENSORBOARD, None)
+        assert main([*args, "train.tensorboard=true"]) == 2
+    assert capsys.readouterr().err == (
+        'nacre: error: tensorboard is not installed: pip install "nacre[tensorboard]"\n')
+    assert not out.exists() and (tmp_path / "runs").is_dir()  # only what the run created
+    assert main(args) == 0
+    assert (out / "summary.json").is_file()
+
+
+def test_a_failed_start_keeps_what_was_in_the_folder(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's own file")
+    monkeypatch.setitem(sys.modules, NO_TENSORBOARD, None)
+    with pytest.raises(MissingExtraError) as caught:
+        nacre.train("cartpole-dqn", steps=300, out=out, progress=False,
+                    overrides=[*SMALL, "train.tensorboard=true"])
+    assert isinstance(caught.value, NacreError) and isinstance(caught.value, ImportError)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+class _FailAt(nacre.Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step(self, training: nacre.Training, result: object) -> None:
+        if training.env_steps == self.step:
+            raise RuntimeError("the environment broke")
+
+
+def test_a_run_that_fails_mid_way_is_removed_only_without_a_checkpoint(tmp_path: Path) -> None:
+    common = {"steps": 400, "progress": False,
+              "overrides": [*SMALL, "train.checkpoint_every=200"]}
+    with pytest.raises(RuntimeError):
+        nacre.train("cartpole-dqn", out=tmp_path / "early", callbacks=[_FailAt(150)], **common)
+    assert not (tmp_path / "early").exists()
+    with pytest.raises(RuntimeError):
+        nacre.train("cartpole-dqn", out=tmp_path / "late", callbacks=[_FailAt(250)], **common)
+    kept = tmp_path / "late"
+    assert latest_checkpoint(kept).name == "step_000000000200"
+    assert (kept / "metrics.jsonl").is_file()  # resumable as it is
+    result = nacre.resume(kept, progress=False)
+    assert result.summary["env_steps"] == 400

@@ -107,9 +107,11 @@ class Logging(Scheduled):
         self.user = user
         self.loggers: list[Logger] = []
         if training.run_dir is not None:
+            # first: a missing extra fails before any file is opened
+            tensorboard = (TensorBoardLogger(training.run_dir / "tb")
+                           if training.config.tensorboard else None)
             self.loggers.append(JSONLLogger(training.run_dir / "metrics.jsonl"))
-            if training.config.tensorboard:
-                self.loggers.append(TensorBoardLogger(training.run_dir / "tb"))
+            self.loggers.extend([tensorboard] if tensorboard else [])
 
     def on_due(self, training: Training) -> None:
         row = log_row(training)
