@@ -1,17 +1,19 @@
 """A user's first hour (issue #12): progress in a log file, failed starts that leave no dead
-folder, missing extras in one line."""
+folder, missing extras in one line, evaluation that cannot vanish silently."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 import nacre
 from nacre.cli import main
+from nacre.config.build import Run
 from nacre.errors import MissingExtraError, NacreError
 from nacre.train import latest_checkpoint
 
@@ -98,3 +100,32 @@ def test_a_run_that_fails_mid_way_is_removed_only_without_a_checkpoint(tmp_path:
     assert (kept / "metrics.jsonl").is_file()  # resumable as it is
     result = nacre.resume(kept, progress=False)
     assert result.summary["env_steps"] == 400
+
+
+def _small_run() -> Run:
+    return nacre.build(nacre.load_preset("cartpole-dqn").with_overrides(SMALL))
+
+
+@pytest.mark.parametrize("asked", [{"eval_every": 100}, {"eval_episodes": 5}],
+                         ids=["eval_every", "eval_episodes"])
+def test_fit_warns_when_evaluation_is_asked_for_without_an_eval_env(
+        asked: dict[str, int]) -> None:
+    run = _small_run()
+    train = nacre.TrainConfig(steps=200, learning_starts=100, **asked)
+    with pytest.warns(UserWarning, match=r"evaluation asked for \(train\.eval_\w+=\d+\) but "
+                      r"fit got no eval_env") as caught:
+        result = nacre.fit(run.agent, run.env, train, progress=False)
+    assert caught[0].filename == __file__  # points at the call
+    assert result.summary["final_eval_return_mean"] is None
+
+
+def test_fit_is_silent_without_evaluation_asked_for_or_with_an_eval_env() -> None:
+    run = _small_run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nacre.fit(run.agent, run.env, nacre.TrainConfig(steps=150, learning_starts=100),
+                  progress=False)
+        result = nacre.fit(run.agent, run.env, nacre.TrainConfig(
+            steps=300, learning_starts=100, eval_every=100, eval_episodes=2),
+            eval_env=run.make_eval_env(), progress=False)
+    assert result.summary["final_eval_return_mean"] is not None
