@@ -19,10 +19,12 @@ from typing import Any, cast
 import numpy as np
 import pydantic
 
-from nacre.config.run import TrainConfig
+from nacre.config import yaml_io
+from nacre.config.run import RunConfig, TrainConfig
 from nacre.envs.bandits import SyntheticLinearBandit
 from nacre.envs.base import Env
 from nacre.envs.normalize import Normalize, NormalizeStats
+from nacre.errors import NacreError
 from nacre.kinds import BufferKind
 from nacre.train.callbacks import Callback, LoopState, Training
 from nacre.train.checkpoint import STRICT, remove_stale_temporaries, save_checkpoint
@@ -283,11 +285,20 @@ class Checkpointing(Scheduled):
 
 class LearningCurve(Scheduled):
     """``plots/learning_curve.png`` in the run folder, drawn when the run ends (its plotting
-    library imported meanwhile, see :class:`~nacre.train.plots.Plotter`)."""
+    library imported meanwhile, see :class:`~nacre.train.plots.Plotter`), titled
+    ``CartPole-v1 · dqn · seed 0`` from the run's config (without one: the folder's name)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config_yaml: str) -> None:
         super().__init__(0)
+        self.config_yaml = config_yaml
         self.plotter: Plotter | None = None
+
+    def title(self, training: Training) -> str:
+        try:
+            cfg = RunConfig.from_dict(yaml_io.loads(self.config_yaml))
+        except NacreError:  # fit given no config, or one it cannot read: the folder names it
+            return f"{training.run_dir.name if training.run_dir else ''} · seed {training.seed}"
+        return f"{cfg.env.id} · {cfg.learner.name} · seed {training.seed}"
 
     def on_training_start(self, training: Training) -> None:
         self.plotter = Plotter()
@@ -301,7 +312,8 @@ class LearningCurve(Scheduled):
             plotter.close()
             return
         try:
-            plotter.draw(metrics, out / "plots" / "learning_curve.png", title=out.name)
+            plotter.draw(metrics, out / "plots" / "learning_curve.png",
+                         title=self.title(training))
         except Exception as exc:  # a failed plot must not fail a finished run
             warnings.warn(f"could not draw the learning curve: {exc!r}", stacklevel=2)
 
@@ -319,7 +331,7 @@ def standard_events(training: Training, user: list[Callback],
     # after the evaluation, so that a line shows the evaluation of its step
     events += [ProgressDisplay(training, progress), Checkpointing(cfg, config_yaml, user)]
     if training.run_dir is not None:
-        events.append(LearningCurve())
+        events.append(LearningCurve(config_yaml))
     return events
 
 

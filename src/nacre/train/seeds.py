@@ -160,7 +160,7 @@ def _plot(out: Path, run_dirs: dict[int, Path]) -> None:
     curves = {s: {r["env_steps"]: r["eval/return_mean"] for r in read_metrics(d / "metrics.jsonl")
                   if r.get("eval/return_mean") is not None} for s, d in run_dirs.items()}
     steps = sorted(set.intersection(*(set(c) for c in curves.values())))
-    fig = Figure(figsize=(7.2, 4.2), dpi=100)
+    fig = Figure(figsize=(7.2, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for i, curve in enumerate(curves.values()):
@@ -174,7 +174,8 @@ def _plot(out: Path, run_dirs: dict[int, Path]) -> None:
                 label=f"IQM over {len(curves)} seeds")
         ax.fill_between(steps, [i[1] for i in intervals], [i[2] for i in intervals],
                         color="C0", alpha=0.25, label="95% bootstrap CI")
-        ax.legend(loc="best")
+        # below the axes: a legend inside them hides part of some curve
+        fig.legend(loc="outside lower center", ncols=3, frameon=False)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")
     ax.set_title(f"{out.name}: seeds {', '.join(str(s) for s in curves)}")
