@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default runs/<name>-s<seed>-<time>)")
     t.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config fields, e.g. --set learner.lr=0.001 train.batch_size=32")
-    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress (default: a bar on a terminal, a line per 10%% of the run "
+                   "in a log)")
     e = sub.add_parser("eval", help="evaluate a run's latest checkpoint greedily")
     e.add_argument("run_dir")
     e.add_argument("--episodes", type=int, default=10)
@@ -66,7 +68,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"eval return {ev['return_mean']:.2f} ± {ev['return_std']:.2f} over "
               f"{ev['episodes']} episodes (written to {args.run_dir}/eval.json)")
         return 0
-    progress = False if args.no_progress else None
+    progress = False if args.quiet else None
     if args.resume:
         if (args.config or args.seed is not None or args.num_envs or args.set or args.out
                 or args.seeds):

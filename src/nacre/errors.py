@@ -6,6 +6,9 @@ stack trace from deep inside torch to learn that a reward was NaN or a preset na
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class NacreError(Exception):
     """Base class of every error nacre raises on purpose."""
@@ -63,3 +66,22 @@ class EnvFaultError(NacreError, RuntimeError):
 class NonFiniteUpdateError(NacreError, ArithmeticError):
     """An update's gradient was NaN or inf and the optimizer was told to raise rather than skip
     the step (``nacre.optim.Adam(nonfinite="raise")``)."""
+
+
+class MissingExtraError(NacreError, ImportError):
+    """An optional dependency is not installed; the message names the pip command that adds it."""
+
+
+def require(module: str, extra: str, package: str | None = None) -> ModuleType:
+    """Import ``module``, which an optional extra of nacre provides, or raise
+    :class:`MissingExtraError`: ``tensorboard is not installed: pip install "nacre[tensorboard]"``.
+
+    ``package`` is what the user knows to be missing (default: ``extra``). Any ImportError
+    counts — a package present but broken fails the same way, its own error chained as the
+    cause for who reads the traceback.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f'{package or extra} is not installed: pip install "nacre[{extra}]"') from exc

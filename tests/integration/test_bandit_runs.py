@@ -110,7 +110,7 @@ def test_the_loop_learns_each_row_once_in_order() -> None:
     env = SyntheticLinearBandit(n_actions=4, context_dim=3, num_envs=3)
     agent = nacre.Agent(Recording(3, 4), exploration=SquareCB(), buffer=OnlineBuffer(), seed=0)
     train = TrainConfig(steps=300, learning_starts=20, train_freq=7, batch_size=4,
-                        log_every=1000, eval_episodes=1)
+                        log_every=1000)
     nacre.fit(agent, env, train, seed=5, progress=False)
     learned = len(torch.cat([b.action for b in seen]))
     assert agent.buffer is not None

@@ -7,11 +7,15 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
-from nacre.train.plots import plot_learning_curve
+import nacre
+from nacre.train.callbacks import Training
+from nacre.train.events import LearningCurve
+from nacre.train.plots import learning_curve_figure, plot_learning_curve
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -101,3 +105,26 @@ def test_plotting_leaves_pyplot_and_the_backend_alone(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "p.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_the_legend_sits_outside_the_axes(tmp_path: Path) -> None:
+    fig = learning_curve_figure(TRAIN + EVAL, title="CartPole-v1 · dqn · seed 0")
+    assert fig is not None
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    (legend,) = fig.legends
+    assert not ax.get_legend()
+    axes_box, legend_box = ax.get_window_extent(), legend.get_window_extent()
+    assert legend_box.y1 < axes_box.y0  # wholly below the data area
+    assert legend_box.x0 >= 0 and legend_box.x1 <= fig.bbox.x1  # and within the figure
+    assert [t.get_text() for t in legend.get_texts()] == ["training episodes",
+                                                          "evaluation (mean ± 1 std)"]
+    assert ax.get_title() == "CartPole-v1 · dqn · seed 0"
+
+
+def test_a_run_is_titled_by_its_env_learner_and_seed(tmp_path: Path) -> None:
+    config = nacre.load_preset("cartpole-dqn").to_yaml()
+    training = cast(Training, SimpleNamespace(run_dir=tmp_path / "my-run", seed=3))
+    assert LearningCurve(config).title(training) == "CartPole-v1 · dqn · seed 3"
+    # nacre.fit given a run folder but no config
+    assert LearningCurve("").title(training) == "my-run · seed 3"

@@ -5,7 +5,7 @@ import json
 import math
 
 from nacre.train.loggers import JSONLLogger, read_metrics
-from nacre.train.progress import ProgressBar
+from nacre.train.progress import ProgressBar, ProgressLines, show_progress
 
 
 class _Terminal(io.StringIO):
@@ -39,6 +39,71 @@ def test_progress_bar_is_silent_off_a_terminal() -> None:
     bar.update(5)
     bar.close(10)
     assert not bar.enabled and out.getvalue() == ""
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_show_progress_picks_the_bar_on_a_terminal_lines_in_a_log_or_nothing() -> None:
+    assert isinstance(show_progress(10, stream=_Terminal()), ProgressBar)
+    assert isinstance(show_progress(10, stream=io.StringIO()), ProgressLines)
+    forced = show_progress(10, stream=io.StringIO(), enabled=True)
+    assert isinstance(forced, ProgressBar) and forced.enabled
+    quiet, log = _Terminal(), io.StringIO()
+    for out in (quiet, log):
+        display = show_progress(10, stream=out, enabled=False)
+        display.update(5)
+        display.close(10)
+    assert quiet.getvalue() == log.getvalue() == ""
+
+
+def test_progress_lines_come_at_each_tenth_with_rate_eta_and_note() -> None:
+    out, clock = io.StringIO(), _Clock()
+    lines = ProgressLines(50_000, stream=out, clock=clock)
+    for step in range(1000, 50_001, 1000):
+        clock.now += 0.36  # 2,778 steps/s, tenths 1.8 s apart: only the tenths write
+        if step == 20_000:
+            lines.note = "eval 187.3"
+        lines.update(step)
+    lines.close(50_000)
+    written = out.getvalue().splitlines()
+    assert len(written) == 10  # 5000, 10000, … 50000: close adds nothing after the last
+    assert written[0] == "nacre: step 5000/50000 (10%) · 2778 steps/s · ETA 0:00:16"
+    assert written[3] == ("nacre: step 20000/50000 (40%) · 2778 steps/s · ETA 0:00:11 · "
+                          "eval 187.3")
+    assert written[-1] == ("nacre: step 50000/50000 (100%) · 2778 steps/s · done in 0:00:18 "
+                           "· eval 187.3")
+
+
+def test_progress_lines_come_early_and_once_a_minute_between_tenths() -> None:
+    out, clock = io.StringIO(), _Clock()
+    lines = ProgressLines(1_000_000, start=200_000, stream=out, clock=clock)
+    for step in range(200_100, 280_000, 100):  # 10 steps/s from a resumed run's 200,000
+        clock.now += 10.0
+        lines.update(step)
+    written = out.getvalue().splitlines()
+    assert written[0] == "nacre: step 200100/1000000 (20%) · 10 steps/s · ETA 22:13:10"
+    # then every minute: 60 s of 10 steps/s is 600 steps
+    assert [line.split()[2] for line in written[1:3]] == ["200700/1000000", "201300/1000000"]
+    assert all(" (2" in line for line in written)  # no tenth crossed before 300,000
+
+
+def test_progress_lines_end_with_the_step_of_an_interrupted_run() -> None:
+    out, clock = io.StringIO(), _Clock()
+    lines = ProgressLines(1000, stream=out, clock=clock)
+    clock.now += 1.0
+    lines.update(150)
+    lines.close(170)
+    lines.close(170)
+    assert out.getvalue().splitlines() == [
+        "nacre: step 150/1000 (15%) · 150 steps/s · ETA 0:00:06",
+        "nacre: step 170/1000 (17%) · 170 steps/s · ETA 0:00:05",
+    ]
 
 
 def test_progress_bar_is_on_for_a_terminal_unless_disabled() -> None:

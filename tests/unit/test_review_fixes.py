@@ -90,7 +90,7 @@ def test_sarsa_can_start_learning_immediately() -> None:
          "train.train_freq=1", "train.gradient_steps=1", "network.hidden=[8]",
          "train.learn_threads=1"])
     run = nacre.build(cfg)
-    train = cfg.train.__class__(**{**cfg.train.__dict__, "steps": 20})
+    train = cfg.train.__class__(**{**cfg.train.__dict__, "steps": 20, "eval_every": 0})
     assert nacre.fit(run.agent, run.env, train, progress=False).summary["env_steps"] == 20
 
 

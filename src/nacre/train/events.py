@@ -9,7 +9,6 @@ each event tells the user's callbacks what it did.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import shutil
 import time
@@ -20,17 +19,20 @@ from typing import Any, cast
 import numpy as np
 import pydantic
 
-from nacre.config.run import TrainConfig
+from nacre.config import yaml_io
+from nacre.config.run import RunConfig, TrainConfig
 from nacre.envs.bandits import SyntheticLinearBandit
 from nacre.envs.base import Env
 from nacre.envs.normalize import Normalize, NormalizeStats
+from nacre.errors import NacreError
 from nacre.kinds import BufferKind
 from nacre.train.callbacks import Callback, LoopState, Training
 from nacre.train.checkpoint import STRICT, remove_stale_temporaries, save_checkpoint
 from nacre.train.evaluate import evaluate
 from nacre.train.loggers import JSONLLogger, Logger, TensorBoardLogger
 from nacre.train.plots import Plotter
-from nacre.train.progress import ProgressBar
+from nacre.train.progress import show_progress
+from nacre.train.report import log_row
 from nacre.types import RolloutStore
 
 
@@ -100,24 +102,22 @@ class TrainingRounds(Scheduled):
 
 class Logging(Scheduled):
     """A metrics row every ``train.log_every`` steps: ``metrics.jsonl`` (and TensorBoard) in the
-    run folder, the progress bar, the callbacks' ``on_log``."""
+    run folder, the callbacks' ``on_log``."""
 
-    def __init__(self, training: Training, user: list[Callback], progress: bool | None) -> None:
+    def __init__(self, training: Training, user: list[Callback]) -> None:
         super().__init__(training.config.log_every)
         self.user = user
         self.loggers: list[Logger] = []
         if training.run_dir is not None:
+            # first: a missing extra fails before any file is opened
+            tensorboard = (TensorBoardLogger(training.run_dir / "tb")
+                           if training.config.tensorboard else None)
             self.loggers.append(JSONLLogger(training.run_dir / "metrics.jsonl"))
-            if training.config.tensorboard:
-                self.loggers.append(TensorBoardLogger(training.run_dir / "tb"))
-        self.bar = ProgressBar(training.config.steps, training.env_steps, enabled=progress)
+            self.loggers.extend([tensorboard] if tensorboard else [])
 
     def on_due(self, training: Training) -> None:
         row = log_row(training)
         self.write(row)
-        last = training.state.last_eval.get("returns")
-        self.bar.note = f"eval {np.mean(last):.1f}" if last else ""
-        self.bar.update(training.env_steps)
         for callback in self.user:
             callback.on_log(training, row)
 
@@ -126,9 +126,33 @@ class Logging(Scheduled):
             logger.log(row)
 
     def on_close(self, training: Training) -> None:
-        self.bar.close(training.env_steps)
         for logger in self.loggers:
             logger.close()
+
+
+class ProgressDisplay(Scheduled):
+    """The run's progress (:func:`~nacre.train.progress.show_progress`), moved every
+    ``train.log_every`` steps and at each tenth of the run, so that a log file gets its line at
+    each 10 % however rarely metrics are logged."""
+
+    def __init__(self, training: Training, enabled: bool | None) -> None:
+        super().__init__(training.config.log_every)
+        self.total = training.config.steps
+        self.display = show_progress(self.total, training.env_steps, enabled=enabled)
+
+    def schedule(self, step: int) -> None:
+        super().schedule(step)
+        next_tenth = 10 * step // self.total + 1
+        self.due = min(self.due, -(-next_tenth * self.total // 10))  # ceil: the step count
+
+    def on_due(self, training: Training) -> None:
+        last = training.state.last_eval.get("returns")
+        self.display.note = f"eval {np.mean(last):.1f}" if last else ""
+        self.display.update(training.env_steps)
+
+    def on_close(self, training: Training) -> None:
+        self.on_due(training)  # the final evaluation's note
+        self.display.close(training.env_steps)
 
 
 class Evaluation(Scheduled):
@@ -261,11 +285,20 @@ class Checkpointing(Scheduled):
 
 class LearningCurve(Scheduled):
     """``plots/learning_curve.png`` in the run folder, drawn when the run ends (its plotting
-    library imported meanwhile, see :class:`~nacre.train.plots.Plotter`)."""
+    library imported meanwhile, see :class:`~nacre.train.plots.Plotter`), titled
+    ``CartPole-v1 · dqn · seed 0`` from the run's config (without one: the folder's name)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config_yaml: str) -> None:
         super().__init__(0)
+        self.config_yaml = config_yaml
         self.plotter: Plotter | None = None
+
+    def title(self, training: Training) -> str:
+        try:
+            cfg = RunConfig.from_dict(yaml_io.loads(self.config_yaml))
+        except NacreError:  # fit given no config, or one it cannot read: the folder names it
+            return f"{training.run_dir.name if training.run_dir else ''} · seed {training.seed}"
+        return f"{cfg.env.id} · {cfg.learner.name} · seed {training.seed}"
 
     def on_training_start(self, training: Training) -> None:
         self.plotter = Plotter()
@@ -279,7 +312,8 @@ class LearningCurve(Scheduled):
             plotter.close()
             return
         try:
-            plotter.draw(metrics, out / "plots" / "learning_curve.png", title=out.name)
+            plotter.draw(metrics, out / "plots" / "learning_curve.png",
+                         title=self.title(training))
         except Exception as exc:  # a failed plot must not fail a finished run
             warnings.warn(f"could not draw the learning curve: {exc!r}", stacklevel=2)
 
@@ -289,90 +323,17 @@ def standard_events(training: Training, user: list[Callback],
                     config_yaml: str, progress: bool | None) -> list[Scheduled]:
     """The loop's own events, in the order they run within a step."""
     cfg = training.config
-    logging = Logging(training, user, progress)
+    logging = Logging(training, user)
     events: list[Scheduled] = [TargetUpdate(cfg.target_update_interval),
                                TrainingRounds(cfg.train_freq, user), logging]
     if eval_env is not None:
         events.append(Evaluation(cfg.eval_every, eval_env, logging, user))
-    events.append(Checkpointing(cfg, config_yaml, user))
+    # after the evaluation, so that a line shows the evaluation of its step
+    events += [ProgressDisplay(training, progress), Checkpointing(cfg, config_yaml, user)]
     if training.run_dir is not None:
-        events.append(LearningCurve())
+        events.append(LearningCurve(config_yaml))
     return events
 
 
-def _bandit_totals(training: Training) -> dict[str, Any]:
-    """Cumulative and average reward (and regret, where the env knows it) of a bandit run.
-
-    In a one-step environment every decision is an episode, so the episode returns waiting to
-    be logged are exactly the rewards: they are folded into the run's totals here, at log time,
-    rather than summed again on every step."""
-    state = training.state
-    if not training.env.one_step:
-        return {}
-    state.decisions += len(state.pending_returns)
-    state.reward_sum += float(np.sum(state.pending_returns, dtype=np.float64))
-    state.pending_returns, state.pending_lengths = [], []
-    if not state.decisions:
-        return {}
-    row: dict[str, Any] = {"bandit/cumulative_reward": state.reward_sum,
-                           "bandit/average_reward": state.reward_sum / state.decisions}
-    if state.regret_sum is not None:
-        row["bandit/cumulative_regret"] = state.regret_sum
-        row["bandit/average_regret"] = state.regret_sum / state.decisions
-    return row
-
-
-def log_row(training: Training) -> dict[str, Any]:
-    """The metrics row of now; the episodes it reports are then forgotten."""
-    state, agent = training.state, training.agent
-    elapsed = time.perf_counter() - training.started_at
-    row: dict[str, Any] = {
-        "env_steps": agent.env_steps,
-        "grad_steps": agent.grad_steps,
-        "episodes": state.episodes,
-        "train/return_mean": float(np.mean(state.pending_returns)) if state.pending_returns
-        else None,
-        "train/length_mean": float(np.mean(state.pending_lengths)) if state.pending_lengths
-        else None,
-        "time_s": training.wall_time_s,
-        "env_steps_per_s": (agent.env_steps - training.steps_at_start) / max(elapsed, 1e-9),
-    }
-    row.update({k: float(v) for k, v in training.metrics.items()})
-    row.update(_bandit_totals(training))
-    if state.env_faults:
-        row["env/faults"] = state.env_faults
-    state.pending_returns, state.pending_lengths = [], []
-    return row
-
-
-def write_summary(training: Training, interrupted: bool) -> dict[str, Any]:
-    """The run's summary (and ``summary.json`` and the learning-curve plot in its folder)."""
-    state, agent = training.state, training.agent
-    wall = training.wall_time_s
-    returns: list[float] = state.last_eval.get("returns", [])
-    summary = {
-        "final_eval_return_mean": float(np.mean(returns)) if returns else None,
-        "final_eval_return_std": float(np.std(returns)) if returns else None,
-        "final_eval_returns": returns,
-        # DQN-style learners oscillate: the best periodic evaluation says whether the run ever
-        # got there (the checkpoints hold the final parameters).
-        "best_eval_return_mean": state.best_eval.get("return_mean"),
-        "best_eval_env_steps": state.best_eval.get("env_steps"),
-        "env_steps": agent.env_steps,
-        "grad_steps": agent.grad_steps,
-        "episodes": state.episodes,
-        "wall_time_s": wall,
-        "env_steps_per_s": agent.env_steps / max(wall, 1e-9),
-        "seed": training.seed,
-        "interrupted": interrupted,
-        "stop_reason": training.stop_reason,
-        "env_faults": state.env_faults,
-        **_bandit_totals(training),
-    }
-    if training.run_dir is not None:
-        (training.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
-__all__ = ["Checkpointing", "Evaluation", "LearningCurve", "Logging", "RunExtra", "Scheduled",
-           "TargetUpdate", "TrainingRounds", "log_row", "standard_events", "write_summary"]
+__all__ = ["Checkpointing", "Evaluation", "LearningCurve", "Logging", "ProgressDisplay",
+           "RunExtra", "Scheduled", "TargetUpdate", "TrainingRounds", "standard_events"]

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any, Protocol
 
+from nacre.errors import require
+
 
 class Logger(Protocol):
     def log(self, row: dict[str, Any]) -> None: ...
@@ -37,16 +39,12 @@ class JSONLLogger:
 
 
 class TensorBoardLogger:
-    """Writes scalars with ``torch.utils.tensorboard`` (``pip install 'nacre[tensorboard]'``)."""
+    """Writes scalars with ``torch.utils.tensorboard`` (``pip install "nacre[tensorboard]"``;
+    without it, :class:`~nacre.errors.MissingExtraError`)."""
 
     def __init__(self, log_dir: str | Path) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:  # pragma: no cover - depends on the extra
-            raise ImportError(
-                "train.tensorboard needs the tensorboard package: pip install 'nacre[tensorboard]'"
-            ) from exc
-        self._writer = SummaryWriter(str(log_dir))
+        tensorboard = require("torch.utils.tensorboard", "tensorboard")
+        self._writer = tensorboard.SummaryWriter(str(log_dir))
 
     def log(self, row: dict[str, Any]) -> None:
         step = int(row.get("env_steps", 0))

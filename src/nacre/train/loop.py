@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ from nacre.config.run import TrainConfig
 from nacre.envs.base import Env
 from nacre.errors import EnvFaultError, InputError
 from nacre.train.callbacks import Callback, LoopState, Training
-from nacre.train.events import Scheduled, standard_events, write_summary
+from nacre.train.events import Scheduled, standard_events
+from nacre.train.report import write_summary
 
 
 @dataclass
@@ -51,12 +53,19 @@ def fit(
 
     Starts from ``agent.env_steps`` (non-zero when resuming). With ``run_dir`` it writes
     ``metrics.jsonl``, checkpoints, ``summary.json`` and ``plots/learning_curve.png`` there.
+    Evaluation needs ``eval_env``: without one, ``train.eval_every > 0`` or an
+    ``eval_episodes`` other than its default warns that no evaluation will run.
     ``callbacks`` (:class:`~nacre.Callback`) are told of every step, training round,
-    evaluation, log row and checkpoint, and may stop training.
+    evaluation, log row and checkpoint, and may stop training. ``progress`` (on stderr): None —
+    a tqdm bar on a terminal, otherwise a line such as ``nacre: step 5000/50000 (10%) ·
+    2710 steps/s · ETA 0:00:17 · eval 187.3`` at each tenth of the run (and once a minute
+    between tenths far apart); True — the bar even off a terminal; False — nothing.
     """
     if train.accelerate == "auto":
         apply_process_settings()
     user = _checked(env, callbacks)
+    if eval_env is None:
+        _warn_if_evaluation_asked(train)
     out = Path(run_dir) if run_dir is not None else None
     training = Training(agent, env, train, seed, out, loop_state or LoopState())
     events = standard_events(training, user, eval_env, config_yaml, progress)
@@ -128,6 +137,21 @@ class _DeferredInterrupt:
                  tb: TracebackType | None) -> None:
         for sig, previous in self.previous.items():
             signal.signal(sig, previous)
+
+
+def _warn_if_evaluation_asked(train: TrainConfig) -> None:
+    """The config asks for evaluation but ``fit`` has nowhere to run it: say so rather than
+    end with an evaluation return of None. ``eval_episodes`` counts as asked for when it is not
+    the default (which every config has, asked for or not)."""
+    asked = []
+    if train.eval_every > 0:
+        asked.append(f"train.eval_every={train.eval_every}")
+    if train.eval_episodes != TrainConfig.eval_episodes:
+        asked.append(f"train.eval_episodes={train.eval_episodes}")
+    if asked:
+        warnings.warn(f"evaluation asked for ({', '.join(asked)}) but fit got no eval_env: "
+                      "none will run and final_eval_return_mean will be None; pass "
+                      "eval_env=nacre.make_env(...) to evaluate", UserWarning, stacklevel=3)
 
 
 def _checked(env: Env, callbacks: Sequence[Callback]) -> list[Callback]:

@@ -20,7 +20,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FIGSIZE = (7.2, 4.2)  # inches
 DPI = 100  # so the PNG is 720 x 420 pixels
@@ -35,17 +38,37 @@ def plot_learning_curve(rows: list[dict[str, Any]], path: str | Path, title: str
     ``rows`` are metric rows as logged to ``metrics.jsonl``; values that are missing or not
     finite are skipped. Returns False, writing nothing, when no row has anything to plot.
     """
+    fig = learning_curve_figure(rows, title)
+    if fig is None:
+        return False
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")  # a reader never sees a half-written PNG
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+    # Without pyplot there is no global registry to close the figure in: dropping the last
+    # reference frees it. clear() releases the artists now rather than at garbage collection.
+    fig.clear()
+    return True
+
+
+def learning_curve_figure(rows: list[dict[str, Any]], title: str = "") -> Figure | None:
+    """The figure :func:`plot_learning_curve` saves (None when there is nothing to plot).
+
+    The legend sits below the axes, outside them, so that it hides no part of a curve; the
+    constrained layout makes room for it within the figure's fixed size.
+    """
     train = [(_clip(r["env_steps"]), _clip(r["train/return_mean"])) for r in rows
              if _finite(r.get("env_steps")) and _finite(r.get("train/return_mean"))]
     evals = [(_clip(r["env_steps"]), _clip(r["eval/return_mean"]), _std(r)) for r in rows
              if _finite(r.get("env_steps")) and _finite(r.get("eval/return_mean"))]
     if not train and not evals:
-        return False
+        return None
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)  # attaches itself to the figure; savefig then renders with Agg
     ax = fig.add_subplot()
     if train:
@@ -61,18 +84,8 @@ def plot_learning_curve(rows: list[dict[str, Any]], path: str | Path, title: str
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")  # a reader never sees a half-written PNG
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
-    # Without pyplot there is no global registry to close the figure in: dropping the last
-    # reference frees it. clear() releases the artists now rather than at garbage collection.
-    fig.clear()
-    return True
+    fig.legend(loc="outside lower center", ncols=2, frameon=False)
+    return fig
 
 
 def _read_rows(metrics: Path) -> list[dict[str, Any]]:

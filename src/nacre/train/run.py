@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import shutil
 import time
 import warnings
 from collections.abc import Sequence
@@ -68,7 +70,16 @@ def train(
 
     ``steps``, ``seed`` and ``num_envs`` override the config; ``overrides`` are ``key=value``
     strings (``"learner.lr=0.001"``). ``out`` is the run folder (default
-    ``runs/<env>-<learner>-s<seed>-<time>``); it must not already hold a run.
+    ``runs/<env>-<learner>-s<seed>-<time>``); it must not already hold a run. ``progress``:
+    None — a bar on a terminal, a line per tenth of the run in a log; True — the bar; False —
+    nothing (see :func:`~nacre.fit`).
+
+    A run that fails before its first checkpoint (a missing extra, an environment that does
+    not start, an error in the first steps) leaves nothing behind: what it wrote in ``out`` is
+    removed, and ``out`` itself when the run created it, so the same ``out`` can be used again
+    once the cause is mended. Files that were there before are kept, and a run that has a
+    checkpoint is kept as it is (``nacre train --resume`` continues it); so is one stopped by
+    a second Ctrl-C before its first checkpoint (resuming it starts again from step 0).
 
     Example:
         >>> import nacre
@@ -85,9 +96,29 @@ def train(
         )
     configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
     run = build(cfg)
+    before = set(run_dir.iterdir()) if run_dir.is_dir() else None
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    return _fit_and_close(run, run_dir, callbacks, progress)
+    try:
+        (run_dir / "config.yaml").write_text(cfg.to_yaml())
+        return _fit_and_close(run, run_dir, callbacks, progress)
+    except Exception:
+        _undo_failed_start(run_dir, before)
+        raise
+
+
+def _undo_failed_start(run_dir: Path, before: set[Path] | None) -> None:
+    """Remove what a run that failed wrote in ``run_dir`` (which held ``before``; None: the run
+    made it) — unless it saved a checkpoint: that run can be resumed."""
+    if any((run_dir / "checkpoints").glob("step_*")):
+        return
+    for path in set(run_dir.iterdir()) - (before or set()):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if before is None:
+        with contextlib.suppress(OSError):  # not empty: someone else's file appeared meanwhile
+            run_dir.rmdir()
 
 
 # Fields earlier releases wrote into run folders' config.yaml: dropped, with a warning, so that

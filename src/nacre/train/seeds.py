@@ -31,7 +31,7 @@ from nacre.errors import ConfigError, NacreError
 from nacre.eval.stats import stratified_bootstrap_ci, summarize_returns
 from nacre.threads import available_cpus
 from nacre.train.loggers import read_metrics
-from nacre.train.progress import ProgressBar
+from nacre.train.progress import Progress, show_progress
 
 
 @dataclass
@@ -64,6 +64,9 @@ def train_seeds(config: RunConfig, seeds: Sequence[int], out: str | Path,
 
     ``workers``: processes at once (default: the CPUs this process may use, at most the
     number of seeds). A seed whose run fails is reported and left out of the aggregate.
+    ``progress`` counts finished seeds (as :func:`~nacre.train` counts steps: None — a bar on a
+    terminal, lines as seeds finish otherwise; False — nothing); the seeds' own runs are quiet,
+    their stderr (warnings, errors) in ``OUT/seed_<s>.log``.
     """
     out = Path(out)
     if (out / "aggregate.json").exists():
@@ -72,7 +75,7 @@ def train_seeds(config: RunConfig, seeds: Sequence[int], out: str | Path,
     (out / "config.yaml").write_text(config.to_yaml())
     workers = workers or min(len(seeds), available_cpus())
     run_dirs = {seed: out / f"seed_{seed}" for seed in seeds}
-    bar = ProgressBar(len(seeds), enabled=progress, unit="seeds")
+    bar = show_progress(len(seeds), enabled=progress, unit="seeds", label="seeds done")
     t0 = time.perf_counter()
     failed = _run_all(out / "config.yaml", run_dirs, workers, bar)
     bar.close(len(seeds))
@@ -86,7 +89,7 @@ def train_seeds(config: RunConfig, seeds: Sequence[int], out: str | Path,
 
 
 def _run_all(config: Path, run_dirs: dict[int, Path], workers: int,
-             bar: ProgressBar) -> dict[int, str]:
+             bar: Progress) -> dict[int, str]:
     """Every seed in its own process, ``workers`` at a time; the error text of each that
     failed. Any exception here (Ctrl-C included) stops the processes still running."""
     pending = list(run_dirs)
@@ -100,7 +103,7 @@ def _run_all(config: Path, run_dirs: dict[int, Path], workers: int,
                 with open(logs[seed], "wb") as log:
                     running[seed] = subprocess.Popen(
                         [sys.executable, "-m", "nacre", "train", str(config), "--seed",
-                         str(seed), "--out", str(run_dirs[seed]), "--no-progress"],
+                         str(seed), "--out", str(run_dirs[seed]), "--quiet"],
                         stdout=subprocess.DEVNULL, stderr=log)
             time.sleep(0.1)
             for seed, proc in list(running.items()):
@@ -157,7 +160,7 @@ def _plot(out: Path, run_dirs: dict[int, Path]) -> None:
     curves = {s: {r["env_steps"]: r["eval/return_mean"] for r in read_metrics(d / "metrics.jsonl")
                   if r.get("eval/return_mean") is not None} for s, d in run_dirs.items()}
     steps = sorted(set.intersection(*(set(c) for c in curves.values())))
-    fig = Figure(figsize=(7.2, 4.2), dpi=100)
+    fig = Figure(figsize=(7.2, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for i, curve in enumerate(curves.values()):
@@ -171,7 +174,8 @@ def _plot(out: Path, run_dirs: dict[int, Path]) -> None:
                 label=f"IQM over {len(curves)} seeds")
         ax.fill_between(steps, [i[1] for i in intervals], [i[2] for i in intervals],
                         color="C0", alpha=0.25, label="95% bootstrap CI")
-        ax.legend(loc="best")
+        # below the axes: a legend inside them hides part of some curve
+        fig.legend(loc="outside lower center", ncols=3, frameon=False)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")
     ax.set_title(f"{out.name}: seeds {', '.join(str(s) for s in curves)}")
