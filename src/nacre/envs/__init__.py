@@ -3,5 +3,6 @@
 from nacre.envs.base import ActionResult, Env
 from nacre.envs.gym import GymEnv, GymVectorEnv
 from nacre.envs.make import make_env
+from nacre.envs.sources import EnvLike
 
-__all__ = ["ActionResult", "Env", "GymEnv", "GymVectorEnv", "make_env"]
+__all__ = ["ActionResult", "Env", "EnvLike", "GymEnv", "GymVectorEnv", "make_env"]
