@@ -1,4 +1,4 @@
-"""The ``nacre`` command line: ``train``, ``eval``, ``presets``, ``components``."""
+"""The ``nacre`` command line: ``train``, ``eval``, ``check-env``, ``presets``, ``components``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--episodes", type=int, default=10)
     e.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("check-env", help="check that an environment can train in nacre "
+                       "(Gymnasium's env checker, nacre's spaces, random steps)")
+    c.add_argument("env", help="registered Gymnasium id, or module:Id (the module registers it)")
+    c.add_argument("--steps", type=int, default=1000,
+                   help="random steps through nacre's adapter (default 1000)")
     sub.add_parser("presets", help="list the shipped presets")
     sub.add_parser("components", help="list the registered components")
     return p
@@ -63,6 +68,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         for entry in entries():
             print(f"{entry.kind:12s} {entry.name:16s} {entry.summary}")
         return 0
+    if args.command == "check-env":
+        return _check_env(args.env, args.steps)
     if args.command == "eval":
         ev = nacre.evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed)
         print(f"eval return {ev['return_mean']:.2f} ± {ev['return_std']:.2f} over "
@@ -87,6 +94,23 @@ def _dispatch(args: argparse.Namespace) -> int:
                              progress=progress)
     print(json.dumps(result.summary | {"run_dir": str(result.run_dir)}, indent=2))
     return 0
+
+
+def _check_env(env_id: str, steps: int) -> int:
+    """Print each check with its advice and notes; 0 if every check passed, else 1."""
+    from nacre.envs.env_checker import check_env
+
+    checks = check_env(env_id, steps)
+    for check in checks:
+        print(f"{'pass' if check.passed else 'FAIL'}  {check.name}: {check.detail}")
+        if check.advice:
+            print(f"      advice: {check.advice}")
+        for note in check.notes:
+            print(f"      note: {note}")
+    failed = sum(not check.passed for check in checks)
+    print(f"{env_id}: {failed} check{'s' * (failed != 1)} failed" if failed
+          else f"{env_id}: every check passed")
+    return 1 if failed else 0
 
 
 def _train_seeds(args: argparse.Namespace, progress: bool | None) -> int:

@@ -23,6 +23,7 @@ from nacre.envs.base import Env
 from nacre.envs.make import make_env
 from nacre.envs.normalize import Normalize
 from nacre.envs.observations import Observations
+from nacre.envs.sources import Copies, EnvLike
 from nacre.errors import ConfigError
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
 from nacre.types import ActionRepresentation, Buffer, Exploration, History, Learner, Safety
@@ -43,14 +44,18 @@ _FITS = {
 
 @dataclass
 class Run:
-    """A built run: the agent, its training env, and how to make evaluation envs."""
+    """A built run: the agent, its training env, and how to make evaluation envs (``eval_env``:
+    what makes them when the env was given as a Python object rather than by ``config.env.id``).
+    """
 
     config: RunConfig
     agent: Agent
     env: Env
+    eval_env: EnvLike | None = None
 
     def make_eval_env(self) -> Env:
-        env = make_env(self.config.env.id, 1, "none", **self.config.env.kwargs)
+        source = self.config.env.id if self.eval_env is None else self.eval_env
+        env = make_env(source, 1, "none", **self.config.env.kwargs)
         if isinstance(self.env, Normalize):  # the training statistics, frozen
             return self.env.frozen(env)
         return env
@@ -60,13 +65,20 @@ class Run:
         return [self.make_eval_env() for _ in range(min(self.config.train.eval_episodes, 16))]
 
 
-def build(config: RunConfig) -> Run:
-    """Wire a run config into an agent and env, checking the components fit together."""
+def build(config: RunConfig, env: EnvLike | None = None) -> Run:
+    """Wire a run config into an agent and env, checking the components fit together.
+
+    ``env`` (an instance, or a callable making one; see :func:`~nacre.envs.make.make_env`)
+    replaces ``config.env.id``; the config still gives the number of copies, vectorization,
+    normalization and ``max_faults``. Evaluation envs are fresh copies: the callable's, or deep
+    copies of the instance taken now, before it takes a step.
+    """
     device = _device(config.train.device)
     torch.manual_seed(config.seed)
-    env = _env(config)
-    ctx = BuildContext(config, env.observation_space, env.action_space, env.num_envs, device,
-                       config.seed)
+    eval_env = Copies(env, "evaluation") if isinstance(env, gym.Env) else env
+    train_env = _env(config, env)
+    ctx = BuildContext(config, train_env.observation_space, train_env.action_space,
+                       train_env.num_envs, device, config.seed)
     learner = _conforming(ctx.make("learner"), Learner, "learner", config)
     # the learner owns γ; multi-step buffers get it from here
     buffer = _conforming(dataclasses.replace(ctx, gamma=learner.gamma).make("buffer"), Buffer,
@@ -74,7 +86,7 @@ def build(config: RunConfig) -> Run:
     exploration = _conforming(ctx.make("exploration"), Exploration, "exploration", config)
     check_exploration(config, learner, exploration)
     check_buffer(config, learner, buffer)
-    check_bandit_wiring(config, env, learner, buffer)
+    check_bandit_wiring(config, train_env, learner, buffer)
     agent = Agent(
         learner,
         exploration=exploration,
@@ -86,16 +98,17 @@ def build(config: RunConfig) -> Run:
         device=device,
         seed=config.seed,
         engine=accelerate(learner, config.train.accelerate),
-        observation_shape=_obs_shape(env),
+        observation_shape=_obs_shape(train_env),
     )
     agent.observations = Observations(
-        env.observation_space, env.normalize_obs if isinstance(env, Normalize) else None)
-    agent.action_space = env.action_space  # ready to predict before any reset
+        train_env.observation_space,
+        train_env.normalize_obs if isinstance(train_env, Normalize) else None)
+    agent.action_space = train_env.action_space  # ready to predict before any reset
     # imported here: nacre.train builds runs with this module, so it loads after it
     from nacre.train.saver import RunSaver
 
-    agent.saver = RunSaver(config, env)
-    return Run(config, agent, env)
+    agent.saver = RunSaver(config, train_env)
+    return Run(config, agent, train_env, eval_env)
 
 
 def _obs_shape(env: Env) -> tuple[int, ...] | None:
@@ -127,10 +140,10 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _env(config: RunConfig) -> Env:
+def _env(config: RunConfig, given: EnvLike | None) -> Env:
     max_faults = 0 if config.env.id.startswith("bandit/") else config.env.max_faults
-    env = make_env(config.env.id, config.env.num_envs, config.env.vectorization,  # type: ignore[arg-type]
-                   max_faults, **config.env.kwargs)
+    env = make_env(config.env.id if given is None else given, config.env.num_envs,
+                   config.env.vectorization, max_faults, **config.env.kwargs)  # type: ignore[arg-type]
     if not config.env.normalize.enabled:
         return env
     if env.one_step:

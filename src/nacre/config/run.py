@@ -54,7 +54,12 @@ class EnvConfig:
     """Which environment to train in.
 
     Attributes:
-        id: any registered Gymnasium id (``CartPole-v1``, ``FrozenLake-v1`` …).
+        id: any registered Gymnasium id (``CartPole-v1``, ``FrozenLake-v1`` …), or
+            ``module:Id`` for an env that ``module`` registers when imported (Gymnasium's own
+            form: ``gymnasium.make`` accepts it too). A run trained on an env given as a Python
+            object (``nacre.train(config, env=...)``) records ``custom:<module>.<name>`` here,
+            which says what it was but cannot remake it: pass ``env=`` again to resume or
+            evaluate it.
         num_envs: parallel copies stepped as one batch.
         vectorization: ``auto`` | ``none`` | ``sync`` | ``async``.
         kwargs: keyword arguments for ``gymnasium.make`` (e.g. ``{is_slippery: false}``).

@@ -1,94 +1,123 @@
-"""Making environments by id: any registered Gymnasium id (one env, or ``B`` copies stepped as a
-batch) and nacre's contextual-bandit ids (``bandit/...``)."""
+"""Making environments: any Gymnasium env — by registered id, by ``module:Id``, as an instance
+or from a callable (:mod:`nacre.envs.sources`) — as one env or ``B`` copies stepped as a batch,
+and nacre's contextual-bandit ids (``bandit/...``)."""
 
 from __future__ import annotations
 
 import difflib
 import functools
+import pickle
+from collections.abc import Callable
 from typing import Any, Literal
 
 import gymnasium as gym
-from gymnasium.vector import AutoresetMode
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode
+from gymnasium.vector.utils import CloudpickleWrapper
 
 from nacre.envs.bandits import ClassificationBandit, SyntheticLinearBandit
 from nacre.envs.base import Env
 from nacre.envs.datasets import load_dataset
 from nacre.envs.faults import FaultTolerant
 from nacre.envs.gym import GymEnv, GymVectorEnv
+from nacre.envs.sources import Copies, EnvLike, Instance, describe, maker
 from nacre.envs.sync import SyncEnvs
-from nacre.errors import ConfigError, SpaceError
+from nacre.errors import ConfigError, NacreError, SpaceError
 
 Vectorization = Literal["auto", "none", "sync", "async"]
 
 
 def make_env(
-    env_id: str,
+    env: EnvLike,
     num_envs: int = 1,
     vectorization: Vectorization = "auto",
     max_faults: int = 0,
     **kwargs: Any,
 ) -> Env:
-    """Make a registered Gymnasium env (any id) as a nacre env with ``num_envs`` copies.
+    """Make a Gymnasium env as a nacre env with ``num_envs`` copies.
+
+    ``env`` is a registered id (``"CartPole-v1"``), ``"module:Id"`` (``module`` is imported
+    first, as ``gymnasium.make`` does, and registers ``Id``), a :class:`gymnasium.Env` instance
+    (one copy: ``num_envs`` must be 1) or a zero-argument callable returning one (called once
+    per copy; its class will do). ``kwargs`` go to ``gymnasium.make`` (ids only).
 
     ``vectorization``: ``auto`` (one env unwrapped when ``num_envs == 1``, else ``sync``),
     ``none`` (requires ``num_envs == 1``), ``sync`` (nacre's :class:`~nacre.envs.sync.SyncEnvs`,
-    one process) or ``async`` (Gymnasium's subprocess vector env).
+    one process) or ``async`` (Gymnasium's subprocess vector env; a callable must then be
+    picklable).
 
     ``max_faults > 0``: an exception in a copy's ``step`` or ``reset`` ends its episode as
-    truncated and the copy is made anew; the ``max_faults``-th fault in a row raises
-    :class:`~nacre.errors.EnvFaultError` (:mod:`nacre.envs.faults`; with ``async``, inside each
-    copy's subprocess). ``0``: exceptions propagate.
+    truncated and the copy is made anew (an instance: from a deep copy taken now); the
+    ``max_faults``-th fault in a row raises :class:`~nacre.errors.EnvFaultError`
+    (:mod:`nacre.envs.faults`; with ``async``, inside each copy's subprocess). ``0``:
+    exceptions propagate.
 
     ``bandit/...`` ids are nacre's contextual bandits (:mod:`nacre.envs.bandits`), which are
     natively batched: ``vectorization`` does not apply and ``kwargs`` go to their factory.
     """
-    if env_id.startswith("bandit/"):
-        return make_bandit_env(env_id, num_envs, **kwargs)
+    if isinstance(env, str) and env.startswith("bandit/"):
+        return make_bandit_env(env, num_envs, **kwargs)
     if num_envs < 1:
         raise ConfigError(f"env.num_envs must be >= 1, got {num_envs}")
     if max_faults < 0:
         raise ConfigError(f"env.max_faults must be >= 0, got {max_faults}")
-    if env_id not in gym.registry:
-        close = [k for k in gym.registry if k.lower().startswith(env_id.lower().split("-")[0])]
-        hint = f" (similar: {', '.join(sorted(close)[:5])})" if close else ""
-        raise ConfigError(f"env.id: unknown Gymnasium environment {env_id!r}{hint}")
     if vectorization == "auto":
         vectorization = "none" if num_envs == 1 else "sync"
-    if vectorization == "none":
-        if num_envs != 1:
-            raise ConfigError("env.vectorization 'none' needs env.num_envs == 1")
-        def make() -> gym.Env[Any, Any]:
-            return gym.make(env_id, **kwargs)
-
-        try:
-            return GymEnv(FaultTolerant(make(), make, max_faults) if max_faults else make())
-        except TypeError as exc:
-            raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
-    if vectorization not in ("sync", "async"):
+    if vectorization not in ("none", "sync", "async"):
         raise ConfigError(
             f"env.vectorization: expected one of auto|none|sync|async, got {vectorization!r}"
         )
+    if vectorization == "none" and num_envs != 1:
+        raise ConfigError("env.vectorization 'none' needs env.num_envs == 1")
+    make = (_instance(env, num_envs, vectorization, max_faults, kwargs)
+            if isinstance(env, gym.Env) else maker(env, kwargs))
+    # The adapters are made outside any except clause: what they refuse (a space nacre does
+    # not support) is reported as it is, not blamed on env.kwargs.
+    if vectorization == "none":
+        return GymEnv(FaultTolerant(make(), make, max_faults) if max_faults else make())
     if vectorization == "sync":
-        try:
-            return SyncEnvs(lambda: gym.make(env_id, **kwargs), num_envs, max_faults)
-        except TypeError as exc:
-            raise ConfigError(f"env.kwargs: {env_id} does not accept {kwargs}: {exc}") from exc
-    # Gymnasium's subprocess workers own the copies: each copy handles its own faults there.
-    remake = functools.partial(gym.make, env_id, **kwargs)
-    wrappers = ([functools.partial(FaultTolerant, make=remake, max_faults=max_faults)]
-                if max_faults else None)
+        return SyncEnvs(make, num_envs, max_faults)
+    return GymVectorEnv(_subprocess_copies(make, num_envs, max_faults, describe(env)))
+
+
+def _instance(env: gym.Env[Any, Any], num_envs: int, vectorization: str, max_faults: int,
+              kwargs: dict[str, Any]) -> Instance:
+    name = describe(env)
+    if kwargs:
+        raise ConfigError(f"env.kwargs: {sorted(kwargs)} apply to an env id; {name} is an "
+                          "instance already")
+    if num_envs != 1 or vectorization == "async":
+        what = (f"env.num_envs = {num_envs}" if num_envs != 1
+                else "vectorization 'async' (a copy in a subprocess)")
+        raise ConfigError(f"env: an env instance is one copy; for {what} pass a zero-argument "
+                          f"callable that makes one (e.g. its class, "
+                          f"{name.rpartition('.')[2]}), called once per copy")
+    return Instance(env, Copies(env, "env.max_faults > 0") if max_faults else None)
+
+
+def _subprocess_copies(make: Callable[[], gym.Env[Any, Any]], num_envs: int, max_faults: int,
+                       name: str) -> AsyncVectorEnv:
+    """Gymnasium's subprocess vector env (SAME_STEP autoreset); the workers own the copies, and
+    each copy handles its own faults there."""
+    copy = functools.partial(_tolerant, make, max_faults) if max_faults else make
+    # Under the spawn and forkserver start methods (macOS, Windows; Linux from Python 3.14)
+    # Gymnasium pickles each worker's maker this way: checked everywhere, so that what runs here
+    # runs there, and refused in one line rather than in a worker's traceback.
     try:
-        vec = gym.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode=vectorization,
-            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-            wrappers=wrappers,
-            **kwargs,
-        )
+        pickle.dumps(CloudpickleWrapper(copy))
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"env: vectorization 'async' sends {name} to subprocesses, and it "
+                          f"cannot be pickled ({exc}): define it at module level, or use "
+                          "vectorization 'sync'") from exc
+    try:
+        return AsyncVectorEnv([copy] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    except NacreError:
+        raise
     except (TypeError, ValueError) as exc:
-        raise SpaceError(f"could not vectorize {env_id!r}: {exc}") from exc
-    return GymVectorEnv(vec)
+        raise SpaceError(f"could not vectorize {name!r}: {exc}") from exc
+
+
+def _tolerant(make: Callable[[], gym.Env[Any, Any]], max_faults: int) -> FaultTolerant:
+    return FaultTolerant(make(), make, max_faults)
 
 
 BANDIT_ENV_IDS: tuple[str, ...] = (
@@ -145,4 +174,4 @@ def make_bandit_env(
     return ClassificationBandit(X, y, num_envs=num_envs, name=env_id, **kwargs)
 
 
-__all__ = ["BANDIT_ENV_IDS", "Vectorization", "make_bandit_env", "make_env"]
+__all__ = ["BANDIT_ENV_IDS", "EnvLike", "Vectorization", "make_bandit_env", "make_env"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import shutil
 import time
 import warnings
@@ -20,6 +21,7 @@ from nacre.config import yaml_io
 from nacre.config.build import Run, build
 from nacre.config.run import RunConfig, load_config
 from nacre.envs.normalize import Normalize
+from nacre.envs.sources import EnvLike, env_name
 from nacre.errors import CheckpointError, ConfigError
 from nacre.threads import configure_threads
 from nacre.train.callbacks import Callback, LoopState
@@ -58,6 +60,7 @@ def resolve_config(
 def train(
     config: RunConfig | str | Path,
     *,
+    env: EnvLike | None = None,
     steps: int | None = None,
     seed: int | None = None,
     num_envs: int | None = None,
@@ -67,6 +70,12 @@ def train(
     callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
     """Train from a preset name, a YAML path or a :class:`RunConfig` into a run folder.
+
+    ``env`` replaces the config's env id: an id, ``"module:Id"``, a :class:`gymnasium.Env`
+    instance or a zero-argument callable making one (see :func:`nacre.make_env`); the config
+    still gives ``num_envs``, vectorization, normalization and ``max_faults``. ``config.yaml``
+    records an id as given and an instance or callable as ``custom:<module>.<name>``: such a
+    run is resumed and evaluated by passing ``env=`` again.
 
     ``steps``, ``seed`` and ``num_envs`` override the config; ``overrides`` are ``key=value``
     strings (``"learner.lr=0.001"``). ``out`` is the run folder (default
@@ -87,15 +96,16 @@ def train(
         >>> result.summary["env_steps"]  # doctest: +SKIP
         2000
     """
-    cfg = resolve_config(config, steps, seed, num_envs, overrides)
-    run_dir = Path(out) if out is not None else default_run_dir(config, cfg, f"s{cfg.seed}")
+    cfg, custom = with_env(resolve_config(config, steps, seed, num_envs, overrides), env)
+    named = config if env is None else cfg  # named after the env that replaced the preset's
+    run_dir = Path(out) if out is not None else default_run_dir(named, cfg, f"s{cfg.seed}")
     if (run_dir / "metrics.jsonl").exists() or (run_dir / "checkpoints").exists():
         raise ConfigError(
             f"{run_dir} already holds a run: resume it with `nacre train --resume {run_dir}` "
             "or choose another --out"
         )
     configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
-    run = build(cfg)
+    run = build(cfg, custom)
     before = set(run_dir.iterdir()) if run_dir.is_dir() else None
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -121,6 +131,15 @@ def _undo_failed_start(run_dir: Path, before: set[Path] | None) -> None:
             run_dir.rmdir()
 
 
+def with_env(cfg: RunConfig, env: EnvLike | None) -> tuple[RunConfig, EnvLike | None]:
+    """``cfg`` recording ``env`` as its ``env.id`` (:func:`~nacre.envs.sources.env_name`), and
+    what :func:`build` must make the env from when the id cannot (an instance or a callable)."""
+    if env is None:
+        return cfg, None
+    cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, id=env_name(env)))
+    return cfg, None if isinstance(env, str) else env
+
+
 # Fields earlier releases wrote into run folders' config.yaml: dropped, with a warning, so that
 # those runs can still be resumed and evaluated.
 _LEGACY_FIELDS = {"learner": {"fused": "acceleration is chosen per run now, with "
@@ -141,16 +160,23 @@ def load_run_config(path: Path) -> RunConfig:
 
 
 def default_run_dir(config: RunConfig | str | Path, cfg: RunConfig, tag: str) -> Path:
-    """``runs/<preset or env id>-<tag>-<time>``."""
+    """``runs/<preset or env name>-<tag>-<time>``."""
     name = str(config) if isinstance(config, str) else None
-    base = name if name and not name.endswith((".yaml", ".yml")) else cfg.env.id
-    return Path("runs") / f"{Path(base).stem}-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if name and not name.endswith((".yaml", ".yml")):
+        base = Path(name).stem
+    else:  # the env's own name: no module (module:Id, custom:module.name) or namespace
+        base = re.sub(r"[^\w.-]", "_", Path(cfg.env.id.rpartition(":")[2]).name)
+        base = base.rpartition(".")[2] if cfg.env.id.startswith("custom:") else base
+    return Path("runs") / f"{base}-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def load_run(
-    run_dir: str | Path, checkpoint: str | Path | None = None
+    run_dir: str | Path, checkpoint: str | Path | None = None, *, env: EnvLike | None = None
 ) -> tuple[Run, dict[str, Any]]:
     """Rebuild a run from its folder and load a checkpoint (default: the newest complete one).
+
+    ``env``: the run's env when its config cannot remake it (it was trained with an instance
+    or a callable: ``env.id: custom:...``), or another env to load the agent into.
 
     Everything is checked before it is used — the checkpoint's schema, its tensors' names,
     shapes and dtypes against the rebuilt agent — and any mismatch is a
@@ -159,16 +185,17 @@ def load_run(
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir} is not a run folder (no config.yaml)")
-    cfg = load_run_config(run_dir / "config.yaml")
+    cfg, custom = with_env(load_run_config(run_dir / "config.yaml"), env)
     ckpt = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
-    run, extra = _load(run_dir, cfg, ckpt)
+    run, extra = _load(run_dir, cfg, ckpt, custom)
     return run, extra.model_dump()
 
 
-def _load(run_dir: Path, cfg: RunConfig, ckpt: Path) -> tuple[Run, RunExtra]:
+def _load(run_dir: Path, cfg: RunConfig, ckpt: Path,
+          custom: EnvLike | None) -> tuple[Run, RunExtra]:
     """Build ``cfg`` and load the checkpoint ``ckpt`` of ``run_dir`` into it, checked."""
     configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
-    run = build(cfg)
+    run = build(cfg, custom)
     _, fresh = flatten_tree(run.agent.state_dict())
     # The buffer's tensors grow with what it holds; everything else has the shape the config
     # gives it.
@@ -193,6 +220,7 @@ def _load(run_dir: Path, cfg: RunConfig, ckpt: Path) -> tuple[Run, RunExtra]:
 def resume(
     run_dir: str | Path,
     *,
+    env: EnvLike | None = None,
     steps: int | None = None,
     progress: bool | None = None,
     callbacks: Sequence[Callback] = (),
@@ -204,12 +232,15 @@ def resume(
     which makes the resumed run identical to an uninterrupted one on CPU; others start fresh
     episodes, with a warning. A run killed before its first checkpoint starts again from step 0.
     The checkpoint is checked completely before anything in the run folder changes.
+
+    ``env``: the run's env when its config cannot remake it (an instance or a callable was
+    given to :func:`train`); a fresh one, since the checkpoint holds the state to continue from.
     """
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir} is not a run folder (no config.yaml)")
     original = load_run_config(run_dir / "config.yaml")
-    cfg = resolve_config(original, steps)
+    cfg, custom = with_env(resolve_config(original, steps), env)
     if cfg.train.steps != original.train.steps and not original.train.schedule_steps:
         # Fractional schedules stay relative to the budget the run started with.
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(
@@ -217,8 +248,8 @@ def resume(
     try:
         ckpt = latest_checkpoint(run_dir)
     except CheckpointError:
-        return _start_over(run_dir, cfg, callbacks, progress)
-    run, extra = _load(run_dir, cfg, ckpt)
+        return _start_over(run_dir, cfg, custom, callbacks, progress)
+    run, extra = _load(run_dir, cfg, ckpt, custom)
     start = run.agent.env_steps
     if start >= cfg.train.steps:
         raise ConfigError(
@@ -244,14 +275,14 @@ def _restore_env(run: Run, ckpt: Path, state: Any) -> bool:
                               f"{run.config.env.id}: {exc}") from exc
 
 
-def _start_over(run_dir: Path, cfg: RunConfig, callbacks: Sequence[Callback],
-                progress: bool | None) -> TrainResult:
+def _start_over(run_dir: Path, cfg: RunConfig, custom: EnvLike | None,
+                callbacks: Sequence[Callback], progress: bool | None) -> TrainResult:
     """Resume a run that was stopped before its first checkpoint: nothing of it can be kept,
     so it runs again from step 0 in the same folder."""
     warnings.warn(f"{run_dir} has no complete checkpoint (the run was stopped before its "
                   "first): it starts again from step 0", stacklevel=3)
     configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
-    run = build(cfg)
+    run = build(cfg, custom)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     _truncate_metrics(run_dir / "metrics.jsonl", 0)
     return _fit_and_close(run, run_dir, callbacks, progress)
@@ -292,15 +323,17 @@ def _truncate_metrics(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in keep))
 
 
-def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
-    """Greedy evaluation of a run's latest checkpoint; writes ``eval.json`` in the run folder."""
-    run, _ = load_run(run_dir)
+def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, *,
+                 env: EnvLike | None = None) -> dict[str, Any]:
+    """Greedy evaluation of a run's latest checkpoint; writes ``eval.json`` in the run folder.
+    ``env``: as for :func:`load_run`."""
+    run, _ = load_run(run_dir, env=env)
     envs = run.make_eval_envs()
     try:
         returns = evaluate(run.agent, envs, episodes, seed=seed)
     finally:
-        for env in (run.env, *envs):
-            env.close()
+        for made in (run.env, *envs):
+            made.close()
     result = {
         "episodes": episodes,
         "return_mean": float(np.mean(returns)),
@@ -313,9 +346,10 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0) -> dict
     return result
 
 
-def load(path: str | Path) -> Agent:
+def load(path: str | Path, *, env: EnvLike | None = None) -> Agent:
     """An agent saved with :meth:`nacre.Agent.save`, or the newest checkpoint of a run folder,
-    rebuilt and ready to :meth:`~nacre.Agent.predict` (and to learn on).
+    rebuilt and ready to :meth:`~nacre.Agent.predict` (and to learn on). ``env``: as for
+    :func:`load_run` (needed when the run was trained on an env instance or callable).
 
     Everything is checked before it is used (the config, the checkpoint's schema, every
     tensor's name, shape and dtype); a mismatch is a :class:`~nacre.errors.CheckpointError`.
@@ -326,6 +360,6 @@ def load(path: str | Path) -> Agent:
     """
     path = Path(path)
     checkpoint = path if (path / STATE_FILE).is_file() else None  # a saved agent
-    run, _ = load_run(path, checkpoint)
+    run, _ = load_run(path, checkpoint, env=env)
     run.env.close()  # built for its spaces; what predict needs of it (statistics) stays
     return run.agent
