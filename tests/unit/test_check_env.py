@@ -91,9 +91,19 @@ def test_the_advice_works() -> None:
     env = gym.wrappers.TransformAction(env, lambda action: action + 1, gym.spaces.Discrete(3))
     checks = check_env(env, steps=50)
     assert all(c.passed for c in checks), checks
-    dict_space = gym.spaces.Dict({"position": gym.spaces.Box(0.0, 1.0, (2,))})
-    assert space_advice(dict_space, "observation") == (
+    md_obs = gym.spaces.MultiDiscrete([3, 2])
+    assert space_advice(md_obs, "observation") == (
         "flatten it into a Box: gymnasium.wrappers.FlattenObservation(env)")
+    assert "Box, Discrete, MultiBinary or MultiDiscrete" in space_advice(
+        gym.spaces.Dict({"text": gym.spaces.Text(4)}), "observation")
+
+
+def test_dict_observations_and_multidiscrete_actions_pass() -> None:
+    import nacre.testing.spaces_envs  # noqa: F401
+
+    for env_id in ("DictCue-v0", "TupleCue-v0", "MultiDiscreteMatch-v0", "ImageCue-v0"):
+        checks = check_env(env_id, steps=50)
+        assert all(c.passed for c in checks), (env_id, checks)
 
 
 def test_gymnasium_failures_and_notes_are_reported() -> None:

@@ -176,7 +176,9 @@ def test_a_type_error_is_blamed_on_env_kwargs_only_when_they_do_not_fit(register
 def _without_mujoco(monkeypatch: pytest.MonkeyPatch) -> None:
     """Gymnasium's MuJoCo envs as they import where MuJoCo is not installed."""
     monkeypatch.setitem(sys.modules, "mujoco", None)  # `import mujoco` raises ImportError
-    for name in [m for m in sys.modules if m.startswith("gymnasium.envs.mujoco.")]:
+    # the package too: imported again, it imports its modules in the order a fresh process does
+    for name in [m for m in sys.modules if m == "gymnasium.envs.mujoco"
+                 or m.startswith("gymnasium.envs.mujoco.")]:
         monkeypatch.delitem(sys.modules, name)
 
 

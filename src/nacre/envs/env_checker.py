@@ -134,10 +134,14 @@ def space_advice(space: gym.Space[Any], what: str) -> str:
                     f"lambda obs: obs - {start}, gymnasium.spaces.Discrete({n}))")
         return ("shift it to start at 0: gymnasium.wrappers.TransformAction(env, lambda action: "
                 f"action + {start}, gymnasium.spaces.Discrete({n}))")
-    structured = (gym.spaces.Dict, gym.spaces.Tuple, gym.spaces.MultiDiscrete,
-                  gym.spaces.MultiBinary)
-    if what == "observation" and isinstance(space, structured):
+    if what == "observation" and isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
+        return ("its parts must be Box, Discrete, MultiBinary or MultiDiscrete: encode the "
+                "others with gymnasium.wrappers.TransformObservation")
+    if what == "observation" and isinstance(space, gym.spaces.MultiDiscrete
+                                             | gym.spaces.MultiBinary):
         return "flatten it into a Box: gymnasium.wrappers.FlattenObservation(env)"
+    if what == "action" and isinstance(space, gym.spaces.MultiDiscrete | gym.spaces.MultiBinary):
+        return "nacre takes 1-D MultiDiscrete / MultiBinary actions: reshape it to one dimension"
     if what == "action" and isinstance(space, gym.spaces.Box):
         return ("give the Box finite low and high: nacre's policies act in [-1, 1] and scale "
                 "their actions to the bounds")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import pickle
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -103,8 +102,8 @@ def _subprocess_copies(make: Callable[[], gym.Env[Any, Any]], num_envs: int, max
     # Gymnasium pickles each worker's maker this way: checked everywhere, so that what runs here
     # runs there, and refused in one line rather than in a worker's traceback.
     try:
-        pickle.dumps(CloudpickleWrapper(copy))
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        CloudpickleWrapper(copy).__getstate__()  # what Gymnasium sends: serialized, never loaded
+    except Exception as exc:  # cloudpickle's PicklingError, TypeError, AttributeError …
         raise ConfigError(f"env: vectorization 'async' sends {name} to subprocesses, and it "
                           f"cannot be pickled ({exc}): define it at module level, or use "
                           "vectorization 'sync'") from exc
