@@ -5,10 +5,12 @@ is 8 per episode; uniform random actions get 2.7 (Dict / Tuple), 3.3 (MultiDiscr
 
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 
 import nacre
 from nacre.config import yaml_io
+from nacre.envs import DiscreteProduct
 
 PPO_YAML = """
 env: {{id: "nacre.testing.spaces_envs:{env}", num_envs: 4}}
@@ -47,3 +49,14 @@ def test_reinforce_learns_multidiscrete_actions(tmp_path: Path) -> None:
 
 def test_ppo_learns_from_small_channel_last_images(tmp_path: Path) -> None:
     assert _train(tmp_path, "ImageCue-v0", steps=4000) >= 7.0  # random: 4
+
+
+def test_dqn_learns_multidiscrete_actions_through_discrete_product(tmp_path: Path) -> None:
+    def product() -> gym.Env:  # type: ignore[type-arg]
+        return DiscreteProduct(gym.make("nacre.testing.spaces_envs:MultiDiscreteMatch-v0"))
+
+    cfg = nacre.load_preset("cartpole-dqn").with_overrides(
+        ["train.eval_every=0", "train.eval_episodes=20"])
+    result = nacre.train(cfg, env=product, steps=3_000, seed=0, out=tmp_path / "dqn",
+                         progress=False)
+    assert result.summary["final_eval_return_mean"] >= 7.0  # random: 3.3
