@@ -130,8 +130,7 @@ class Agent:
         self._propensity: Tensor | None = None
         self._num_envs = 0
         self.observation_shape = observation_shape
-        # what predict() does to raw observations; nacre.build sets the run's (Dict / Tuple
-        # flattening, normalization statistics)
+        # what predict() does to raw observations (nacre.build: flattening, normalization)
         self.observations = Observations.of_shape(observation_shape)
         self.saver: Saver | None = None  # set by nacre.build, which knows the run's config
 
@@ -158,6 +157,8 @@ class Agent:
     ) -> None:
         """Start (or restart) acting from a batch of first observations ``[B, ...]``."""
         check_observations("obs", obs, self.observation_shape)
+        if self.observations.raw is None and self.observations.shape is None:
+            self.observations = Observations.of_shape(tuple(obs.shape[1:]))  # for predict
         self._obs = obs
         self._num_envs = int(obs.shape[0])
         self.action_space = action_space

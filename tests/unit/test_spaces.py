@@ -55,6 +55,7 @@ def test_multi_input_encoder_keeps_each_part_and_uses_a_cnn_for_images() -> None
 @pytest.mark.parametrize(("shape", "channels_last"), [((1, 10, 10), False),
                                                       ((10, 10, 1), True),
                                                       ((84, 84, 4), True),
+                                                      ((84, 84, 6), True),
                                                       ((4, 84, 84), False)])
 def test_cnn_encoder_is_chosen_by_shape(shape: tuple[int, int, int], channels_last: bool) -> None:
     enc = make_encoder(gym.spaces.Box(0, 255, shape, np.uint8))
@@ -62,9 +63,13 @@ def test_cnn_encoder_is_chosen_by_shape(shape: tuple[int, int, int], channels_la
     assert enc(torch.zeros(2, *shape, dtype=torch.uint8)).shape == (2, enc.out_dim)
 
 
-def test_tiny_images_are_refused_with_the_size() -> None:
+def test_tiny_images_are_flattened_unless_a_cnn_is_asked_for() -> None:
+    from nacre.networks import FlattenEncoder
+
+    tiny = gym.spaces.Box(0, 255, (3, 3, 3), np.uint8)
+    assert isinstance(make_encoder(tiny), FlattenEncoder)
     with pytest.raises(SpaceError, match="at least 5 × 5"):
-        make_encoder(gym.spaces.Box(0, 255, (3, 3, 1), np.uint8))
+        make_encoder(tiny, "cnn")
 
 
 def test_multidiscrete_and_multibinary_action_spaces() -> None:
@@ -131,7 +136,8 @@ def _wide_multibinary() -> gym.Env:  # type: ignore[type-arg]
 def test_dqn_refuses_multidiscrete_actions_with_a_pointer() -> None:
     cfg = nacre.load_preset("cartpole-dqn").with_overrides(
         ["env.id=MultiDiscreteMatch-v0"])
-    with pytest.raises(nacre.ConfigError, match="use learner ppo or reinforce.*DiscreteProduct"):
+    with pytest.raises(nacre.ConfigError,
+                       match="use learner ppo or reinforce.*sac_discrete.*DiscreteProduct"):
         nacre.build(cfg)
 
 
@@ -164,10 +170,9 @@ def test_predict_is_deterministic_by_default_and_samples_when_asked() -> None:
 
 def test_save_and_load_round_trip_in_one_line_each(tmp_path: Path) -> None:
     run = nacre.build(nacre.load_preset("cartpole-ppo").with_overrides(
-        ["env.id=DictCue-v0", "env.num_envs=2", "train.train_freq=64",
-         "env.normalize={obs: true}"]))
+        ["env.num_envs=2", "train.train_freq=64", "env.normalize={obs: true}"]))
     agent = run.agent
-    obs = {"cue": np.array([0, 1, 2]), "noise": np.full((3, 2), 0.5, np.float32)}
+    obs = np.full((3, 4), 0.5, np.float32)
     run.env.reset(seed=0)
     run.env.step(np.array([0, 1]))  # moves the normalization statistics off their start
     before = agent.predict(obs, deterministic=True)
@@ -189,3 +194,81 @@ def test_an_agent_composed_by_hand_says_how_to_save_it() -> None:
     agent = nacre.Agent(nacre.build(nacre.load_preset("cartpole-dqn")).agent.learner)
     with pytest.raises(InputError, match=r"nacre.build\(config\)"):
         agent.save("anywhere")
+
+
+def test_factored_soft_value_equals_the_sum_over_every_joint_action() -> None:
+    """Discrete SAC's factored value: Σ_i Σ_{a_i} π_i (Q_i / k − α log π_i) is the expectation
+    over all Π K_i joint actions of the mean-of-branches value minus α log π(a)."""
+    from itertools import product
+
+    from nacre.losses.actor_critic import discrete_soft_value
+    from nacre.losses.policy import block_log_softmax
+
+    torch.manual_seed(0)
+    nvec, alpha = (3, 2, 4), 0.3
+    logits, q = torch.randn(1, sum(nvec)), torch.randn(1, sum(nvec))
+    log_p = block_log_softmax(logits, nvec)
+    starts = [0, 3, 5]
+    brute = 0.0
+    for joint in product(*(range(n) for n in nvec)):
+        idx = [s + a for s, a in zip(starts, joint, strict=True)]
+        log_pi = float(log_p[0, idx].sum())
+        brute += math.exp(log_pi) * (float(q[0, idx].mean()) - alpha * log_pi)
+    value = discrete_soft_value(log_p, q / len(nvec), alpha)
+    assert abs(float(value[0]) - brute) < 1e-5
+    torch.testing.assert_close(block_log_softmax(logits[:, :3], (3,)),
+                               torch.log_softmax(logits[:, :3], dim=1))
+
+
+def test_factored_discrete_sac_acts_and_learns_on_joint_actions() -> None:
+    run = nacre.build(nacre.load_preset("cartpole-dqn").with_overrides([
+        "env.id=MultiDiscreteMatch-v0", "learner={name: sac_discrete}",
+        "network={name: categorical_twin_q, actor_hidden: [16], critic_hidden: [16]}",
+        "exploration={name: policy}"]))
+    learner = run.agent.learner
+    assert learner.scores_kind is nacre.kinds.ScoresKind.FACTORED  # type: ignore[attr-defined]
+    obs = run.env.reset(seed=0)
+    run.agent.reset(obs, run.env.action_space)
+    action = run.agent.act()
+    assert action.shape == (1, 2)
+    batch = nacre.TransitionBatch(obs=torch.zeros(8, 5), action=torch.tensor([[2, 1]] * 8),
+                                  reward=torch.ones(8), next_obs=torch.zeros(8, 5),
+                                  terminated=torch.zeros(8))
+    metrics = run.agent.learn_batch(batch)
+    assert all(torch.isfinite(v).all() for v in metrics.values())
+    run.env.close()
+
+
+def test_a_saved_agent_never_replaces_a_folder_that_is_not_one(tmp_path: Path) -> None:
+    run = nacre.build(nacre.load_preset("cartpole-dqn"))
+    (tmp_path / "runs" / "other").mkdir(parents=True)
+    with pytest.raises(InputError, match="not a saved agent"):
+        run.agent.save(tmp_path / "runs")
+    assert (tmp_path / "runs" / "other").is_dir()
+    first = run.agent.save(tmp_path / "agent")
+    assert run.agent.save(first) == first  # a saved agent is replaced by a newer save
+    run.env.close()
+
+
+def test_predict_on_a_hand_built_agent_learns_the_shape_at_reset() -> None:
+    learner = nacre.build(nacre.load_preset("cartpole-dqn")).agent.learner
+    agent = nacre.Agent(learner)
+    with pytest.raises(InputError, match="observation_shape"):
+        agent.predict(np.zeros(4, np.float32))
+    env = nacre.make_env("CartPole-v1")
+    agent.reset(env.reset(seed=0), env.action_space)
+    assert agent.predict(np.zeros(4, np.float32)).shape == ()
+    assert agent.predict(np.zeros((3, 4), np.float32)).shape == (3,)
+
+
+def test_factored_propensities_stay_positive_for_many_choices() -> None:
+    scores = torch.zeros(4, 200, 2)  # 200 fair coins: 0.5 ** 200 underflows float32
+    _, propensity = FactoredSampling().select(scores, None, 0, torch.Generator().manual_seed(0))
+    assert (propensity > 0).all()
+
+
+def test_normalizing_dict_observations_as_one_vector_is_refused() -> None:
+    cfg = nacre.load_preset("cartpole-ppo").with_overrides(
+        ["env.id=DictCue-v0", "env.num_envs=2", "train.train_freq=64", "env.normalize={obs: true}"])
+    with pytest.raises(nacre.ConfigError, match="env.normalize.obs: Dict / Tuple"):
+        nacre.build(cfg)

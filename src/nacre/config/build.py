@@ -23,9 +23,10 @@ from nacre.envs.base import Env
 from nacre.envs.make import make_env
 from nacre.envs.normalize import Normalize
 from nacre.envs.observations import Observations
-from nacre.envs.sources import Copies, EnvLike
+from nacre.envs.sources import Copies, EnvLike, env_name
 from nacre.errors import ConfigError
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
+from nacre.spaces import StructuredBox
 from nacre.types import ActionRepresentation, Buffer, Exploration, History, Learner, Safety
 
 C = TypeVar("C")
@@ -73,6 +74,9 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
     normalization and ``max_faults``. Evaluation envs are fresh copies: the callable's, or deep
     copies of the instance taken now, before it takes a step.
     """
+    if env is not None:  # the config says which env the run is (what a saved agent records)
+        config = dataclasses.replace(config, env=dataclasses.replace(config.env,
+                                                                     id=env_name(env)))
     device = _device(config.train.device)
     torch.manual_seed(config.seed)
     eval_env = Copies(env, "evaluation") if isinstance(env, gym.Env) else env
@@ -151,6 +155,11 @@ def _env(config: RunConfig, given: EnvLike | None) -> Env:
                           "themselves (and a wrapper would hide their candidate sets and regret)"
                           ": remove env.normalize")
     space = env.observation_space
+    if config.env.normalize.obs and isinstance(space, StructuredBox):
+        raise ConfigError("env.normalize.obs: Dict / Tuple observations are not normalized as "
+                          "one vector (their one-hot and image parts would lose their meaning): "
+                          "scale their vector parts in the env (gymnasium.wrappers."
+                          "TransformObservation), or set env.normalize.obs: false")
     if config.env.normalize.obs and not (isinstance(space, gym.spaces.Box)
                                          and np.issubdtype(space.dtype, np.floating)):
         raise ConfigError(f"env.normalize.obs needs float Box observations; {config.env.id} "

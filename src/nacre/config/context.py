@@ -55,9 +55,10 @@ class BuildContext:
             raise ConfigError(
                 f"{who} needs a Discrete action space; {self.config.env.id} has "
                 f"{len(self.action_space.nvec)} choices made together (MultiDiscrete / "
-                "MultiBinary): use learner ppo or reinforce with network actor_critic (one "
-                "head per choice), or wrap the env in nacre.envs.DiscreteProduct (one Discrete "
-                "action per combination; see docs/environments.md)"
+                "MultiBinary): use learner ppo or reinforce (network actor_critic) or "
+                "sac_discrete (network categorical_twin_q), whose heads are factored, or wrap "
+                "the env in nacre.envs.DiscreteProduct (one Discrete action per combination; "
+                "see docs/environments.md)"
             )
         if not isinstance(self.action_space, DiscreteActionSpace):
             raise ConfigError(

@@ -75,6 +75,10 @@ def _boltzmann(cfg: BoltzmannConfig, ctx: BuildContext) -> Boltzmann:
 
 @component("warmup", WarmupConfig, "uniform actions first, then an inner explorer")
 def _warmup(cfg: WarmupConfig, ctx: BuildContext) -> Warmup:
+    if isinstance(ctx.action_space, MultiDiscreteActionSpace):
+        raise ConfigError("exploration 'warmup' draws uniform Discrete or Box actions, not "
+                          "MultiDiscrete ones: use exploration policy (a factored policy "
+                          "starts near uniform)")
     inner = ctx.parse("exploration", cfg.inner, "exploration.inner")
     return Warmup(ctx.make("exploration", inner), cfg.steps,
                   continuous=not isinstance(ctx.action_space, DiscreteActionSpace))

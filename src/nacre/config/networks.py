@@ -147,6 +147,8 @@ def _squashed(cfg: ActorTwinCriticConfig, ctx: BuildContext) -> ActorAndCritic:
            "categorical actor + two per-action Q critics (discrete SAC)")
 def _categorical_twin_q(cfg: ActorTwinCriticConfig, ctx: BuildContext
                         ) -> CategoricalActorTwinQ:
-    n = ctx.discrete_actions("network 'categorical_twin_q'").n
+    space = ctx.action_space
+    factors = space.nvec if isinstance(space, MultiDiscreteActionSpace) else None
+    n = sum(factors) if factors else ctx.discrete_actions("network 'categorical_twin_q'").n
     return CategoricalActorTwinQ(make_encoder(ctx.observation_space), n, cfg.actor_hidden,
-                                 cfg.critic_hidden, cfg.activation).to(ctx.device)
+                                 cfg.critic_hidden, cfg.activation, factors).to(ctx.device)

@@ -38,6 +38,10 @@ class Observations:
     def __call__(self, obs: Any) -> tuple[np.ndarray, bool]:
         if self.raw is None:  # an agent composed by hand: no space to convert to
             arr = np.asarray(obs)
+            if self.shape is None:
+                raise InputError("obs", "the agent does not know the shape of one observation, "
+                                 "so it cannot tell one from a batch: give Agent(..., "
+                                 "observation_shape=...) or call agent.reset(obs, space) first")
             return (arr[None], True) if arr.shape == self.shape else (arr, False)
         single = _is_single(self.raw, obs)
         try:

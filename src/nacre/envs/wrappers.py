@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from nacre.errors import SpaceError
+from nacre.spaces import MultiDiscreteActionSpace, from_gym_action_space
 
 # More joint actions than this is a Q head too wide to learn from: use a factored policy.
 MAX_PRODUCT = 4096
@@ -34,26 +35,23 @@ class DiscreteProduct(gym.ActionWrapper[Any, Any, Any]):
     def __init__(self, env: gym.Env[Any, Any]) -> None:
         super().__init__(env)
         space = env.action_space
-        if isinstance(space, gym.spaces.MultiBinary) and len(space.shape) == 1:
-            self.nvec = (2,) * int(space.shape[0])
-        elif isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
-            self.nvec = tuple(int(n) for n in space.nvec)
-        else:
+        ours = (from_gym_action_space(space)
+                if isinstance(space, gym.spaces.MultiDiscrete | gym.spaces.MultiBinary) else None)
+        if not isinstance(ours, MultiDiscreteActionSpace):
             raise SpaceError(f"DiscreteProduct needs 1-D MultiDiscrete or MultiBinary actions, "
                              f"got {space}")
+        self.nvec = ours.nvec
         size = int(np.prod(self.nvec))
         if size > MAX_PRODUCT:
             raise SpaceError(f"{size} combinations of {self.nvec} are too many for one Q value "
                              f"each (at most {MAX_PRODUCT}): use learner ppo or reinforce, "
                              "whose heads are factored")
         self._dtype = space.dtype
-        self._offset = (np.asarray(space.start) if isinstance(space, gym.spaces.MultiDiscrete)
-                        else 0)
         self.action_space = gym.spaces.Discrete(size)
 
     def action(self, action: Any) -> np.ndarray:
         choice = np.unravel_index(int(action), self.nvec)
-        return (np.array(choice) + self._offset).astype(self._dtype)
+        return np.array(choice).astype(self._dtype)
 
 
 __all__ = ["MAX_PRODUCT", "DiscreteProduct"]

@@ -62,7 +62,10 @@ class FactoredSampling:
         # inverse CDF per choice; rounding past a choice's last value is clamped back to it
         action = (probs.cumsum(dim=2) <= u).sum(dim=2)
         action = torch.minimum(action, (scores > float("-inf")).sum(dim=2) - 1)
-        return action, probs.gather(2, action[:, :, None]).squeeze(2).prod(dim=1)
+        propensity = probs.gather(2, action[:, :, None]).squeeze(2).prod(dim=1)
+        # a product of many choices' probabilities can fall below float32's smallest normal
+        # number (0.5 ** 128), which flushes to 0: the nearest positive value stands for it
+        return action, propensity.clamp_min(torch.finfo(propensity.dtype).tiny)
 
 
 class FactoredMode:

@@ -91,6 +91,15 @@ def factored_log_prob(logits: Tensor, action: Tensor, nvec: Sequence[int]
             torch.stack([h for _, h in parts]).sum(dim=0))
 
 
+def block_log_softmax(logits: Tensor, nvec: Sequence[int]) -> Tensor:
+    """Log-probabilities of a factored categorical policy, ``[B, Σ nvec]``: a log-softmax over
+    each choice's block of logits (one block of ``K``: the plain categorical)."""
+    if len(nvec) == 1:
+        return torch.log_softmax(logits, dim=-1)
+    return torch.cat([torch.log_softmax(block, dim=-1)
+                      for block in torch.split(logits, list(nvec), dim=-1)], dim=-1)
+
+
 def pad_factored_logits(logits: Tensor, nvec: Sequence[int]) -> Tensor:
     """``[B, Σ nvec]`` logits as ``[B, k, max(nvec)]``, padded with −inf (probability 0)."""
     out = logits.new_full((logits.shape[0], len(nvec), max(nvec)), float("-inf"))

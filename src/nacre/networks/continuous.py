@@ -121,10 +121,17 @@ class ActorAndCritic(nn.Module):
 
 class CategoricalActorTwinQ(nn.Module):
     """For discrete SAC: a categorical actor (logits ``[B, K]``) and two critics that output one
-    Q-value per action (``[2, B, K]``), each an MLP over the encoded observation."""
+    Q-value per action (``[2, B, K]``), each an MLP over the encoded observation.
+
+    ``factors``: for MultiDiscrete / MultiBinary actions, the number of values of each choice
+    (``n_actions`` is their sum): the actor has one categorical block per choice and each
+    critic one value per value of each choice, ``Q_i(s, a_i)``, the joint action's value being
+    their mean (the action branching of Tavakoli et al. 2018).
+    """
 
     def __init__(self, encoder: Encoder, n_actions: int, actor_hidden: Sequence[int],
-                 critic_hidden: Sequence[int], activation: str = "relu") -> None:
+                 critic_hidden: Sequence[int], activation: str = "relu",
+                 factors: Sequence[int] | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         in_dim = encoder.out_dim
@@ -132,6 +139,9 @@ class CategoricalActorTwinQ(nn.Module):
         self.critics = nn.ModuleList(MLP(in_dim, critic_hidden, n_actions, activation)
                                      for _ in range(2))
         self.n_actions = n_actions
+        self.factors = None if factors is None else tuple(factors)
+        if self.factors is not None and sum(self.factors) != n_actions:
+            raise ValueError(f"factors {self.factors} must sum to n_actions ({n_actions})")
 
     def logits(self, obs: Tensor) -> Tensor:
         out: Tensor = self.actor(self.encoder(obs))

@@ -120,14 +120,16 @@ class MultiInputEncoder(Encoder):
 
 
 def _image_layout(space: gym.Space[Any]) -> tuple[tuple[int, int, int], bool] | None:
-    """``(shape, channels_last)`` for uint8 image spaces ``[C, H, W]`` or ``[H, W, C]`` (C in
-    1, 3, 4), else None."""
+    """``(shape, channels_last)`` for uint8 image spaces ``[C, H, W]`` or ``[H, W, C]`` of at
+    least 5 × 5 pixels (the channels are the smaller end: 84 × 84 × 6 is channels-last, 4 × 84
+    × 84 channels-first), else None: those are flattened."""
     if not (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8
             and len(space.shape) == 3):
         return None
     a, b, c = (int(s) for s in space.shape)
-    channels_last = c in (1, 3, 4) and a not in (1, 3, 4)
-    return (a, b, c), channels_last
+    channels_last = c < a
+    height, width = (a, b) if channels_last else (b, c)
+    return ((a, b, c), channels_last) if min(height, width) >= 5 else None
 
 
 def make_encoder(space: gym.Space[Any], kind: str = "auto") -> Encoder:

@@ -177,7 +177,7 @@ def save_checkpoint(
 
 def load_checkpoint(
     path: str | Path, expected: Mapping[str, TensorSpec] | None = None,
-    extra_schema: Any = dict[str, pydantic.JsonValue],
+    extra_schema: Any = dict[str, pydantic.JsonValue], skip: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], Any, str]:
     """Read a checkpoint folder: ``(agent_state, extra, config_yaml)``. Never unpickles.
 
@@ -185,7 +185,8 @@ def load_checkpoint(
     checkpoint under one of those paths must match it, which is checked, like everything else
     about the file, before any tensor data is read. ``extra`` is validated against
     ``extra_schema`` (any type pydantic validates; by default a JSON mapping) and returned as
-    that type.
+    that type. ``skip``: top-level parts of the agent's state left unread (``("buffer",)`` to
+    act with an agent without loading its replay memory); they are checked all the same.
     """
     path = Path(path)
     for name in (MODEL_FILE, STATE_FILE, CONFIG_FILE):
@@ -193,8 +194,9 @@ def load_checkpoint(
             raise CheckpointError(f"{path} is not a nacre checkpoint: {name} is missing")
     state = read_state(path, extra_schema)
     tensors = load_tensors(path / MODEL_FILE, referenced=_tensor_paths(state.agent, path),
-                           expected=expected or {})
-    return unflatten_tree(state.agent, tensors), state.extra, (path / CONFIG_FILE).read_text()
+                           expected=expected or {}, skip=tuple(f"{s}/" for s in skip))
+    agent = {k: v for k, v in state.agent.items() if k not in skip}
+    return unflatten_tree(agent, tensors), state.extra, (path / CONFIG_FILE).read_text()
 
 
 def read_state(path: str | Path,
@@ -273,14 +275,16 @@ def _fsync(path: str) -> None:
 
 
 def load_tensors(path: str | Path, referenced: set[str] | None = None,
-                 expected: Mapping[str, TensorSpec] | None = None) -> dict[str, Tensor]:
+                 expected: Mapping[str, TensorSpec] | None = None,
+                 skip: tuple[str, ...] = ()) -> dict[str, Tensor]:
     """Every tensor of a safetensors file, on the CPU, each owning writable memory.
 
     Never unpickles: a pickle or torch.save file is refused before safetensors parses anything,
     and every problem with the file is a :class:`CheckpointError` naming it. The header is
     checked before any data is read: with ``referenced``, its tensors must be exactly those;
     with ``expected``, a tensor of that name must have that shape and dtype; and all of them
-    together must fit in the memory available.
+    together must fit in the memory available. Tensors whose names start with one of ``skip``
+    are checked but not read.
     """
     path = Path(path)
     _refuse_pickle(path)
@@ -289,6 +293,7 @@ def load_tensors(path: str | Path, referenced: set[str] | None = None,
             names = list(f.keys())
             _check_header(path, {n: (tuple(f.get_slice(n).get_shape()), f.get_slice(n).get_dtype())
                                  for n in names}, referenced, expected or {})
+            names = [n for n in names if not n.startswith(skip)] if skip else names
             # safetensors may serve tensors straight from its memory map of the file; a clone
             # owns its memory, so the state stays valid and writable after the file is closed.
             return {name: f.get_tensor(name).clone() for name in names}

@@ -116,12 +116,20 @@ def train(
         raise
 
 
+# what a run writes in its folder (train/events.py, train/report.py, evaluate_run)
+_RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "eval.json", "checkpoints",
+              "plots", "tb")
+
+
 def _undo_failed_start(run_dir: Path, before: set[Path] | None) -> None:
     """Remove what a run that failed wrote in ``run_dir`` (which held ``before``; None: the run
     made it) — unless it saved a checkpoint: that run can be resumed."""
     if any((run_dir / "checkpoints").glob("step_*")):
         return
-    for path in set(run_dir.iterdir()) - (before or set()):
+    # only what a run writes: another process may be writing into the same folder
+    for path in {run_dir / name for name in _RUN_FILES} - (before or set()):
+        if not path.exists() and not path.is_symlink():
+            continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
@@ -191,9 +199,10 @@ def load_run(
     return run, extra.model_dump()
 
 
-def _load(run_dir: Path, cfg: RunConfig, ckpt: Path,
-          custom: EnvLike | None) -> tuple[Run, RunExtra]:
-    """Build ``cfg`` and load the checkpoint ``ckpt`` of ``run_dir`` into it, checked."""
+def _load(run_dir: Path, cfg: RunConfig, ckpt: Path, custom: EnvLike | None,
+          skip: tuple[str, ...] = ()) -> tuple[Run, RunExtra]:
+    """Build ``cfg`` and load the checkpoint ``ckpt`` of ``run_dir`` into it, checked
+    (``skip``: parts of the agent's state not to read, see :func:`load_checkpoint`)."""
     configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
     run = build(cfg, custom)
     _, fresh = flatten_tree(run.agent.state_dict())
@@ -201,7 +210,7 @@ def _load(run_dir: Path, cfg: RunConfig, ckpt: Path,
     # gives it.
     expected = {name: (tuple(t.shape), t.dtype) for name, t in fresh.items()
                 if not name.startswith("buffer/")}
-    agent_state, extra, _ = load_checkpoint(ckpt, expected, extra_schema=RunExtra)
+    agent_state, extra, _ = load_checkpoint(ckpt, expected, extra_schema=RunExtra, skip=skip)
     try:
         run.agent.load_state_dict(agent_state)
         if isinstance(run.env, Normalize) and extra.env_stats is not None:
@@ -359,7 +368,14 @@ def load(path: str | Path, *, env: EnvLike | None = None) -> Agent:
         >>> action = agent.predict(obs)  # doctest: +SKIP
     """
     path = Path(path)
-    checkpoint = path if (path / STATE_FILE).is_file() else None  # a saved agent
-    run, _ = load_run(path, checkpoint, env=env)
-    run.env.close()  # built for its spaces; what predict needs of it (statistics) stays
+    if not (path / "config.yaml").is_file():
+        raise CheckpointError(f"{path} is neither a saved agent nor a run folder (no "
+                              "config.yaml)")
+    cfg, custom = with_env(load_run_config(path / "config.yaml"), env)
+    if cfg.env.vectorization == "async":  # the env is made for its spaces: no subprocesses
+        cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, vectorization="sync"))
+    saved = (path / STATE_FILE).is_file()  # a saved agent, else a run folder
+    # acting needs no replay memory: a run's buffer is checked but not read
+    run, _ = _load(path, cfg, path if saved else latest_checkpoint(path), custom, ("buffer",))
+    run.env.close()  # what predict needs of it (normalization statistics) stays
     return run.agent

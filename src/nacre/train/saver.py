@@ -17,7 +17,7 @@ from nacre.envs.base import Env
 from nacre.envs.normalize import Normalize
 from nacre.errors import InputError
 from nacre.train.callbacks import LoopState
-from nacre.train.checkpoint import save_checkpoint
+from nacre.train.checkpoint import CONFIG_FILE, MODEL_FILE, STATE_FILE, save_checkpoint
 
 
 class RunSaver:
@@ -30,9 +30,11 @@ class RunSaver:
         self.env = env
 
     def __call__(self, state: dict[str, Any], path: Path) -> Path:
-        if (path / "checkpoints").is_dir() or (path / "metrics.jsonl").exists():
-            raise InputError("path", f"{path} holds a training run: save the agent to another "
-                             "folder")
+        # a save replaces the folder it writes: only ever an agent saved before
+        if path.exists() and not (path.is_dir() and {p.name for p in path.iterdir()}
+                                  <= {MODEL_FILE, STATE_FILE, CONFIG_FILE}):
+            raise InputError("path", f"{path} exists and is not a saved agent (saving replaces "
+                             "the folder): choose a new folder")
         extra: dict[str, Any] = {"loop": dataclasses.asdict(LoopState()),
                                  "seed": self.config.seed, "env_state": None}
         if isinstance(self.env, Normalize):
