@@ -13,6 +13,7 @@ import pytest
 import torch
 from test_runs import SMALL, metrics, params, small_run
 
+from nacre.errors import CheckpointError
 from nacre.train.checkpoint import latest_checkpoint, read_state
 
 STEPS = 6000
@@ -85,8 +86,10 @@ def kill_and_resume(tmp_path: Path, seed: int, cadence: str) -> None:
     time.sleep(rng.uniform(0.0, 0.2))
     proc.kill()
     proc.communicate()
-    ckpt = latest_checkpoint(out)
-    saved = 0 if ckpt is None else read_state(ckpt).agent["env_steps"]
+    try:
+        saved = read_state(latest_checkpoint(out)).agent["env_steps"]
+    except CheckpointError:  # killed before the first checkpoint: the resume starts over
+        saved = 0
     reached = max(logged_steps(out), default=0)  # the run got at least this far
     assert isinstance(saved, int)
     if cadence == "every 500 steps":
