@@ -14,6 +14,7 @@ and never sampled.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from torch import Tensor
 
 from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.validate import all_finite, check_allocation, check_count, check_step_values
+from nacre.data.windows import gather_windows, window_rows
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
 from nacre.losses.returns import n_step_returns
@@ -55,6 +57,10 @@ class ReplayBuffer:
         gamma: discount of the n-step returns: the learner's (``build`` passes
             ``learner.gamma``); needed when ``n_step > 1``.
         seed: seed of the sampling generator.
+        window: with ``window = k > 1``, ``obs`` and ``next_obs`` of a sample are the last ``k``
+            observations of its episode, ``[N, k, *obs]``, oldest first and zero before the
+            episode's start (:mod:`nacre.data.windows`): cut from the ring when sampled, so
+            each observation is still stored once.
 
     Example:
         >>> import torch
@@ -72,9 +78,11 @@ class ReplayBuffer:
 
     def __init__(
         self, capacity: int, n_step: int = 1, gamma: float | None = None,
-        seed: int | None = None, action_space: ActionSpace | None = None,
+        seed: int | None = None, action_space: ActionSpace | None = None, window: int = 1,
     ) -> None:
         check_count("capacity", capacity, 1)
+        check_count("window", window, 1)
+        self.window = window
         if n_step < 1:
             raise InputError("n_step", f"must be >= 1, got {n_step}")
         if n_step > 1 and gamma is None:
@@ -229,6 +237,29 @@ class ReplayBuffer:
         return self._gather(t, b)
 
     def _gather(self, t: Tensor, b: Tensor) -> TransitionBatch:
+        batch, end = self._gather_steps(t, b)
+        if self.window == 1:
+            return batch
+        obs, _ = self._windows(t, b)
+        before_next, _ = self._windows(end, b)  # the observations up to the last step
+        # the next observation's window: the same episode's, one step on
+        next_obs = torch.cat([before_next[:, 1:], batch.next_obs[:, None]], dim=1)
+        return replace(batch, obs=obs, next_obs=next_obs)
+
+    def _windows(self, t: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        """The ``window`` observations ending at rows ``t`` of columns ``b`` and their mask."""
+        k, f = self.window, self._flat
+        oldest = (self._pos - self._rows) % self._t_rows
+        back = torch.remainder(t[:, None] - 1 - torch.arange(k - 1), self._t_rows)
+        flat_back = back * self._num_envs + b[:, None]
+        stops = f["terminated"][flat_back] | f["truncated"][flat_back]
+        rows, mask = window_rows(t, k, self._t_rows, torch.remainder(t - oldest, self._t_rows),
+                                 stops)
+        return gather_windows(f["obs"], rows, b, mask, self._num_envs), mask
+
+    def _gather_steps(self, t: Tensor, b: Tensor) -> tuple[TransitionBatch, Tensor]:
+        """The transitions at rows ``t`` of columns ``b``, and the rows their (n-step) next
+        observations come from."""
         f = self._flat
         idx = t * self._num_envs + b
         obs = f["obs"][idx]
@@ -246,7 +277,7 @@ class ReplayBuffer:
                 terminated=f["terminated"][idx].float(),
                 next_action=next_action,
                 propensity=f["propensity"][idx],
-            )
+            ), t
         k = torch.arange(self.n_step)
         rows = torch.remainder(t[:, None] + k, self._t_rows)  # [N, n]
         ahead = torch.remainder(self._pos - 1 - t, self._t_rows)  # rows recorded after t
@@ -257,8 +288,8 @@ class ReplayBuffer:
         stops = f["terminated"][flat] | f["truncated"][flat]
         ret, last, steps = n_step_returns(f["reward"][flat], stops, available, self.gamma)
         end = flat.gather(1, last[:, None]).squeeze(1)
+        end_t = rows.gather(1, last[:, None]).squeeze(1)
         if self.needs_next_action:
-            end_t = rows.gather(1, last[:, None]).squeeze(1)
             nxt = torch.remainder(end_t + 1, self._t_rows) * self._num_envs + b
             next_action = self._next_action(f["action"][nxt], f["truncated"][end])
         return TransitionBatch(
@@ -270,7 +301,7 @@ class ReplayBuffer:
             discount=self.gamma ** steps.to(torch.float32),
             next_action=next_action,
             propensity=f["propensity"][idx],
-        )
+        ), end_t
 
     def mark_episodes_cut(self) -> None:
         """Mark the newest step of every env as truncated (its episode will not continue)."""
