@@ -28,9 +28,9 @@ from nacre.envs.base import ActionResult
 from nacre.envs.observations import Observations
 from nacre.errors import InputError
 from nacre.exploration import Greedy, exploit_for
-from nacre.history import IdentityHistory
+from nacre.history import HistoryStream, IdentityHistory
 from nacre.kinds import BufferKind
-from nacre.learners.engine import LearnerEngine, learn_replay
+from nacre.learners.engine import LearnerEngine, learn_online, learn_replay, learn_rollout
 from nacre.safety import NoSafety
 from nacre.spaces import (
     ActionSpace,
@@ -62,18 +62,15 @@ class Agent:
         exploration: turns scores into actions + propensities (default: greedy).
         safety: filters the allowed actions (default: none).
         history: summarizes observations into states (default: identity).
-        buffer: stores observed transitions for :meth:`learn` (default: none; then ``observe``
-            only tracks the current observation and ``learn_batch`` is the way to learn).
+        buffer: stores observed transitions for :meth:`learn` (default: none; then
+            ``learn_batch`` is the way to learn).
         action_repr: features of candidate actions (default: identity).
         device: where acting runs; learners are moved there by :func:`nacre.build`.
         seed: seed of the acting random generator.
-        engine: how the learner is driven (default: its own readable update,
-            :class:`~nacre.learners.engine.LearnerEngine`); :func:`nacre.accel.accelerate`
-            builds a faster one where a kernel covers the learner (what :func:`nacre.build`
-            does with ``train.accelerate: auto``).
-        observation_shape: the shape of one observation; observations given to :meth:`reset`
-            and :meth:`decide` must be batches of it (None: not checked; :func:`nacre.build`
-            sets it from the environment's observation space).
+        engine: how the learner is driven (default: its own readable update); a kernel of
+            :func:`nacre.accel.accelerate` where one covers it (``train.accelerate: auto``).
+        observation_shape: the shape of one observation, checked by :meth:`reset` and
+            :meth:`decide` (None: not checked; :func:`nacre.build` sets the env's).
 
     Example:
         >>> import nacre
@@ -128,6 +125,7 @@ class Agent:
         self._available: AvailableActions | None = None
         self._action: Tensor | None = None
         self._propensity: Tensor | None = None
+        self._history: Tensor | None = None  # the acting envs' (nacre.types.History)
         self._num_envs = 0
         self.observation_shape = observation_shape
         # what predict() does to raw observations (nacre.build: flattening, normalization)
@@ -163,19 +161,17 @@ class Agent:
         self._num_envs = int(obs.shape[0])
         self.action_space = action_space
         self._available = available
-        self._action = None
-        self._propensity = None
-        self.history.reset(torch.ones(self._num_envs, dtype=torch.bool))
+        self._action = self._propensity = None
+        first = torch.as_tensor(obs, device=self.device)
+        self._history = self.history.initial(self._num_envs, first)
 
     def act(self, exploit: bool = False) -> Tensor:
-        """Choose actions ``[B]`` for the current observations.
-
-        ``exploit=True`` takes the greedy (safe) action, with propensity 1. The probability of
-        each chosen action is kept in :attr:`last_propensity`.
-        """
+        """Choose actions ``[B]`` for the current observations; ``exploit=True``: the greedy
+        (safe) action, propensity 1. The actions' probabilities go to :attr:`last_propensity`."""
         if self._obs is None or self.action_space is None:
             raise InputError("obs", "call agent.reset(obs, action_space) before agent.act()")
-        action, propensity = self._decide(self._obs, self._available, exploit, self._action)
+        action, propensity, self._history = self._decide(self._obs, self._available, exploit,
+                                                         self._action, self._history)
         self._action = action  # what the policy chose (normalized for Box spaces): stored
         self._propensity = propensity
         return action if self._box is None else self._box.to_env(action)
@@ -186,18 +182,28 @@ class Agent:
         available: AvailableActions | None = None,
         exploit: bool = False,
         last_action: Tensor | None = None,
+        stream: HistoryStream | None = None,
     ) -> tuple[Tensor, Tensor]:
         """The act path on given observations, without changing the agent's own state.
 
         Returns ``(action [B], propensity [B])`` with Box actions in the environment's units.
-        Used by evaluation and serving.
+        Used by evaluation and serving. ``stream`` (:meth:`stream`) carries the history of a
+        stream of decisions from call to call; without one, a summarizer sees no past.
         """
         check_observations("obs", obs, self.observation_shape)
-        action, propensity = self._decide(obs, available, exploit, last_action)
+        action, propensity, history = self._decide(obs, available, exploit, last_action,
+                                                   None if stream is None else stream.history)
+        if stream is not None:
+            stream.history = history
         return (action if self._box is None else self._box.to_env(action)), propensity
 
+    def stream(self) -> HistoryStream:
+        """A new stream of decisions with its own history (evaluation, serving, your loop)."""
+        return HistoryStream(self.history)
+
     def predict(self, obs: Any, deterministic: bool = True,
-                available: AvailableActions | None = None) -> np.ndarray:
+                available: AvailableActions | None = None,
+                stream: HistoryStream | None = None) -> np.ndarray:
         """Actions for observations as your environment returns them, as NumPy.
 
         ``obs`` is one observation or a batch ``[B, ...]`` (for Dict observations, a dict of
@@ -205,10 +211,11 @@ class Agent:
         Tuple flattening, the run's observation normalization). Returns one action for one
         observation, else ``[B]`` actions (``[B, d]`` for Box, ``[B, k]`` for MultiDiscrete),
         in the environment's units. ``deterministic=True`` (the default) takes the greedy /
-        mean action; ``False`` samples as in training (see docs/inference.md).
+        mean action; ``False`` samples as in training (see docs/inference.md). ``stream``: as
+        for :meth:`decide`.
         """
         batch, single = self.observations(obs)
-        action, _ = self.decide(batch, available, exploit=deterministic)
+        action, _ = self.decide(batch, available, exploit=deterministic, stream=stream)
         out = action.numpy(force=True)
         if isinstance(self._action_space, MultiDiscreteActionSpace) and self._action_space.binary:
             out = out.astype(np.int8)  # Gymnasium's MultiBinary dtype
@@ -220,7 +227,8 @@ class Agent:
         available: AvailableActions | None,
         exploit: bool,
         last_action: Tensor | None,
-    ) -> tuple[Tensor, Tensor]:
+        history: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
         if self._action_space is None:
             raise InputError("action_space", "call agent.reset(obs, action_space) or set "
                              "agent.action_space before deciding")
@@ -233,7 +241,7 @@ class Agent:
         mask = None if available is None else available.mask
         explorer = self._greedy if exploit else self.exploration
         try:
-            return self._select(obs_t, available, mask, explorer, last_action)
+            return self._select(obs_t, available, mask, explorer, last_action, history)
         except RuntimeError as exc:  # torch refusing observations of another shape
             if isinstance(exc, torch.OutOfMemoryError):
                 raise
@@ -241,17 +249,18 @@ class Agent:
                              f"networks: {exc}") from exc
 
     def _select(self, obs_t: Tensor, available: AvailableActions | None, mask: Tensor | None,
-                explorer: Exploration, last_action: Tensor | None) -> tuple[Tensor, Tensor]:
+                explorer: Exploration, last_action: Tensor | None, history: Tensor | None
+                ) -> tuple[Tensor, Tensor, Tensor | None]:
         assert self._action_space is not None
         with torch.inference_mode():
             if self._null_slots and available is None:  # the common fixed-action-set case
                 scores = self.engine.scores(obs_t, self._static_features)
-                return explorer.select(scores, None, self.env_steps, self.generator)
-            state = self.history.summarize(obs_t, last_action)
+                return (*explorer.select(scores, None, self.env_steps, self.generator), None)
+            state, history = self.history.summarize(obs_t, last_action, history)
             features = self.action_repr.represent(self._action_space, available)
             scores = self.engine.scores(state, features)
             mask = self.safety.filter(state, scores, mask)
-            return explorer.select(scores, mask, self.env_steps, self.generator)
+            return (*explorer.select(scores, mask, self.env_steps, self.generator), history)
 
     @property
     def last_propensity(self) -> Tensor | None:
@@ -282,7 +291,7 @@ class Agent:
         if not self._identity_history:
             done = torch.as_tensor(np.logical_or(result.terminated, result.truncated))
             if bool(done.any()):
-                self.history.reset(done)
+                self._history = self.history.reset(self._history, done)
         self._obs = result.obs
         self._available = result.available
         self.env_steps += self._num_envs
@@ -305,34 +314,21 @@ class Agent:
             return {}  # nothing new (online), or a SARSA step whose next action is unknown yet
         with learning_threads():
             if kind is BufferKind.ONLINE:
-                return self._learn_online(batch_size)
-            if kind is BufferKind.ROLLOUT:
-                return self._learn_rollout(cast(RolloutStore, self.buffer), batch_size, progress)
-            return self._learn_replay(self.buffer, batch_size, gradient_steps)
+                with stored_batches():  # checked when they were added
+                    metrics, updates = learn_online(self.engine, self.buffer, batch_size,
+                                                    self.device)
+            elif kind is BufferKind.ROLLOUT:
+                metrics, updates = learn_rollout(self.engine, cast(RolloutStore, self.buffer),
+                                                 batch_size, progress, self.device)
+            else:
+                return self._learn_replay(self.buffer, batch_size, gradient_steps)
+        self.grad_steps += updates
+        return metrics
 
     def _learn_replay(self, buffer: Buffer, batch_size: int, gradient_steps: int) -> Metrics:
         with stored_batches():  # checked when they were added
             metrics = learn_replay(self.engine, buffer, batch_size, gradient_steps, self.device)
         self.grad_steps += gradient_steps
-        return metrics
-
-    def _learn_online(self, batch_size: int) -> Metrics:
-        assert self.buffer is not None
-        batch = self.buffer.sample(batch_size)  # every pending row, once
-        if not self._on_cpu:
-            batch = batch.to(self.device)
-        with stored_batches():  # checked when they were added
-            metrics = self.engine.learn_batches(batch, batch_size)
-        self.grad_steps += -(-len(batch) // batch_size)  # one update per batch_size rows
-        return metrics
-
-    def _learn_rollout(self, buffer: RolloutStore, batch_size: int, progress: float) -> Metrics:
-        rollout = buffer.rollout()
-        if rollout.obs.device != self.device:
-            rollout = rollout.to(self.device)
-        metrics = self.engine.learn_rollout(rollout, batch_size, progress)
-        buffer.clear()
-        self.grad_steps += int(metrics.pop("updates", torch.tensor(1)))
         return metrics
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
@@ -371,6 +367,8 @@ class Agent:
         if self._action is not None and self._propensity is not None:
             state["action"] = self._action.clone()
             state["propensity"] = self._propensity.clone()
+        if self._history is not None:
+            state["history"] = self._history.clone()
         if self._available is not None:
             state["mask"] = self._available.mask
             if self._available.features is not None:
@@ -393,6 +391,8 @@ class Agent:
         if "action" in state:
             self._action = state["action"]
             self._propensity = state["propensity"]
+        if "history" in state:
+            self._history = state["history"].to(self.device)
         if "mask" in state:
             self._available = AvailableActions(state["mask"].bool(), state.get("features"))
 

@@ -27,6 +27,7 @@ class AgentState(TypedDict):
     propensity: NotRequired[Tensor]
     mask: NotRequired[Tensor]
     features: NotRequired[Tensor]
+    history: NotRequired[Tensor]
 
 
 AGENT_STATE = pydantic.TypeAdapter(AgentState)

@@ -131,12 +131,37 @@ class Safety(Protocol):
 
 @runtime_checkable
 class History(Protocol):
-    """Summarizes the observation history into the state a learner sees."""
+    """Summarizes the observation history into the state a learner sees.
 
-    def summarize(self, obs: Tensor, last_action: Tensor | None) -> Tensor: ...
+    The history of each stream of decisions (the training envs, the evaluation envs, one
+    serving client) is a value the caller keeps — ``None`` for summarizers that need none — so
+    that streams never mix: :meth:`initial` starts one, :meth:`summarize` moves it one step,
+    :meth:`reset` forgets the episodes that ended.
+    """
 
-    def reset(self, done: Tensor) -> None:
-        """Forget the history of environments whose episode ended (``done`` is ``[B]`` bool)."""
+    @property
+    def window(self) -> int:
+        """How many past observations a summary reads: replay samples carry windows this long
+        (:class:`~nacre.data.ReplayBuffer` ``window``); 1 for the current observation alone."""
+        ...
+
+    def summary_space(self, observation_space: Any) -> Any:
+        """The space of the summaries (what the learner's networks are built for)."""
+        ...
+
+    def initial(self, batch: int, obs: Tensor) -> Tensor | None:
+        """The history of ``batch`` new streams (``obs``: a batch of observations, for shapes
+        and device)."""
+        ...
+
+    def summarize(self, obs: Tensor, last_action: Tensor | None,
+                  history: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """``(summary, history)`` after observing ``obs`` ``[B, ...]``."""
+        ...
+
+    def reset(self, history: Tensor | None, done: Tensor) -> Tensor | None:
+        """``history`` with the streams whose episode ended (``done``: ``[B]`` bool) started
+        afresh."""
         ...
 
 

@@ -44,23 +44,31 @@ def _fits_in_memory(cfg: ReplayConfig, ctx: BuildContext) -> None:
                      f"{float(cfg.capacity):.4g} transitions")
 
 
+def _no_window(ctx: BuildContext, name: str) -> None:
+    if ctx.window > 1:
+        raise ConfigError(f"buffer {name!r} hands over single observations, and history "
+                          f"{ctx.config.history.name!r} reads the last {ctx.window}: use buffer "
+                          "replay (its samples carry windows)")
+
+
 @component("replay", ReplayConfig, "uniform replay on ring storage, optional n-step")
 def _replay(cfg: ReplayConfig, ctx: BuildContext) -> ReplayBuffer:
     _fits_in_memory(cfg, ctx)
     return ReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
-                        action_space=ctx.action_space)
+                        action_space=ctx.action_space, window=ctx.window)
 
 
 @component("sarsa", ReplayConfig, "replay that also returns the next action taken")
 def _sarsa(cfg: ReplayConfig, ctx: BuildContext) -> SARSABuffer:
     _fits_in_memory(cfg, ctx)
     return SARSABuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
-                       action_space=ctx.action_space)
+                       action_space=ctx.action_space, window=ctx.window)
 
 
 @component("rollout", NoParams,
            "one on-policy rollout of train.train_freq / num_envs steps per env")
 def _rollout(cfg: NoParams, ctx: BuildContext) -> RolloutBuffer:
+    _no_window(ctx, "rollout")
     train = ctx.config.train
     if train.train_freq % ctx.num_envs:
         raise ConfigError(f"train.train_freq ({train.train_freq}) must be a multiple of "
@@ -78,6 +86,7 @@ class OnlineConfig:
 
 @component("online", OnlineConfig, "each transition learned once, in order (bandits)")
 def _online(cfg: OnlineConfig, ctx: BuildContext) -> OnlineBuffer:
+    _no_window(ctx, "online")
     if cfg.capacity < ctx.num_envs:
         raise ConfigError(f"buffer.capacity: must be >= env.num_envs ({ctx.num_envs})")
     return OnlineBuffer(cfg.capacity, action_space=ctx.action_space)

@@ -83,10 +83,13 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
     train_env = _env(config, env)
     ctx = BuildContext(config, train_env.observation_space, train_env.action_space,
                        train_env.num_envs, device, config.seed)
-    learner = _conforming(ctx.make("learner"), Learner, "learner", config)
+    history = _conforming(ctx.make("history"), History, "history", config)
+    # the learner learns on summaries; the buffer stores observations, windows of them
+    learner = _conforming(dataclasses.replace(ctx, observation_space=history.summary_space(
+        train_env.observation_space)).make("learner"), Learner, "learner", config)
     # the learner owns γ; multi-step buffers get it from here
-    buffer = _conforming(dataclasses.replace(ctx, gamma=learner.gamma).make("buffer"), Buffer,
-                         "buffer", config)
+    buffer = _conforming(dataclasses.replace(ctx, gamma=learner.gamma, window=history.window)
+                         .make("buffer"), Buffer, "buffer", config)
     exploration = _conforming(ctx.make("exploration"), Exploration, "exploration", config)
     check_exploration(config, learner, exploration)
     check_buffer(config, learner, buffer)
@@ -95,7 +98,7 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
         learner,
         exploration=exploration,
         safety=_conforming(ctx.make("safety"), Safety, "safety", config),
-        history=_conforming(ctx.make("history"), History, "history", config),
+        history=history,
         buffer=buffer,
         action_repr=_conforming(ctx.make("action_repr"), ActionRepresentation, "action_repr",
                                 config),

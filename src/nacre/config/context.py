@@ -24,7 +24,11 @@ class NoParams:
 @dataclass
 class BuildContext:
     """The run being wired: its config, the environment's spaces, device and seed, and the
-    learner's discount once the learner is built (``gamma``: what multi-step buffers use)."""
+    learner's discount once the learner is built (``gamma``: what multi-step buffers use).
+
+    Learners and networks see the space of the history summarizer's summaries; buffers see the
+    environment's (they store observations) and ``window``, how many past observations a
+    sample must carry (:class:`nacre.types.History`)."""
 
     config: RunConfig
     observation_space: gym.Space[Any]
@@ -33,6 +37,7 @@ class BuildContext:
     device: torch.device
     seed: int
     gamma: float | None = None
+    window: int = 1
 
     def make(self, kind: str, component: Component | None = None) -> Any:
         """Build the run's ``kind`` component (or ``component``, e.g. a nested one)."""

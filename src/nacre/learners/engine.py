@@ -18,7 +18,7 @@ from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
 from nacre.errors import InputError
 from nacre.kinds import LearnerKind
-from nacre.types import Buffer, Engine, Learner, Metrics, RolloutLearner
+from nacre.types import Buffer, Engine, Learner, Metrics, RolloutLearner, RolloutStore
 
 _ROWS_PER_DRAW = 8192
 
@@ -64,4 +64,26 @@ def learn_replay(engine: Engine, buffer: Buffer, batch_size: int, gradient_steps
     return metrics
 
 
-__all__ = ["LearnerEngine", "learn_replay"]
+def learn_online(engine: Engine, buffer: Buffer, batch_size: int, device: torch.device
+                 ) -> tuple[Metrics, int]:
+    """Every transition the buffer holds, once, in batches of at most ``batch_size``:
+    ``(metrics of the last, number of updates)``."""
+    batch = buffer.sample(batch_size)  # every pending row, once
+    if batch.obs.device != device:
+        batch = batch.to(device)
+    return engine.learn_batches(batch, batch_size), -(-len(batch) // batch_size)
+
+
+def learn_rollout(engine: Engine, buffer: RolloutStore, batch_size: int, progress: float,
+                  device: torch.device) -> tuple[Metrics, int]:
+    """One on-policy round on the buffer's rollout, which is then cleared: ``(metrics, number
+    of updates)``."""
+    rollout = buffer.rollout()
+    if rollout.obs.device != device:
+        rollout = rollout.to(device)
+    metrics = engine.learn_rollout(rollout, batch_size, progress)
+    buffer.clear()
+    return metrics, int(metrics.pop("updates", torch.tensor(1)))
+
+
+__all__ = ["LearnerEngine", "learn_online", "learn_replay", "learn_rollout"]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from nacre.agent import Agent
 from nacre.envs.base import Env
@@ -30,8 +31,9 @@ def evaluate(agent: Agent, env: Env | Sequence[Env], episodes: int, seed: int) -
     for i in range(episodes):
         obs = env.reset(seed=seed + i)
         available = env.available
+        stream = agent.stream()  # the episode's own history, apart from training's
         while True:
-            action, _ = agent.decide(obs, available, exploit=True)
+            action, _ = agent.decide(obs, available, exploit=True, stream=stream)
             result = env.step(action)
             if result.episode_returns:
                 returns.append(result.episode_returns[0])
@@ -47,11 +49,18 @@ def _evaluate_batched(agent: Agent, envs: list[Env], episodes: int, seed: int) -
         obs = {i: env.reset(seed=seed + i) for i, env in zip(ids, envs, strict=False)}
         avail = {i: env.available for i, env in zip(ids, envs, strict=False)}
         live = dict(zip(ids, envs, strict=False))
+        histories: dict[int, Tensor | None] = dict.fromkeys(ids)  # each episode's own
         while live:
             keys = list(live)
+            stream = agent.stream()
+            parts = [h for i in keys if (h := histories[i]) is not None]
+            stream.history = torch.cat(parts) if len(parts) == len(keys) else None
             actions, _ = agent.decide(np.concatenate([obs[i] for i in keys]),
-                                      _stack_available([avail[i] for i in keys]), exploit=True)
+                                      _stack_available([avail[i] for i in keys]), exploit=True,
+                                      stream=stream)
             for row, i in enumerate(keys):
+                if stream.history is not None:
+                    histories[i] = stream.history[row : row + 1]
                 result = live[i].step(actions[row : row + 1])
                 if result.episode_returns:
                     returns[i] = result.episode_returns[0]
