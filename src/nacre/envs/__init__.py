@@ -1,11 +1,18 @@
 """Environment adapters and the batched env contract."""
 
 from nacre.envs.base import ActionResult, Env
+from nacre.envs.bitflip import BitFlipEnv
 from nacre.envs.env_checker import EnvCheck, check_env
 from nacre.envs.gym import GymEnv, GymVectorEnv
 from nacre.envs.make import make_env
+from nacre.envs.partial import VELOCITY_FREE, PartialObservation, without_velocities
+from nacre.envs.registration import register_envs
+from nacre.envs.rewards import ActionCost, SparseReward
 from nacre.envs.sources import EnvLike
 from nacre.envs.wrappers import DiscreteProduct
 
-__all__ = ["ActionResult", "DiscreteProduct", "Env", "EnvCheck", "EnvLike", "GymEnv",
-           "GymVectorEnv", "check_env", "make_env"]
+register_envs()  # nacre/... ids for YAML configs (nacre.envs.registration)
+
+__all__ = ["VELOCITY_FREE", "ActionCost", "ActionResult", "BitFlipEnv", "DiscreteProduct", "Env",
+           "EnvCheck", "EnvLike", "GymEnv", "GymVectorEnv", "PartialObservation", "SparseReward",
+           "check_env", "make_env", "without_velocities"]

@@ -90,6 +90,8 @@ class GymEnv:
         )
         if info:
             result.faults = fault_messages(info)
+            if "cost" in info:
+                result.cost = np.array([info["cost"]], dtype=np.float32)
         if terminated or truncated:
             result.episode_returns = [self._ep_return]
             result.episode_lengths = [self._ep_length]
@@ -128,6 +130,20 @@ def _faults(info: dict[str, Any]) -> list[str]:
         found += [(int(i), where[FAULT_INFO][i])
                   for i in np.flatnonzero(where.get("_" + FAULT_INFO, ()))]
     return [f"env {i}: {message}" for i, message in sorted(found)]
+
+
+def _costs(info: dict[str, Any], num_envs: int) -> np.ndarray | None:
+    """The copies' ``info["cost"]`` (0 where a copy reported none), or None when none did. The
+    cost of a step that ended an episode is in ``final_info`` under SAME_STEP autoreset (the
+    step's own info holds the reset's there)."""
+    parts = [where for where in (info, info.get("final_info", {})) if "_cost" in where]
+    if not parts:
+        return None
+    cost = np.zeros(num_envs, dtype=np.float32)
+    for where in parts:
+        mask = np.asarray(where["_cost"], dtype=np.bool_)
+        cost[mask] = np.asarray(where["cost"], dtype=np.float32)[mask]
+    return cost
 
 
 class GymVectorEnv:
@@ -190,7 +206,7 @@ class GymVectorEnv:
         self._returns += np.where(live, reward, 0.0)
         self._lengths += live
         result = ActionResult(obs, next_obs, reward, terminated, truncated, valid=valid,
-                              faults=faults)
+                              cost=_costs(info, self.num_envs), faults=faults)
         finished = np.flatnonzero(done)
         if finished.size:
             result.episode_returns = [float(self._returns[i]) for i in finished]

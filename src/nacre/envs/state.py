@@ -143,8 +143,9 @@ def _capture_object(obj: Any) -> dict[str, Any]:
 # only these are resumed mid-episode. Anything else (simulators, Box2D bodies, user envs with
 # object-valued state) resumes with fresh episodes rather than from a silently partial state.
 _SAFE_MODULES = ("gymnasium.envs.classic_control.", "gymnasium.envs.toy_text.",
-                 "nacre.testing.")
-_SAFE_WRAPPERS = ("FaultTolerant", "TimeLimit", "OrderEnforcing", "PassiveEnvChecker")
+                 "nacre.testing.", "nacre.envs.bitflip")
+_SAFE_WRAPPERS = ("FaultTolerant", "TimeLimit", "OrderEnforcing", "PassiveEnvChecker",
+                  "PartialObservation", "SparseReward", "ActionCost")
 
 
 def _capturable(env: Any) -> bool:

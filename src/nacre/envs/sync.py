@@ -101,6 +101,8 @@ class SyncEnvs:
         self._returns += reward
         self._lengths += 1
         result = ActionResult(obs, obs, reward, terminated, truncated, faults=faults)
+        if any("cost" in info for info in infos):  # 0 for a copy without one (a fault's step)
+            result.cost = np.array([info.get("cost", 0.0) for info in infos], dtype=np.float32)
         if finished:
             result.next_obs = obs.copy()  # keeps the final observations
             result.episode_returns = [float(self._returns[i]) for i in finished]

@@ -1,0 +1,47 @@
+"""nacre's Gymnasium ids (``nacre/...``), registered when :mod:`nacre` is imported so that a
+YAML config can name them as it names ``CartPole-v1``.
+
+``nacre/<Task>-PO-v0`` is a classic-control task with its velocities hidden
+(:data:`~nacre.envs.partial.VELOCITY_FREE`); ``nacre/Acrobot-PO-v0`` also shows an observation
+only every 2 steps, as in Pearl's Fig. 6a. Each is the task's own registration (entry point,
+time limit, reward threshold) plus :class:`~nacre.envs.partial.PartialObservation` as an
+additional wrapper, so ``env.kwargs`` reach the task as they would for its plain id.
+``nacre/BitFlip-v0`` is :class:`~nacre.envs.bitflip.BitFlipEnv` (``env.kwargs: {n: 15}``).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
+
+from nacre.envs.partial import VELOCITY_FREE
+
+# nacre id -> (Gymnasium id, show an observation every this many steps)
+PARTIAL_IDS: dict[str, tuple[str, int]] = {
+    "nacre/CartPole-PO-v0": ("CartPole-v1", 1),
+    "nacre/Acrobot-PO-v0": ("Acrobot-v1", 2),
+    "nacre/Pendulum-PO-v0": ("Pendulum-v1", 1),
+    "nacre/MountainCar-PO-v0": ("MountainCar-v0", 1),
+    "nacre/MountainCarContinuous-PO-v0": ("MountainCarContinuous-v0", 1),
+}
+BITFLIP_ID = "nacre/BitFlip-v0"
+
+
+def register_envs() -> None:
+    """Register nacre's ids with Gymnasium; ids already registered are left as they are, so
+    calling it again (or re-importing nacre) warns about nothing."""
+    for env_id, (base_id, every) in PARTIAL_IDS.items():
+        if env_id in gym.registry:
+            continue
+        base = gym.spec(base_id)
+        wrapper = WrapperSpec("PartialObservation", "nacre.envs.partial:PartialObservation",
+                              {"keep": VELOCITY_FREE[base_id], "every": every})
+        gym.register(env_id, entry_point=base.entry_point, kwargs=dict(base.kwargs),
+                     max_episode_steps=base.max_episode_steps,
+                     reward_threshold=base.reward_threshold,
+                     additional_wrappers=(wrapper,))
+    if BITFLIP_ID not in gym.registry:
+        gym.register(BITFLIP_ID, entry_point="nacre.envs.bitflip:BitFlipEnv")
+
+
+__all__ = ["BITFLIP_ID", "PARTIAL_IDS", "register_envs"]
