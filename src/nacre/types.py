@@ -228,6 +228,15 @@ class RolloutStore(Buffer, Protocol):
     def clear(self) -> None: ...
 
 
+@runtime_checkable
+class GoalEnv(Protocol):
+    """A goal-conditioned Gymnasium environment (Gymnasium-Robotics' ``GoalEnv`` convention):
+    ``Dict`` observations with ``achieved_goal`` and ``desired_goal``, and the reward of any goal
+    (what hindsight replay relabels with)."""
+
+    def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any) -> Any: ...
+
+
 class Saver(Protocol):
     """Writes an agent to a folder that :func:`nacre.load` rebuilds it from (what
     :meth:`nacre.Agent.save` calls; :func:`nacre.build` gives every agent it builds one)."""
@@ -242,6 +251,7 @@ __all__ = [
     "BufferKind",
     "Engine",
     "Exploration",
+    "GoalEnv",
     "History",
     "Learner",
     "LearnerKind",

@@ -1,19 +1,24 @@
-"""Built-in buffers: uniform replay (optionally n-step), SARSA replay, on-policy rollouts and the
-online buffer of contextual bandits."""
+"""Built-in buffers: uniform replay (optionally n-step), SARSA replay, hindsight replay,
+on-policy rollouts and the online buffer of contextual bandits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+import gymnasium as gym
 import numpy as np
 
 from nacre.config.context import BuildContext, NoParams
 from nacre.config.registry import Entry, collect
+from nacre.data.hindsight import HindsightReplayBuffer, goal_slices
 from nacre.data.online import OnlineBuffer
 from nacre.data.replay import ReplayBuffer, SARSABuffer
 from nacre.data.rollout import RolloutBuffer
 from nacre.data.validate import check_allocation
+from nacre.envs.sources import CUSTOM_PREFIX
 from nacre.errors import ConfigError
+from nacre.types import GoalEnv
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "buffer")
@@ -63,6 +68,37 @@ def _sarsa(cfg: ReplayConfig, ctx: BuildContext) -> SARSABuffer:
     _fits_in_memory(cfg, ctx)
     return SARSABuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
                        action_space=ctx.action_space, window=ctx.window)
+
+
+@dataclass(frozen=True)
+class HindsightConfig:
+    """``capacity`` transitions, relabelled when sampled with goals achieved later in their
+    episode (``strategy``: future | final | episode), ``k`` relabelled per original one;
+    ``horizon``: the longest episode."""
+
+    capacity: int = 100_000
+    strategy: Literal["future", "final", "episode"] = "future"
+    k: int = 4
+    horizon: int = 200
+
+
+@component("her", HindsightConfig,
+           "hindsight experience replay: goals relabelled when sampled (GoalEnv Dict obs)")
+def _her(cfg: HindsightConfig, ctx: BuildContext) -> HindsightReplayBuffer:
+    _no_window(ctx, "her")
+    achieved, desired = goal_slices(ctx.observation_space)
+    env_id = ctx.config.env.id
+    if env_id.startswith(CUSTOM_PREFIX):
+        raise ConfigError("buffer 'her' takes compute_reward from the env its config names; "
+                          f"{env_id} was given as a Python object: register it and name its id")
+    probe = gym.make(env_id, **ctx.config.env.kwargs).unwrapped
+    probe.close()
+    if not isinstance(probe, GoalEnv):
+        raise ConfigError(f"buffer 'her' needs an env with compute_reward(achieved_goal, "
+                          f"desired_goal, info); {env_id} has none")
+    return HindsightReplayBuffer(cfg.capacity, probe.compute_reward, achieved, desired,
+                                 cfg.strategy, cfg.k, cfg.horizon, seed=ctx.seed + 1,
+                                 action_space=ctx.action_space)
 
 
 @component("rollout", NoParams,
