@@ -308,12 +308,12 @@ class Agent:
                 return self._learn_online(batch_size)
             if kind is BufferKind.ROLLOUT:
                 return self._learn_rollout(cast(RolloutStore, self.buffer), batch_size, progress)
-            return self._learn_replay(self.buffer, batch_size, gradient_steps)
+            return self._learn_replay(self.buffer, batch_size, gradient_steps, progress)
 
-    def _learn_replay(self, buffer: Buffer, batch_size: int, gradient_steps: int) -> Metrics:
+    def _learn_replay(self, buffer: Buffer, size: int, steps: int, progress: float) -> Metrics:
         with stored_batches():  # checked when they were added
-            metrics = learn_replay(self.engine, buffer, batch_size, gradient_steps, self.device)
-        self.grad_steps += gradient_steps
+            metrics = learn_replay(self.engine, buffer, size, steps, self.device, progress)
+        self.grad_steps += steps
         return metrics
 
     def _learn_online(self, batch_size: int) -> Metrics:
