@@ -217,3 +217,54 @@ def test_an_empty_buffer_round_trips() -> None:
     b.load_state_dict(_through_safetensors(a.state_dict()))
     _fill(b, 2)
     assert len(replace(b.sample(2), weight=None)) == 2
+
+
+# ------------------------------------------------------------------------------ wiring
+YAML = """
+env: {id: CartPole-v1}
+learner: {name: dqn, lr: 0.001}
+network: {name: mlp, hidden: [16]}
+buffer: {name: prioritized, capacity: 1000, alpha: 0.5, beta0: 0.2}
+train: {steps: 400, learning_starts: 100, batch_size: 16, eval_every: 0}
+"""
+
+
+def test_prioritized_replay_is_configured_from_yaml_and_trains() -> None:
+    import nacre
+    from nacre.config import yaml_io
+
+    cfg = nacre.RunConfig.from_dict(yaml_io.loads(YAML))
+    assert nacre.RunConfig.from_dict(yaml_io.loads(cfg.to_yaml())) == cfg
+    run = nacre.build(cfg)
+    buf = run.agent.buffer
+    assert isinstance(buf, PrioritizedReplayBuffer)
+    assert (buf.alpha, buf.beta0, buf.epsilon, buf.capacity) == (0.5, 0.2, 1e-6, 1000)
+    nacre.fit(run.agent, run.env, cfg.train, progress=False)
+    run.env.close()
+    assert 0.2 < buf.beta <= 1.0
+    stored = buf.tree.priorities(np.arange(len(buf)))
+    assert len(np.unique(stored)) > 10  # TD errors replaced the initial priorities
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ("alpha: -1", "buffer.alpha"), ("beta0: 2", "buffer.beta0"), ("epsilon: 0", "buffer.epsilon"),
+])
+def test_bad_configs_name_the_field(edit: str, message: str) -> None:
+    import nacre
+    from nacre.config import yaml_io
+    from nacre.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        nacre.RunConfig.from_dict(yaml_io.loads(YAML.replace("alpha: 0.5, beta0: 0.2", edit)))
+
+
+def test_a_learner_without_td_errors_is_refused() -> None:
+    import nacre
+    from nacre.config import yaml_io
+    from nacre.errors import ConfigError
+
+    text = nacre.load_preset("pendulum-sac").to_yaml()
+    cfg = yaml_io.loads(text)
+    cfg["buffer"] = {"name": "prioritized"}
+    with pytest.raises(ConfigError, match="does not report"):
+        nacre.build(nacre.RunConfig.from_dict(cfg))
