@@ -321,14 +321,14 @@ class Agent:
                 metrics, updates = learn_rollout(self.engine, cast(RolloutStore, self.buffer),
                                                  batch_size, progress, self.device)
             else:
-                return self._learn_replay(self.buffer, batch_size, gradient_steps)
+                return self._learn_replay(self.buffer, batch_size, gradient_steps, progress)
         self.grad_steps += updates
         return metrics
 
-    def _learn_replay(self, buffer: Buffer, batch_size: int, gradient_steps: int) -> Metrics:
+    def _learn_replay(self, buffer: Buffer, size: int, steps: int, progress: float) -> Metrics:
         with stored_batches():  # checked when they were added
-            metrics = learn_replay(self.engine, buffer, batch_size, gradient_steps, self.device)
-        self.grad_steps += gradient_steps
+            metrics = learn_replay(self.engine, buffer, size, steps, self.device, progress)
+        self.grad_steps += steps
         return metrics
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:

@@ -76,6 +76,16 @@ class RolloutLearner(Learner, Protocol):
         ...
 
 
+@runtime_checkable
+class TDLearner(Learner, Protocol):
+    """A learner that regresses action values toward TD targets and can say how far off each
+    row is — what prioritized replay's priorities are made of (Schaul et al. 2016)."""
+
+    def td_error(self, batch: TransitionBatch) -> Tensor:
+        """``δ = y − Q(s, a)`` per row ``[n]`` under the current networks, without gradient."""
+        ...
+
+
 class Engine(Protocol):
     """How the agent drives its learner: scoring on the act path and training rounds.
 
@@ -215,6 +225,20 @@ class Buffer(Protocol):
 
 
 @runtime_checkable
+class PriorityBuffer(Buffer, Protocol):
+    """A replay buffer that samples by priority: its samples carry importance ``weight`` and
+    the storage ``index`` of each row, whose priority the learner's TD errors then update."""
+
+    def anneal(self, progress: float) -> None:
+        """Move the importance-sampling exponent with the run's ``progress`` ∈ [0, 1]."""
+        ...
+
+    def update_priorities(self, index: Tensor, td_error: Tensor) -> None:
+        """New priorities for the rows ``index`` of a sample, from their TD errors."""
+        ...
+
+
+@runtime_checkable
 class RolloutStore(Buffer, Protocol):
     """A buffer of ``kind`` ROLLOUT: read whole by an on-policy learner, then cleared."""
 
@@ -256,9 +280,11 @@ __all__ = [
     "Learner",
     "LearnerKind",
     "Metrics",
+    "PriorityBuffer",
     "RolloutLearner",
     "RolloutStore",
     "Safety",
     "Saver",
     "ScoresKind",
+    "TDLearner",
 ]

@@ -1,5 +1,5 @@
-"""Built-in buffers: uniform replay (optionally n-step), SARSA replay, hindsight replay,
-on-policy rollouts and the online buffer of contextual bandits."""
+"""Built-in buffers: uniform replay (optionally n-step), prioritized replay, SARSA replay,
+hindsight replay, on-policy rollouts and the online buffer of contextual bandits."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from nacre.config.context import BuildContext, NoParams
 from nacre.config.registry import Entry, collect
 from nacre.data.hindsight import HindsightReplayBuffer, goal_slices
 from nacre.data.online import OnlineBuffer
+from nacre.data.prioritized import PrioritizedReplayBuffer
 from nacre.data.replay import ReplayBuffer, SARSABuffer
 from nacre.data.rollout import RolloutBuffer
 from nacre.data.validate import check_allocation
 from nacre.envs.sources import CUSTOM_PREFIX
-from nacre.errors import ConfigError
+from nacre.errors import ConfigError, check_config
 from nacre.types import GoalEnv
 
 ENTRIES: list[Entry] = []
@@ -61,6 +62,30 @@ def _replay(cfg: ReplayConfig, ctx: BuildContext) -> ReplayBuffer:
     _fits_in_memory(cfg, ctx)
     return ReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
                         action_space=ctx.action_space, window=ctx.window)
+
+
+@dataclass(frozen=True)
+class PrioritizedConfig(ReplayConfig):
+    """Replay sampled ∝ ``(|δ| + epsilon)^alpha`` (Schaul et al. 2016, proportional), with
+    importance weights whose exponent β grows linearly from ``beta0`` to 1 over the run."""
+
+    alpha: float = 0.6
+    beta0: float = 0.4
+    epsilon: float = 1e-6
+
+    def __post_init__(self) -> None:
+        check_config(self, "buffer", positive=("epsilon",), unit_interval=("beta0",))
+        if not self.alpha >= 0:
+            raise ConfigError(f"buffer.alpha: must be >= 0, got {self.alpha}")
+
+
+@component("prioritized", PrioritizedConfig,
+           "prioritized replay (proportional, sum-tree), optional n-step")
+def _prioritized(cfg: PrioritizedConfig, ctx: BuildContext) -> PrioritizedReplayBuffer:
+    _fits_in_memory(cfg, ctx)
+    return PrioritizedReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
+                                   action_space=ctx.action_space, alpha=cfg.alpha,
+                                   beta0=cfg.beta0, epsilon=cfg.epsilon, window=ctx.window)
 
 
 @component("sarsa", ReplayConfig, "replay that also returns the next action taken")

@@ -27,7 +27,16 @@ from nacre.envs.sources import Copies, EnvLike, env_name
 from nacre.errors import ConfigError
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
 from nacre.spaces import StructuredBox
-from nacre.types import ActionRepresentation, Buffer, Exploration, History, Learner, Safety
+from nacre.types import (
+    ActionRepresentation,
+    Buffer,
+    Exploration,
+    History,
+    Learner,
+    PriorityBuffer,
+    Safety,
+    TDLearner,
+)
 
 C = TypeVar("C")
 
@@ -197,6 +206,10 @@ def check_buffer(config: RunConfig, learner: Learner, buffer: Buffer) -> None:
         raise ConfigError(f"learner {config.learner.name!r} keeps an exact posterior, which must "
                           f"see each decision once: set buffer.name: online (got "
                           f"{config.buffer.name!r}, which replays decisions)")
+    if isinstance(buffer, PriorityBuffer) and not isinstance(learner, TDLearner):
+        raise ConfigError(f"buffer {config.buffer.name!r} sets priorities from TD errors, "
+                          f"which learner {config.learner.name!r} does not report: use "
+                          "learner dqn or double_dqn, or buffer.name: replay")
     if learner.needs_next_action and not buffer.needs_next_action:
         raise ConfigError(
             f"learner {config.learner.name!r} needs buffer 'sarsa' (it stores the next action);"

@@ -2,10 +2,12 @@
 
 from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.online import OnlineBuffer
+from nacre.data.prioritized import PrioritizedReplayBuffer
 from nacre.data.replay import ReplayBuffer, SARSABuffer
 from nacre.data.rollout import Rollout, RolloutBuffer
+from nacre.data.sumtree import SumTree
 
 __all__ = [
-    "OnlineBuffer", "ReplayBuffer", "Rollout", "RolloutBuffer", "SARSABuffer", "StepBatch",
-    "TransitionBatch",
+    "OnlineBuffer", "PrioritizedReplayBuffer", "ReplayBuffer", "Rollout", "RolloutBuffer",
+    "SARSABuffer", "StepBatch", "SumTree", "TransitionBatch",
 ]

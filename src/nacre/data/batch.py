@@ -38,7 +38,9 @@ class TransitionBatch:
     ``discount`` is ``γ^k`` per row when the buffer built k-step returns (None: the learner's γ).
     ``next_action`` is set by SARSA buffers; ``next_mask`` ([n, K]) by dynamic action sets;
     ``propensity`` is the behaviour policy's probability of ``action`` (for off-policy
-    evaluation); ``weight`` holds importance weights from prioritized samplers.
+    evaluation); ``weight`` holds importance weights from prioritized samplers, and ``index``
+    the storage slot each row was drawn from (so the learner's TD errors can update its
+    priority).
     On-policy learners get minibatches of a processed rollout: ``advantage``, ``returns`` (the
     value targets), ``log_prob`` and ``value`` (of the policy and critic that collected it).
     """
@@ -53,6 +55,7 @@ class TransitionBatch:
     next_mask: Tensor | None = None
     propensity: Tensor | None = None
     weight: Tensor | None = None
+    index: Tensor | None = None
     advantage: Tensor | None = None
     returns: Tensor | None = None
     log_prob: Tensor | None = None

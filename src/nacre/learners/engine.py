@@ -18,7 +18,16 @@ from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
 from nacre.errors import InputError
 from nacre.kinds import LearnerKind
-from nacre.types import Buffer, Engine, Learner, Metrics, RolloutLearner, RolloutStore
+from nacre.types import (
+    Buffer,
+    Engine,
+    Learner,
+    Metrics,
+    PriorityBuffer,
+    RolloutLearner,
+    RolloutStore,
+    TDLearner,
+)
 
 _ROWS_PER_DRAW = 8192
 
@@ -47,9 +56,11 @@ class LearnerEngine:
 
 
 def learn_replay(engine: Engine, buffer: Buffer, batch_size: int, gradient_steps: int,
-                 device: torch.device) -> Metrics:
+                 device: torch.device, progress: float = 0.0) -> Metrics:
     """``gradient_steps`` updates on batches of ``batch_size`` sampled from ``buffer``
-    (metrics: the last one's)."""
+    (metrics: the last one's); ``progress`` ∈ [0, 1] is how far the run is."""
+    if isinstance(buffer, PriorityBuffer):
+        return learn_prioritized(engine, buffer, batch_size, gradient_steps, device, progress)
     metrics: Metrics = {}
     # One draw of k × batch_size i.i.d. rows is the same distribution as k draws of batch_size
     # rows, at a fraction of the indexing cost; k is capped so a draw of large observations
@@ -86,4 +97,28 @@ def learn_rollout(engine: Engine, buffer: RolloutStore, batch_size: int, progres
     return metrics, int(metrics.pop("updates", torch.tensor(1)))
 
 
-__all__ = ["LearnerEngine", "learn_online", "learn_replay", "learn_rollout"]
+def learn_prioritized(engine: Engine, buffer: PriorityBuffer, batch_size: int,
+                      gradient_steps: int, device: torch.device, progress: float) -> Metrics:
+    """:func:`learn_replay` from a prioritized buffer (Schaul et al. 2016, Algorithm 1): β set
+    for ``progress``, then per update one draw (the priorities of the last update count), the
+    learner's TD errors of the batch, the update, and the rows' new priorities."""
+    learner = engine.learner
+    if not isinstance(learner, TDLearner):
+        raise InputError("buffer", f"a prioritized buffer needs a learner that reports TD "
+                         f"errors (DQN, Double DQN); {type(learner).__name__} does not")
+    buffer.anneal(progress)
+    metrics: Metrics = {}
+    for _ in range(gradient_steps):
+        batch = buffer.sample(batch_size)
+        index = batch.index
+        if index is None:
+            raise InputError("buffer", f"{type(buffer).__name__}.sample must set batch.index")
+        if batch.obs.device != device:
+            batch = batch.to(device)
+        td_error = learner.td_error(batch)
+        metrics = engine.learn_batches(batch, batch_size)
+        buffer.update_priorities(index, td_error)
+    return metrics
+
+
+__all__ = ["LearnerEngine", "learn_online", "learn_prioritized", "learn_replay", "learn_rollout"]

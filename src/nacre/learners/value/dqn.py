@@ -100,6 +100,13 @@ class DQN:
         return q_learning_target(batch.reward, next_q, batch.terminated,
                                  batch.discount_or(self.gamma), batch.next_mask)
 
+    @torch.no_grad()
+    def td_error(self, batch: TransitionBatch) -> Tensor:
+        """``y − Q(s, a)`` per row under the current networks (prioritized replay's priorities,
+        taken before the update as in Schaul et al. 2016, Algorithm 1)."""
+        q_all: Tensor = self.q(batch.obs, self.action_features)
+        return self.td_targets(batch) - q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
+
     @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One gradient step of the Q-network toward the TD targets (the target net stays)."""
