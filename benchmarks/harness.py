@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "benchmarks"
 
 
 def rss_bytes() -> int:
@@ -147,6 +148,37 @@ def versions(dists: Sequence[str] = ("nacre", "torch", "stable-baselines3", "gym
     return out
 
 
+
+
+def report_variants(name: str, title: str, runs: list[dict[str, Any]],
+                    scores: dict[str, str], meta: dict[str, Any], digits: int = 2) -> str:
+    """Aggregate per-seed ``runs`` (each with ``variant`` and the ``scores`` keys) into the IQM
+    and mean with 95 % bootstrap intervals per variant; write ``results/<name>.json`` (with
+    ``meta``, the machine and versions) and ``results/<name>.md``; return the table."""
+    from nacre.eval.stats import summarize_returns
+
+    variants = list(dict.fromkeys(r["variant"] for r in runs))
+    summary = {v: {key: summarize_returns([r[key] for r in runs if r["variant"] == v])
+                   for key in scores} for v in variants}
+    write_json(HERE / "results" / f"{name}.json",
+               {"benchmark": name, **meta, "runs": runs, "summary": summary,
+                "machine": machine(), "versions": versions(), "date": time.strftime("%Y-%m-%d")})
+
+    def ci(s: dict[str, Any]) -> str:
+        low, high = s["iqm_ci95"]
+        return f"{s['iqm']:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+    first = next(iter(scores))
+    head = " | ".join(f"{label}, IQM [95% CI]" for label in scores.values())
+    lines = [f"### {title}", "", f"| | {head} | {scores[first]} per seed |",
+             "|---|" + "---:|" * len(scores) + "---|"]
+    for v in variants:
+        per_seed = ", ".join(f"{r[first]:.{digits}f}" for r in runs if r["variant"] == v)
+        cells = " | ".join(ci(summary[v][key]) for key in scores)
+        lines.append(f"| {v} | {cells} | {per_seed} |")
+    table = "\n".join(lines) + "\n"
+    (HERE / "results" / f"{name}.md").write_text(table)
+    return table
 
 
 def nacre_run(preset: str, seed: int, steps: int, threshold: float,

@@ -14,20 +14,19 @@ Writes benchmarks/results/her_bitflip.json and her_bitflip.md.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 import nacre
-from nacre.eval.stats import summarize_returns
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import report_variants  # noqa: E402
+
 N = 15
 VARIANTS = {"her": [], "uniform": ["buffer={name: replay, capacity: 100000}"]}
 
@@ -53,25 +52,9 @@ def main() -> None:
             runs.append(run(variant, seed, args.steps))
             print(f"  {variant:8s} seed {seed}: {runs[-1]['success']:.2f} of goals reached, "
                   f"{runs[-1]['wall_s']:.1f} s", flush=True)
-    summary = {v: summarize_returns([r["success"] for r in runs if r["variant"] == v])
-               for v in VARIANTS}
-    out = {"benchmark": "her_bitflip", "n_bits": N, "steps": args.steps,
-           "seeds": list(range(args.seeds)), "runs": runs, "summary": summary,
-           "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                       "cpus": torch.get_num_threads(), "processor": platform.processor()},
-           "nacre": nacre.__version__, "date": time.strftime("%Y-%m-%d")}
-    results = HERE / "results"
-    (results / "her_bitflip.json").write_text(json.dumps(out, indent=2) + "\n")
-    lines = [f"### DQN ± hindsight replay on {N}-bit flipping ({args.steps:,} steps, "
-             f"{args.seeds} seeds)", "",
-             "| | goals reached, IQM [95% CI] | mean [95% CI] | per seed |", "|---|---:|---:|---|"]
-    for v, s in summary.items():
-        per_seed = ", ".join(f"{r['success']:.2f}" for r in runs if r["variant"] == v)
-        lines.append(f"| {v} | {s['iqm']:.2f} [{s['iqm_ci95'][0]:.2f}, {s['iqm_ci95'][1]:.2f}] "
-                     f"| {s['mean']:.2f} [{s['mean_ci95'][0]:.2f}, {s['mean_ci95'][1]:.2f}] "
-                     f"| {per_seed} |")
-    (results / "her_bitflip.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    title = f"DQN ± hindsight replay on {N}-bit flipping ({args.steps:,} steps, {args.seeds} seeds)"
+    print(report_variants("her_bitflip", title, runs, {"success": "goals reached"},
+                          {"n_bits": N, "steps": args.steps, "seeds": list(range(args.seeds))}))
 
 
 if __name__ == "__main__":

@@ -16,19 +16,17 @@ Writes benchmarks/results/po_cartpole.json and po_cartpole.md.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import nacre
-from nacre.eval.stats import summarize_returns
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import report_variants  # noqa: E402
+
 VARIANTS = {"stacking (k = 4)": [], "no history": ["history=identity"]}
 
 
@@ -54,27 +52,11 @@ def main() -> None:
             r = runs[-1]
             print(f"  {variant:17s} seed {seed}: final {r['final']:.1f}, best {r['best']:.1f}, "
                   f"{r['wall_s']:.1f} s", flush=True)
-    summary = {v: {key: summarize_returns([r[key] for r in runs if r["variant"] == v])
-                   for key in ("final", "best")} for v in VARIANTS}
-    out = {"benchmark": "po_cartpole", "env": "nacre/CartPole-PO-v0", "steps": args.steps,
-           "seeds": list(range(args.seeds)), "runs": runs, "summary": summary,
-           "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                       "processor": platform.processor()},
-           "nacre": nacre.__version__, "date": time.strftime("%Y-%m-%d")}
-    results = HERE / "results"
-    (results / "po_cartpole.json").write_text(json.dumps(out, indent=2) + "\n")
-    lines = [f"### DQN on partially observed CartPole ({args.steps:,} steps, {args.seeds} seeds)",
-             "",
-             "| | final return, IQM [95% CI] | best evaluation, IQM [95% CI] | final per seed |",
-             "|---|---:|---:|---|"]
-    for v, s in summary.items():
-        f, b = s["final"], s["best"]
-        per_seed = ", ".join(f"{r['final']:.0f}" for r in runs if r["variant"] == v)
-        lines.append(f"| {v} | {f['iqm']:.1f} [{f['iqm_ci95'][0]:.1f}, {f['iqm_ci95'][1]:.1f}] "
-                     f"| {b['iqm']:.1f} [{b['iqm_ci95'][0]:.1f}, {b['iqm_ci95'][1]:.1f}] "
-                     f"| {per_seed} |")
-    (results / "po_cartpole.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    title = f"DQN on partially observed CartPole ({args.steps:,} steps, {args.seeds} seeds)"
+    print(report_variants("po_cartpole", title, runs,
+                          {"final": "final return", "best": "best evaluation"},
+                          {"env": "nacre/CartPole-PO-v0", "steps": args.steps,
+                           "seeds": list(range(args.seeds))}, digits=1))
 
 
 if __name__ == "__main__":

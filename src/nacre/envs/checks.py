@@ -13,10 +13,12 @@ from nacre.spaces import ActionSpace, BoxActionSpace, DiscreteActionSpace, Multi
 
 class ActionCheck:
     """Validates a batch of actions against the action space (cheap, vectorized); returns them as
-    a NumPy array."""
+    a NumPy array (MultiDiscrete / MultiBinary ones in ``dtype``, the env's: Gymnasium's
+    MultiBinary checks it)."""
 
-    def __init__(self, space: ActionSpace, num_envs: int) -> None:
+    def __init__(self, space: ActionSpace, num_envs: int, dtype: np.dtype | None = None) -> None:
         self.space = space
+        self.dtype = dtype if isinstance(space, MultiDiscreteActionSpace) else None
         self.num_envs = num_envs
         self.discrete = isinstance(space, DiscreteActionSpace)
         if isinstance(space, BoxActionSpace):
@@ -46,7 +48,7 @@ class ActionCheck:
         ):
             raise InputError("action", f"expected shape [{self.num_envs}, *{self.low.shape}] "
                              f"within [{self.low}, {self.high}], got {arr!r}")
-        return arr
+        return arr if self.dtype is None else arr.astype(self.dtype, copy=False)
 
 
 __all__ = ["ActionCheck"]

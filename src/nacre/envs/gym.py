@@ -28,7 +28,6 @@ from nacre.envs.state import (
 from nacre.errors import ConfigError, EnvFaultError, InputError
 from nacre.spaces import (
     DiscreteActionSpace,
-    MultiDiscreteActionSpace,
     from_gym_action_space,
     observation_batch,
     storage_space,
@@ -49,10 +48,7 @@ class GymEnv:
         self._obs_space = storage_space(env.observation_space)
         self.env = env
         self.action_space = from_gym_action_space(env.action_space)
-        self._check = ActionCheck(self.action_space, 1)
-        # MultiBinary envs check their actions' dtype (int8)
-        self._action_dtype = (env.action_space.dtype
-                              if isinstance(self.action_space, MultiDiscreteActionSpace) else None)
+        self._check = ActionCheck(self.action_space, 1, env.action_space.dtype)
         self._discrete_action = isinstance(self.action_space, DiscreteActionSpace)
         self._n = self.action_space.n if isinstance(self.action_space, DiscreteActionSpace) else 0
         self._ep_return = 0.0
@@ -75,8 +71,6 @@ class GymEnv:
         else:
             arr = self._check(action)
             a = int(arr[0]) if self._discrete_action else arr[0]
-            if self._action_dtype is not None:
-                a = arr[0].astype(self._action_dtype)
         obs, reward, terminated, truncated, info = self.env.step(a)
         next_obs = observation_batch(self._raw_space, obs, batched=False)
         self._ep_return += float(reward)
@@ -166,7 +160,8 @@ class GymVectorEnv:
         self.mode = mode
         self.num_envs = int(env.num_envs)
         self.action_space = from_gym_action_space(env.single_action_space)
-        self._check = ActionCheck(self.action_space, self.num_envs)
+        self._check = ActionCheck(self.action_space, self.num_envs,
+                                  env.single_action_space.dtype)
         self._returns = np.zeros(self.num_envs)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
         self._resetting = np.zeros(self.num_envs, dtype=np.bool_)
@@ -183,7 +178,7 @@ class GymVectorEnv:
         return observation_batch(self._raw_space, obs, batched=True)
 
     def step(self, action: Any) -> ActionResult:
-        arr = self._check(action).astype(self.env.single_action_space.dtype, copy=False)
+        arr = self._check(action)
         obs, reward, terminated, truncated, info = self.env.step(arr)
         faults = _faults(info)
         obs = observation_batch(self._raw_space, obs, batched=True)

@@ -27,7 +27,6 @@ from nacre.envs.state import (
 )
 from nacre.spaces import (
     DiscreteActionSpace,
-    MultiDiscreteActionSpace,
     StructuredBox,
     from_gym_action_space,
     observation_batch,
@@ -56,11 +55,8 @@ class SyncEnvs:
         self._obs_space = storage_space(first.observation_space)
         self.num_envs = num_envs
         self.action_space = from_gym_action_space(first.action_space)
-        self._check = ActionCheck(self.action_space, num_envs)
+        self._check = ActionCheck(self.action_space, num_envs, first.action_space.dtype)
         self._discrete = isinstance(self.action_space, DiscreteActionSpace)
-        # MultiBinary envs check their actions' dtype (int8)
-        self._action_dtype = (first.action_space.dtype
-                              if isinstance(self.action_space, MultiDiscreteActionSpace) else None)
         self._structured = isinstance(self._obs_space, StructuredBox)
         discrete_obs = isinstance(self._obs_space, gym.spaces.Discrete)
         self._obs_dtype = np.dtype(np.int64) if discrete_obs else np.dtype(self._obs_space.dtype)
@@ -86,8 +82,6 @@ class SyncEnvs:
 
     def step(self, action: Any) -> ActionResult:
         arr = self._check(action)
-        if self._action_dtype is not None:
-            arr = arr.astype(self._action_dtype)
         actions = arr.tolist() if self._discrete else list(arr)
         steps = [env.step(a) for env, a in zip(self.envs, actions, strict=True)]
         obs_list, rewards, terms, truncs, infos = zip(*steps, strict=True)
