@@ -72,7 +72,8 @@ def learn_replay(engine: Engine, buffer: Buffer, batch_size: int, gradient_steps
     """``gradient_steps`` updates on batches of ``batch_size`` sampled from ``buffer``
     (metrics: the last one's); ``progress`` ∈ [0, 1] is how far the run is."""
     if _prioritized(buffer):
-        return learn_prioritized(engine, cast(PriorityBuffer, buffer), batch_size, gradient_steps, device, progress)
+        return learn_prioritized(engine, cast(PriorityBuffer, buffer), batch_size,
+                                 gradient_steps, device, progress)
     metrics: Metrics = {}
     # One draw of k × batch_size i.i.d. rows is the same distribution as k draws of batch_size
     # rows, at a fraction of the indexing cost; k is capped so a draw of large observations
