@@ -152,6 +152,36 @@ class StructuredBox(gym.spaces.Box):
         self.source = source
 
 
+@dataclass(frozen=True)
+class SequenceReader:
+    """How a network reads a window of observations (the sequence summarizers of
+    :mod:`nacre.history`): ``kind`` lstm | transformer, ``hidden`` features out, ``burn_in``
+    oldest steps read without gradient (R2D2's burn-in), ``layers`` and ``heads`` (transformer)."""
+
+    kind: str
+    hidden: int = 64
+    burn_in: int = 0
+    layers: int = 1
+    heads: int = 2
+
+
+class SequenceBox(gym.spaces.Box):
+    """Windows ``[L, D + 1]`` of the last ``L`` observations (``D`` features each), oldest first;
+    the last feature is 1 on steps of the current episode and 0 on the padding before its start.
+    ``reader`` says which sequence network :func:`~nacre.networks.make_encoder` builds for it,
+    so every learner's networks (and their target copies) read the windows the same way."""
+
+    def __init__(self, observation_space: gym.spaces.Box, length: int,
+                 reader: SequenceReader) -> None:
+        low = np.broadcast_to(observation_space.low, observation_space.shape).astype(np.float32)
+        high = np.broadcast_to(observation_space.high, observation_space.shape).astype(np.float32)
+        row_low = np.concatenate([np.minimum(low, 0), [0.0]]).astype(np.float32)
+        row_high = np.concatenate([np.maximum(high, 0), [1.0]]).astype(np.float32)
+        super().__init__(np.tile(row_low, (length, 1)), np.tile(row_high, (length, 1)),
+                         dtype=np.float32)
+        self.reader = reader
+
+
 _LEAVES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)
 
 

@@ -155,6 +155,12 @@ class History(Protocol):
         (:class:`~nacre.data.ReplayBuffer` ``window``); 1 for the current observation alone."""
         ...
 
+    @property
+    def marked(self) -> bool:
+        """Windows carry a last feature marking the steps of the current episode (1) against
+        the padding before it (0): replay samples must carry it too."""
+        ...
+
     def summary_space(self, observation_space: Any) -> Any:
         """The space of the summaries (what the learner's networks are built for)."""
         ...

@@ -61,7 +61,7 @@ def _no_window(ctx: BuildContext, name: str) -> None:
 def _replay(cfg: ReplayConfig, ctx: BuildContext) -> ReplayBuffer:
     _fits_in_memory(cfg, ctx)
     return ReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
-                        action_space=ctx.action_space, window=ctx.window)
+                        action_space=ctx.action_space, window=ctx.window, marked=ctx.marked)
 
 
 @dataclass(frozen=True)
@@ -85,14 +85,15 @@ def _prioritized(cfg: PrioritizedConfig, ctx: BuildContext) -> PrioritizedReplay
     _fits_in_memory(cfg, ctx)
     return PrioritizedReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
                                    action_space=ctx.action_space, alpha=cfg.alpha,
-                                   beta0=cfg.beta0, epsilon=cfg.epsilon, window=ctx.window)
+                                   beta0=cfg.beta0, epsilon=cfg.epsilon, window=ctx.window,
+                                   marked=ctx.marked)
 
 
 @component("sarsa", ReplayConfig, "replay that also returns the next action taken")
 def _sarsa(cfg: ReplayConfig, ctx: BuildContext) -> SARSABuffer:
     _fits_in_memory(cfg, ctx)
     return SARSABuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
-                       action_space=ctx.action_space, window=ctx.window)
+                       action_space=ctx.action_space, window=ctx.window, marked=ctx.marked)
 
 
 @dataclass(frozen=True)

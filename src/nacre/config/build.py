@@ -97,7 +97,8 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
     learner = _conforming(dataclasses.replace(ctx, observation_space=history.summary_space(
         train_env.observation_space)).make("learner"), Learner, "learner", config)
     # the learner owns γ; multi-step buffers get it from here
-    buffer = _conforming(dataclasses.replace(ctx, gamma=learner.gamma, window=history.window)
+    buffer = _conforming(dataclasses.replace(ctx, gamma=learner.gamma, window=history.window,
+                                             marked=history.marked)
                          .make("buffer"), Buffer, "buffer", config)
     exploration = _conforming(ctx.make("exploration"), Exploration, "exploration", config)
     check_exploration(config, learner, exploration)

@@ -28,7 +28,8 @@ class BuildContext:
 
     Learners and networks see the space of the history summarizer's summaries; buffers see the
     environment's (they store observations) and ``window``, how many past observations a
-    sample must carry (:class:`nacre.types.History`)."""
+    sample must carry, ``marked`` whether windows mark their episode's steps
+    (:class:`nacre.types.History`)."""
 
     config: RunConfig
     observation_space: gym.Space[Any]
@@ -38,6 +39,7 @@ class BuildContext:
     seed: int
     gamma: float | None = None
     window: int = 1
+    marked: bool = False
 
     def make(self, kind: str, component: Component | None = None) -> Any:
         """Build the run's ``kind`` component (or ``component``, e.g. a nested one)."""

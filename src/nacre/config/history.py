@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from nacre.config.context import BuildContext, NoParams
 from nacre.config.registry import Entry, collect
-from nacre.history import IdentityHistory, StackingHistory
+from nacre.errors import check_config
+from nacre.history import IdentityHistory, SequenceHistory, StackingHistory
+from nacre.spaces import SequenceReader
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "history")
@@ -28,3 +30,43 @@ class StackingConfig:
            "state = the last k observations (windows cut from replay when sampled)")
 def _stacking(cfg: StackingConfig, ctx: BuildContext) -> StackingHistory:
     return StackingHistory(cfg.k)
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """``length``: how many of the last observations the LSTM reads at each decision;
+    ``hidden``: its state size; ``burn_in``: oldest steps of a window read without gradient."""
+
+    length: int = 8
+    hidden: int = 64
+    burn_in: int = 0
+
+    def __post_init__(self) -> None:
+        check_config(self, "history", positive=("hidden",))
+
+
+@component("lstm", LSTMConfig,
+           "state = an LSTM's reading of the last `length` observations, trained end to end")
+def _lstm(cfg: LSTMConfig, ctx: BuildContext) -> SequenceHistory:
+    return SequenceHistory(cfg.length, SequenceReader("lstm", cfg.hidden, cfg.burn_in))
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """``length``: how many of the last observations it attends over; ``hidden``: the model
+    width (a multiple of ``heads``); ``layers``: encoder layers."""
+
+    length: int = 8
+    hidden: int = 64
+    layers: int = 1
+    heads: int = 2
+
+    def __post_init__(self) -> None:
+        check_config(self, "history", positive=("hidden", "layers", "heads"))
+
+
+@component("transformer", TransformerConfig,
+           "state = a small transformer over the last `length` observations, trained end to end")
+def _transformer(cfg: TransformerConfig, ctx: BuildContext) -> SequenceHistory:
+    return SequenceHistory(cfg.length, SequenceReader("transformer", cfg.hidden, 0, cfg.layers,
+                                                      cfg.heads))

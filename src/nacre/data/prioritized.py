@@ -58,8 +58,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self, capacity: int, n_step: int = 1, gamma: float | None = None,
         seed: int | None = None, action_space: ActionSpace | None = None,
         alpha: float = 0.6, beta0: float = 0.4, epsilon: float = 1e-6, window: int = 1,
+        marked: bool = False,
     ) -> None:
-        super().__init__(capacity, n_step, gamma, seed, action_space, window)
+        super().__init__(capacity, n_step, gamma, seed, action_space, window, marked)
         if not (math.isfinite(alpha) and alpha >= 0):
             raise InputError("alpha", f"must be a finite number >= 0, got {alpha}")
         if not 0.0 <= beta0 <= 1.0:

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.validate import all_finite, check_allocation, check_count, check_step_values
-from nacre.data.windows import gather_windows, window_rows
+from nacre.data.windows import gather_windows, mark_steps, window_rows
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
 from nacre.losses.returns import n_step_returns
@@ -61,6 +61,8 @@ class ReplayBuffer:
             observations of its episode, ``[N, k, *obs]``, oldest first and zero before the
             episode's start (:mod:`nacre.data.windows`): cut from the ring when sampled, so
             each observation is still stored once.
+        marked: windows carry one more feature, 1 on the steps of the sample's episode and 0 on
+            the padding (what :class:`~nacre.history.SequenceHistory` reads).
 
     Example:
         >>> import torch
@@ -79,10 +81,12 @@ class ReplayBuffer:
     def __init__(
         self, capacity: int, n_step: int = 1, gamma: float | None = None,
         seed: int | None = None, action_space: ActionSpace | None = None, window: int = 1,
+        marked: bool = False,
     ) -> None:
         check_count("capacity", capacity, 1)
         check_count("window", window, 1)
         self.window = window
+        self.marked = marked
         if n_step < 1:
             raise InputError("n_step", f"must be >= 1, got {n_step}")
         if n_step > 1 and gamma is None:
@@ -240,10 +244,13 @@ class ReplayBuffer:
         batch, end = self._gather_steps(t, b)
         if self.window == 1:
             return batch
-        obs, _ = self._windows(t, b)
-        before_next, _ = self._windows(end, b)  # the observations up to the last step
+        obs, mask = self._windows(t, b)
+        before_next, before_mask = self._windows(end, b)  # the observations up to the last step
         # the next observation's window: the same episode's, one step on
         next_obs = torch.cat([before_next[:, 1:], batch.next_obs[:, None]], dim=1)
+        if self.marked:
+            next_mask = torch.cat([before_mask[:, 1:], torch.ones_like(mask[:, :1])], dim=1)
+            obs, next_obs = mark_steps(obs, mask), mark_steps(next_obs, next_mask)
         return replace(batch, obs=obs, next_obs=next_obs)
 
     def _windows(self, t: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:

@@ -42,4 +42,9 @@ def gather_windows(flat: Tensor, rows: Tensor, b: Tensor, mask: Tensor,
     return out * mask.view(*mask.shape, *([1] * (out.dim() - 2))).to(out.dtype)
 
 
-__all__ = ["gather_windows", "window_rows"]
+def mark_steps(windows: Tensor, mask: Tensor) -> Tensor:
+    """``[N, k, D]`` windows with the mask appended as one more feature: ``[N, k, D + 1]``."""
+    return torch.cat([windows.float(), mask[..., None].float()], dim=2)
+
+
+__all__ = ["gather_windows", "mark_steps", "window_rows"]

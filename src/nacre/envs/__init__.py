@@ -2,6 +2,7 @@
 
 from nacre.envs.base import ActionResult, Env
 from nacre.envs.bitflip import BitFlipEnv
+from nacre.envs.cliffwalk import BlindCliffwalkEnv
 from nacre.envs.env_checker import EnvCheck, check_env
 from nacre.envs.gym import GymEnv, GymVectorEnv
 from nacre.envs.make import make_env
@@ -13,6 +14,6 @@ from nacre.envs.wrappers import DiscreteProduct
 
 register_envs()  # nacre/... ids for YAML configs (nacre.envs.registration)
 
-__all__ = ["VELOCITY_FREE", "ActionCost", "ActionResult", "BitFlipEnv", "DiscreteProduct", "Env",
-           "EnvCheck", "EnvLike", "GymEnv", "GymVectorEnv", "PartialObservation", "SparseReward",
-           "check_env", "make_env", "without_velocities"]
+__all__ = ["VELOCITY_FREE", "ActionCost", "ActionResult", "BitFlipEnv", "BlindCliffwalkEnv",
+           "DiscreteProduct", "Env", "EnvCheck", "EnvLike", "GymEnv", "GymVectorEnv",
+           "PartialObservation", "SparseReward", "check_env", "make_env", "without_velocities"]

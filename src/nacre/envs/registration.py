@@ -6,7 +6,8 @@ YAML config can name them as it names ``CartPole-v1``.
 only every 2 steps, as in Pearl's Fig. 6a. Each is the task's own registration (entry point,
 time limit, reward threshold) plus :class:`~nacre.envs.partial.PartialObservation` as an
 additional wrapper, so ``env.kwargs`` reach the task as they would for its plain id.
-``nacre/BitFlip-v0`` is :class:`~nacre.envs.bitflip.BitFlipEnv` (``env.kwargs: {n: 15}``).
+``nacre/BitFlip-v0`` is :class:`~nacre.envs.bitflip.BitFlipEnv` (``env.kwargs: {n: 15}``),
+``nacre/BlindCliffwalk-v0`` :class:`~nacre.envs.cliffwalk.BlindCliffwalkEnv` (``{n: 10}``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ PARTIAL_IDS: dict[str, tuple[str, int]] = {
     "nacre/MountainCarContinuous-PO-v0": ("MountainCarContinuous-v0", 1),
 }
 BITFLIP_ID = "nacre/BitFlip-v0"
+CLIFFWALK_ID = "nacre/BlindCliffwalk-v0"
 
 
 def register_envs() -> None:
@@ -42,6 +44,8 @@ def register_envs() -> None:
                      additional_wrappers=(wrapper,))
     if BITFLIP_ID not in gym.registry:
         gym.register(BITFLIP_ID, entry_point="nacre.envs.bitflip:BitFlipEnv")
+    if CLIFFWALK_ID not in gym.registry:
+        gym.register(CLIFFWALK_ID, entry_point="nacre.envs.cliffwalk:BlindCliffwalkEnv")
 
 
-__all__ = ["BITFLIP_ID", "PARTIAL_IDS", "register_envs"]
+__all__ = ["BITFLIP_ID", "CLIFFWALK_ID", "PARTIAL_IDS", "register_envs"]

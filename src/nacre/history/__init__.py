@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from nacre.errors import ConfigError
+from nacre.history.sequence import SequenceHistory
 from nacre.types import History
 
 
@@ -23,6 +24,7 @@ class IdentityHistory:
     """The state is the current observation (the null default for Markovian tasks)."""
 
     window = 1
+    marked = False
 
     def summary_space(self, observation_space: Any) -> Any:
         return observation_space
@@ -45,6 +47,8 @@ class StackingHistory:
     It has no parameters: replay samples carry the same windows, cut from the ring when drawn
     (:mod:`nacre.data.windows`), so each observation is stored once however large ``k``.
     """
+
+    marked = False
 
     def __init__(self, k: int) -> None:
         if k < 2:
@@ -98,4 +102,4 @@ class HistoryStream:
                                                                             dtype=torch.bool))
 
 
-__all__ = ["HistoryStream", "IdentityHistory", "StackingHistory"]
+__all__ = ["HistoryStream", "IdentityHistory", "SequenceHistory", "StackingHistory"]

@@ -1,6 +1,7 @@
 """Neural network building blocks: encoders, MLPs, Q heads and actor–critics."""
 
 from nacre.networks.actor_critic import ActorCritic
+from nacre.networks.base import Encoder
 from nacre.networks.continuous import (
     ActorAndCritic,
     CategoricalActorTwinQ,
@@ -9,7 +10,6 @@ from nacre.networks.continuous import (
     TwinQCritic,
 )
 from nacre.networks.encoders import (
-    Encoder,
     FlattenEncoder,
     MultiInputEncoder,
     NatureCNN,
@@ -18,8 +18,12 @@ from nacre.networks.encoders import (
 )
 from nacre.networks.mlp import MLP
 from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
+from nacre.networks.sequence import LSTMWindowEncoder, MaskedLSTM, TransformerWindowEncoder
 
 __all__ = [
+    "LSTMWindowEncoder",
+    "MaskedLSTM",
+    "TransformerWindowEncoder",
     "MLP",
     "ActorAndCritic",
     "ActorCritic",

@@ -26,7 +26,7 @@ from nacre.losses.policy import (
     gaussian_log_prob,
     pad_factored_logits,
 )
-from nacre.networks.encoders import Encoder
+from nacre.networks.base import Encoder
 from nacre.networks.mlp import MLP
 
 

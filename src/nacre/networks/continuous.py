@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from nacre.losses.policy import squashed_gaussian_log_prob
-from nacre.networks.encoders import Encoder
+from nacre.networks.base import Encoder
 from nacre.networks.mlp import ACTIVATIONS, MLP
 
 

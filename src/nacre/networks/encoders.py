@@ -10,13 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from nacre.errors import SpaceError
-from nacre.spaces import StructuredBox
-
-
-class Encoder(nn.Module):
-    """An observation encoder: ``forward(obs [B, ...]) -> features [B, out_dim]`` (float)."""
-
-    out_dim: int
+from nacre.networks.base import Encoder
+from nacre.networks.sequence import make_sequence_encoder
+from nacre.spaces import SequenceBox, StructuredBox
 
 
 class FlattenEncoder(Encoder):
@@ -135,9 +131,12 @@ def _image_layout(space: gym.Space[Any]) -> tuple[tuple[int, int, int], bool] | 
 def make_encoder(space: gym.Space[Any], kind: str = "auto") -> Encoder:
     """Pick the encoder for an observation space (``kind``: auto | flatten | cnn): one-hot for
     Discrete, a CNN for uint8 images (``[C, H, W]`` or ``[H, W, C]``, by shape), one encoder
-    per part for Dict and Tuple observations, else flatten."""
+    per part for Dict and Tuple observations, the summarizer's LSTM or transformer for windows
+    of a sequence summarizer (:class:`~nacre.spaces.SequenceBox`), else flatten."""
     if isinstance(space, gym.spaces.Discrete):
         return OneHotEncoder(int(space.n))
+    if isinstance(space, SequenceBox):  # windows of a sequence summarizer: its reader
+        return make_sequence_encoder(space)
     if isinstance(space, StructuredBox):
         return FlattenEncoder(space.shape) if kind == "flatten" else MultiInputEncoder(space)
     if not isinstance(space, gym.spaces.Box):
