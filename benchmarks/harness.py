@@ -128,8 +128,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def versions(dists: Sequence[str] = ("nacre", "torch", "stable-baselines3", "gymnasium",
-                                      "numpy", "matplotlib")) -> dict[str, str]:
+def versions(dists: Sequence[str] = ("nacre", "torch", "stable-baselines3", "sb3-contrib",
+                                      "gymnasium", "numpy", "matplotlib")) -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in dists:
         try:
@@ -251,10 +251,12 @@ def nacre_run(preset: str, seed: int, steps: int, threshold: float,
 
 
 def sb3_run(make_model: Callable[[], Any], env_id: str, seed: int, steps: int,
-            eval_episodes: int, built_by: str) -> dict[str, Any]:
+            eval_episodes: int, built_by: str,
+            wrap_eval: Callable[[Any, Any], Any] | None = None) -> dict[str, Any]:
     """One SB3 run: build the model (timed), ``learn(steps)``, then ``eval_episodes``
     deterministic episodes on a fresh Monitor-wrapped env. ``built_by`` names what the build
-    step does (it is part of the wall time)."""
+    step does (it is part of the wall time); ``wrap_eval(eval_env, model)`` wraps the eval env
+    as training wrapped its own (e.g. a VecNormalize with the trained statistics)."""
     import gymnasium as gym
     import torch
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -270,6 +272,8 @@ def sb3_run(make_model: Callable[[], Any], env_id: str, seed: int, steps: int,
     learn_wall = time.perf_counter() - t1
     eval_env = DummyVecEnv([lambda: Monitor(gym.make(env_id))])
     eval_env.seed(10_000_019 * (seed + 1) + steps)
+    if wrap_eval is not None:
+        eval_env = wrap_eval(eval_env, model)
     t2 = time.perf_counter()
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes,
                                  deterministic=True, return_episode_rewards=True)

@@ -12,7 +12,8 @@ Two runs at a time (returns only: nothing here is timed).
 
     python benchmarks/po_cartpole.py [--seeds 5] [--steps 50000]
 
-Writes benchmarks/results/po_cartpole.json and po_cartpole.md.
+Writes benchmarks/results/po_cartpole.json, po_cartpole.md and po_cartpole.png
+(``--figure-only`` redraws the figure from the JSON).
 """
 
 from __future__ import annotations
@@ -53,11 +54,52 @@ def run(variant: str, seed: int, steps: int) -> dict[str, Any]:
             "best": s["best_eval_return_mean"], "wall_s": time.perf_counter() - started}
 
 
+def figure(results: Path, path: Path) -> None:
+    """Per variant: each seed's best and final return, and their IQM with its 95 % CI."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = json.loads(results.read_text())
+    variants = list(data["summary"])
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, v in enumerate(variants):
+        for dx, key, color in ((-0.15, "best", "C0"), (0.15, "final", "C1")):
+            seeds = [r[key] for r in data["runs"] if r["variant"] == v]
+            s = data["summary"][v][key]
+            low, high = s["iqm_ci95"]
+            ax.scatter([i + dx] * len(seeds), seeds, s=12, color=color, alpha=0.5)
+            ax.errorbar(i + dx, s["iqm"], yerr=[[s["iqm"] - low], [high - s["iqm"]]], fmt="_",
+                        color=color, markersize=18, capsize=4,
+                        label=("best evaluation" if key == "best" else "final return")
+                        if i == 0 else None)
+    ax.axhline(475, color="grey", linestyle=":", linewidth=1)
+    ax.set_xticks(range(len(variants)), variants)
+    ax.set_ylabel("return (IQM, 95% CI; dots: seeds)")
+    ax.set_title(f"Double DQN, nacre/CartPole-PO-v0, {data['steps']:,} steps, "
+                 f"{len(data['seeds'])} seeds", fontsize=10)
+    ax.legend(loc="center right", fontsize=8)
+    ax.set_ylim(0, 520)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--steps", type=int, default=50_000)
+    p.add_argument("--figure-only", action="store_true")
     args = p.parse_args()
+    results = Path(__file__).resolve().parent / "results" / "po_cartpole.json"
+    picture = results.with_suffix(".png")
+    if args.figure_only:
+        figure(results, picture)
+        return
     jobs = [(variant, seed) for seed in range(args.seeds) for variant in VARIANTS]
     runs = []
     with ProcessPoolExecutor(max_workers=2) as pool:
@@ -71,6 +113,7 @@ def main() -> None:
                           {"best": "best evaluation", "final": "final return"},
                           {"env": "nacre/CartPole-PO-v0", "steps": args.steps,
                            "seeds": list(range(args.seeds))}, digits=1))
+    figure(results, picture)
 
 
 if __name__ == "__main__":

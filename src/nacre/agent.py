@@ -119,13 +119,13 @@ class Agent:
         )
         self._static_features: Tensor | None = None
         self._action_space: ActionSpace | None = None
-        self.env_steps = 0
-        self.grad_steps = 0
+        self.env_steps = self.grad_steps = 0
         self._obs: np.ndarray | Tensor | None = None
         self._available: AvailableActions | None = None
         self._action: Tensor | None = None
         self._propensity: Tensor | None = None
         self._history: Tensor | None = None  # the acting envs' (nacre.types.History)
+        self._acted_from: Tensor | None = None  # _history before the last act (StepBatch.state)
         self._num_envs = 0
         self.observation_shape = observation_shape
         # what predict() does to raw observations (nacre.build: flattening, normalization)
@@ -141,9 +141,7 @@ class Agent:
     @action_space.setter
     def action_space(self, space: ActionSpace | None) -> None:
         self._action_space = space
-        self._static_features = (
-            space.features if isinstance(space, DiscreteActionSpace) else None
-        )
+        self._static_features = space.features if isinstance(space, DiscreteActionSpace) else None
         self._box = space if isinstance(space, BoxActionSpace) else None
         self._greedy = exploit_for(space)
 
@@ -170,8 +168,9 @@ class Agent:
         (safe) action, propensity 1. The actions' probabilities go to :attr:`last_propensity`."""
         if self._obs is None or self.action_space is None:
             raise InputError("obs", "call agent.reset(obs, action_space) before agent.act()")
+        self._acted_from = self._history
         action, propensity, self._history = self._decide(self._obs, self._available, exploit,
-                                                         self._action, self._history)
+                                                         self._history)
         self._action = action  # what the policy chose (normalized for Box spaces): stored
         self._propensity = propensity
         return action if self._box is None else self._box.to_env(action)
@@ -181,7 +180,6 @@ class Agent:
         obs: np.ndarray | Tensor,
         available: AvailableActions | None = None,
         exploit: bool = False,
-        last_action: Tensor | None = None,
         stream: HistoryStream | None = None,
     ) -> tuple[Tensor, Tensor]:
         """The act path on given observations, without changing the agent's own state.
@@ -191,7 +189,7 @@ class Agent:
         stream of decisions from call to call; without one, a summarizer sees no past.
         """
         check_observations("obs", obs, self.observation_shape)
-        action, propensity, history = self._decide(obs, available, exploit, last_action,
+        action, propensity, history = self._decide(obs, available, exploit,
                                                    None if stream is None else stream.history)
         if stream is not None:
             stream.history = history
@@ -226,7 +224,6 @@ class Agent:
         obs: np.ndarray | Tensor,
         available: AvailableActions | None,
         exploit: bool,
-        last_action: Tensor | None,
         history: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         if self._action_space is None:
@@ -241,7 +238,7 @@ class Agent:
         mask = None if available is None else available.mask
         explorer = self._greedy if exploit else self.exploration
         try:
-            return self._select(obs_t, available, mask, explorer, last_action, history)
+            return self._select(obs_t, available, mask, explorer, history)
         except RuntimeError as exc:  # torch refusing observations of another shape
             if isinstance(exc, torch.OutOfMemoryError):
                 raise
@@ -249,18 +246,19 @@ class Agent:
                              f"networks: {exc}") from exc
 
     def _select(self, obs_t: Tensor, available: AvailableActions | None, mask: Tensor | None,
-                explorer: Exploration, last_action: Tensor | None, history: Tensor | None
+                explorer: Exploration, history: Tensor | None
                 ) -> tuple[Tensor, Tensor, Tensor | None]:
         assert self._action_space is not None
         with torch.inference_mode():
             if self._null_slots and available is None:  # the common fixed-action-set case
                 scores = self.engine.scores(obs_t, self._static_features)
                 return (*explorer.select(scores, None, self.env_steps, self.generator), None)
-            state, history = self.history.summarize(obs_t, last_action, history)
+            state, history = self.history.summarize(obs_t, history)
             features = self.action_repr.represent(self._action_space, available)
             scores = self.engine.scores(state, features)
             mask = self.safety.filter(state, scores, mask)
-            return (*explorer.select(scores, mask, self.env_steps, self.generator), history)
+            action, propensity = explorer.select(scores, mask, self.env_steps, self.generator)
+            return action, propensity, self.history.record(history, action)
 
     @property
     def last_propensity(self) -> Tensor | None:
@@ -285,7 +283,7 @@ class Agent:
         if self.buffer is not None:
             self.buffer.add(StepBatch(self._obs, self._action, result.reward, result.next_obs,
                                       result.terminated, result.truncated, self._propensity,
-                                      result.valid))
+                                      result.valid, result.cost, self._acted_from))
         elif not np.isfinite(np.asarray(result.reward)).all():
             raise InputError("reward", "contains NaN or inf")
         if not self._identity_history:

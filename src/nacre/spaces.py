@@ -94,6 +94,36 @@ class MultiDiscreteActionSpace:
 ActionSpace = DiscreteActionSpace | BoxActionSpace | MultiDiscreteActionSpace
 
 
+class ActionFeatures:
+    """The actions of ``space`` as ``width`` features in ``[low, high]``, for a history
+    summarizer that keeps the agent's past actions next to its observations (``actions: true``;
+    Pearl's history module reads (observation, action) pairs): one-hot for Discrete (the
+    action's slot), the normalized action clipped to ``[-1, 1]`` for Box, one one-hot block per
+    choice for MultiDiscrete. In a partially observed task the agent's own past pushes tell it
+    which way the system is moving, not only where it is."""
+
+    def __init__(self, space: ActionSpace) -> None:
+        self.space = space
+        if isinstance(space, DiscreteActionSpace):
+            self.width, self.low = space.n, 0.0
+        elif isinstance(space, BoxActionSpace):
+            self.width, self.low = int(np.prod(space.shape)), -1.0
+        else:
+            self.width, self.low = sum(space.nvec), 0.0
+        self.high = 1.0
+
+    def encode(self, action: Tensor) -> Tensor:
+        """``[N]`` (Discrete), ``[N, d]`` (Box) or ``[N, k]`` (MultiDiscrete) actions as
+        ``[N, width]`` float32 features."""
+        space = self.space
+        if isinstance(space, DiscreteActionSpace):
+            return torch.nn.functional.one_hot(action.long().reshape(-1), space.n).float()
+        if isinstance(space, BoxActionSpace):
+            return action.float().reshape(action.shape[0], -1).clamp(-1.0, 1.0)
+        return torch.cat([torch.nn.functional.one_hot(action[:, i].long(), n).float()
+                          for i, n in enumerate(space.nvec)], dim=1)
+
+
 @dataclass(frozen=True, eq=False)
 class AvailableActions:
     """Which of the ``K`` actions each of the ``B`` decisions may take this step.
@@ -166,20 +196,35 @@ class SequenceReader:
 
 
 class SequenceBox(gym.spaces.Box):
-    """Windows ``[L, D + 1]`` of the last ``L`` observations (``D`` features each), oldest first;
-    the last feature is 1 on steps of the current episode and 0 on the padding before its start.
-    ``reader`` says which sequence network :func:`~nacre.networks.make_encoder` builds for it,
-    so every learner's networks (and their target copies) read the windows the same way."""
+    """Windows ``[L, D + A + 1]`` of the last ``L`` steps, oldest first: each row holds the
+    step's observation (``D`` features), the action taken there (``A`` features of
+    ``actions``; none without it; zeros on the current step, whose action is not chosen yet)
+    and a last feature, 1 on steps of the current episode and 0 on the padding before its
+    start. ``reader`` says which network :func:`~nacre.networks.make_encoder` builds for it, so
+    every learner's networks (and their target copies) read the windows the same way; None
+    for a stacking summarizer's plain window (the network's own encoder flattens it)."""
 
     def __init__(self, observation_space: gym.spaces.Box, length: int,
-                 reader: SequenceReader) -> None:
+                 reader: SequenceReader | None, actions: ActionFeatures | None = None) -> None:
         low = np.broadcast_to(observation_space.low, observation_space.shape).astype(np.float32)
         high = np.broadcast_to(observation_space.high, observation_space.shape).astype(np.float32)
-        row_low = np.concatenate([np.minimum(low, 0), [0.0]]).astype(np.float32)
-        row_high = np.concatenate([np.maximum(high, 0), [1.0]]).astype(np.float32)
-        super().__init__(np.tile(row_low, (length, 1)), np.tile(row_high, (length, 1)),
-                         dtype=np.float32)
+        a = 0 if actions is None else actions.width
+        a_low, a_high = (0.0, 0.0) if actions is None else (actions.low, actions.high)
+        row_low = np.concatenate([np.minimum(low, 0), np.full(a, min(a_low, 0.0)), [0.0]])
+        row_high = np.concatenate([np.maximum(high, 0), np.full(a, a_high), [1.0]])
+        super().__init__(np.tile(row_low.astype(np.float32), (length, 1)),
+                         np.tile(row_high.astype(np.float32), (length, 1)), dtype=np.float32)
         self.reader = reader
+
+
+class RecurrentBox(gym.spaces.Box):
+    """Summaries ``[H]`` of a recurrent summarizer: the hidden state of ``cell``, an LSTM cell
+    carried from step to step (:class:`~nacre.history.RecurrentHistory`). A learner built for
+    it trains ``cell`` too, re-running it over the rollout's steps (recurrent PPO)."""
+
+    def __init__(self, cell: torch.nn.LSTMCell) -> None:
+        super().__init__(-1.0, 1.0, (cell.hidden_size,), dtype=np.float32)  # h = o · tanh(c)
+        self.cell = cell
 
 
 _LEAVES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)

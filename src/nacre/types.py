@@ -20,7 +20,7 @@ from torch import Tensor
 from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.rollout import Rollout
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
-from nacre.spaces import ActionSpace, AvailableActions
+from nacre.spaces import ActionFeatures, ActionSpace, AvailableActions
 
 Metrics = dict[str, Tensor]
 
@@ -161,6 +161,12 @@ class History(Protocol):
         the padding before it (0): replay samples must carry it too."""
         ...
 
+    @property
+    def actions(self) -> ActionFeatures | None:
+        """How window rows encode the action taken at each step (None: rows hold no actions);
+        replay samples must carry them too."""
+        ...
+
     def summary_space(self, observation_space: Any) -> Any:
         """The space of the summaries (what the learner's networks are built for)."""
         ...
@@ -170,9 +176,13 @@ class History(Protocol):
         and device)."""
         ...
 
-    def summarize(self, obs: Tensor, last_action: Tensor | None,
-                  history: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def summarize(self, obs: Tensor, history: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """``(summary, history)`` after observing ``obs`` ``[B, ...]``."""
+        ...
+
+    def record(self, history: Tensor | None, action: Tensor) -> Tensor | None:
+        """``history`` once ``action`` ``[B, ...]`` was chosen on its latest summary (what a
+        summarizer that keeps actions writes into the current step's row)."""
         ...
 
     def reset(self, history: Tensor | None, done: Tensor) -> Tensor | None:

@@ -65,15 +65,22 @@ SMALL_OVERRIDES = {
         "network={name: categorical_twin_q, actor_hidden: [16], critic_hidden: [16]}",
         "train.train_freq=1", "train.gradient_steps=1",
     ],
-    # a sequence summarizer: its window and weights resume mid-episode, bit for bit
+    # a sequence summarizer: its window (with the actions taken, for SAC) and weights resume
+    # mid-episode, bit for bit
     "cartpole-po-lstm-dqn": [*SMALL, "env.id=nacre/CartPole-PO-v0",
                              "history={name: lstm, length: 4, hidden: 8}"],
     "pendulum-po-lstm-sac": [*CONTINUOUS_SMALL, "env.id=nacre/Pendulum-PO-v0",
+                             "history={name: lstm, length: 3, hidden: 8, actions: true}"],
+    # windows in rollouts: the checkpoint inside a rollout keeps the context rows too
+    "cartpole-po-lstm-ppo": [*PPO_SMALL, "env.id=nacre/CartPole-PO-v0",
                              "history={name: lstm, length: 3, hidden: 8}"],
+    # a carried LSTM state: the agent's states and the rollout's starting ones resume exactly
+    "cartpole-po-recurrent-ppo": [*PPO_SMALL, "history={name: recurrent, hidden: 8}"],
 }
 PRESET_OF = {"cartpole-reinforce": "cartpole-ppo", "cartpole-ppo-normalized": "cartpole-ppo",
              "pendulum-ddpg": "pendulum-td3", "cartpole-sac-discrete": "cartpole-dqn",
-             "cartpole-po-lstm-dqn": "cartpole-dqn", "pendulum-po-lstm-sac": "pendulum-sac"}
+             "cartpole-po-lstm-dqn": "cartpole-dqn", "pendulum-po-lstm-sac": "pendulum-sac",
+             "cartpole-po-lstm-ppo": "cartpole-ppo"}
 
 
 def small_run(out: Path, steps: int = 1200, seed: int = 0, extra: tuple[str, ...] = (),
@@ -130,7 +137,9 @@ FIRST_WEIGHT = {"cartpole-dqn": "learner/q/head.mlp.0.weight",
                 "pendulum-ddpg": "learner/actor/mlp.0.weight",
                 "cartpole-sac-discrete": "learner/net/actor.0.weight",
                 "cartpole-po-lstm-dqn": "learner/q/encoder.lstm.cell.weight_ih",
-                "pendulum-po-lstm-sac": "learner/actor/encoder.lstm.cell.weight_ih"}
+                "pendulum-po-lstm-sac": "learner/actor/encoder.lstm.cell.weight_ih",
+                "cartpole-po-lstm-ppo": "learner/net/encoder.lstm.cell.weight_ih",
+                "cartpole-po-recurrent-ppo": "learner/cell/weight_ih"}
 
 
 @pytest.mark.parametrize("preset", sorted(SMALL_OVERRIDES))

@@ -20,10 +20,10 @@ def test_stacking_keeps_the_last_k_observations_per_stream() -> None:
     h = StackingHistory(3)
     state = h.initial(2, torch.zeros(2, 1))
     for t in range(1, 5):
-        window, state = h.summarize(torch.tensor([[t], [10.0 * t]]), None, state)
+        window, state = h.summarize(torch.tensor([[t], [10.0 * t]]), state)
     assert window[:, :, 0].tolist() == [[2, 3, 4], [20, 30, 40]]
     state = h.reset(state, torch.tensor([False, True]))
-    window, state = h.summarize(torch.tensor([[5.0], [50.0]]), None, state)
+    window, state = h.summarize(torch.tensor([[5.0], [50.0]]), state)
     assert window[:, :, 0].tolist() == [[3, 4, 5], [0, 0, 50]]  # env 1's episode started anew
 
 
@@ -75,9 +75,35 @@ def test_predict_with_a_stream_remembers_and_without_one_does_not() -> None:
     run.env.close()
 
 
-@pytest.mark.parametrize("buffer", ["rollout", "online"])
-def test_buffers_without_windows_refuse_a_stacking_history(buffer: str) -> None:
+def test_the_online_buffer_refuses_a_stacking_history() -> None:
     cfg = nacre.load_preset("cartpole-ppo").with_overrides(
-        ["history={name: stacking, k: 3}", f"buffer.name={buffer}"])
-    with pytest.raises(ConfigError, match="use buffer replay"):
+        ["history={name: stacking, k: 3}", "buffer.name=online"])
+    with pytest.raises(ConfigError, match="use buffer replay, prioritized or rollout"):
         nacre.build(cfg)
+
+
+@pytest.mark.parametrize("history", ["{name: stacking, k: 3}",
+                                     "{name: lstm, length: 3, hidden: 8, actions: true}"])
+def test_rollouts_carry_the_windows_acted_on_across_rollouts(history: str) -> None:
+    """Each rollout's windows are the ones the policy acted on, the first ones reaching back
+    into the previous rollout (the buffer keeps its last k - 1 steps)."""
+    run = nacre.build(nacre.load_preset("cartpole-ppo").with_overrides(
+        [f"history={history}", "env.id=nacre/CartPole-PO-v0", "env.num_envs=2",
+         "train.train_freq=10"]))
+    agent, env = run.agent, run.env
+    agent.reset(env.reset(seed=0), env.action_space)
+    assert agent.buffer is not None
+    for _ in range(3):  # three rollouts of 5 steps per env, each learned on and cleared
+        acted = []
+        for _ in range(5):
+            agent.act()
+            assert agent._history is not None  # noqa: SLF001
+            window = agent._history.clone()  # noqa: SLF001
+            if window.shape[-1] == 5:  # with actions: the network saw zeros in the last slot
+                window[:, -1, 2:4] = 0
+            acted.append(window)
+            agent.observe(env.step(agent._action))  # noqa: SLF001
+        rollout = agent.buffer.rollout()  # type: ignore[attr-defined]
+        assert torch.equal(rollout.obs, torch.stack(acted))
+        agent.learn(10)
+    run.env.close()

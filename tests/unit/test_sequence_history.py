@@ -10,8 +10,15 @@ from torch import nn
 import nacre
 from nacre.errors import ConfigError
 from nacre.history import SequenceHistory
+from nacre.networks.encoders import FlattenEncoder
 from nacre.networks.sequence import LSTMWindowEncoder, TransformerWindowEncoder
-from nacre.spaces import SequenceReader
+from nacre.spaces import (
+    ActionFeatures,
+    BoxActionSpace,
+    DiscreteActionSpace,
+    MultiDiscreteActionSpace,
+    SequenceReader,
+)
 
 LSTM = ["history={name: lstm, length: 4, hidden: 16}", "env.id=nacre/CartPole-PO-v0",
         "train.learning_starts=50", "train.eval_episodes=2", "network.hidden=[16]"]
@@ -29,10 +36,10 @@ def test_windows_mark_the_episode_steps_and_reset_per_stream() -> None:
     h = SequenceHistory(3, SequenceReader("lstm"))
     state = h.initial(2, torch.zeros(2, 1))
     for t in range(1, 3):
-        window, state = h.summarize(torch.tensor([[t], [10.0 * t]]), None, state)
+        window, state = h.summarize(torch.tensor([[t], [10.0 * t]]), state)
     assert window[0].tolist() == [[0, 0], [1, 1], [2, 1]]
     state = h.reset(state, torch.tensor([False, True]))
-    window, state = h.summarize(torch.tensor([[3.0], [30.0]]), None, state)
+    window, state = h.summarize(torch.tensor([[3.0], [30.0]]), state)
     assert window.tolist() == [[[1, 1], [2, 1], [3, 1]], [[0, 0], [0, 0], [30, 1]]]
 
 
@@ -74,21 +81,54 @@ def test_burn_in_steps_pass_no_gradient() -> None:
     assert float(window.grad[0, 2:, 0].abs().sum()) > 0.0
 
 
-def test_the_acting_window_is_the_window_replay_returns() -> None:
-    run = nacre.build(nacre.load_preset("cartpole-dqn").with_overrides(LSTM))
+@pytest.mark.parametrize("actions", [False, True])
+def test_the_acting_window_is_the_window_replay_returns(actions: bool) -> None:
+    run = nacre.build(nacre.load_preset("cartpole-dqn").with_overrides(
+        [*LSTM, f"history.actions={str(actions).lower()}"]))
     agent, env = run.agent, run.env
     agent.reset(env.reset(seed=0), env.action_space)
     seen = {}
     for _ in range(60):
         agent.act()
         assert agent._history is not None  # noqa: SLF001
-        seen[tuple(agent._history[0, -1].tolist())] = agent._history[0].clone()  # noqa: SLF001
+        window = agent._history[0].clone()  # noqa: SLF001
+        if actions:  # the action was written after the choice: the network saw zeros there
+            assert window[-1, 2:4].tolist() in ([1, 0], [0, 1])
+            assert window[-1, 2:4].argmax().item() == agent._action[0].item()  # noqa: SLF001
+            window[-1, 2:4] = 0
+        seen[tuple(window[-1].tolist())] = window
         agent.observe(env.step(agent._action))  # noqa: SLF001
     assert agent.buffer is not None
     batch = agent.buffer.sample(200)
-    assert batch.obs.shape == (200, 4, 3)
+    assert batch.obs.shape == (200, 4, 5 if actions else 3)
     for window in batch.obs:
         assert torch.equal(seen[tuple(window[-1].tolist())], window)
+    # the next window is the one the next decision reads (unless the episode ended there)
+    nexts = [w for w, done in zip(batch.next_obs, batch.terminated, strict=True) if not done
+             and tuple(w[-1].tolist()) in seen]
+    assert len(nexts) > 150
+    for window in nexts:
+        assert torch.equal(seen[tuple(window[-1].tolist())], window)
+    run.env.close()
+
+
+def test_actions_are_encoded_per_space() -> None:
+    one_hot = ActionFeatures(DiscreteActionSpace(3))
+    assert one_hot.encode(torch.tensor([2, 0])).tolist() == [[0, 0, 1], [1, 0, 0]]
+    box = ActionFeatures(BoxActionSpace(torch.zeros(2), torch.ones(2)))
+    assert box.encode(torch.tensor([[0.5, -3.0]])).tolist() == [[0.5, -1.0]]
+    multi = ActionFeatures(MultiDiscreteActionSpace((2, 3)))
+    assert multi.encode(torch.tensor([[1, 2]])).tolist() == [[0, 1, 0, 0, 1]]
+    assert (one_hot.width, box.width, multi.width) == (3, 2, 5)
+
+
+def test_stacking_with_actions_flattens_marked_rows() -> None:
+    run = nacre.build(nacre.load_preset("cartpole-po-stack-dqn").with_overrides(
+        ["history={name: stacking, k: 3, actions: true}"]))
+    assert isinstance(run.agent.history, SequenceHistory)
+    assert run.agent.history.reader is None
+    assert isinstance(run.agent.learner.q.encoder, FlattenEncoder)  # type: ignore[attr-defined]
+    assert run.agent.learner.q.encoder.out_dim == 3 * (2 + 2 + 1)  # type: ignore[attr-defined]
     run.env.close()
 
 
@@ -123,7 +163,7 @@ def test_predict_streams_carry_the_window() -> None:
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("history={name: lstm, length: 1}", "reads >= 2 observations"),
+    ("history={name: lstm, length: 1}", "must hold >= 2 steps"),
     ("history={name: lstm, length: 4, burn_in: 4}", "burn_in must be in"),
     ("history={name: lstm, hidden: 0}", "history.hidden"),
     ("history={name: transformer, hidden: 15, heads: 2}", "multiple of history.heads"),

@@ -54,14 +54,15 @@ def _no_window(ctx: BuildContext, name: str) -> None:
     if ctx.window > 1:
         raise ConfigError(f"buffer {name!r} hands over single observations, and history "
                           f"{ctx.config.history.name!r} reads the last {ctx.window}: use buffer "
-                          "replay (its samples carry windows)")
+                          "replay, prioritized or rollout (their samples carry windows)")
 
 
 @component("replay", ReplayConfig, "uniform replay on ring storage, optional n-step")
 def _replay(cfg: ReplayConfig, ctx: BuildContext) -> ReplayBuffer:
     _fits_in_memory(cfg, ctx)
     return ReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
-                        action_space=ctx.action_space, window=ctx.window, marked=ctx.marked)
+                        action_space=ctx.action_space, window=ctx.window, marked=ctx.marked,
+                       actions=ctx.actions)
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,15 @@ def _prioritized(cfg: PrioritizedConfig, ctx: BuildContext) -> PrioritizedReplay
     return PrioritizedReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
                                    action_space=ctx.action_space, alpha=cfg.alpha,
                                    beta0=cfg.beta0, epsilon=cfg.epsilon, window=ctx.window,
-                                   marked=ctx.marked)
+                                   marked=ctx.marked, actions=ctx.actions)
 
 
 @component("sarsa", ReplayConfig, "replay that also returns the next action taken")
 def _sarsa(cfg: ReplayConfig, ctx: BuildContext) -> SARSABuffer:
     _fits_in_memory(cfg, ctx)
     return SARSABuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
-                       action_space=ctx.action_space, window=ctx.window, marked=ctx.marked)
+                       action_space=ctx.action_space, window=ctx.window, marked=ctx.marked,
+                       actions=ctx.actions)
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,13 @@ def _her(cfg: HindsightConfig, ctx: BuildContext) -> HindsightReplayBuffer:
 @component("rollout", NoParams,
            "one on-policy rollout of train.train_freq / num_envs steps per env")
 def _rollout(cfg: NoParams, ctx: BuildContext) -> RolloutBuffer:
-    _no_window(ctx, "rollout")
     train = ctx.config.train
     if train.train_freq % ctx.num_envs:
         raise ConfigError(f"train.train_freq ({train.train_freq}) must be a multiple of "
                           f"env.num_envs ({ctx.num_envs}) with buffer 'rollout': it is the "
                           "rollout length in env steps (n_steps × num_envs)")
-    return RolloutBuffer(train.train_freq // ctx.num_envs, action_space=ctx.action_space)
+    return RolloutBuffer(train.train_freq // ctx.num_envs, action_space=ctx.action_space,
+                         window=ctx.window, marked=ctx.marked, actions=ctx.actions)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ from nacre.envs.normalize import Normalize
 from nacre.envs.observations import Observations
 from nacre.envs.sources import Copies, EnvLike, env_name
 from nacre.errors import ConfigError
+from nacre.history.recurrent import RecurrentHistory
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
+from nacre.learners.policy.recurrent_ppo import RecurrentPPO
 from nacre.spaces import StructuredBox
 from nacre.types import (
     ActionRepresentation,
@@ -98,11 +100,13 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
         train_env.observation_space)).make("learner"), Learner, "learner", config)
     # the learner owns γ; multi-step buffers get it from here
     buffer = _conforming(dataclasses.replace(ctx, gamma=learner.gamma, window=history.window,
-                                             marked=history.marked)
+                                             marked=history.marked,
+                                             actions=history.actions)
                          .make("buffer"), Buffer, "buffer", config)
     exploration = _conforming(ctx.make("exploration"), Exploration, "exploration", config)
     check_exploration(config, learner, exploration)
     check_buffer(config, learner, buffer)
+    check_history(config, history, learner)
     check_bandit_wiring(config, train_env, learner, buffer)
     agent = Agent(
         learner,
@@ -216,6 +220,14 @@ def check_buffer(config: RunConfig, learner: Learner, buffer: Buffer) -> None:
             f"learner {config.learner.name!r} needs buffer 'sarsa' (it stores the next action);"
             f" got buffer {config.buffer.name!r}: set buffer.name to sarsa"
         )
+
+
+def check_history(config: RunConfig, history: History, learner: Learner) -> None:
+    """A carried LSTM state needs the learner that re-runs (and trains) its LSTM."""
+    if isinstance(history, RecurrentHistory) and not isinstance(learner, RecurrentPPO):
+        raise ConfigError(f"history 'recurrent' carries an LSTM state that only learner ppo "
+                          f"trains (recurrent PPO); learner {config.learner.name!r} reads "
+                          "windows: use history lstm (or transformer, stacking)")
 
 
 def check_bandit_wiring(config: RunConfig, env: Env, learner: Learner, buffer: Buffer) -> None:

@@ -11,7 +11,12 @@ import torch
 from nacre.config.registry import lookup
 from nacre.config.run import Component, RunConfig
 from nacre.errors import ConfigError, InputError, NacreError
-from nacre.spaces import ActionSpace, DiscreteActionSpace, MultiDiscreteActionSpace
+from nacre.spaces import (
+    ActionFeatures,
+    ActionSpace,
+    DiscreteActionSpace,
+    MultiDiscreteActionSpace,
+)
 
 N = TypeVar("N")
 
@@ -40,6 +45,7 @@ class BuildContext:
     gamma: float | None = None
     window: int = 1
     marked: bool = False
+    actions: ActionFeatures | None = None
 
     def make(self, kind: str, component: Component | None = None) -> Any:
         """Build the run's ``kind`` component (or ``component``, e.g. a nested one)."""

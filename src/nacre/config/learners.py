@@ -18,6 +18,7 @@ from nacre.learners.bandits.neural import NeuralBandit, NeuralBanditConfig, Neur
 from nacre.learners.bandits.per_arm import PerArm
 from nacre.learners.policy.ddpg import DDPG, DDPGConfig
 from nacre.learners.policy.ppo import PPO, PPOConfig
+from nacre.learners.policy.recurrent_ppo import RecurrentPPO
 from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
 from nacre.learners.policy.sac import SAC, SACConfig
 from nacre.learners.policy.sac_discrete import DiscreteSAC, DiscreteSACConfig
@@ -32,7 +33,7 @@ from nacre.networks.continuous import (
     SquashedGaussianActor,
 )
 from nacre.networks.q import QNetwork
-from nacre.spaces import DiscreteActionSpace
+from nacre.spaces import DiscreteActionSpace, RecurrentBox
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "learner")
@@ -86,6 +87,9 @@ def _actor_critic(ctx: BuildContext) -> ActorCritic:
            "PPO (Schulman et al. 2017), discrete and continuous; needs network actor_critic, "
            "buffer rollout, exploration policy")
 def _ppo(cfg: PPOConfig, ctx: BuildContext) -> PPO:
+    space = ctx.observation_space
+    if isinstance(space, RecurrentBox):  # history recurrent: the heads read its LSTM state
+        return RecurrentPPO(_actor_critic(ctx), space.cell, cfg, seed=ctx.seed + 2)
     return PPO(_actor_critic(ctx), cfg, seed=ctx.seed + 2)
 
 

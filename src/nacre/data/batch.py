@@ -18,7 +18,10 @@ class StepBatch:
     Every field has leading dimension ``B`` and may be a NumPy array or a tensor (buffers
     validate and convert). ``propensity`` is the behaviour policy's probability of ``action``
     (None: 1); ``valid`` is False on steps that are not transitions (the reset step of
-    Gymnasium's NEXT_STEP autoreset; None: all valid).
+    Gymnasium's NEXT_STEP autoreset; None: all valid); ``cost`` the step's cost
+    (``info["cost"]``; None: none reported); ``state`` the history summarizer's state the
+    action was chosen from (a rollout buffer keeps the one of its first step, from which
+    recurrent PPO re-runs its LSTM; None: the summarizer keeps none).
     """
 
     obs: Any
@@ -29,6 +32,8 @@ class StepBatch:
     truncated: Any
     propensity: Any = None
     valid: Any = None
+    cost: Any = None
+    state: Any = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,8 @@ class TransitionBatch:
     ``propensity`` is the behaviour policy's probability of ``action`` (for off-policy
     evaluation); ``weight`` holds importance weights from prioritized samplers, and ``index``
     the storage slot each row was drawn from (so the learner's TD errors can update its
-    priority).
+    priority); ``cost`` the step's cost, discounted over the same steps as ``reward`` for
+    k-step returns (None: the env reports no cost).
     On-policy learners get minibatches of a processed rollout: ``advantage``, ``returns`` (the
     value targets), ``log_prob`` and ``value`` (of the policy and critic that collected it).
     """
@@ -56,6 +62,7 @@ class TransitionBatch:
     propensity: Tensor | None = None
     weight: Tensor | None = None
     index: Tensor | None = None
+    cost: Tensor | None = None
     advantage: Tensor | None = None
     returns: Tensor | None = None
     log_prob: Tensor | None = None

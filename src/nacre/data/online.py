@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from nacre.data.batch import StepBatch, TransitionBatch
-from nacre.data.replay import as_batch_array
-from nacre.data.validate import all_finite, check_count, check_step_values
+from nacre.data.validate import all_finite, as_batch_array, check_count, check_step_values
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
 from nacre.spaces import ActionSpace, DiscreteActionSpace

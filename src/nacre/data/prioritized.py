@@ -28,7 +28,7 @@ from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.replay import ReplayBuffer
 from nacre.data.sumtree import SumTree
 from nacre.errors import InputError
-from nacre.spaces import ActionSpace
+from nacre.spaces import ActionFeatures, ActionSpace
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):
@@ -58,9 +58,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self, capacity: int, n_step: int = 1, gamma: float | None = None,
         seed: int | None = None, action_space: ActionSpace | None = None,
         alpha: float = 0.6, beta0: float = 0.4, epsilon: float = 1e-6, window: int = 1,
-        marked: bool = False,
+        marked: bool = False, actions: ActionFeatures | None = None,
     ) -> None:
-        super().__init__(capacity, n_step, gamma, seed, action_space, window, marked)
+        super().__init__(capacity, n_step, gamma, seed, action_space, window, marked,
+                         actions)
         if not (math.isfinite(alpha) and alpha >= 0):
             raise InputError("alpha", f"must be a finite number >= 0, got {alpha}")
         if not 0.0 <= beta0 <= 1.0:

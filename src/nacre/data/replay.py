@@ -22,28 +22,25 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import StepBatch, TransitionBatch
-from nacre.data.validate import all_finite, check_allocation, check_count, check_step_values
+from nacre.data.cost import CostColumn
+from nacre.data.validate import (
+    all_finite,
+    as_batch_array,
+    check_allocation,
+    check_count,
+    check_step_values,
+)
 from nacre.data.windows import gather_windows, mark_steps, window_rows
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
 from nacre.losses.returns import n_step_returns
-from nacre.spaces import ActionSpace, DiscreteActionSpace
+from nacre.spaces import ActionFeatures, ActionSpace, DiscreteActionSpace
 
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "propensity")
 
 
 def _np(value: Any) -> Any:
     return value.numpy(force=True) if isinstance(value, Tensor) else value
-
-
-def as_batch_array(name: str, value: Any) -> np.ndarray:
-    """``value`` (tensor or array-like) as a NumPy array with a leading batch dimension."""
-    if isinstance(value, Tensor):
-        value = value.numpy(force=True)  # detached, on the CPU
-    arr = np.asarray(value)
-    if arr.ndim == 0:
-        raise InputError(name, "expected a batch with a leading dimension B, got a scalar")
-    return arr
 
 
 class ReplayBuffer:
@@ -63,6 +60,8 @@ class ReplayBuffer:
             each observation is still stored once.
         marked: windows carry one more feature, 1 on the steps of the sample's episode and 0 on
             the padding (what :class:`~nacre.history.SequenceHistory` reads).
+        actions: with ``marked``, each window row also holds the features of the action taken
+            at its step (zeros on the last, the sample's own step), encoded by ``actions``.
 
     Example:
         >>> import torch
@@ -81,12 +80,15 @@ class ReplayBuffer:
     def __init__(
         self, capacity: int, n_step: int = 1, gamma: float | None = None,
         seed: int | None = None, action_space: ActionSpace | None = None, window: int = 1,
-        marked: bool = False,
+        marked: bool = False, actions: ActionFeatures | None = None,
     ) -> None:
         check_count("capacity", capacity, 1)
         check_count("window", window, 1)
+        if actions is not None and not marked:
+            raise InputError("actions", "window rows hold actions only with marked=True")
         self.window = window
         self.marked = marked
+        self.actions = actions
         if n_step < 1:
             raise InputError("n_step", f"must be >= 1, got {n_step}")
         if n_step > 1 and gamma is None:
@@ -102,6 +104,7 @@ class ReplayBuffer:
         self._arrays: dict[str, np.ndarray] = {}
         self._flat: dict[str, Tensor] = {}
         self._valid: np.ndarray | None = None
+        self._cost = CostColumn()  # allocated when the first cost arrives
         self._shape_list: list[tuple[int, ...]] = []
         self._t_rows = 0
         self._num_envs = 0
@@ -131,7 +134,7 @@ class ReplayBuffer:
     def nbytes(self) -> int:
         """Bytes held by the preallocated storage."""
         total = sum(a.nbytes for a in self._arrays.values())
-        return total + (0 if self._valid is None else self._valid.nbytes)
+        return total + (0 if self._valid is None else self._valid.nbytes) + self._cost.nbytes
 
     def add(self, step: StepBatch) -> None:
         """Append one step of ``B`` transitions (each field has leading dim ``B``).
@@ -161,6 +164,7 @@ class ReplayBuffer:
                 raise InputError("next_obs", "contains NaN or inf")
             self._checked = values[3]
         pos = self._pos
+        self._cost.write(pos, step.cost, self._t_rows, self._num_envs)
         for arr, value in zip(self._arrays.values(), values, strict=True):
             arr[pos] = value
         if step.valid is not None:
@@ -244,17 +248,25 @@ class ReplayBuffer:
         batch, end = self._gather_steps(t, b)
         if self.window == 1:
             return batch
-        obs, mask = self._windows(t, b)
-        before_next, before_mask = self._windows(end, b)  # the observations up to the last step
+        obs, mask, rows = self._windows(t, b)
+        before_next, before_mask, end_rows = self._windows(end, b)  # up to the last step
         # the next observation's window: the same episode's, one step on
         next_obs = torch.cat([before_next[:, 1:], batch.next_obs[:, None]], dim=1)
         if self.marked:
             next_mask = torch.cat([before_mask[:, 1:], torch.ones_like(mask[:, :1])], dim=1)
+            if self.actions is not None:  # each row with its step's action; the last one's
+                acts = self._actions(rows, b, mask)  # is not chosen yet when acting: zero
+                end_acts = self._actions(end_rows, b, before_mask)
+                zero = torch.zeros_like(acts[:, :1])
+                obs = torch.cat([obs.float(), torch.cat([acts[:, :-1], zero], 1)], dim=2)
+                next_obs = torch.cat([next_obs.float(), torch.cat([end_acts[:, 1:], zero], 1)],
+                                     dim=2)
             obs, next_obs = mark_steps(obs, mask), mark_steps(next_obs, next_mask)
         return replace(batch, obs=obs, next_obs=next_obs)
 
-    def _windows(self, t: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-        """The ``window`` observations ending at rows ``t`` of columns ``b`` and their mask."""
+    def _windows(self, t: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The ``window`` observations ending at rows ``t`` of columns ``b``, their mask and
+        rows."""
         k, f = self.window, self._flat
         oldest = (self._pos - self._rows) % self._t_rows
         back = torch.remainder(t[:, None] - 1 - torch.arange(k - 1), self._t_rows)
@@ -262,7 +274,15 @@ class ReplayBuffer:
         stops = f["terminated"][flat_back] | f["truncated"][flat_back]
         rows, mask = window_rows(t, k, self._t_rows, torch.remainder(t - oldest, self._t_rows),
                                  stops)
-        return gather_windows(f["obs"], rows, b, mask, self._num_envs), mask
+        return gather_windows(f["obs"], rows, b, mask, self._num_envs), mask, rows
+
+    def _actions(self, rows: Tensor, b: Tensor, mask: Tensor) -> Tensor:
+        """The features ``[N, k, A]`` of the actions stored at ``rows`` of columns ``b``."""
+        assert self.actions is not None
+        n, k = rows.shape
+        acts = self.actions.encode(self._flat["action"][(rows * self._num_envs
+                                                         + b[:, None]).reshape(-1)])
+        return acts.view(n, k, -1) * mask[..., None].float()
 
     def _gather_steps(self, t: Tensor, b: Tensor) -> tuple[TransitionBatch, Tensor]:
         """The transitions at rows ``t`` of columns ``b``, and the rows their (n-step) next
@@ -284,6 +304,7 @@ class ReplayBuffer:
                 terminated=f["terminated"][idx].float(),
                 next_action=next_action,
                 propensity=f["propensity"][idx],
+                cost=self._cost.gather(idx),
             ), t
         k = torch.arange(self.n_step)
         rows = torch.remainder(t[:, None] + k, self._t_rows)  # [N, n]
@@ -294,6 +315,8 @@ class ReplayBuffer:
         flat = rows * self._num_envs + b[:, None]
         stops = f["terminated"][flat] | f["truncated"][flat]
         ret, last, steps = n_step_returns(f["reward"][flat], stops, available, self.gamma)
+        costs = self._cost.gather(flat)  # discounted over the same steps as the rewards
+        cost = None if costs is None else n_step_returns(costs, stops, available, self.gamma)[0]
         end = flat.gather(1, last[:, None]).squeeze(1)
         end_t = rows.gather(1, last[:, None]).squeeze(1)
         if self.needs_next_action:
@@ -308,6 +331,7 @@ class ReplayBuffer:
             discount=self.gamma ** steps.to(torch.float32),
             next_action=next_action,
             propensity=f["propensity"][idx],
+            cost=cost,
         ), end_t
 
     def mark_episodes_cut(self) -> None:
@@ -333,6 +357,9 @@ class ReplayBuffer:
                    else torch.from_numpy(arr.copy()) for name, arr in self._arrays.items()}
         if self._valid is not None:
             tensors["valid"] = torch.from_numpy(self._valid[: self._rows].copy())
+        cost = self._cost.state(self._rows)
+        if cost is not None:
+            tensors["cost"] = cost
         return {
             "tensors": tensors,
             "pos": self._pos,
@@ -344,7 +371,7 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         tensors: dict[str, Tensor] = state["tensors"]
         self.generator.set_state(state["generator"])
-        self._arrays, self._flat, self._valid = {}, {}, None
+        self._arrays, self._flat, self._valid, self._cost = {}, {}, None, CostColumn()
         self._pos, self._rows = int(state["pos"]), int(state["rows"])
         if not tensors:
             return
@@ -357,6 +384,7 @@ class ReplayBuffer:
         if "valid" in tensors:
             self._valid = np.ones((self._t_rows, num_envs), dtype=np.bool_)
             self._valid[: self._rows] = tensors["valid"].numpy()
+        self._cost.load(tensors.get("cost"), self._t_rows, num_envs)
 
 
 class SARSABuffer(ReplayBuffer):

@@ -9,6 +9,7 @@ tensors by :meth:`RolloutBuffer.rollout` (see :func:`nacre.losses.gae` for what 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.replay import ReplayBuffer
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
-from nacre.spaces import ActionSpace
+from nacre.spaces import ActionFeatures, ActionSpace
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Rollout:
 
     ``valid`` is False on the reset steps of Gymnasium's NEXT_STEP autoreset (not transitions).
     ``next_obs`` is the true next observation, the final one where an episode ended.
+    ``initial_state`` (``[B, S]``): the history summarizer's state before the first step (a
+    recurrent summarizer's LSTM state), None when it keeps none.
     """
 
     obs: Tensor
@@ -36,6 +39,7 @@ class Rollout:
     terminated: Tensor
     truncated: Tensor
     valid: Tensor
+    initial_state: Tensor | None = None
 
     @property
     def steps(self) -> int:
@@ -62,11 +66,18 @@ class Rollout:
         )
 
     def to(self, device: torch.device | str) -> Rollout:
-        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        return replace(self, **{f.name: v.to(device) for f in fields(self)
+                                for v in [getattr(self, f.name)] if v is not None})
 
 
 class RolloutBuffer(ReplayBuffer):
     """Holds one rollout of ``steps`` steps per environment for an on-policy learner.
+
+    With ``window = k > 1`` (a stacking or sequence summarizer) the rollout's ``obs`` and
+    ``next_obs`` are the windows the policy acted on, cut from the ring as replay cuts them
+    (``marked`` and ``actions`` as for :class:`~nacre.data.ReplayBuffer`); the last ``k - 1``
+    steps of the previous rollout are kept so that the first windows of a rollout reach back
+    into it, as they did while acting.
 
     Example:
         >>> import torch
@@ -82,45 +93,73 @@ class RolloutBuffer(ReplayBuffer):
 
     kind = BufferKind.ROLLOUT
 
-    def __init__(self, steps: int, action_space: ActionSpace | None = None) -> None:
+    def __init__(self, steps: int, action_space: ActionSpace | None = None, window: int = 1,
+                 marked: bool = False, actions: ActionFeatures | None = None) -> None:
         if steps < 1:
             raise InputError("steps", f"must be >= 1, got {steps}")
-        super().__init__(capacity=steps, action_space=action_space)
+        super().__init__(capacity=steps + window - 1, action_space=action_space, window=window,
+                         marked=marked, actions=actions)
         self.steps = steps
+        self._fresh = 0  # steps added since the last clear (the rollout's)
+        self._initial: Tensor | None = None  # the summarizer's state before the first one
 
     def _allocate(self, arrays: dict[str, np.ndarray], num_envs: int) -> None:
-        self.capacity = self.steps * num_envs  # exactly `steps` rows whatever B is
+        # exactly `steps` rows whatever B is, and the context the first windows read
+        self.capacity = (self.steps + self.window - 1) * num_envs
         super()._allocate(arrays, num_envs)
 
     @property
     def full(self) -> bool:
-        return bool(self._arrays) and self._rows == self._t_rows
+        return self._fresh == self.steps
 
     def add(self, step: StepBatch) -> None:
         if self.full:
             raise InputError("buffer", f"the rollout already holds {self.steps} steps per env: "
                              "call agent.learn() (which clears it) before adding more; the "
                              "training loop does this when train.train_freq = steps × num_envs")
+        if self._fresh == 0:  # where recurrent PPO re-runs its LSTM from
+            self._initial = None if step.state is None else torch.as_tensor(step.state).clone()
         super().add(step)
+        self._fresh += 1
 
     def rollout(self) -> Rollout:
-        """The steps recorded since the last :meth:`clear`, as ``[T, B]`` tensors (views)."""
-        if not self._rows:
+        """The steps recorded since the last :meth:`clear`, as ``[T, B]`` tensors (views when
+        ``window`` is 1)."""
+        if not self._fresh:
             raise InputError("buffer", "the rollout is empty")
-        rows = self._rows
+        rows = self._fresh
+        if self.window == 1:  # one rollout, from row 0: views in time order
+            def view(name: str) -> Tensor:
+                return torch.from_numpy(self._arrays[name][:rows])
 
-        def view(name: str) -> Tensor:
-            return torch.from_numpy(self._arrays[name][:rows])
+            valid = (torch.ones(rows, self._num_envs, dtype=torch.bool) if self._valid is None
+                     else torch.from_numpy(self._valid[:rows]))
+            return Rollout(obs=view("obs"), action=view("action"), reward=view("reward"),
+                           next_obs=view("next_obs"), terminated=view("terminated"),
+                           truncated=view("truncated"), valid=valid,
+                           initial_state=self._initial)
+        t = torch.remainder(self._pos - rows + torch.arange(rows), self._t_rows)
+        t_all = t.repeat_interleave(self._num_envs)  # time-major [T * B]
+        b_all = torch.arange(self._num_envs).repeat(rows)
+        batch = self._gather(t_all, b_all)
+        flat = t_all * self._num_envs + b_all
+
+        def rows_of(x: Tensor) -> Tensor:
+            return x.reshape(rows, self._num_envs, *x.shape[1:])
 
         valid = (torch.ones(rows, self._num_envs, dtype=torch.bool) if self._valid is None
-                 else torch.from_numpy(self._valid[:rows]))
-        return Rollout(obs=view("obs"), action=view("action"), reward=view("reward"),
-                       next_obs=view("next_obs"), terminated=view("terminated"),
-                       truncated=view("truncated"), valid=valid)
+                 else torch.from_numpy(self._valid)[t])
+        return Rollout(obs=rows_of(batch.obs), action=rows_of(batch.action),
+                       reward=rows_of(batch.reward), next_obs=rows_of(batch.next_obs),
+                       terminated=rows_of(self._flat["terminated"][flat]),
+                       truncated=rows_of(self._flat["truncated"][flat]), valid=valid,
+                       initial_state=self._initial)
 
     def clear(self) -> None:
-        self._pos = self._rows = 0
-        if self._valid is not None:
+        self._fresh = 0
+        if self.window == 1:  # nothing to keep for the next rollout's windows
+            self._pos = self._rows = 0
+        if self._valid is not None and self.window == 1:
             self._valid[:] = True
 
     def sample(self, batch_size: int) -> TransitionBatch:
@@ -130,3 +169,15 @@ class RolloutBuffer(ReplayBuffer):
     @property
     def can_sample(self) -> bool:
         return False
+
+    def state_dict(self) -> dict[str, Any]:
+        saved = {**super().state_dict(), "fresh": self._fresh}
+        if self._initial is not None:
+            saved["initial_state"] = self._initial.clone()
+        return saved
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._initial = state.get("initial_state")
+        # a checkpoint written before windows existed: its rollout started at row 0
+        self._fresh = int(state.get("fresh", state["rows"]))

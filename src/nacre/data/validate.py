@@ -29,6 +29,16 @@ _FINITE = ("obs", "next_obs", "reward", "discount", "weight", "advantage", "retu
            "log_prob", "value", "action", "next_action")
 
 
+def as_batch_array(name: str, value: Any) -> np.ndarray:
+    """``value`` (tensor or array-like) as a NumPy array with a leading batch dimension."""
+    if isinstance(value, Tensor):
+        value = value.numpy(force=True)  # detached, on the CPU
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        raise InputError(name, "expected a batch with a leading dimension B, got a scalar")
+    return arr
+
+
 def all_finite(value: Any) -> bool:
     """Whether every element of an array, tensor or array-like is a finite number.
 

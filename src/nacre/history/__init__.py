@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from nacre.errors import ConfigError
+from nacre.history.recurrent import RecurrentHistory
 from nacre.history.sequence import SequenceHistory
 from nacre.types import History
 
@@ -25,6 +26,7 @@ class IdentityHistory:
 
     window = 1
     marked = False
+    actions = None
 
     def summary_space(self, observation_space: Any) -> Any:
         return observation_space
@@ -32,9 +34,11 @@ class IdentityHistory:
     def initial(self, batch: int, obs: Tensor) -> Tensor | None:
         return None
 
-    def summarize(self, obs: Tensor, last_action: Tensor | None,
-                  history: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def summarize(self, obs: Tensor, history: Tensor | None) -> tuple[Tensor, Tensor | None]:
         return obs, None
+
+    def record(self, history: Tensor | None, action: Tensor) -> Tensor | None:
+        return None
 
     def reset(self, history: Tensor | None, done: Tensor) -> Tensor | None:
         return None
@@ -49,6 +53,7 @@ class StackingHistory:
     """
 
     marked = False
+    actions = None
 
     def __init__(self, k: int) -> None:
         if k < 2:
@@ -72,13 +77,15 @@ class StackingHistory:
     def initial(self, batch: int, obs: Tensor) -> Tensor | None:
         return obs.new_zeros((batch, self.k, *obs.shape[1:]))
 
-    def summarize(self, obs: Tensor, last_action: Tensor | None,
-                  history: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def summarize(self, obs: Tensor, history: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if history is None:
             history = self.initial(obs.shape[0], obs)
             assert history is not None
         window = torch.cat([history[:, 1:], obs[:, None].to(history.dtype)], dim=1)
         return window, window
+
+    def record(self, history: Tensor | None, action: Tensor) -> Tensor | None:
+        return history
 
     def reset(self, history: Tensor | None, done: Tensor) -> Tensor | None:
         if history is None:
@@ -102,4 +109,5 @@ class HistoryStream:
                                                                             dtype=torch.bool))
 
 
-__all__ = ["HistoryStream", "IdentityHistory", "SequenceHistory", "StackingHistory"]
+__all__ = ["HistoryStream", "IdentityHistory", "RecurrentHistory", "SequenceHistory",
+           "StackingHistory"]

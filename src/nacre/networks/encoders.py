@@ -135,7 +135,7 @@ def make_encoder(space: gym.Space[Any], kind: str = "auto") -> Encoder:
     of a sequence summarizer (:class:`~nacre.spaces.SequenceBox`), else flatten."""
     if isinstance(space, gym.spaces.Discrete):
         return OneHotEncoder(int(space.n))
-    if isinstance(space, SequenceBox):  # windows of a sequence summarizer: its reader
+    if isinstance(space, SequenceBox) and space.reader is not None:  # a summarizer's model
         return make_sequence_encoder(space)
     if isinstance(space, StructuredBox):
         return FlattenEncoder(space.shape) if kind == "flatten" else MultiInputEncoder(space)

@@ -98,6 +98,8 @@ def make_sequence_encoder(space: SequenceBox) -> Encoder:
     """The encoder ``space.reader`` names, for windows of ``space``'s shape."""
     length, in_dim = (int(s) for s in space.shape)
     reader = space.reader
+    if reader is None:
+        raise SpaceError("these windows name no sequence reader (a stacking summarizer's)")
     if reader.kind == "lstm":
         return LSTMWindowEncoder(in_dim, reader.hidden, reader.burn_in)
     if reader.kind == "transformer":

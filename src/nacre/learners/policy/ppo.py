@@ -9,12 +9,12 @@ over the run (RL-Zoo's ``lin_`` schedules).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
@@ -110,12 +110,14 @@ class PPO:
     kind = LearnerKind.ROLLOUT
     needs_next_action = False
 
-    def __init__(self, net: ActorCritic, config: PPOConfig | None = None, seed: int = 0) -> None:
+    def __init__(self, net: ActorCritic, config: PPOConfig | None = None, seed: int = 0,
+                 also_train: Iterable[nn.Parameter] = ()) -> None:
         self.config = config or PPOConfig()
         self.net = net
         cfg = self.config
-        self.optimizer = Adam(net.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm,
-                              nonfinite=cfg.nonfinite)
+        # also_train: parameters outside net the same loss trains (a recurrent summarizer's)
+        self.optimizer = Adam([*net.parameters(), *also_train], cfg.lr, cfg.adam_eps,
+                              cfg.max_grad_norm, nonfinite=cfg.nonfinite)
         self.generator = torch.Generator(device=net.log_std.device)  # minibatch shuffling
         self.generator.manual_seed(seed)
         self.clip = cfg.clip  # the clip range now (it may decay over the run)
@@ -146,7 +148,7 @@ class PPO:
         self.optimizer.param_groups[0]["lr"] = cfg.lr * (
             remaining if cfg.lr_schedule == "linear" else 1.0)
         self.clip = cfg.clip * (remaining if cfg.clip_schedule == "linear" else 1.0)
-        rows = minibatch_of(self.process(rollout))
+        rows = self.rows_of(rollout)
         kl_limit = None if cfg.target_kl is None else 1.5 * cfg.target_kl
         whole = [self._normalized(rows)] if batch_size >= len(rows) else None  # no shuffling
         metrics: Metrics | None = None
@@ -185,6 +187,10 @@ class PPO:
         return {"loss": loss.detach(), "policy_loss": policy_loss.detach(),
                 "value_loss": v_loss.detach(), "entropy": entropy_mean.detach(),
                 "approx_kl": approx_kl, "clip_fraction": clip_fraction}
+
+    def rows_of(self, rollout: Rollout) -> Minibatch:
+        """What a round's minibatches are drawn from: the processed rollout's rows."""
+        return minibatch_of(self.process(rollout))
 
     @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
