@@ -218,13 +218,13 @@ class SequenceBox(gym.spaces.Box):
 
 
 class RecurrentBox(gym.spaces.Box):
-    """Summaries ``[H]`` of a recurrent summarizer: the hidden state of ``cell``, an LSTM cell
-    carried from step to step (:class:`~nacre.history.RecurrentHistory`). A learner built for
-    it trains ``cell`` too, re-running it over the rollout's steps (recurrent PPO)."""
+    """Summaries ``[H]`` of a recurrent summarizer: the hidden state of ``lstm``, a one-layer
+    LSTM carried from step to step (:class:`~nacre.history.RecurrentHistory`). A learner built
+    for it trains ``lstm`` too, re-running it over the rollout's steps (recurrent PPO)."""
 
-    def __init__(self, cell: torch.nn.LSTMCell) -> None:
-        super().__init__(-1.0, 1.0, (cell.hidden_size,), dtype=np.float32)  # h = o · tanh(c)
-        self.cell = cell
+    def __init__(self, lstm: torch.nn.LSTM) -> None:
+        super().__init__(-1.0, 1.0, (lstm.hidden_size,), dtype=np.float32)  # h = o · tanh(c)
+        self.lstm = lstm
 
 
 _LEAVES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)

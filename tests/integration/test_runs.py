@@ -139,7 +139,7 @@ FIRST_WEIGHT = {"cartpole-dqn": "learner/q/head.mlp.0.weight",
                 "cartpole-po-lstm-dqn": "learner/q/encoder.lstm.cell.weight_ih",
                 "pendulum-po-lstm-sac": "learner/actor/encoder.lstm.cell.weight_ih",
                 "cartpole-po-lstm-ppo": "learner/net/encoder.lstm.cell.weight_ih",
-                "cartpole-po-recurrent-ppo": "learner/cell/weight_ih"}
+                "cartpole-po-recurrent-ppo": "learner/lstm/weight_ih_l0"}
 
 
 @pytest.mark.parametrize("preset", sorted(SMALL_OVERRIDES))

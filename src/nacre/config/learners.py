@@ -89,7 +89,7 @@ def _actor_critic(ctx: BuildContext) -> ActorCritic:
 def _ppo(cfg: PPOConfig, ctx: BuildContext) -> PPO:
     space = ctx.observation_space
     if isinstance(space, RecurrentBox):  # history recurrent: the heads read its LSTM state
-        return RecurrentPPO(_actor_critic(ctx), space.cell, cfg, seed=ctx.seed + 2)
+        return RecurrentPPO(_actor_critic(ctx), space.lstm, cfg, seed=ctx.seed + 2)
     return PPO(_actor_critic(ctx), cfg, seed=ctx.seed + 2)
 
 

@@ -4,7 +4,7 @@ Unlike the window summarizers (:mod:`nacre.history.sequence`), which re-read the
 observations at every decision, this one keeps the LSTM's state ``(h, c)`` of each stream and
 moves it one step per observation, so the agent can remember the whole episode. It is what
 recurrent PPO learns with: the rollout keeps each env's state at the rollout's start, and the
-learner re-runs the same LSTM cell over the rollout's observations from there (resetting it where
+learner re-runs the same LSTM over the rollout's observations from there (resetting it where
 episodes ended, as acting did), with gradients, so one optimizer step trains it with the policy
 and the value heads (:class:`~nacre.learners.policy.recurrent_ppo.RecurrentPPO`).
 
@@ -26,9 +26,9 @@ from nacre.spaces import RecurrentBox
 
 
 class RecurrentHistory:
-    """The state is ``cat(h, c)`` ``[B, 2H]`` of an ``nn.LSTMCell`` with ``hidden`` units; the
-    summary the learner's heads read is ``h`` ``[B, H]``. ``cell`` is built for the observation
-    size by :meth:`summary_space` and shared with the learner that trains it."""
+    """The state is ``cat(h, c)`` ``[B, 2H]`` of a one-layer ``nn.LSTM`` with ``hidden`` units;
+    the summary the learner's heads read is ``h`` ``[B, H]``. ``lstm`` is built for the
+    observation size by :meth:`summary_space` and shared with the learner that trains it."""
 
     window = 1
     marked = False
@@ -39,30 +39,30 @@ class RecurrentHistory:
             raise ConfigError(f"history.hidden: must be >= 1, got {hidden}")
         self.hidden = hidden
         self.device = torch.device(device)
-        self.cell: nn.LSTMCell | None = None
+        self.lstm: nn.LSTM | None = None
 
     def summary_space(self, observation_space: Any) -> Any:
         if not (isinstance(observation_space, gym.spaces.Box)
                 and len(observation_space.shape) == 1):
             raise ConfigError(f"history 'recurrent' reads vectors of observations (Box of one "
                               f"dimension, Dict and Tuple included), got {observation_space}")
-        if self.cell is None:
-            self.cell = nn.LSTMCell(int(observation_space.shape[0]), self.hidden,
-                                    device=self.device)
-        return RecurrentBox(self.cell)
+        if self.lstm is None:
+            self.lstm = nn.LSTM(int(observation_space.shape[0]), self.hidden, device=self.device)
+        return RecurrentBox(self.lstm)
 
     def initial(self, batch: int, obs: Tensor) -> Tensor | None:
         return torch.zeros((batch, 2 * self.hidden), device=obs.device)
 
     def summarize(self, obs: Tensor, history: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        if self.cell is None:
-            raise ConfigError("history 'recurrent': summary_space() builds the LSTM cell; "
-                              "call it (nacre.build does) before summarizing")
+        if self.lstm is None:
+            raise ConfigError("history 'recurrent': summary_space() builds the LSTM; call it "
+                              "(nacre.build does) before summarizing")
         if history is None:
             history = self.initial(obs.shape[0], obs)
             assert history is not None
-        h, c = self.cell(obs.float(), history.chunk(2, dim=1))
-        return h, torch.cat([h, c], dim=1)
+        h, c = history.chunk(2, dim=1)
+        _, (h, c) = self.lstm(obs.float()[None], (h[None].contiguous(), c[None].contiguous()))
+        return h[0], torch.cat([h[0], c[0]], dim=1)
 
     def record(self, history: Tensor | None, action: Tensor) -> Tensor | None:
         return history
@@ -73,25 +73,29 @@ class RecurrentHistory:
         return history.masked_fill(done.to(history.device).view(-1, 1), 0)
 
 
-def unroll(cell: nn.LSTMCell, obs: Tensor, state: Tensor, start: Tensor) -> tuple[Tensor,
-                                                                                   Tensor]:
-    """Run ``cell`` over ``obs`` ``[T, B, D]`` from ``state`` ``[B, 2H]`` (the state before the
+def unroll(lstm: nn.LSTM, obs: Tensor, state: Tensor, start: Tensor) -> tuple[
+        Tensor, list[tuple[int, Tensor]]]:
+    """Run ``lstm`` over ``obs`` ``[T, B, D]`` from ``state`` ``[B, 2H]`` (the state before the
     first step), zeroing the state before the steps that begin an episode (``start`` ``[T, B]``
-    bool), as acting resets it when an episode ends. Returns ``(h, state)``: ``h`` ``[T, B, H]``,
-    ``state`` ``[T, B, 2H]`` after each step."""
-    h, c = state.chunk(2, dim=1)
+    bool), as acting resets it when an episode ends.
+
+    The steps run in stretches that end where some env's episode ends (and at ``T``), each in
+    one call of ``lstm``: its fused loop runs forward and backward about 3× faster than a Python
+    loop of single steps. Returns ``h`` ``[T, B, H]`` and, for each stretch, its last step and
+    the state ``[B, 2H]`` after it (what the next observation of an episode cut there is read
+    from)."""
     obs = obs.float()
-    restarts = start.any(dim=1).tolist()  # most steps restart no env: no masking there
-    hs, cs = [], []
-    for t in range(obs.shape[0]):
-        if restarts[t]:
-            keep = (~start[t]).to(h.dtype)[:, None]
+    h, c = (x[None].contiguous() for x in state.chunk(2, dim=1))
+    restarts = [t for t in range(1, obs.shape[0]) if bool(start[t].any())]
+    hs, ends = [], []
+    for first, end in zip([0, *restarts], [*restarts, obs.shape[0]], strict=True):
+        if bool(start[first].any()):
+            keep = (~start[first]).to(h.dtype)[None, :, None]
             h, c = h * keep, c * keep
-        h, c = cell(obs[t], (h, c))
-        hs.append(h)
-        cs.append(c)
-    h_all = torch.stack(hs)
-    return h_all, torch.cat([h_all, torch.stack(cs)], dim=2)
+        out, (h, c) = lstm(obs[first:end], (h, c))
+        hs.append(out)
+        ends.append((end - 1, torch.cat([h[0], c[0]], dim=1)))
+    return torch.cat(hs), ends
 
 
 __all__ = ["RecurrentHistory", "unroll"]

@@ -1,14 +1,14 @@
 """Recurrent PPO: PPO whose policy and value heads read an LSTM state carried through episodes.
 
-The LSTM cell belongs to the recurrent summarizer (:class:`~nacre.history.RecurrentHistory`),
+The LSTM belongs to the recurrent summarizer (:class:`~nacre.history.RecurrentHistory`),
 which moves each env's state one step per observation while acting. The rollout keeps the state
 every env had at the rollout's start (:attr:`Rollout.initial_state
-<nacre.data.rollout.Rollout.initial_state>`); learning re-runs the same cell over the rollout's
+<nacre.data.rollout.Rollout.initial_state>`); learning re-runs the same LSTM over the rollout's
 observations from there, zeroing the state where an episode ended as acting did, so the heads
 learn on the states the actions were chosen from (up to the parameter changes of the round's
 own updates, as in any recurrent PPO). Minibatches are whole env sequences (columns of the
 ``[T, B]`` rollout), and the gradient of the PPO loss flows through the whole sequence into the
-cell: one optimizer step trains the cell with the heads.
+LSTM: one optimizer step trains it with the heads.
 
 Everything else is :class:`~nacre.learners.policy.ppo.PPO`: GAE(λ), the clipped surrogate, the
 value loss, the schedules and the KL stop.
@@ -57,12 +57,12 @@ class SequenceMinibatch(Minibatch):
 
 class RecurrentPPO(PPO):
     """PPO over an :class:`~nacre.networks.ActorCritic` that reads the hidden state ``h`` of
-    ``cell`` (shared with the recurrent summarizer, trained by the same optimizer)."""
+    ``lstm`` (shared with the recurrent summarizer, trained by the same optimizer)."""
 
-    def __init__(self, net: ActorCritic, cell: nn.LSTMCell, config: PPOConfig | None = None,
+    def __init__(self, net: ActorCritic, lstm: nn.LSTM, config: PPOConfig | None = None,
                  seed: int = 0) -> None:
-        super().__init__(net, config, seed, also_train=cell.parameters())
-        self.cell = cell
+        super().__init__(net, config, seed, also_train=lstm.parameters())
+        self.lstm = lstm
 
     @torch.no_grad()
     def rows_of(self, rollout: Rollout) -> SequenceMinibatch:
@@ -74,13 +74,18 @@ class RecurrentPPO(PPO):
         steps, envs = rollout.steps, rollout.num_envs
         start = torch.zeros_like(rollout.terminated)
         start[1:] = (rollout.terminated | rollout.truncated)[:-1]  # acting reset the state
-        h, states = unroll(self.cell, rollout.obs, rollout.initial_state, start)
+        h, ends = unroll(self.lstm, rollout.obs, rollout.initial_state, start)
         flat_h = h.reshape(steps * envs, -1)
         values = self.net.value(flat_h).view(steps, envs)
-        # the state after each true next observation (the final one where an episode ended)
-        next_h, _ = self.cell(rollout.next_obs.reshape(steps * envs, -1).float(),
-                              states.reshape(steps * envs, -1).chunk(2, dim=1))
-        next_values = self.net.value(next_h).view(steps, envs)
+        # the value of each next observation: the next step's where the episode goes on; after
+        # a stretch's last step (an episode ended there, or the rollout does) the LSTM reads
+        # the true next observation (the final one of an ended episode) from the state there
+        next_values = torch.empty_like(values)
+        next_values[:-1] = values[1:]
+        for t, state in ends:
+            h_t, c_t = (x[None].contiguous() for x in state.chunk(2, dim=1))
+            _, (h_next, _) = self.lstm(rollout.next_obs[t].float()[None], (h_t, c_t))
+            next_values[t] = self.net.value(h_next[0])
         advantages, returns = gae(rollout.reward.float(), values, next_values,
                                   rollout.terminated, rollout.ends, self.config.gamma,
                                   self.config.gae_lambda)
@@ -104,10 +109,10 @@ class RecurrentPPO(PPO):
 
     def learn_minibatch(self, mb: Minibatch, kl_limit: float | None = None,
                         want_metrics: bool = True, take_step: bool = True) -> Metrics | None:
-        """Re-run the cell over the sequences (with gradient), then PPO's step on their valid
+        """Re-run the LSTM over the sequences (with gradient), then PPO's step on their valid
         steps."""
         assert isinstance(mb, SequenceMinibatch)
-        h, _ = unroll(self.cell, mb.obs, mb.initial, mb.start)
+        h, _ = unroll(self.lstm, mb.obs, mb.initial, mb.start)
         keep = mb.valid.reshape(-1)
         n = keep.shape[0]
         rows = Minibatch(h.reshape(n, -1)[keep], mb.action.reshape(n, *mb.action.shape[2:])[keep],
@@ -122,11 +127,11 @@ class RecurrentPPO(PPO):
                          "its LSTM re-runs over each env's sequence")
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "cell": self.cell.state_dict()}
+        return {**super().state_dict(), "lstm": self.lstm.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.cell.load_state_dict(state["cell"])
+        self.lstm.load_state_dict(state["lstm"])
 
 
 __all__ = ["RecurrentPPO", "SequenceMinibatch"]
