@@ -3,8 +3,9 @@
 agent makes no progress): LSTM-DQN clearly learns; vanilla does not").
 
 `nacre/Acrobot-PO-v0` shows the cosines and sines of the two angles on every second step and
-zeros between. Per seed: the `acrobot-po-lstm-dqn` preset and the same run on single
-observations (`history: identity`). Acrobot returns −500 when the tip never swings up in an
+zeros between. Per seed: the `acrobot-po-lstm-dqn` preset, the same run with the last 8
+observations stacked (`history: {name: stacking, k: 8}`) and on single observations
+(`history: identity`). Acrobot returns −500 when the tip never swings up in an
 episode, about −80 when it does so quickly. Scores: the best greedy evaluation (10 episodes,
 every 10,000 steps) and the final one. Two runs at a time (nothing here is timed).
 
@@ -27,7 +28,8 @@ import nacre
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import report_variants  # noqa: E402
 
-VARIANTS = {"LSTM (L = 8)": [], "no history": ["history=identity"]}
+VARIANTS = {"LSTM (L = 8)": [], "stacking (k = 8)": ["history={name: stacking, k: 8}"],
+            "no history": ["history=identity"]}
 
 
 def run(variant: str, seed: int, steps: int) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=2) as pool:
         for r in pool.map(run, *zip(*jobs, strict=True), [args.steps] * len(jobs)):
             runs.append(r)
-            print(f"  {r['variant']:12s} seed {r['seed']}: best {r['best']:.1f}, final "
+            print(f"  {r['variant']:16s} seed {r['seed']}: best {r['best']:.1f}, final "
                   f"{r['final']:.1f}", flush=True)
     title = (f"Double DQN on partially observed Acrobot ({args.steps:,} steps, {args.seeds} "
              "seeds)")

@@ -186,13 +186,17 @@ class StructuredBox(gym.spaces.Box):
 class SequenceReader:
     """How a network reads a window of observations (the sequence summarizers of
     :mod:`nacre.history`): ``kind`` lstm | transformer, ``hidden`` features out, ``burn_in``
-    oldest steps read without gradient (R2D2's burn-in), ``layers`` and ``heads`` (transformer)."""
+    oldest steps read without gradient (R2D2's burn-in), ``layers`` and ``heads`` (transformer);
+    ``predict`` > 0: the learner also trains the features to predict the observations of the
+    next window's last ``predict`` steps, its loss weighted by ``predict_weight``."""
 
     kind: str
     hidden: int = 64
     burn_in: int = 0
     layers: int = 1
     heads: int = 2
+    predict: int = 0
+    predict_weight: float = 1.0
 
 
 class SequenceBox(gym.spaces.Box):
@@ -215,6 +219,7 @@ class SequenceBox(gym.spaces.Box):
         super().__init__(np.tile(row_low.astype(np.float32), (length, 1)),
                          np.tile(row_high.astype(np.float32), (length, 1)), dtype=np.float32)
         self.reader = reader
+        self.observation_width = int(low.size)  # the first features of each row
 
 
 class RecurrentBox(gym.spaces.Box):

@@ -65,10 +65,10 @@ SMALL_OVERRIDES = {
         "network={name: categorical_twin_q, actor_hidden: [16], critic_hidden: [16]}",
         "train.train_freq=1", "train.gradient_steps=1",
     ],
-    # a sequence summarizer: its window (with the actions taken, for SAC) and weights resume
-    # mid-episode, bit for bit
+    # a sequence summarizer: its window (with the actions taken, for SAC), weights and
+    # prediction head resume mid-episode, bit for bit
     "cartpole-po-lstm-dqn": [*SMALL, "env.id=nacre/CartPole-PO-v0",
-                             "history={name: lstm, length: 4, hidden: 8}"],
+                             "history={name: lstm, length: 4, hidden: 8, predict: 2}"],
     "pendulum-po-lstm-sac": [*CONTINUOUS_SMALL, "env.id=nacre/Pendulum-PO-v0",
                              "history={name: lstm, length: 3, hidden: 8, actions: true}"],
     # windows in rollouts: the checkpoint inside a rollout keeps the context rows too

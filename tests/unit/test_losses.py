@@ -9,6 +9,7 @@ from nacre.losses import (
     double_q_target,
     masked_max,
     n_step_returns,
+    next_window_loss,
     q_learning_target,
     sarsa_target,
     td_target,
@@ -216,3 +217,12 @@ def test_sarsa_target_after_truncation_uses_the_greedy_value() -> None:
     # row 0: a' = 0 was taken -> 1 + 0.5 * 1 = 1.5; row 1: truncated (a' = -1) -> 1 + 0.5 * 3 = 2.5
     got = sarsa_target(torch.ones(2), next_q, torch.tensor([0, -1]), torch.zeros(2), 0.5)
     assert torch.equal(got, torch.tensor([1.5, 2.5]))
+
+
+def test_next_window_loss_compares_the_last_rows_observations() -> None:
+    # windows [B=1, L=3, W=4]: 2 observation features, 1 action feature, the marker
+    nxt = torch.tensor([[[9.0, 9.0, 5.0, 1.0], [1.0, 2.0, 5.0, 1.0], [3.0, 4.0, 5.0, 1.0]]])
+    predicted = torch.tensor([[1.0, 2.0, 3.0, 6.0]])  # rows 2 and 3: off by 2 in one feature
+    close(next_window_loss(predicted, nxt, rows=2, observation_width=2).reshape(1), [1.0])
+    close(next_window_loss(torch.tensor([[3.0, 2.0]]), nxt, rows=1,
+                           observation_width=2).reshape(1), [2.0])  # (0 + 4) / 2

@@ -10,6 +10,7 @@ from torch import nn
 import nacre
 from nacre.errors import ConfigError
 from nacre.history import SequenceHistory
+from nacre.learners.value.dqn import DQN
 from nacre.networks.encoders import FlattenEncoder
 from nacre.networks.sequence import LSTMWindowEncoder, TransformerWindowEncoder
 from nacre.spaces import (
@@ -152,6 +153,37 @@ def test_one_update_trains_the_sequence_model_and_the_target_copies_it(history: 
     run.env.close()
 
 
+@pytest.mark.parametrize("history", ["lstm", "transformer"])
+def test_the_prediction_task_trains_the_encoder_with_the_q_loss(history: str) -> None:
+    # predict: 2 — the features, with the action taken, must give the observations of the next
+    # window's last 2 steps; on one fixed batch the error falls as the encoder learns them
+    run = nacre.build(nacre.load_preset("cartpole-dqn").with_overrides(
+        [*LSTM, f"history={{name: {history}, length: 4, hidden: 16, predict: 2}}",
+         "learner.lr=0.003"]))
+    agent, env = run.agent, run.env
+    agent.reset(env.reset(seed=0), env.action_space)
+    for _ in range(200):
+        agent.observe(env.step(agent.act()))
+    learner = agent.learner
+    assert isinstance(learner, DQN) and learner.q.predictor is not None
+    assert learner.q.predictor.rows == 2 and learner.q.predictor.observation_width == 2
+    batch = agent.buffer.sample(64)
+    encoder_before = [p.detach().clone() for p in learner.q.encoder.parameters()]
+    first = float(learner.learn_batch(batch)["prediction_loss"])
+    for _ in range(150):
+        last = float(learner.learn_batch(batch)["prediction_loss"])
+    assert last < 0.3 * first
+    assert any(not torch.equal(a, b) for a, b in
+               zip(learner.q.encoder.parameters(), encoder_before, strict=True))
+    run.env.close()
+
+
+def test_the_prediction_task_needs_a_learner_that_trains_it() -> None:
+    with pytest.raises(ConfigError, match="history.predict"):
+        nacre.build(nacre.load_preset("cartpole-ppo").with_overrides(
+            ["env.id=nacre/CartPole-PO-v0", "history={name: lstm, length: 4, predict: 1}"]))
+
+
 def test_predict_streams_carry_the_window() -> None:
     run = nacre.build(nacre.load_preset("cartpole-dqn").with_overrides(LSTM))
     stream = run.agent.stream()
@@ -167,6 +199,8 @@ def test_predict_streams_carry_the_window() -> None:
     ("history={name: lstm, length: 4, burn_in: 4}", "burn_in must be in"),
     ("history={name: lstm, hidden: 0}", "history.hidden"),
     ("history={name: transformer, hidden: 15, heads: 2}", "multiple of history.heads"),
+    ("history={name: lstm, length: 4, predict: 5}", "history.predict"),
+    ("history={name: lstm, predict: 2, predict_weight: 0}", "history.predict_weight"),
 ])
 def test_bad_sequence_settings_are_refused(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

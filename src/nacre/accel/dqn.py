@@ -35,7 +35,8 @@ def _relu_head(net: QNetwork) -> MLP | None:
     """The head's MLP when the network is exactly the kind the kernel is written for (exact
     types: a subclass may compute something else)."""
     head = net.head
-    if (type(net) is QNetwork and net.flat_input and type(head) is VanillaQHead
+    if (type(net) is QNetwork and net.flat_input and net.predictor is None
+            and type(head) is VanillaQHead
             and type(head.mlp) is MLP and head.mlp.activation == "relu"):
         return head.mlp
     return None

@@ -25,9 +25,11 @@ from nacre.envs.normalize import Normalize
 from nacre.envs.observations import Observations
 from nacre.envs.sources import Copies, EnvLike, env_name
 from nacre.errors import ConfigError
+from nacre.history import SequenceHistory
 from nacre.history.recurrent import RecurrentHistory
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
 from nacre.learners.policy.recurrent_ppo import RecurrentPPO
+from nacre.learners.value.dqn import DQN
 from nacre.spaces import StructuredBox
 from nacre.types import (
     ActionRepresentation,
@@ -223,11 +225,19 @@ def check_buffer(config: RunConfig, learner: Learner, buffer: Buffer) -> None:
 
 
 def check_history(config: RunConfig, history: History, learner: Learner) -> None:
-    """A carried LSTM state needs the learner that re-runs (and trains) its LSTM."""
+    """A carried LSTM state needs the learner that re-runs (and trains) its LSTM; a sequence
+    encoder's prediction task needs a learner that trains it."""
     if isinstance(history, RecurrentHistory) and not isinstance(learner, RecurrentPPO):
         raise ConfigError(f"history 'recurrent' carries an LSTM state that only learner ppo "
                           f"trains (recurrent PPO); learner {config.learner.name!r} reads "
                           "windows: use history lstm (or transformer, stacking)")
+    predicts = (isinstance(history, SequenceHistory) and history.reader is not None
+                and history.reader.predict > 0)
+    if predicts and not (isinstance(learner, DQN) and learner.q.predictor is not None):
+        raise ConfigError(f"history.predict: the prediction task is trained by the DQN family "
+                          f"(dqn, double_dqn, sarsa) on network mlp; learner "
+                          f"{config.learner.name!r} with network {config.network.name!r} would "
+                          "ignore it: set history.predict: 0")
 
 
 def check_bandit_wiring(config: RunConfig, env: Env, learner: Learner, buffer: Buffer) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from nacre.config.context import BuildContext, NoParams
 from nacre.config.registry import Entry, collect
-from nacre.errors import check_config
+from nacre.errors import ConfigError, check_config
 from nacre.history import IdentityHistory, SequenceHistory, StackingHistory
 from nacre.history.recurrent import RecurrentHistory
 from nacre.spaces import ActionFeatures, SequenceReader
@@ -37,6 +37,12 @@ def _stacking(cfg: StackingConfig, ctx: BuildContext) -> StackingHistory | Seque
     return StackingHistory(cfg.k)
 
 
+def _check_predict(predict: int, length: int) -> None:
+    if not 0 <= predict <= length:
+        raise ConfigError(f"history.predict: how many of the next window's steps to predict, "
+                          f"in [0, length = {length}]; got {predict}")
+
+
 def _actions(on: bool, ctx: BuildContext) -> ActionFeatures | None:
     return ActionFeatures(ctx.action_space) if on else None
 
@@ -45,21 +51,28 @@ def _actions(on: bool, ctx: BuildContext) -> ActionFeatures | None:
 class LSTMConfig:
     """``length``: how many of the last observations the LSTM reads at each decision;
     ``hidden``: its state size; ``burn_in``: oldest steps of a window read without gradient;
-    ``actions``: each observation with the action taken at its step."""
+    ``actions``: each observation with the action taken at its step; ``predict``: also train
+    the LSTM to predict the observations of the next window's last ``predict`` steps (DQN
+    family; 0: off), that loss weighted by ``predict_weight``."""
 
     length: int = 8
     hidden: int = 64
     burn_in: int = 0
     actions: bool = False
+    predict: int = 0
+    predict_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        check_config(self, "history", positive=("hidden",))
+        check_config(self, "history", positive=("hidden", "predict_weight"))
+        _check_predict(self.predict, self.length)
 
 
 @component("lstm", LSTMConfig,
            "state = an LSTM's reading of the last `length` observations, trained end to end")
 def _lstm(cfg: LSTMConfig, ctx: BuildContext) -> SequenceHistory:
-    return SequenceHistory(cfg.length, SequenceReader("lstm", cfg.hidden, cfg.burn_in),
+    return SequenceHistory(cfg.length, SequenceReader("lstm", cfg.hidden, cfg.burn_in,
+                                                      predict=cfg.predict,
+                                                      predict_weight=cfg.predict_weight),
                            _actions(cfg.actions, ctx))
 
 
@@ -67,23 +80,28 @@ def _lstm(cfg: LSTMConfig, ctx: BuildContext) -> SequenceHistory:
 class TransformerConfig:
     """``length``: how many of the last observations it attends over; ``hidden``: the model
     width (a multiple of ``heads``); ``layers``: encoder layers; ``actions``: each observation
-    with the action taken at its step."""
+    with the action taken at its step; ``predict``, ``predict_weight``: as the LSTM's."""
 
     length: int = 8
     hidden: int = 64
     layers: int = 1
     heads: int = 2
     actions: bool = False
+    predict: int = 0
+    predict_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        check_config(self, "history", positive=("hidden", "layers", "heads"))
+        check_config(self, "history", positive=("hidden", "layers", "heads", "predict_weight"))
+        _check_predict(self.predict, self.length)
 
 
 @component("transformer", TransformerConfig,
            "state = a small transformer over the last `length` observations, trained end to end")
 def _transformer(cfg: TransformerConfig, ctx: BuildContext) -> SequenceHistory:
     return SequenceHistory(cfg.length, SequenceReader("transformer", cfg.hidden, 0, cfg.layers,
-                                                      cfg.heads), _actions(cfg.actions, ctx))
+                                                      cfg.heads, cfg.predict,
+                                                      cfg.predict_weight),
+                           _actions(cfg.actions, ctx))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from nacre.networks.continuous import (
 )
 from nacre.networks.encoders import make_encoder
 from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
-from nacre.spaces import BoxActionSpace, MultiDiscreteActionSpace
+from nacre.networks.sequence import NextWindowPredictor
+from nacre.spaces import BoxActionSpace, MultiDiscreteActionSpace, SequenceBox
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "network")
@@ -55,7 +56,16 @@ def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
         if space.action_dim is None:
             raise ConfigError("network.head: 'state_action' needs action features in the space")
         head = StateActionQHead(in_dim, space.action_dim, cfg.hidden, cfg.activation)
-    return QNetwork(encoder, head).to(ctx.device)
+    return QNetwork(encoder, head, _predictor(ctx, in_dim, space.n)).to(ctx.device)
+
+
+def _predictor(ctx: BuildContext, in_dim: int, n_actions: int) -> NextWindowPredictor | None:
+    """The auxiliary head a sequence summarizer's ``predict`` asks for (None without it)."""
+    space = ctx.observation_space
+    if not isinstance(space, SequenceBox) or space.reader is None or not space.reader.predict:
+        return None
+    return NextWindowPredictor(in_dim, n_actions, space.reader.predict, space.observation_width,
+                               space.reader.predict_weight)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from nacre.losses.actor_critic import (
     soft_value,
     temperature_loss,
 )
+from nacre.losses.auxiliary import next_window_loss
 from nacre.losses.policy import (
     categorical_log_prob,
     gaussian_entropy,
@@ -38,6 +39,7 @@ __all__ = [
     "gaussian_entropy",
     "gaussian_log_prob",
     "masked_max",
+    "next_window_loss",
     "n_step_returns",
     "policy_gradient_loss",
     "ppo_clip_loss",

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from nacre.networks.encoders import FlattenEncoder
 from nacre.networks.mlp import MLP
+from nacre.networks.sequence import NextWindowPredictor
 
 
 class VanillaQHead(nn.Module):
@@ -67,17 +68,25 @@ class QNetwork(nn.Module):
     """``encoder → head``; ``forward(obs, action_features=None) -> [B, K]``.
 
     ``flat_input``: the encoder only passes flat float observations through (no parameters).
+    ``predictor``: an auxiliary head on the encoder's features (a sequence summarizer's
+    ``predict``), trained by the learner with its own loss; acting never calls it.
     """
 
-    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, head: nn.Module,
+                 predictor: NextWindowPredictor | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
+        self.predictor = predictor
         # Flat float observations need no encoding: skipping the call saves ~1.5 µs per act.
         self.flat_input = isinstance(encoder, FlattenEncoder) and encoder.passthrough
 
-    def forward(self, obs: Tensor, action_features: Tensor | None = None) -> Tensor:
+    def features(self, obs: Tensor) -> Tensor:
+        """What the head reads: the encoder's output."""
         skip = self.flat_input and obs.dtype == torch.float32
-        features = obs if skip else self.encoder(obs)
-        out: Tensor = self.head(features, action_features)
+        out: Tensor = obs if skip else self.encoder(obs)
+        return out
+
+    def forward(self, obs: Tensor, action_features: Tensor | None = None) -> Tensor:
+        out: Tensor = self.head(self.features(obs), action_features)
         return out

@@ -94,6 +94,27 @@ class TransformerWindowEncoder(Encoder):
         return out
 
 
+class NextWindowPredictor(nn.Module):
+    """Predicts the observations of the next window's last ``rows`` steps from an encoder's
+    features and the action taken (one of ``n_actions``, one-hot): a linear map, so the
+    features themselves must carry what changes between observations
+    (:func:`~nacre.losses.next_window_loss`, weighted by ``weight`` in the learner's loss)."""
+
+    def __init__(self, in_dim: int, n_actions: int, rows: int, observation_width: int,
+                 weight: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_dim + n_actions, rows * observation_width)
+        self.n_actions = n_actions
+        self.rows = rows
+        self.observation_width = observation_width
+        self.weight = weight
+
+    def forward(self, features: Tensor, action: Tensor) -> Tensor:
+        onehot = nn.functional.one_hot(action.long(), self.n_actions).to(features.dtype)
+        out: Tensor = self.linear(torch.cat([features, onehot], dim=1))
+        return out
+
+
 def make_sequence_encoder(space: SequenceBox) -> Encoder:
     """The encoder ``space.reader`` names, for windows of ``space``'s shape."""
     length, in_dim = (int(s) for s in space.shape)
@@ -108,5 +129,5 @@ def make_sequence_encoder(space: SequenceBox) -> Encoder:
     raise SpaceError(f"unknown sequence reader {reader.kind!r}: lstm | transformer")
 
 
-__all__ = ["LSTMWindowEncoder", "MaskedLSTM", "TransformerWindowEncoder",
-           "make_sequence_encoder"]
+__all__ = ["LSTMWindowEncoder", "MaskedLSTM", "NextWindowPredictor",
+           "TransformerWindowEncoder", "make_sequence_encoder"]

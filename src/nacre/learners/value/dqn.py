@@ -18,6 +18,7 @@ from nacre.data.batch import TransitionBatch
 from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
+from nacre.losses.auxiliary import next_window_loss
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target, td_loss
 from nacre.networks.q import QNetwork
 from nacre.optim import Adam, polyak_update
@@ -111,11 +112,20 @@ class DQN:
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         """One gradient step of the Q-network toward the TD targets (the target net stays)."""
         target = self.td_targets(batch)
-        q_all = self.q(batch.obs, self.action_features)
+        features = self.q.features(batch.obs)
+        q_all = self.q.head(features, self.action_features)
         q = q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
         loss = td_loss(q, target, self.config.loss, batch.weight)
+        metrics = {"loss": loss.detach(), "q_mean": q.detach().mean()}
+        predictor = self.q.predictor
+        if predictor is not None:  # a sequence encoder's auxiliary task, in the same step
+            predicted = predictor(features, batch.action)
+            prediction = next_window_loss(predicted, batch.next_obs, predictor.rows,
+                                          predictor.observation_width)
+            loss = loss + predictor.weight * prediction
+            metrics["prediction_loss"] = prediction.detach()
         self.optimizer.minimize(loss)
-        return {"loss": loss.detach(), "q_mean": q.detach().mean()}
+        return metrics
 
     def update_target(self) -> None:
         """Move the target net toward the online net by ``tau`` (1: a hard copy)."""
