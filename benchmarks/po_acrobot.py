@@ -1,15 +1,16 @@
-"""DQN on partially observed Acrobot with an LSTM and without history (issue #13's acceptance:
-"PO-Acrobot (angles only, observation every 2 steps — Pearl paper Fig. 6a, where the vanilla
-agent makes no progress): LSTM-DQN clearly learns; vanilla does not").
+"""DQN on partially observed Acrobot with an LSTM, with stacking and without history (issue
+#13's acceptance: "PO-Acrobot (angles only, observation every 2 steps — Pearl paper Fig. 6a,
+where the vanilla agent makes no progress): LSTM-DQN clearly learns; vanilla does not").
 
 `nacre/Acrobot-PO-v0` shows the cosines and sines of the two angles on every second step and
-zeros between. Per seed: the `acrobot-po-lstm-dqn` preset, the same run with the last 8
+zeros between. Per seed: the `acrobot-po-lstm-dqn` preset (an LSTM over the last 8 steps that
+also learns to predict the next 3 observations), the same run with the last 8
 observations stacked (`history: {name: stacking, k: 8}`) and on single observations
 (`history: identity`). Acrobot returns −500 when the tip never swings up in an
 episode, about −80 when it does so quickly. Scores: the best greedy evaluation (10 episodes,
 every 10,000 steps) and the final one. Two runs at a time (nothing here is timed).
 
-    python benchmarks/po_acrobot.py [--seeds 5] [--steps 50000]
+    python benchmarks/po_acrobot.py [--seeds 5] [--steps 100000]
 
 Writes benchmarks/results/po_acrobot.json and po_acrobot.md.
 """
@@ -28,7 +29,7 @@ import nacre
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import report_variants  # noqa: E402
 
-VARIANTS = {"LSTM (L = 8)": [], "stacking (k = 8)": ["history={name: stacking, k: 8}"],
+VARIANTS = {"LSTM (L = 8, predict 3)": [], "stacking (k = 8)": ["history={name: stacking, k: 8}"],
             "no history": ["history=identity"]}
 
 
@@ -48,14 +49,14 @@ def run(variant: str, seed: int, steps: int) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=50_000)
+    p.add_argument("--steps", type=int, default=100_000)
     args = p.parse_args()
     jobs = [(variant, seed) for seed in range(args.seeds) for variant in VARIANTS]
     runs = []
     with ProcessPoolExecutor(max_workers=2) as pool:
         for r in pool.map(run, *zip(*jobs, strict=True), [args.steps] * len(jobs)):
             runs.append(r)
-            print(f"  {r['variant']:16s} seed {r['seed']}: best {r['best']:.1f}, final "
+            print(f"  {r['variant']:24s} seed {r['seed']}: best {r['best']:.1f}, final "
                   f"{r['final']:.1f}", flush=True)
     title = (f"Double DQN on partially observed Acrobot ({args.steps:,} steps, {args.seeds} "
              "seeds)")
