@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import nacre
+from nacre.config.build import Run
 from nacre.errors import ConfigError
 from nacre.history import SequenceHistory
 from nacre.learners.value.dqn import DQN
@@ -133,15 +134,20 @@ def test_stacking_with_actions_flattens_marked_rows() -> None:
     run.env.close()
 
 
+def _acted(steps: int, *overrides: str) -> Run:
+    """A PO-CartPole DQN run (``overrides`` on top) whose agent has acted ``steps`` steps."""
+    run = nacre.build(nacre.load_preset("cartpole-dqn").with_overrides([*LSTM, *overrides]))
+    run.agent.reset(run.env.reset(seed=0), run.env.action_space)
+    for _ in range(steps):
+        run.agent.observe(run.env.step(run.agent.act()))
+    return run
+
+
 @pytest.mark.parametrize("history", ["lstm", "transformer"])
 def test_one_update_trains_the_sequence_model_and_the_target_copies_it(history: str) -> None:
-    run = nacre.build(nacre.load_preset("cartpole-dqn").with_overrides(
-        [*LSTM, f"history={{name: {history}, length: 4, hidden: 16}}",
-         "train.target_update_interval=1"]))
-    agent, env = run.agent, run.env
-    agent.reset(env.reset(seed=0), env.action_space)
-    for _ in range(80):
-        agent.observe(env.step(agent.act()))
+    run = _acted(80, f"history={{name: {history}, length: 4, hidden: 16}}",
+                 "train.target_update_interval=1")
+    agent = run.agent
     online = agent.learner.q.encoder  # type: ignore[attr-defined]
     before = [p.detach().clone() for p in online.parameters()]
     agent.learn(32)
@@ -157,13 +163,9 @@ def test_one_update_trains_the_sequence_model_and_the_target_copies_it(history: 
 def test_the_prediction_task_trains_the_encoder_with_the_q_loss(history: str) -> None:
     # predict: 2 — the features, with the action taken, must give the observations of the next
     # window's last 2 steps; on one fixed batch the error falls as the encoder learns them
-    run = nacre.build(nacre.load_preset("cartpole-dqn").with_overrides(
-        [*LSTM, f"history={{name: {history}, length: 4, hidden: 16, predict: 2}}",
-         "learner.lr=0.003"]))
-    agent, env = run.agent, run.env
-    agent.reset(env.reset(seed=0), env.action_space)
-    for _ in range(200):
-        agent.observe(env.step(agent.act()))
+    run = _acted(200, f"history={{name: {history}, length: 4, hidden: 16, predict: 2}}",
+                 "learner.lr=0.003")
+    agent = run.agent
     learner = agent.learner
     assert isinstance(learner, DQN) and learner.q.predictor is not None
     assert learner.q.predictor.rows == 2 and learner.q.predictor.observation_width == 2
