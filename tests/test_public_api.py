@@ -21,6 +21,8 @@ EXPECTED = {
     "StepBatch", "Callback", "StopOnReward", "Training", "train_seeds",
     # a user's first hour (issue #12): one-line load (agent.save / agent.predict are methods)
     "load", "MultiDiscreteActionSpace",
+    # distributional RL and deep exploration (issue #14)
+    "QRDQN", "QRDQNConfig", "DoubleQRDQN", "BootstrappedDQN", "IQN", "IQNConfig",
 }
 
 

@@ -51,14 +51,20 @@ from nacre.exploration import (  # noqa: E402
 from nacre.learners import (  # noqa: E402
     DDPG,
     DQN,
+    IQN,
     PPO,
+    QRDQN,
     REINFORCE,
     SAC,
     TD3,
+    BootstrappedDQN,
     DDPGConfig,
     DeepSARSA,
     DoubleDQN,
+    DoubleQRDQN,
+    IQNConfig,
     PPOConfig,
+    QRDQNConfig,
     ReinforceConfig,
     SACConfig,
     TabularQLearning,
@@ -170,4 +176,11 @@ __all__ = [
     # a user's first hour (issue #12)
     "MultiDiscreteActionSpace",
     "load",
+    # distributional RL and deep exploration (issue #14)
+    "BootstrappedDQN",
+    "DoubleQRDQN",
+    "IQN",
+    "IQNConfig",
+    "QRDQN",
+    "QRDQNConfig",
 ]

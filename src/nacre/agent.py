@@ -8,6 +8,7 @@ leading dimension ``B`` (B environments, or B = 1 for one live system). The verb
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,20 +19,15 @@ from torch import Tensor
 from nacre.actions import IdentityActionRepresentation
 from nacre.agent_state import AGENT_STATE
 from nacre.data.batch import StepBatch, TransitionBatch
-from nacre.data.validate import (
-    check_count,
-    check_finite,
-    check_observations,
-    stored_batches,
-)
+from nacre.data.validate import check_count, check_finite, check_observations
 from nacre.envs.base import ActionResult
 from nacre.envs.observations import Observations
 from nacre.errors import InputError
-from nacre.exploration import Greedy, exploit_for
+from nacre.exploration import Greedy, Warmup, exploit_for
 from nacre.history import HistoryStream, IdentityHistory
-from nacre.kinds import BufferKind
-from nacre.learners.engine import LearnerEngine, learn_online, learn_replay, learn_rollout
+from nacre.learners.engine import LearnerEngine, Restrict, learn_round
 from nacre.safety import NoSafety
+from nacre.safety.filter import restrict_next
 from nacre.spaces import (
     ActionSpace,
     AvailableActions,
@@ -39,16 +35,18 @@ from nacre.spaces import (
     DiscreteActionSpace,
     MultiDiscreteActionSpace,
 )
-from nacre.threads import learning_threads
 from nacre.types import (
+    ActionFilter,
     ActionRepresentation,
     Buffer,
+    DistributionalLearner,
     Engine,
+    EpisodicExploration,
     Exploration,
     History,
     Learner,
     Metrics,
-    RolloutStore,
+    RiskMeasure,
     Safety,
     Saver,
 )
@@ -97,6 +95,7 @@ class Agent:
     ) -> None:
         if engine is not None and engine.learner is not learner:
             raise InputError("engine", "was built for another learner")
+        check_slots(learner, exploration, safety)
         self.learner = learner
         self.engine: Engine = engine if engine is not None else LearnerEngine(learner)
         self.exploration: Exploration = exploration or Greedy()
@@ -112,11 +111,12 @@ class Agent:
         self._greedy: Exploration = Greedy()
         self._box: BoxActionSpace | None = None
         self._identity_history = isinstance(self.history, IdentityHistory)
-        self._null_slots = (
-            self._identity_history
-            and isinstance(self.safety, NoSafety)
-            and isinstance(self.action_repr, IdentityActionRepresentation)
-        )
+        self._episodic = (self.exploration if isinstance(self.exploration, EpisodicExploration)
+                          else None)  # told when episodes end (nacre.exploration.deep)
+        self._restrict: Restrict | None = (  # an action filter also restricts TD targets
+            partial(restrict_next, self.safety) if isinstance(self.safety, ActionFilter) else None)
+        self._null_slots = (self._identity_history and isinstance(self.safety, NoSafety)
+                            and isinstance(self.action_repr, IdentityActionRepresentation))
         self._static_features: Tensor | None = None
         self._action_space: ActionSpace | None = None
         self.env_steps = self.grad_steps = 0
@@ -162,6 +162,8 @@ class Agent:
         self._action = self._propensity = None
         first = torch.as_tensor(obs, device=self.device)
         self._history = self.history.initial(self._num_envs, first)
+        if self._episodic is not None:  # every episode starts afresh
+            self._episodic.episodes_ended(torch.ones(self._num_envs, dtype=torch.bool))
 
     def act(self, exploit: bool = False) -> Tensor:
         """Choose actions ``[B]`` for the current observations; ``exploit=True``: the greedy
@@ -286,10 +288,12 @@ class Agent:
                                       result.valid, result.cost, self._acted_from))
         elif not np.isfinite(np.asarray(result.reward)).all():
             raise InputError("reward", "contains NaN or inf")
-        if not self._identity_history:
+        if not self._identity_history or self._episodic is not None:
             done = torch.as_tensor(np.logical_or(result.terminated, result.truncated))
             if bool(done.any()):
                 self._history = self.history.reset(self._history, done)
+                if self._episodic is not None:  # e.g. Bootstrapped DQN draws a new member
+                    self._episodic.episodes_ended(done)
         self._obs = result.obs
         self._available = result.available
         self.env_steps += self._num_envs
@@ -307,26 +311,9 @@ class Agent:
         check_count("gradient_steps", gradient_steps, 0)
         if not 0.0 <= progress <= 1.0:
             raise InputError("progress", f"expected a fraction in [0, 1], got {progress!r}")
-        kind = self.buffer.kind
-        if not self.buffer.can_sample and kind is not BufferKind.ROLLOUT:
-            return {}  # nothing new (online), or a SARSA step whose next action is unknown yet
-        with learning_threads():
-            if kind is BufferKind.ONLINE:
-                with stored_batches():  # checked when they were added
-                    metrics, updates = learn_online(self.engine, self.buffer, batch_size,
-                                                    self.device)
-            elif kind is BufferKind.ROLLOUT:
-                metrics, updates = learn_rollout(self.engine, cast(RolloutStore, self.buffer),
-                                                 batch_size, progress, self.device)
-            else:
-                return self._learn_replay(self.buffer, batch_size, gradient_steps, progress)
+        metrics, updates = learn_round(self.engine, self.buffer, batch_size, gradient_steps,
+                                       progress, self.device, self._restrict)
         self.grad_steps += updates
-        return metrics
-
-    def _learn_replay(self, buffer: Buffer, size: int, steps: int, progress: float) -> Metrics:
-        with stored_batches():  # checked when they were added
-            metrics = learn_replay(self.engine, buffer, size, steps, self.device, progress)
-        self.grad_steps += steps
         return metrics
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
@@ -335,7 +322,9 @@ class Agent:
         if not isinstance(batch, TransitionBatch):
             raise InputError("batch", f"expected a nacre.data.TransitionBatch, got "
                              f"{type(batch).__name__}")
-        metrics = self.learner.learn_batch(batch.to(self.device))
+        batch = batch.to(self.device)
+        metrics = self.learner.learn_batch(batch if self._restrict is None
+                                           else self._restrict(batch))
         self.grad_steps += 1
         return metrics
 
@@ -352,12 +341,9 @@ class Agent:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: learner, buffer, RNG, counters, current step."""
-        state: dict[str, Any] = {
-            "learner": self.learner.state_dict(),
-            "generator": self.generator.get_state(),
-            "env_steps": self.env_steps,
-            "grad_steps": self.grad_steps,
-        }
+        state: dict[str, Any] = {"learner": self.learner.state_dict(),
+                                 "generator": self.generator.get_state(),
+                                 "env_steps": self.env_steps, "grad_steps": self.grad_steps}
         if self.buffer is not None:
             state["buffer"] = self.buffer.state_dict()
         if self._obs is not None:
@@ -367,6 +353,8 @@ class Agent:
             state["propensity"] = self._propensity.clone()
         if self._history is not None:
             state["history"] = self._history.clone()
+        if self._episodic is not None:
+            state["exploration"] = self._episodic.state_dict()
         if self._available is not None:
             state["mask"] = self._available.mask
             if self._available.features is not None:
@@ -391,8 +379,20 @@ class Agent:
             self._propensity = state["propensity"]
         if "history" in state:
             self._history = state["history"].to(self.device)
+        if self._episodic is not None and "exploration" in state:
+            self._episodic.load_state_dict(state["exploration"])
         if "mask" in state:
             self._available = AvailableActions(state["mask"].bool(), state.get("features"))
 
 
-__all__ = ["Agent"]
+def check_slots(learner: Learner, exploration: Exploration | None, safety: Safety | None) -> None:
+    """What ``nacre.build`` also refuses, for agents composed by hand."""
+    if isinstance(safety, RiskMeasure) and not (
+            isinstance(learner, DistributionalLearner) and learner.risk is safety):
+        raise InputError("safety", "a risk measure acts through the learner: give the same "
+                         "object to a distributional learner (QRDQN / IQN risk=...)")
+    if isinstance(exploration, Warmup) and isinstance(exploration.inner, EpisodicExploration):
+        raise InputError("exploration", "a Warmup would hide episode ends from the explorer")
+
+
+__all__ = ["Agent", "check_slots"]

@@ -28,6 +28,7 @@ class AgentState(TypedDict):
     mask: NotRequired[Tensor]
     features: NotRequired[Tensor]
     history: NotRequired[Tensor]
+    exploration: NotRequired[dict[str, Tensor]]
 
 
 AGENT_STATE = pydantic.TypeAdapter(AgentState)

@@ -16,6 +16,7 @@ class ScoresKind(StrEnum):
     ACTION = "action"  # [B, d] the action of a deterministic actor
     SQUASHED = "squashed"  # [B, 3, d] tanh(mean), mean, log std of a squashed Gaussian
     FACTORED = "factored"  # [B, k, K_max] logits of k independent categoricals (pad: -inf)
+    ENSEMBLE = "ensemble"  # [B, K, 1 + M] the mean of M members' action values, then each's
 
 
 class LearnerKind(StrEnum):

@@ -157,6 +157,10 @@ class Adam:
             self._torch.step()
             return clipped
         self._advance(found_inf)
+        # the fused kernel reads a gradient as laid out like its parameter: a gradient autograd
+        # returns with other strides (e.g. through a transposed view) is copied into that layout
+        grads = [g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
+                 for p, g in zip(self.params, grads, strict=True)]
         self._kernel(self.params, grads, self._exp_avg, self._exp_avg_sq, self._steps, scale,
                      found_inf)
         return clipped

@@ -131,12 +131,55 @@ class ActionDistribution(Exploration, Protocol):
 
 
 @runtime_checkable
+class EpisodicExploration(Exploration, Protocol):
+    """Exploration that keeps a choice for the whole episode of each environment (Bootstrapped
+    DQN's member to follow): the agent says which episodes ended, and checkpoints it."""
+
+    def episodes_ended(self, done: Tensor) -> None:
+        """Forget the choices of the environments whose episode ended (``done``: ``[B]``)."""
+        ...
+
+    def state_dict(self) -> dict[str, Tensor]: ...
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None: ...
+
+
+@runtime_checkable
 class Safety(Protocol):
     """Restricts which actions may be taken."""
 
     def filter(self, state: Tensor, scores: Tensor, mask: Tensor | None) -> Tensor | None:
         """Return the mask of allowed actions (None = all allowed)."""
         ...
+
+
+@runtime_checkable
+class ActionFilter(Safety, Protocol):
+    """A safety module that allows a set of actions per state (:mod:`nacre.safety.filter`):
+    the agent's decisions and the learner's TD targets both keep to it."""
+
+    def allowed(self, state: Tensor) -> Tensor:
+        """The allowed actions ``[B, K]`` (bool) in each of ``B`` states."""
+        ...
+
+
+@runtime_checkable
+class RiskMeasure(Safety, Protocol):
+    """A safety module that values a return distribution (:mod:`nacre.safety.risk`): a
+    distributional learner acts on, and bootstraps from, the action it values most."""
+
+    def value(self, quantiles: Tensor) -> Tensor:
+        """``[..., N]`` quantiles (at the midpoints of N equal slices of probability) →
+        ``[...]`` values."""
+        ...
+
+
+@runtime_checkable
+class DistributionalLearner(Learner, Protocol):
+    """A learner of return distributions that acts and bootstraps under a risk measure."""
+
+    @property
+    def risk(self) -> RiskMeasure: ...
 
 
 @runtime_checkable
@@ -286,10 +329,13 @@ class Saver(Protocol):
 
 __all__ = [
     "ActionDistribution",
+    "ActionFilter",
     "ActionRepresentation",
     "Buffer",
+    "DistributionalLearner",
     "BufferKind",
     "Engine",
+    "EpisodicExploration",
     "Exploration",
     "GoalEnv",
     "History",
@@ -297,6 +343,7 @@ __all__ = [
     "LearnerKind",
     "Metrics",
     "PriorityBuffer",
+    "RiskMeasure",
     "RolloutLearner",
     "RolloutStore",
     "Safety",

@@ -76,6 +76,14 @@ SMALL_OVERRIDES = {
                              "history={name: lstm, length: 3, hidden: 8}"],
     # a carried LSTM state: the agent's states and the rollout's starting ones resume exactly
     "cartpole-po-recurrent-ppo": [*PPO_SMALL, "history={name: recurrent, hidden: 8}"],
+    # return quantiles on the QR-DQN kernel
+    "cartpole-qrdqn": SMALL,
+    # the members followed mid-episode, the bootstrap masks and their generator resume exactly
+    "deepsea-bootstrapped-dqn": [
+        "env.kwargs={size: 7}", "network.shared=[16]", "network.hidden=[8]",
+        "train.learning_starts=100", "train.train_freq=4", "train.gradient_steps=2",
+        "train.batch_size=32", "train.eval_every=400", "train.eval_episodes=2",
+        "train.log_every=200", "buffer.capacity=500", "buffer.p=0.5", "train.learn_threads=1"],
 }
 PRESET_OF = {"cartpole-reinforce": "cartpole-ppo", "cartpole-ppo-normalized": "cartpole-ppo",
              "pendulum-ddpg": "pendulum-td3", "cartpole-sac-discrete": "cartpole-dqn",
@@ -139,7 +147,9 @@ FIRST_WEIGHT = {"cartpole-dqn": "learner/q/head.mlp.0.weight",
                 "cartpole-po-lstm-dqn": "learner/q/encoder.lstm.cell.weight_ih",
                 "pendulum-po-lstm-sac": "learner/actor/encoder.lstm.cell.weight_ih",
                 "cartpole-po-lstm-ppo": "learner/net/encoder.lstm.cell.weight_ih",
-                "cartpole-po-recurrent-ppo": "learner/lstm/weight_ih_l0"}
+                "cartpole-po-recurrent-ppo": "learner/lstm/weight_ih_l0",
+                "cartpole-qrdqn": "learner/q/head.mlp.0.weight",
+                "deepsea-bootstrapped-dqn": "learner/q/head.body.torso.0.weight"}
 
 
 @pytest.mark.parametrize("preset", sorted(SMALL_OVERRIDES))

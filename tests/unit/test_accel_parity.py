@@ -4,7 +4,8 @@ Parity: the same initial parameters and the same batches (and random draws) give
 losses and parameters after >= 100 updates, within float rounding: rtol 1e-4, atol 1e-5 on
 every parameter, metric and optimizer moment (fp32; the kernels reorder sums and fuse products,
 so exact equality is not expected). Covered: DQN, Double DQN and deep SARSA (DQNKernel), PPO
-(PPOKernel), TD3 (TD3Kernel) and SAC (SACKernel).
+(PPOKernel), TD3 (TD3Kernel) and SAC (SACKernel); QR-DQN (QRDQNKernel) in
+test_accel_qr_parity.py.
 """
 
 from __future__ import annotations

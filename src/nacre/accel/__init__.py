@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from nacre.accel import dqn, ppo, sac, td3
+from nacre.accel import dqn, ppo, qr_dqn, sac, td3
 from nacre.accel.process import apply as apply_process_settings
 from nacre.types import Engine, Learner
 
@@ -29,6 +29,7 @@ Accelerate = Literal["auto", "off"]
 # (covers(learner), build(learner)) in the order they are tried
 KERNELS: list[tuple[Callable[[Any], bool], Callable[[Any], Engine]]] = [
     (dqn.covers, dqn.DQNKernel),
+    (qr_dqn.covers, qr_dqn.QRDQNKernel),
     (ppo.covers, ppo.PPOKernel),
     (td3.covers, td3.TD3Kernel),
     (sac.covers, sac.SACKernel),

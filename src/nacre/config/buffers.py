@@ -11,6 +11,7 @@ import numpy as np
 
 from nacre.config.context import BuildContext, NoParams
 from nacre.config.registry import Entry, collect
+from nacre.data.bootstrap import BootstrapReplayBuffer
 from nacre.data.hindsight import HindsightReplayBuffer, goal_slices
 from nacre.data.online import OnlineBuffer
 from nacre.data.prioritized import PrioritizedReplayBuffer
@@ -88,6 +89,31 @@ def _prioritized(cfg: PrioritizedConfig, ctx: BuildContext) -> PrioritizedReplay
                                    action_space=ctx.action_space, alpha=cfg.alpha,
                                    beta0=cfg.beta0, epsilon=cfg.epsilon, window=ctx.window,
                                    marked=ctx.marked, actions=ctx.actions)
+
+
+@dataclass(frozen=True)
+class BootstrapConfig(ReplayConfig):
+    """Replay whose transitions each carry a bootstrap mask for ``members`` ensemble members
+    (the network's), each member learning from a transition with probability ``p``."""
+
+    members: int = 10
+    p: float = 0.5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.members, bool) or self.members < 1:
+            raise ConfigError(f"buffer.members: must be an integer >= 1, got {self.members!r}")
+        if not 0.0 < self.p <= 1.0:
+            raise ConfigError(f"buffer.p: must be in (0, 1], got {self.p!r}")
+
+
+@component("bootstrap", BootstrapConfig,
+           "uniform replay with a bootstrap mask per transition (Bootstrapped DQN)")
+def _bootstrap(cfg: BootstrapConfig, ctx: BuildContext) -> BootstrapReplayBuffer:
+    _fits_in_memory(cfg, ctx)
+    return BootstrapReplayBuffer(cfg.capacity, cfg.n_step, _gamma(cfg, ctx), seed=ctx.seed + 1,
+                                 action_space=ctx.action_space, window=ctx.window,
+                                 marked=ctx.marked, actions=ctx.actions, members=cfg.members,
+                                 p=cfg.p)
 
 
 @component("sarsa", ReplayConfig, "replay that also returns the next action taken")

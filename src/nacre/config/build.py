@@ -19,25 +19,33 @@ from nacre.accel import accelerate
 from nacre.agent import Agent
 from nacre.config.context import BuildContext
 from nacre.config.run import RunConfig
+from nacre.data.bootstrap import BootstrapReplayBuffer
 from nacre.envs.base import Env
 from nacre.envs.make import make_env
 from nacre.envs.normalize import Normalize
 from nacre.envs.observations import Observations
 from nacre.envs.sources import Copies, EnvLike, env_name
 from nacre.errors import ConfigError
+from nacre.exploration import Warmup
 from nacre.history import SequenceHistory
 from nacre.history.recurrent import RecurrentHistory
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
 from nacre.learners.policy.recurrent_ppo import RecurrentPPO
+from nacre.learners.value.bootstrapped import BootstrappedDQN
 from nacre.learners.value.dqn import DQN
+from nacre.learners.value.iqn import IQN
+from nacre.learners.value.qr_dqn import QRDQN
 from nacre.spaces import StructuredBox
 from nacre.types import (
+    ActionFilter,
     ActionRepresentation,
     Buffer,
+    EpisodicExploration,
     Exploration,
     History,
     Learner,
     PriorityBuffer,
+    RiskMeasure,
     Safety,
     TDLearner,
 )
@@ -53,7 +61,11 @@ _FITS = {
     ScoresKind.ACTION: "gaussian",
     ScoresKind.SQUASHED: "squashed",
     ScoresKind.FACTORED: "policy",
+    ScoresKind.ENSEMBLE: "bootstrapped / ensemble_ucb (or a mean-based one: greedy, "
+                         "epsilon_greedy …)",
 }
+# scores an action filter's mask can apply to, in acting and in TD targets
+_FILTERABLE = frozenset({ScoresKind.VALUES, ScoresKind.ENSEMBLE, ScoresKind.POSTERIOR})
 
 
 @dataclass
@@ -97,9 +109,11 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
     ctx = BuildContext(config, train_env.observation_space, train_env.action_space,
                        train_env.num_envs, device, config.seed)
     history = _conforming(ctx.make("history"), History, "history", config)
-    # the learner learns on summaries; the buffer stores observations, windows of them
+    safety = _conforming(ctx.make("safety"), Safety, "safety", config)
+    # the learner learns on summaries (and bootstraps under the safety slot's risk measure);
+    # the buffer stores observations, windows of them
     learner = _conforming(dataclasses.replace(ctx, observation_space=history.summary_space(
-        train_env.observation_space)).make("learner"), Learner, "learner", config)
+        train_env.observation_space), safety=safety).make("learner"), Learner, "learner", config)
     # the learner owns γ; multi-step buffers get it from here
     buffer = _conforming(dataclasses.replace(ctx, gamma=learner.gamma, window=history.window,
                                              marked=history.marked,
@@ -109,11 +123,12 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
     check_exploration(config, learner, exploration)
     check_buffer(config, learner, buffer)
     check_history(config, history, learner)
+    check_risk(config, safety, learner)
     check_bandit_wiring(config, train_env, learner, buffer)
     agent = Agent(
         learner,
         exploration=exploration,
-        safety=_conforming(ctx.make("safety"), Safety, "safety", config),
+        safety=safety,
         history=history,
         buffer=buffer,
         action_repr=_conforming(ctx.make("action_repr"), ActionRepresentation, "action_repr",
@@ -188,6 +203,10 @@ def _env(config: RunConfig, given: EnvLike | None) -> Env:
 
 def check_exploration(config: RunConfig, learner: Learner, exploration: Exploration) -> None:
     """The exploration module can read the learner's scores."""
+    if isinstance(exploration, Warmup) and isinstance(exploration.inner, EpisodicExploration):
+        raise ConfigError(f"exploration 'warmup' would hide the ends of episodes from "
+                          f"{config.exploration.params.inner['name']!r}, which follows a choice "
+                          "per episode (and explores from the first step): remove the warmup")
     kind, accepts = learner.scores_kind, exploration.accepts
     if kind in accepts:
         return
@@ -215,8 +234,16 @@ def check_buffer(config: RunConfig, learner: Learner, buffer: Buffer) -> None:
                           f"{config.buffer.name!r}, which replays decisions)")
     if isinstance(buffer, PriorityBuffer) and not isinstance(learner, TDLearner):
         raise ConfigError(f"buffer {config.buffer.name!r} sets priorities from TD errors, "
-                          f"which learner {config.learner.name!r} does not report: use "
-                          "learner dqn or double_dqn, or buffer.name: replay")
+                          f"which learner {config.learner.name!r} does not report: use a "
+                          "value learner (dqn, double_dqn, qr_dqn, iqn, bootstrapped_dqn …), "
+                          "or buffer.name: replay")
+    if isinstance(buffer, BootstrapReplayBuffer) and not (
+            isinstance(learner, BootstrappedDQN) and learner.members == buffer.members):
+        have = (f"{learner.members} members" if isinstance(learner, BootstrappedDQN)
+                else f"learner {config.learner.name!r}, which has no ensemble")
+        raise ConfigError(f"buffer 'bootstrap' draws masks for {buffer.members} ensemble "
+                          f"members, and the run has {have}: set buffer.members to "
+                          "network.members (learner bootstrapped_dqn), or buffer.name: replay")
     if learner.needs_next_action and not buffer.needs_next_action:
         raise ConfigError(
             f"learner {config.learner.name!r} needs buffer 'sarsa' (it stores the next action);"
@@ -240,6 +267,23 @@ def check_history(config: RunConfig, history: History, learner: Learner) -> None
                           "ignore it: set history.predict: 0")
 
 
+def check_risk(config: RunConfig, safety: Safety, learner: Learner) -> None:
+    """A risk measure values return distributions: only a distributional learner has them. An
+    action filter must be kept by the learner's targets too: value learners mask their
+    ``max_a'``; a policy learner's recomputed probabilities would not know the mask."""
+    if isinstance(safety, ActionFilter) and (
+            learner.kind is LearnerKind.ROLLOUT or learner.scores_kind not in _FILTERABLE):
+        raise ConfigError(f"safety {config.safety.name!r} restricts the actions of value "
+                          f"learners (the DQN family, QR-DQN, IQN, Bootstrapped DQN, tabular Q, "
+                          f"bandits); learner {config.learner.name!r} learns a policy whose "
+                          "update would not see the filter")
+    if isinstance(safety, RiskMeasure) and not isinstance(learner, QRDQN | IQN):
+        raise ConfigError(f"safety {config.safety.name!r} values a return distribution, which "
+                          f"learner {config.learner.name!r} does not learn: use learner qr_dqn "
+                          "or double_qr_dqn (network quantile_mlp) or iqn (network "
+                          "implicit_quantile_mlp), or safety.name: none")
+
+
 def check_bandit_wiring(config: RunConfig, env: Env, learner: Learner, buffer: Buffer) -> None:
     """Refuse the online-buffer combinations that would run but learn the wrong thing."""
     if buffer.kind is not BufferKind.ONLINE:
@@ -259,4 +303,5 @@ def check_bandit_wiring(config: RunConfig, env: Env, learner: Learner, buffer: B
                           f"capacity is {buffer.capacity}")
 
 
-__all__ = ["Run", "build", "check_bandit_wiring", "check_buffer", "check_exploration"]
+__all__ = ["Run", "build", "check_bandit_wiring", "check_buffer", "check_exploration",
+           "check_risk"]

@@ -17,6 +17,7 @@ from nacre.spaces import (
     DiscreteActionSpace,
     MultiDiscreteActionSpace,
 )
+from nacre.types import Safety
 
 N = TypeVar("N")
 
@@ -29,7 +30,9 @@ class NoParams:
 @dataclass
 class BuildContext:
     """The run being wired: its config, the environment's spaces, device and seed, and the
-    learner's discount once the learner is built (``gamma``: what multi-step buffers use).
+    learner's discount once the learner is built (``gamma``: what multi-step buffers use), and
+    the safety module, built before the learner (``safety``: a risk measure a distributional
+    learner bootstraps with).
 
     Learners and networks see the space of the history summarizer's summaries; buffers see the
     environment's (they store observations) and ``window``, how many past observations a
@@ -46,6 +49,7 @@ class BuildContext:
     window: int = 1
     marked: bool = False
     actions: ActionFeatures | None = None
+    safety: Safety | None = None
 
     def make(self, kind: str, component: Component | None = None) -> Any:
         """Build the run's ``kind`` component (or ``component``, e.g. a nested one)."""

@@ -11,6 +11,7 @@ from nacre.config.registry import Entry, collect
 from nacre.errors import ConfigError
 from nacre.exploration import Boltzmann, EpsilonGreedy, Greedy, LinearSchedule, Warmup
 from nacre.exploration.bandit import UCB, FastCB, SquareCB, ThompsonSampling
+from nacre.exploration.deep import EnsembleUCB, FollowMember
 from nacre.exploration.policy import (
     FactoredSampling,
     GaussianNoise,
@@ -46,6 +47,25 @@ class WarmupConfig:
 
     steps: int = 1000
     inner: dict[str, Any] = field(default_factory=lambda: {"name": "epsilon_greedy"})
+
+
+@component("bootstrapped", NoParams,
+           "greedy on one ensemble member per episode, drawn at random (Bootstrapped DQN)")
+def _bootstrapped(cfg: NoParams, ctx: BuildContext) -> FollowMember:
+    return FollowMember()
+
+
+@dataclass(frozen=True)
+class EnsembleUCBConfig:
+    """``beta``: how many standard deviations of the members' values to add to their mean."""
+
+    beta: float = 1.0
+
+
+@component("ensemble_ucb", EnsembleUCBConfig,
+           "the action of highest mean + beta std of an ensemble's values")
+def _ensemble_ucb(cfg: EnsembleUCBConfig, ctx: BuildContext) -> EnsembleUCB:
+    return EnsembleUCB(cfg.beta)
 
 
 @component("greedy", NoParams, "always the best action (propensity 1)")

@@ -23,7 +23,10 @@ from nacre.learners.policy.reinforce import REINFORCE, ReinforceConfig
 from nacre.learners.policy.sac import SAC, SACConfig
 from nacre.learners.policy.sac_discrete import DiscreteSAC, DiscreteSACConfig
 from nacre.learners.policy.td3 import TD3, TD3Config
+from nacre.learners.value.bootstrapped import BootstrappedDQN
 from nacre.learners.value.dqn import DQN, DeepSARSA, DoubleDQN, DQNConfig
+from nacre.learners.value.iqn import IQN, IQNConfig
+from nacre.learners.value.qr_dqn import QRDQN, DoubleQRDQN, QRDQNConfig
 from nacre.learners.value.tabular import TabularConfig, TabularQLearning
 from nacre.networks.actor_critic import ActorCritic
 from nacre.networks.continuous import (
@@ -32,8 +35,10 @@ from nacre.networks.continuous import (
     DeterministicActor,
     SquashedGaussianActor,
 )
-from nacre.networks.q import QNetwork
+from nacre.networks.ensemble import EnsembleQHead
+from nacre.networks.q import ImplicitQuantileNetwork, QNetwork, QuantileQHead
 from nacre.spaces import DiscreteActionSpace, RecurrentBox
+from nacre.types import RiskMeasure
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "learner")
@@ -43,8 +48,21 @@ A = TypeVar("A", bound=nn.Module)
 
 
 # ---------------------------------------------------------------- value-based
+def _q_network_of(ctx: BuildContext, wanted: str) -> QNetwork:
+    return ctx.network(QNetwork, wanted)
+
+
 def _q_network(ctx: BuildContext) -> QNetwork:
-    return ctx.network(QNetwork, "a Q network (network.name: mlp)")
+    net = _q_network_of(ctx, "a Q network (network.name: mlp)")
+    if isinstance(net.head, QuantileQHead):
+        raise ConfigError(f"network 'quantile_mlp' outputs return quantiles, which learner "
+                          f"{ctx.config.learner.name!r} does not read: use learner qr_dqn or "
+                          "double_qr_dqn, or network.name: mlp")
+    if isinstance(net.head, EnsembleQHead):
+        raise ConfigError(f"network 'ensemble_mlp' outputs an ensemble's values, which learner "
+                          f"{ctx.config.learner.name!r} does not train: use learner "
+                          "bootstrapped_dqn, or network.name: mlp")
+    return net
 
 
 def _features(ctx: BuildContext) -> Tensor | None:
@@ -65,6 +83,53 @@ def _double_dqn(cfg: DQNConfig, ctx: BuildContext) -> DoubleDQN:
 @component("sarsa", DQNConfig, "deep SARSA (on-policy TD control); needs buffer sarsa")
 def _sarsa(cfg: DQNConfig, ctx: BuildContext) -> DeepSARSA:
     return DeepSARSA(_q_network(ctx), cfg, _features(ctx))
+
+
+def _quantile_network(ctx: BuildContext) -> QNetwork:
+    net = _q_network_of(ctx, "a quantile Q network (network.name: quantile_mlp)")
+    if not isinstance(net.head, QuantileQHead):
+        raise ConfigError(f"learner {ctx.config.learner.name!r} learns return quantiles: set "
+                          f"network.name: quantile_mlp (got {ctx.config.network.name!r})")
+    ctx.discrete_actions(f"learner {ctx.config.learner.name!r}")
+    return net
+
+
+def _risk(ctx: BuildContext) -> RiskMeasure | None:
+    """The run's risk measure (its safety slot), which the target bootstraps with."""
+    return ctx.safety if isinstance(ctx.safety, RiskMeasure) else None
+
+
+@component("qr_dqn", QRDQNConfig,
+           "QR-DQN (Dabney et al. 2018): return quantiles; needs network quantile_mlp; acts "
+           "and bootstraps under safety's risk measure (mean by default)")
+def _qr_dqn(cfg: QRDQNConfig, ctx: BuildContext) -> QRDQN:
+    return QRDQN(_quantile_network(ctx), cfg, _risk(ctx))
+
+
+@component("double_qr_dqn", QRDQNConfig,
+           "QR-DQN with Double-Q targets; needs network quantile_mlp")
+def _double_qr_dqn(cfg: QRDQNConfig, ctx: BuildContext) -> DoubleQRDQN:
+    return DoubleQRDQN(_quantile_network(ctx), cfg, _risk(ctx))
+
+
+@component("iqn", IQNConfig,
+           "IQN (Dabney et al. 2018b): the return's quantile function; needs network "
+           "implicit_quantile_mlp; acts and bootstraps under safety's risk measure")
+def _iqn(cfg: IQNConfig, ctx: BuildContext) -> IQN:
+    net = ctx.network(ImplicitQuantileNetwork, "network.name: implicit_quantile_mlp")
+    return IQN(net, cfg, _risk(ctx), seed=ctx.seed + 2)
+
+
+@component("bootstrapped_dqn", DQNConfig,
+           "Bootstrapped DQN (Osband et al. 2016): M heads, each on its bootstrap of the "
+           "replay; needs network ensemble_mlp, exploration bootstrapped")
+def _bootstrapped_dqn(cfg: DQNConfig, ctx: BuildContext) -> BootstrappedDQN:
+    net = _q_network_of(ctx, "an ensemble Q network (network.name: ensemble_mlp)")
+    if not isinstance(net.head, EnsembleQHead):
+        raise ConfigError(f"learner 'bootstrapped_dqn' trains an ensemble of Q heads: set "
+                          f"network.name: ensemble_mlp (got {ctx.config.network.name!r})")
+    ctx.discrete_actions("learner 'bootstrapped_dqn'")
+    return BootstrappedDQN(net, cfg)
 
 
 @component("tabular_q", TabularConfig, "tabular Q-learning for Discrete observations")

@@ -20,7 +20,16 @@ from nacre.networks.continuous import (
     TwinQCritic,
 )
 from nacre.networks.encoders import make_encoder
-from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
+from nacre.networks.ensemble import EnsembleQHead
+from nacre.networks.q import (
+    DuelingQHead,
+    ImplicitQuantileHead,
+    ImplicitQuantileNetwork,
+    QNetwork,
+    QuantileQHead,
+    StateActionQHead,
+    VanillaQHead,
+)
 from nacre.networks.sequence import NextWindowPredictor
 from nacre.spaces import BoxActionSpace, MultiDiscreteActionSpace, SequenceBox
 
@@ -57,6 +66,76 @@ def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
             raise ConfigError("network.head: 'state_action' needs action features in the space")
         head = StateActionQHead(in_dim, space.action_dim, cfg.hidden, cfg.activation)
     return QNetwork(encoder, head, _predictor(ctx, in_dim, space.n)).to(ctx.device)
+
+
+@dataclass(frozen=True)
+class QuantileNetworkConfig:
+    """``n_quantiles`` quantiles of the return per action; ``hidden``: widths of the head MLP;
+    ``dueling``: a value stream plus advantages per quantile; ``encoder`` as for ``mlp``."""
+
+    n_quantiles: int = 50
+    hidden: tuple[int, ...] = (64, 64)
+    activation: Activation = "relu"
+    dueling: bool = False
+    encoder: Literal["auto", "flatten", "cnn"] = "auto"
+
+
+@component("quantile_mlp", QuantileNetworkConfig,
+           "encoder + quantile head: N return quantiles per action (QR-DQN)")
+def _quantile_network(cfg: QuantileNetworkConfig, ctx: BuildContext) -> QNetwork:
+    space = ctx.discrete_actions("network 'quantile_mlp'")
+    encoder = make_encoder(ctx.observation_space, cfg.encoder)
+    head = QuantileQHead(encoder.out_dim, space.n, cfg.n_quantiles, cfg.hidden,
+                         cfg.activation, cfg.dueling)
+    return QNetwork(encoder, head).to(ctx.device)
+
+
+@dataclass(frozen=True)
+class EnsembleNetworkConfig:
+    """``members`` Q-value heads (``hidden`` widths each) on a torso they share (``shared``
+    widths; empty: every member is a whole MLP), computed in one batched pass;
+    ``prior_scale`` > 0 adds a fixed random prior function per member (Osband et al. 2018):
+    ``prior`` linear (of the encoded observation) or an mlp shaped like the members."""
+
+    members: int = 10
+    shared: tuple[int, ...] = (64,)
+    hidden: tuple[int, ...] = (32,)
+    activation: Activation = "relu"
+    prior_scale: float = 0.0
+    prior: Literal["linear", "mlp"] = "linear"
+    encoder: Literal["auto", "flatten", "cnn"] = "auto"
+
+
+@component("ensemble_mlp", EnsembleNetworkConfig,
+           "encoder + shared torso + M batched Q heads, optional random priors (Bootstrapped "
+           "DQN)")
+def _ensemble_network(cfg: EnsembleNetworkConfig, ctx: BuildContext) -> QNetwork:
+    space = ctx.discrete_actions("network 'ensemble_mlp'")
+    encoder = make_encoder(ctx.observation_space, cfg.encoder)
+    head = EnsembleQHead(encoder.out_dim, space.n, cfg.members, cfg.shared, cfg.hidden,
+                         cfg.activation, cfg.prior_scale, cfg.prior)
+    return QNetwork(encoder, head).to(ctx.device)
+
+
+@dataclass(frozen=True)
+class ImplicitQuantileConfig:
+    """The quantile function of the return at any level τ (IQN): ``n_cos`` cosine features
+    embed τ; ``hidden``: widths of the MLP that reads the state features times the embedding."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: Activation = "relu"
+    n_cos: int = 64
+    encoder: Literal["auto", "flatten", "cnn"] = "auto"
+
+
+@component("implicit_quantile_mlp", ImplicitQuantileConfig,
+           "encoder + implicit quantile head: return quantiles at any levels (IQN)")
+def _implicit_quantile_network(cfg: ImplicitQuantileConfig, ctx: BuildContext
+                               ) -> ImplicitQuantileNetwork:
+    space = ctx.discrete_actions("network 'implicit_quantile_mlp'")
+    encoder = make_encoder(ctx.observation_space, cfg.encoder)
+    head = ImplicitQuantileHead(encoder.out_dim, space.n, cfg.hidden, cfg.activation, cfg.n_cos)
+    return ImplicitQuantileNetwork(encoder, head).to(ctx.device)
 
 
 def _predictor(ctx: BuildContext, in_dim: int, n_actions: int) -> NextWindowPredictor | None:

@@ -1,10 +1,20 @@
-"""Built-in safety modules."""
+"""Built-in safety modules: none, an action filter, and the risk measures a distributional
+learner acts and bootstraps with."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import Tensor
+
 from nacre.config.context import BuildContext, NoParams
 from nacre.config.registry import Entry, collect
+from nacre.errors import ConfigError
 from nacre.safety import NoSafety
+from nacre.safety.filter import FunctionFilter
+from nacre.safety.risk import CVaR, MeanVariance, RiskNeutral
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "safety")
@@ -13,3 +23,67 @@ component = collect(ENTRIES, "safety")
 @component("none", NoParams, "no restriction (default)")
 def _none(cfg: NoParams, ctx: BuildContext) -> NoSafety:
     return NoSafety()
+
+
+@component("risk_neutral", NoParams,
+           "act on the mean of the return distribution (distributional learners)")
+def _risk_neutral(cfg: NoParams, ctx: BuildContext) -> RiskNeutral:
+    return RiskNeutral()
+
+
+@dataclass(frozen=True)
+class MeanVarianceConfig:
+    """``beta`` ≥ 0: the price of one unit of return variance."""
+
+    beta: float = 1.0
+
+
+@component("mean_variance", MeanVarianceConfig,
+           "act on E[Z] - beta Var[Z] of the return distribution (distributional learners)")
+def _mean_variance(cfg: MeanVarianceConfig, ctx: BuildContext) -> MeanVariance:
+    return MeanVariance(cfg.beta)
+
+
+@dataclass(frozen=True)
+class CVaRConfig:
+    """``alpha`` ∈ (0, 1]: the fraction of worst returns averaged (1: the mean)."""
+
+    alpha: float = 0.1
+
+
+@component("cvar", CVaRConfig,
+           "act on the mean of the worst alpha fraction of returns (distributional learners)")
+def _cvar(cfg: CVaRConfig, ctx: BuildContext) -> CVaR:
+    return CVaR(cfg.alpha)
+
+
+@dataclass(frozen=True)
+class ActionFilterConfig:
+    """``allowed``: ``"module:function"``, a function of a batch of states ``[B, ...]`` (what
+    the learner sees) to the ``[B, K]`` bool mask of the actions allowed in each."""
+
+    allowed: str = ""
+
+
+def import_function(spec: str, field: str) -> Callable[..., object]:
+    """The function ``"module:name"`` names (a ConfigError naming ``field`` otherwise)."""
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ConfigError(f"{field}: expected 'module:function', got {spec!r}")
+    try:
+        found = vars(importlib.import_module(module)).get(name)
+    except ImportError as exc:
+        raise ConfigError(f"{field}: cannot import module {module!r} ({exc}); is its folder "
+                          "on PYTHONPATH?") from exc
+    if not callable(found):
+        raise ConfigError(f"{field}: module {module!r} has no function {name!r}")
+    function: Callable[..., object] = found
+    return function
+
+
+@component("action_filter", ActionFilterConfig,
+           "only the actions a function allows per state, when acting and in TD targets")
+def _action_filter(cfg: ActionFilterConfig, ctx: BuildContext) -> FunctionFilter:
+    allowed: Callable[[Tensor], Tensor] = import_function(  # type: ignore[assignment]
+        cfg.allowed, "safety.allowed")
+    return FunctionFilter(allowed)

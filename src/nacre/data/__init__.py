@@ -1,6 +1,7 @@
 """Transition batches, preallocated ring storage, replay and rollout buffers."""
 
 from nacre.data.batch import StepBatch, TransitionBatch
+from nacre.data.bootstrap import BootstrapReplayBuffer
 from nacre.data.online import OnlineBuffer
 from nacre.data.prioritized import PrioritizedReplayBuffer
 from nacre.data.replay import ReplayBuffer, SARSABuffer
@@ -8,6 +9,7 @@ from nacre.data.rollout import Rollout, RolloutBuffer
 from nacre.data.sumtree import SumTree
 
 __all__ = [
+    "BootstrapReplayBuffer",
     "OnlineBuffer", "PrioritizedReplayBuffer", "ReplayBuffer", "Rollout", "RolloutBuffer",
     "SARSABuffer", "StepBatch", "SumTree", "TransitionBatch",
 ]

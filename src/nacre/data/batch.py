@@ -46,7 +46,8 @@ class TransitionBatch:
     evaluation); ``weight`` holds importance weights from prioritized samplers, and ``index``
     the storage slot each row was drawn from (so the learner's TD errors can update its
     priority); ``cost`` the step's cost, discounted over the same steps as ``reward`` for
-    k-step returns (None: the env reports no cost).
+    k-step returns (None: the env reports no cost); ``bootstrap`` ([n, M]) which of ``M``
+    ensemble members learn from each row (:class:`~nacre.data.BootstrapReplayBuffer`).
     On-policy learners get minibatches of a processed rollout: ``advantage``, ``returns`` (the
     value targets), ``log_prob`` and ``value`` (of the policy and critic that collected it).
     """
@@ -63,6 +64,7 @@ class TransitionBatch:
     weight: Tensor | None = None
     index: Tensor | None = None
     cost: Tensor | None = None
+    bootstrap: Tensor | None = None
     advantage: Tensor | None = None
     returns: Tensor | None = None
     log_prob: Tensor | None = None

@@ -144,7 +144,7 @@ def check_step_values(action: Any, propensity: Any, n_actions: int | None,
 def check_batch(batch: Any) -> TransitionBatch:
     """A :class:`TransitionBatch` that learners can use: every field a tensor with the same
     leading dimension ``n >= 1``, numbers finite, flags 0 / 1, propensities positive, discounts
-    in [0, 1], weights >= 0, integer actions >= 0."""
+    in [0, 1], weights and bootstrap masks >= 0, integer actions >= 0."""
     if not isinstance(batch, TransitionBatch):
         raise InputError("batch", f"expected a nacre.data.TransitionBatch, got "
                          f"{type(batch).__name__}")
@@ -170,6 +170,7 @@ def check_batch(batch: Any) -> TransitionBatch:
         check_propensity("batch.propensity", batch.propensity)
     _check_range("batch.discount", batch.discount, 0.0, 1.0)
     _check_range("batch.weight", batch.weight, 0.0, math.inf)
+    _check_range("batch.bootstrap", batch.bootstrap, 0.0, math.inf)
     if not batch.action.is_floating_point():
         _check_range("batch.action", batch.action, 0, math.inf)
     return batch

@@ -7,7 +7,10 @@ only every 2 steps, as in Pearl's Fig. 6a. Each is the task's own registration (
 time limit, reward threshold) plus :class:`~nacre.envs.partial.PartialObservation` as an
 additional wrapper, so ``env.kwargs`` reach the task as they would for its plain id.
 ``nacre/BitFlip-v0`` is :class:`~nacre.envs.bitflip.BitFlipEnv` (``env.kwargs: {n: 15}``),
-``nacre/BlindCliffwalk-v0`` :class:`~nacre.envs.cliffwalk.BlindCliffwalkEnv` (``{n: 10}``).
+``nacre/BlindCliffwalk-v0`` :class:`~nacre.envs.cliffwalk.BlindCliffwalkEnv` (``{n: 10}``),
+``nacre/DeepSea-v0`` :class:`~nacre.envs.deepsea.DeepSeaEnv` (``{size: 10}``),
+``nacre/MeanVarianceBandit-v0`` :class:`~nacre.envs.risky.MeanVarianceBanditEnv` and
+``nacre/RiskyRoute-v0`` :class:`~nacre.envs.risky.RiskyRouteEnv` (``{length: 5}``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,17 @@ PARTIAL_IDS: dict[str, tuple[str, int]] = {
 }
 BITFLIP_ID = "nacre/BitFlip-v0"
 CLIFFWALK_ID = "nacre/BlindCliffwalk-v0"
+DEEPSEA_ID = "nacre/DeepSea-v0"
+MEAN_VARIANCE_BANDIT_ID = "nacre/MeanVarianceBandit-v0"
+RISKY_ROUTE_ID = "nacre/RiskyRoute-v0"
+# nacre's own environments: id -> entry point
+ENTRY_POINTS = {
+    BITFLIP_ID: "nacre.envs.bitflip:BitFlipEnv",
+    CLIFFWALK_ID: "nacre.envs.cliffwalk:BlindCliffwalkEnv",
+    DEEPSEA_ID: "nacre.envs.deepsea:DeepSeaEnv",
+    MEAN_VARIANCE_BANDIT_ID: "nacre.envs.risky:MeanVarianceBanditEnv",
+    RISKY_ROUTE_ID: "nacre.envs.risky:RiskyRouteEnv",
+}
 
 
 def register_envs() -> None:
@@ -42,10 +56,10 @@ def register_envs() -> None:
                      max_episode_steps=base.max_episode_steps,
                      reward_threshold=base.reward_threshold,
                      additional_wrappers=(wrapper,))
-    if BITFLIP_ID not in gym.registry:
-        gym.register(BITFLIP_ID, entry_point="nacre.envs.bitflip:BitFlipEnv")
-    if CLIFFWALK_ID not in gym.registry:
-        gym.register(CLIFFWALK_ID, entry_point="nacre.envs.cliffwalk:BlindCliffwalkEnv")
+    for env_id, entry_point in ENTRY_POINTS.items():
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=entry_point)
 
 
-__all__ = ["BITFLIP_ID", "CLIFFWALK_ID", "PARTIAL_IDS", "register_envs"]
+__all__ = ["BITFLIP_ID", "CLIFFWALK_ID", "DEEPSEA_ID", "ENTRY_POINTS", "MEAN_VARIANCE_BANDIT_ID",
+           "PARTIAL_IDS", "RISKY_ROUTE_ID", "register_envs"]

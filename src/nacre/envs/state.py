@@ -143,7 +143,8 @@ def _capture_object(obj: Any) -> dict[str, Any]:
 # only these are resumed mid-episode. Anything else (simulators, Box2D bodies, user envs with
 # object-valued state) resumes with fresh episodes rather than from a silently partial state.
 _SAFE_MODULES = ("gymnasium.envs.classic_control.", "gymnasium.envs.toy_text.",
-                 "nacre.testing.", "nacre.envs.bitflip")
+                 "nacre.testing.", "nacre.envs.bitflip", "nacre.envs.deepsea",
+                 "nacre.envs.risky")
 _SAFE_WRAPPERS = ("FaultTolerant", "TimeLimit", "OrderEnforcing", "PassiveEnvChecker",
                   "PartialObservation", "SparseReward", "ActionCost")
 

@@ -36,7 +36,8 @@ from nacre.exploration.discrete import available, masked_means, means, sample
 from nacre.kinds import ScoresKind
 
 _POSTERIOR = frozenset({ScoresKind.POSTERIOR})
-_MEANS = frozenset({ScoresKind.VALUES, ScoresKind.LOGITS, ScoresKind.POSTERIOR})
+_MEANS = frozenset({ScoresKind.VALUES, ScoresKind.LOGITS, ScoresKind.POSTERIOR,
+                    ScoresKind.ENSEMBLE})
 
 
 class UCB:

@@ -80,7 +80,8 @@ class LinearSchedule:
 
 
 # score kinds an argmax over actions fits (posterior scores: over their means)
-_DISCRETE = frozenset({ScoresKind.VALUES, ScoresKind.LOGITS, ScoresKind.POSTERIOR})
+_DISCRETE = frozenset({ScoresKind.VALUES, ScoresKind.LOGITS, ScoresKind.POSTERIOR,
+                       ScoresKind.ENSEMBLE})
 
 
 class Greedy:

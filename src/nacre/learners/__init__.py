@@ -14,12 +14,27 @@ from nacre.learners.policy import (
     SACConfig,
     TD3Config,
 )
-from nacre.learners.value import DQN, DeepSARSA, DoubleDQN, TabularQLearning
+from nacre.learners.value import (
+    DQN,
+    IQN,
+    QRDQN,
+    BootstrappedDQN,
+    DeepSARSA,
+    DoubleDQN,
+    DoubleQRDQN,
+    IQNConfig,
+    QRDQNConfig,
+    TabularQLearning,
+)
 
 __all__ = [
+    "BootstrappedDQN",
     "DDPG",
     "DQN",
+    "IQN",
+    "IQNConfig",
     "PPO",
+    "QRDQN",
     "REINFORCE",
     "SAC",
     "TD3",
@@ -28,7 +43,9 @@ __all__ = [
     "DiscreteSAC",
     "DiscreteSACConfig",
     "DoubleDQN",
+    "DoubleQRDQN",
     "PPOConfig",
+    "QRDQNConfig",
     "ReinforceConfig",
     "SACConfig",
     "TD3Config",

@@ -9,6 +9,7 @@ they compute faster.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import torch
@@ -16,8 +17,10 @@ from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.data.rollout import Rollout
+from nacre.data.validate import stored_batches
 from nacre.errors import InputError
-from nacre.kinds import LearnerKind
+from nacre.kinds import BufferKind, LearnerKind
+from nacre.threads import learning_threads
 from nacre.types import (
     Buffer,
     Engine,
@@ -30,6 +33,7 @@ from nacre.types import (
 )
 
 _ROWS_PER_DRAW = 8192
+Restrict = Callable[[TransitionBatch], TransitionBatch]  # e.g. an action filter's next_mask
 
 
 class LearnerEngine:
@@ -67,13 +71,34 @@ def _prioritized(buffer: Buffer) -> bool:
     return _PRIORITY[cls]
 
 
+def learn_round(engine: Engine, buffer: Buffer, batch_size: int, gradient_steps: int,
+                progress: float, device: torch.device, restrict: Restrict | None = None
+                ) -> tuple[Metrics, int]:
+    """One training round as the buffer's kind says (:meth:`nacre.Agent.learn`): ``(metrics,
+    number of updates)``; nothing when the buffer has nothing to hand over yet."""
+    kind = buffer.kind
+    if not buffer.can_sample and kind is not BufferKind.ROLLOUT:
+        return {}, 0  # nothing new (online), or a SARSA step whose next action is unknown yet
+    with learning_threads():
+        if kind is BufferKind.ROLLOUT:
+            return learn_rollout(engine, cast(RolloutStore, buffer), batch_size, progress,
+                                 device)
+        with stored_batches():  # checked when they were added
+            if kind is BufferKind.ONLINE:
+                return learn_online(engine, buffer, batch_size, device)
+            return learn_replay(engine, buffer, batch_size, gradient_steps, device, progress,
+                                restrict), gradient_steps
+
+
 def learn_replay(engine: Engine, buffer: Buffer, batch_size: int, gradient_steps: int,
-                 device: torch.device, progress: float = 0.0) -> Metrics:
+                 device: torch.device, progress: float = 0.0, restrict: Restrict | None = None
+                 ) -> Metrics:
     """``gradient_steps`` updates on batches of ``batch_size`` sampled from ``buffer``
-    (metrics: the last one's); ``progress`` ∈ [0, 1] is how far the run is."""
+    (metrics: the last one's); ``progress`` ∈ [0, 1] is how far the run is; ``restrict``
+    changes each batch before it is learned from."""
     if _prioritized(buffer):
         return learn_prioritized(engine, cast(PriorityBuffer, buffer), batch_size,
-                                 gradient_steps, device, progress)
+                                 gradient_steps, device, progress, restrict)
     metrics: Metrics = {}
     # One draw of k × batch_size i.i.d. rows is the same distribution as k draws of batch_size
     # rows, at a fraction of the indexing cost; k is capped so a draw of large observations
@@ -84,6 +109,8 @@ def learn_replay(engine: Engine, buffer: Buffer, batch_size: int, gradient_steps
         batch = buffer.sample(batch_size * k)
         if batch.obs.device != device:
             batch = batch.to(device)
+        if restrict is not None:
+            batch = restrict(batch)
         metrics = engine.learn_batches(batch, batch_size)
     return metrics
 
@@ -111,7 +138,8 @@ def learn_rollout(engine: Engine, buffer: RolloutStore, batch_size: int, progres
 
 
 def learn_prioritized(engine: Engine, buffer: PriorityBuffer, batch_size: int,
-                      gradient_steps: int, device: torch.device, progress: float) -> Metrics:
+                      gradient_steps: int, device: torch.device, progress: float,
+                      restrict: Restrict | None = None) -> Metrics:
     """:func:`learn_replay` from a prioritized buffer (Schaul et al. 2016, Algorithm 1): β set
     for ``progress``, then per update one draw (the priorities of the last update count), the
     learner's TD errors of the batch, the update, and the rows' new priorities."""
@@ -128,10 +156,13 @@ def learn_prioritized(engine: Engine, buffer: PriorityBuffer, batch_size: int,
             raise InputError("buffer", f"{type(buffer).__name__}.sample must set batch.index")
         if batch.obs.device != device:
             batch = batch.to(device)
+        if restrict is not None:
+            batch = restrict(batch)
         td_error = learner.td_error(batch)
         metrics = engine.learn_batches(batch, batch_size)
         buffer.update_priorities(index, td_error)
     return metrics
 
 
-__all__ = ["LearnerEngine", "learn_online", "learn_prioritized", "learn_replay", "learn_rollout"]
+__all__ = ["LearnerEngine", "Restrict", "learn_online", "learn_prioritized", "learn_replay",
+           "learn_rollout", "learn_round"]

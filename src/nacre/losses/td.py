@@ -29,6 +29,14 @@ def masked_max(q: Tensor, mask: Tensor | None) -> Tensor:
     return torch.where(mask.any(dim=-1), masked, torch.zeros_like(masked))
 
 
+def ends(terminated: Tensor, next_mask: Tensor | None) -> Tensor:
+    """``terminated``, and also 1 where the next state offers no available action (nothing to
+    bootstrap from: the value there is 0)."""
+    if next_mask is None:
+        return terminated
+    return torch.maximum(terminated, (~next_mask.any(dim=-1)).to(terminated.dtype))
+
+
 def q_learning_target(
     reward: Tensor,
     next_q: Tensor,
@@ -64,15 +72,16 @@ def sarsa_target(
     next_action: Tensor,
     terminated: Tensor,
     discount: float | Tensor,
+    next_mask: Tensor | None = None,
 ) -> Tensor:
     """SARSA target ``r + γ (1 - d) Q(s', a')`` with ``a'`` the action actually taken next.
 
     Rows with ``next_action = -1`` (no action was taken at ``s'``: the episode was truncated
-    there) bootstrap from ``max_a' Q(s', a')``.
+    there) bootstrap from ``max_a' Q(s', a')`` over the available actions.
     """
     known = next_action >= 0
     taken = next_q.gather(-1, next_action.long().clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    next_value = torch.where(known, taken, next_q.max(dim=-1).values)
+    next_value = torch.where(known, taken, masked_max(next_q, next_mask))
     return td_target(reward, next_value, terminated, discount)
 
 
@@ -88,5 +97,42 @@ def td_loss(
     to [-1, 1], which is the same thing); ``mse`` the squared error. ``weight`` ([N]) are
     per-row importance weights (prioritized replay): ``mean(w · ρ(q − y))``.
     """
-    each = (F.smooth_l1_loss if kind == "huber" else F.mse_loss)(q, target, reduction="none")
+    each = elementwise_td_loss(q, target, kind)
     return each.mean() if weight is None else (each * weight).mean()
+
+
+def elementwise_td_loss(q: Tensor, target: Tensor,
+                        kind: Literal["huber", "mse"] = "huber") -> Tensor:
+    """``ρ(q − y)`` for every element (Huber with δ = 1, or the squared error)."""
+    return (F.smooth_l1_loss if kind == "huber" else F.mse_loss)(q, target, reduction="none")
+
+
+def ensemble_q_target(
+    reward: Tensor,
+    next_q: Tensor,
+    terminated: Tensor,
+    discount: float | Tensor,
+    next_mask: Tensor | None = None,
+) -> Tensor:
+    """Each ensemble member's own Q-learning target ``r + γ (1 − d) max_a' Q_m(s', a')``:
+    ``next_q`` ``[n, M, K]`` → ``[n, M]`` (Osband et al. 2016: each head bootstraps from
+    itself)."""
+    mask = None if next_mask is None else next_mask.unsqueeze(1)
+    column = discount.unsqueeze(1) if isinstance(discount, Tensor) else discount
+    return td_target(reward.unsqueeze(1), masked_max(next_q, mask), terminated.unsqueeze(1),
+                     column)
+
+
+def bootstrapped_td_loss(
+    q: Tensor,
+    target: Tensor,
+    bootstrap: Tensor | None = None,
+    kind: Literal["huber", "mse"] = "huber",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """The TD loss of ``M`` ensemble members ``q`` ``[n, M]`` on their targets, each row
+    counted for the members its bootstrap mask ``[n, M]`` (0/1, or any weights) gives it:
+    ``mean_n w_n · mean_m b_nm ρ(q_nm − y_nm)`` (None: every member sees every row)."""
+    each = elementwise_td_loss(q, target, kind)
+    per_row = (each if bootstrap is None else each * bootstrap).mean(dim=1)
+    return per_row.mean() if weight is None else (per_row * weight).mean()

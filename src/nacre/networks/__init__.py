@@ -16,8 +16,17 @@ from nacre.networks.encoders import (
     OneHotEncoder,
     make_encoder,
 )
+from nacre.networks.ensemble import EnsembleLinear, EnsembleMLP, EnsembleQHead
 from nacre.networks.mlp import MLP
-from nacre.networks.q import DuelingQHead, QNetwork, StateActionQHead, VanillaQHead
+from nacre.networks.q import (
+    DuelingQHead,
+    ImplicitQuantileHead,
+    ImplicitQuantileNetwork,
+    QNetwork,
+    QuantileQHead,
+    StateActionQHead,
+    VanillaQHead,
+)
 from nacre.networks.sequence import LSTMWindowEncoder, MaskedLSTM, TransformerWindowEncoder
 
 __all__ = [
@@ -30,6 +39,11 @@ __all__ = [
     "CategoricalActorTwinQ",
     "DeterministicActor",
     "DuelingQHead",
+    "EnsembleLinear",
+    "EnsembleMLP",
+    "EnsembleQHead",
+    "ImplicitQuantileHead",
+    "ImplicitQuantileNetwork",
     "Encoder",
     "FlattenEncoder",
     "MultiInputEncoder",
@@ -37,6 +51,7 @@ __all__ = [
     "OneHotEncoder",
     "QNetwork",
     "SquashedGaussianActor",
+    "QuantileQHead",
     "StateActionQHead",
     "TwinQCritic",
     "VanillaQHead",

@@ -1,8 +1,12 @@
-"""Safety modules: restrict the actions an agent may take."""
+"""Safety modules: restrict the actions an agent may take, or (risk measures) say how a return
+distribution is valued."""
 
 from __future__ import annotations
 
 from torch import Tensor
+
+from nacre.safety.filter import FunctionFilter
+from nacre.safety.risk import CVaR, MeanVariance, RiskNeutral
 
 
 class NoSafety:
@@ -12,4 +16,4 @@ class NoSafety:
         return mask
 
 
-__all__ = ["NoSafety"]
+__all__ = ["CVaR", "FunctionFilter", "MeanVariance", "NoSafety", "RiskNeutral"]

@@ -6,7 +6,6 @@ learner: any learner here takes any :class:`~nacre.networks.QNetwork`.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,10 +17,11 @@ from nacre.data.batch import TransitionBatch
 from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
+from nacre.learners.value.target import load_q_state, q_state, target_and_optimizer
 from nacre.losses.auxiliary import next_window_loss
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target, td_loss
 from nacre.networks.q import QNetwork
-from nacre.optim import Adam, polyak_update
+from nacre.optim import polyak_update
 from nacre.types import Metrics
 
 
@@ -82,9 +82,7 @@ class DQN:
         self.config = config or DQNConfig()
         self.action_features = action_features  # [K, d_a] for state-action Q heads
         self.q = q_network
-        self.target = copy.deepcopy(q_network).requires_grad_(False)
-        self.optimizer = Adam(self.q.parameters(), self.config.lr, self.config.adam_eps,
-                              self.config.max_grad_norm, nonfinite=self.config.nonfinite)
+        self.target, self.optimizer = target_and_optimizer(q_network, self.config)
 
     @property
     def gamma(self) -> float:
@@ -132,16 +130,10 @@ class DQN:
         polyak_update(self.target, self.q, self.config.tau)
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "q": self.q.state_dict(),
-            "target": self.target.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
+        return q_state(self.q, self.target, self.optimizer)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.q.load_state_dict(state["q"])
-        self.target.load_state_dict(state["target"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_q_state(self.q, self.target, self.optimizer, state)
 
 
 class DoubleDQN(DQN):
@@ -176,4 +168,5 @@ class DeepSARSA(DQN):
             batch.next_action,
             batch.terminated,
             batch.discount_or(self.gamma),
+            batch.next_mask,
         )
