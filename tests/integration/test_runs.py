@@ -298,3 +298,25 @@ def test_tensorboard_logging(tmp_path: Path) -> None:
     small_run(tmp_path / "r", steps=400, extra=("train.tensorboard=true",))
     events = list((tmp_path / "r" / "tb").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_the_first_row_after_a_resume_reports_the_checkpoints_training_round(
+        tmp_path: Path) -> None:
+    # the checkpoint at 592 follows a training round (every 16 steps); the next row (600) comes
+    # before the next round (608), so it can only report the round the checkpoint saw
+    full = tmp_path / "full"
+    small_run(full, steps=1200, extra=("train.checkpoint_every=592", "train.keep_checkpoints=0"))
+    part = tmp_path / "part"
+    (part / "checkpoints").mkdir(parents=True)
+    (part / "config.yaml").write_text((full / "config.yaml").read_text())
+    import shutil
+
+    ckpt = full / "checkpoints" / "step_000000000592"
+    shutil.copytree(ckpt, part / "checkpoints" / ckpt.name)
+    rows = [line for line in (full / "metrics.jsonl").read_text().splitlines()
+            if json.loads(line)["env_steps"] <= 592]
+    (part / "metrics.jsonl").write_text("\n".join(rows) + "\n")
+    nacre.resume(part, steps=1200, progress=False)
+    resumed = {r["env_steps"]: r for r in metrics(part)}
+    assert "loss" in resumed[600]
+    assert metrics(full) == metrics(part)

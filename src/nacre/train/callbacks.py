@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pydantic
+import torch
 from typing_extensions import TypedDict
 
 from nacre.agent import Agent
@@ -75,6 +76,9 @@ class LoopState:
     regret_sum: float | None = None
     # environment faults survived (nacre.envs.faults)
     env_faults: int = 0
+    # the learner's metrics of the last training round, which the next log row reports: a
+    # resumed run reports them too, before its own first round
+    last_metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,6 +105,9 @@ class Training:
     stop_reason: str | None = None
 
     def __post_init__(self) -> None:
+        if not self.metrics and self.state.last_metrics:  # resumed: the checkpoint's round
+            self.metrics = {k: torch.tensor(v, dtype=torch.float64)
+                            for k, v in self.state.last_metrics.items()}
         self.started_at = time.perf_counter()
         self.steps_at_start = self.agent.env_steps
         self._wall_at_start = self.state.wall_time_s  # a resumed run's time so far

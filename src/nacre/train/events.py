@@ -266,6 +266,7 @@ class Checkpointing(Scheduled):
         started = time.perf_counter()
         env, step = training.env, training.env_steps
         training.state.wall_time_s = training.wall_time_s
+        training.state.last_metrics = {k: float(v) for k, v in training.metrics.items()}
         extra: dict[str, Any] = {"loop": dataclasses.asdict(training.state),
                                  "seed": training.seed,
                                  "env_state": env.get_state() if with_env else None}
