@@ -118,22 +118,19 @@ def worker_sb3(seed: int, steps: int) -> dict[str, Any]:
     import gymnasium as gym
     from stable_baselines3 import DQN
 
-    h = HPARAMS
-
     def make() -> Any:
-        return DQN(
-            "MlpPolicy", gym.make(ENV_ID), learning_rate=h["learning_rate"],
-            buffer_size=h["buffer_size"], learning_starts=h["learning_starts"],
-            batch_size=h["batch_size"], tau=h["tau"], gamma=h["gamma"],
-            train_freq=h["train_freq"], gradient_steps=h["gradient_steps"],
-            target_update_interval=h["target_update_interval"],
-            exploration_fraction=h["exploration_fraction"],
-            exploration_initial_eps=h["exploration_initial_eps"],
-            exploration_final_eps=h["exploration_final_eps"], max_grad_norm=h["max_grad_norm"],
-            policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0,
-        )
+        return DQN("MlpPolicy", gym.make(ENV_ID), **sb3_kwargs(HPARAMS, seed),
+                   policy_kwargs={"net_arch": list(HPARAMS["net_arch"])})
 
     return harness.sb3_run(make, ENV_ID, seed, steps, EVAL_EPISODES, "gym.make + DQN(...)")
+
+
+def sb3_kwargs(h: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The constructor arguments SB3's DQN (and sb3-contrib's QR-DQN) take from ``h``."""
+    names = ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma",
+             "train_freq", "gradient_steps", "target_update_interval", "exploration_fraction",
+             "exploration_initial_eps", "exploration_final_eps", "max_grad_norm")
+    return {**{k: h[k] for k in names}, "seed": seed, "device": "cpu", "verbose": 0}
 
 
 def _mlp(hidden: Sequence[int]) -> Any:

@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from dqn_cartpole import HPARAMS as DQN_HPARAMS  # noqa: E402
+from dqn_cartpole import sb3_kwargs  # noqa: E402
 from harness import write_json  # noqa: E402
 
 from nacre.eval.stats import summarize_returns  # noqa: E402
@@ -88,21 +89,10 @@ def worker_sb3(seed: int, steps: int) -> dict[str, Any]:
     import gymnasium as gym
     from sb3_contrib import QRDQN
 
-    h = HPARAMS
-
     def make() -> Any:
-        return QRDQN(
-            "MlpPolicy", gym.make(ENV_ID), learning_rate=h["learning_rate"],
-            buffer_size=h["buffer_size"], learning_starts=h["learning_starts"],
-            batch_size=h["batch_size"], tau=h["tau"], gamma=h["gamma"],
-            train_freq=h["train_freq"], gradient_steps=h["gradient_steps"],
-            target_update_interval=h["target_update_interval"],
-            exploration_fraction=h["exploration_fraction"],
-            exploration_initial_eps=h["exploration_initial_eps"],
-            exploration_final_eps=h["exploration_final_eps"], max_grad_norm=h["max_grad_norm"],
-            policy_kwargs={"net_arch": list(h["net_arch"]), "n_quantiles": h["n_quantiles"]},
-            seed=seed, device="cpu", verbose=0,
-        )
+        return QRDQN("MlpPolicy", gym.make(ENV_ID), **sb3_kwargs(HPARAMS, seed),
+                     policy_kwargs={"net_arch": list(HPARAMS["net_arch"]),
+                                    "n_quantiles": HPARAMS["n_quantiles"]})
 
     return harness.sb3_run(make, ENV_ID, seed, steps, EVAL_EPISODES, "gym.make + QRDQN(...)")
 

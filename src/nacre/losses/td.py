@@ -29,6 +29,13 @@ def masked_max(q: Tensor, mask: Tensor | None) -> Tensor:
     return torch.where(mask.any(dim=-1), masked, torch.zeros_like(masked))
 
 
+def masked_argmax(values: Tensor, mask: Tensor | None) -> Tensor:
+    """The index of the highest value over the last dim among the available ones."""
+    if mask is not None:
+        values = values.masked_fill(~mask, float("-inf"))
+    return values.argmax(dim=-1)
+
+
 def ends(terminated: Tensor, next_mask: Tensor | None) -> Tensor:
     """``terminated``, and also 1 where the next state offers no available action (nothing to
     bootstrap from: the value there is 0)."""
@@ -57,9 +64,7 @@ def double_q_target(
     next_mask: Tensor | None = None,
 ) -> Tensor:
     """Double-Q target: the online net picks ``a'``, the target net evaluates it."""
-    if next_mask is not None:
-        next_q_online = next_q_online.masked_fill(~next_mask, float("-inf"))
-    best = next_q_online.argmax(dim=-1, keepdim=True)
+    best = masked_argmax(next_q_online, next_mask).unsqueeze(-1)
     next_value = next_q_target.gather(-1, best).squeeze(-1)
     if next_mask is not None:  # rows with no available action have no next value
         next_value = torch.where(next_mask.any(dim=-1), next_value, torch.zeros_like(next_value))

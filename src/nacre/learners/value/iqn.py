@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.data.validate import checked_batch
-from nacre.errors import ConfigError, check_config
+from nacre.errors import ConfigError
 from nacre.kinds import LearnerKind, ScoresKind
+from nacre.learners.value.qr_dqn import QRDQNConfig
 from nacre.learners.value.target import load_q_state, q_state, target_and_optimizer
 from nacre.losses.distributional import (
     action_quantiles,
@@ -29,7 +30,7 @@ from nacre.losses.distributional import (
     quantile_midpoints,
     quantile_td_target,
 )
-from nacre.losses.td import ends
+from nacre.losses.td import ends, masked_argmax
 from nacre.networks.q import ImplicitQuantileNetwork
 from nacre.optim import polyak_update
 from nacre.safety.risk import RiskNeutral
@@ -37,30 +38,22 @@ from nacre.types import Metrics, RiskMeasure
 
 
 @dataclass(frozen=True)
-class IQNConfig:
-    """Hyper-parameters of IQN (the paper's: N = N' = 8 levels per update, K = 32 to act).
+class IQNConfig(QRDQNConfig):
+    """Hyper-parameters of IQN: QR-DQN's, and how many levels τ it reads (the paper's:
+    N = N' = 8 levels per update, K = 32 to act).
 
     Attributes:
-        lr, nonfinite, gamma, tau, kappa, max_grad_norm, adam_eps: as for QR-DQN.
         n_quantiles: levels sampled per row for the quantiles being learned (N).
         n_target_quantiles: levels sampled per row for the target distribution (N').
         n_act_quantiles: fixed levels the risk measure reads to act and to pick ``a'`` (K).
     """
 
-    lr: float = 5e-5
-    nonfinite: Literal["skip", "raise"] = "skip"
-    gamma: float = 0.99
-    tau: float = 1.0
-    kappa: float = 1.0
-    max_grad_norm: float | None = 10.0
-    adam_eps: float = 3.125e-4
     n_quantiles: int = 8
     n_target_quantiles: int = 8
     n_act_quantiles: int = 32
 
     def __post_init__(self) -> None:
-        check_config(self, positive=("lr", "tau", "kappa", "max_grad_norm"),
-                     unit_interval=("gamma", "tau"))
+        super().__post_init__()
         for name in ("n_quantiles", "n_target_quantiles", "n_act_quantiles"):
             value = vars(self)[name]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -126,9 +119,7 @@ class IQN:
         """Samples ``[n, N']`` of the target distribution at freshly drawn levels, for the
         action the target net's risk-best one at ``s'``."""
         values = self.risk.value(self.quantiles(batch.next_obs, self.target))
-        if batch.next_mask is not None:
-            values = values.masked_fill(~batch.next_mask, float("-inf"))
-        best = values.argmax(dim=-1)
+        best = masked_argmax(values, batch.next_mask)
         levels = self._levels(len(batch), self.config.n_target_quantiles, batch.next_obs)
         chosen = action_quantiles(self.target(batch.next_obs, levels), best)
         return quantile_td_target(batch.reward, chosen, ends(batch.terminated, batch.next_mask),

@@ -27,7 +27,7 @@ from nacre.losses.distributional import (
     quantile_midpoints,
     quantile_td_target,
 )
-from nacre.losses.td import ends
+from nacre.losses.td import ends, masked_argmax
 from nacre.networks.q import QNetwork, QuantileQHead
 from nacre.optim import polyak_update
 from nacre.safety.risk import RiskNeutral
@@ -59,13 +59,6 @@ class QRDQNConfig:
     def __post_init__(self) -> None:
         check_config(self, positive=("lr", "tau", "kappa", "max_grad_norm"),
                      unit_interval=("gamma", "tau"))
-
-
-def _best(values: Tensor, mask: Tensor | None) -> Tensor:
-    """The action of highest value ``[B]`` among the available ones."""
-    if mask is not None:
-        values = values.masked_fill(~mask, float("-inf"))
-    return values.argmax(dim=-1)
 
 
 class QRDQN:
@@ -116,7 +109,7 @@ class QRDQN:
 
     def next_action(self, batch: TransitionBatch, next_quantiles: Tensor) -> Tensor:
         """The action ``a'`` the target bootstraps from: the target net's risk-best one."""
-        return _best(self.risk.value(next_quantiles), batch.next_mask)
+        return masked_argmax(self.risk.value(next_quantiles), batch.next_mask)
 
     @torch.no_grad()
     def target_quantiles(self, batch: TransitionBatch) -> Tensor:
@@ -159,7 +152,7 @@ class DoubleQRDQN(QRDQN):
     whose target quantiles come from the target net (van Hasselt et al. 2016's decoupling)."""
 
     def next_action(self, batch: TransitionBatch, next_quantiles: Tensor) -> Tensor:
-        return _best(self.risk.value(self.q(batch.next_obs)), batch.next_mask)
+        return masked_argmax(self.risk.value(self.q(batch.next_obs)), batch.next_mask)
 
 
 __all__ = ["DoubleQRDQN", "QRDQN", "QRDQNConfig"]
