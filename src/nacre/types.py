@@ -175,6 +175,28 @@ class RiskMeasure(Safety, Protocol):
 
 
 @runtime_checkable
+class CostConstraint(Safety, Protocol):
+    """A safety module that bounds the discounted cost rate (:mod:`nacre.safety.constraint`):
+    a constrained learner learns a cost critic and ascends ``Q_r − λ Q_c``."""
+
+    @property
+    def threshold(self) -> float: ...
+
+    @property
+    def lagrange(self) -> Tensor:
+        """The multiplier ``λ ≥ 0`` (a scalar tensor)."""
+        ...
+
+    def update(self, rate: Tensor) -> Tensor:
+        """Move ``λ`` given the estimated cost rate ``(1 − γ) E[Σ γᵗ cᵗ]``; the new ``λ``."""
+        ...
+
+    def state_dict(self) -> dict[str, Tensor]: ...
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None: ...
+
+
+@runtime_checkable
 class DistributionalLearner(Learner, Protocol):
     """A learner of return distributions that acts and bootstraps under a risk measure."""
 
@@ -330,6 +352,7 @@ class Saver(Protocol):
 __all__ = [
     "ActionDistribution",
     "ActionFilter",
+    "CostConstraint",
     "ActionRepresentation",
     "Buffer",
     "DistributionalLearner",

@@ -44,6 +44,8 @@ def covers(learner: object) -> bool:
     if type(learner) is not PPO:
         return False
     assert isinstance(learner, PPO)
+    if learner.cost is not None:  # reward-constrained: the readable update alone
+        return False
     net = learner.net
     return (type(net) is ActorCritic and type(net.encoder) is FlattenEncoder
             and net.encoder.passthrough and net.factors is None

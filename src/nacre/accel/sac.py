@@ -34,6 +34,8 @@ def covers(learner: object) -> bool:
     if type(learner) is not SAC:
         return False
     assert isinstance(learner, SAC)
+    if learner.cost is not None:  # reward-constrained: the readable update alone
+        return False
     actor = learner.actor
     return (type(actor) is SquashedGaussianActor and twin.trainable(actor)
             and twin.flat_input(actor.encoder)

@@ -38,6 +38,8 @@ def covers(learner: object) -> bool:
     if type(learner) is not TD3:
         return False
     assert isinstance(learner, TD3)
+    if learner.cost is not None:  # reward-constrained: the readable update alone
+        return False
     actor = learner.actor
     return (type(actor) is DeterministicActor and twin.trainable(actor)
             and twin.flat_input(actor.encoder)

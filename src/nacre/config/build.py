@@ -30,7 +30,10 @@ from nacre.exploration import Warmup
 from nacre.history import SequenceHistory
 from nacre.history.recurrent import RecurrentHistory
 from nacre.kinds import BufferKind, LearnerKind, ScoresKind
+from nacre.learners.policy.ppo import PPO
 from nacre.learners.policy.recurrent_ppo import RecurrentPPO
+from nacre.learners.policy.sac import SAC
+from nacre.learners.policy.td3 import TD3
 from nacre.learners.value.bootstrapped import BootstrappedDQN
 from nacre.learners.value.dqn import DQN
 from nacre.learners.value.iqn import IQN
@@ -40,6 +43,7 @@ from nacre.types import (
     ActionFilter,
     ActionRepresentation,
     Buffer,
+    CostConstraint,
     EpisodicExploration,
     Exploration,
     History,
@@ -277,6 +281,11 @@ def check_risk(config: RunConfig, safety: Safety, learner: Learner) -> None:
                           f"learners (the DQN family, QR-DQN, IQN, Bootstrapped DQN, tabular Q, "
                           f"bandits); learner {config.learner.name!r} learns a policy whose "
                           "update would not see the filter")
+    if isinstance(safety, CostConstraint) and not (isinstance(learner, TD3 | SAC | PPO)
+                                                   and learner.cost is not None):
+        raise ConfigError(f"safety {config.safety.name!r} constrains the cost of actor-critic "
+                          f"learners; learner {config.learner.name!r} would ignore it: use "
+                          "learner td3, ddpg, sac or ppo")
     if isinstance(safety, RiskMeasure) and not isinstance(learner, QRDQN | IQN):
         raise ConfigError(f"safety {config.safety.name!r} values a return distribution, which "
                           f"learner {config.learner.name!r} does not learn: use learner qr_dqn "

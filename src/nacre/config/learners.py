@@ -16,6 +16,7 @@ from nacre.errors import ConfigError
 from nacre.learners.bandits.linear import DisjointLinearBandit, LinearBandit, LinearBanditConfig
 from nacre.learners.bandits.neural import NeuralBandit, NeuralBanditConfig, NeuralLinearBandit
 from nacre.learners.bandits.per_arm import PerArm
+from nacre.learners.policy.costs import CostCritic, CostValue, single_critic_like
 from nacre.learners.policy.ddpg import DDPG, DDPGConfig
 from nacre.learners.policy.ppo import PPO, PPOConfig
 from nacre.learners.policy.recurrent_ppo import RecurrentPPO
@@ -34,11 +35,13 @@ from nacre.networks.continuous import (
     CategoricalActorTwinQ,
     DeterministicActor,
     SquashedGaussianActor,
+    TwinQCritic,
 )
+from nacre.networks.encoders import make_encoder
 from nacre.networks.ensemble import EnsembleQHead
 from nacre.networks.q import ImplicitQuantileNetwork, QNetwork, QuantileQHead
 from nacre.spaces import DiscreteActionSpace, RecurrentBox
-from nacre.types import RiskMeasure
+from nacre.types import CostConstraint, RiskMeasure
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "learner")
@@ -154,8 +157,18 @@ def _actor_critic(ctx: BuildContext) -> ActorCritic:
 def _ppo(cfg: PPOConfig, ctx: BuildContext) -> PPO:
     space = ctx.observation_space
     if isinstance(space, RecurrentBox):  # history recurrent: the heads read its LSTM state
+        if isinstance(ctx.safety, CostConstraint):
+            raise ConfigError("safety 'reward_constrained' works with PPO on windows or single "
+                              "observations, not with history 'recurrent'")
         return RecurrentPPO(_actor_critic(ctx), space.lstm, cfg, seed=ctx.seed + 2)
-    return PPO(_actor_critic(ctx), cfg, seed=ctx.seed + 2)
+    net = _actor_critic(ctx)
+    cost = None
+    if isinstance(ctx.safety, CostConstraint):  # RCPO: a cost value shaped like the critic
+        critic = net.critic.linears()
+        cost = CostValue(make_encoder(space), tuple(lin.out_features for lin in critic[:-1]),
+                         ctx.safety, cfg.gamma, cfg.gae_lambda, cfg.lr, ctx.device,
+                         net.critic.activation, cfg.nonfinite)
+    return PPO(net, cfg, seed=ctx.seed + 2, cost=cost)
 
 
 @component("reinforce", ReinforceConfig,
@@ -175,12 +188,23 @@ def _actor_and_critic(ctx: BuildContext, actor: type[A], network: str
     return net.actor, net
 
 
+def _cost_critic(ctx: BuildContext, critic: TwinQCritic, gamma: float, lr: float, tau: float,
+                 nonfinite: Any) -> CostCritic | None:
+    """With safety reward_constrained: a cost critic shaped like one of the reward critics,
+    trained at the learner's rate."""
+    if not isinstance(ctx.safety, CostConstraint):
+        return None
+    return CostCritic(single_critic_like(critic, make_encoder(ctx.observation_space)),
+                      ctx.safety, gamma, lr, tau, nonfinite)
+
+
 @component("td3", TD3Config,
            "TD3 (Fujimoto et al. 2018); needs network deterministic, buffer replay, "
            "exploration gaussian")
 def _td3(cfg: TD3Config, ctx: BuildContext) -> TD3:
     actor, net = _actor_and_critic(ctx, DeterministicActor, "deterministic")
-    return TD3(actor, net.critic, cfg, seed=ctx.seed + 2)
+    return TD3(actor, net.critic, cfg, seed=ctx.seed + 2,
+               cost=_cost_critic(ctx, net.critic, cfg.gamma, cfg.lr, cfg.tau, cfg.nonfinite))
 
 
 @component("ddpg", DDPGConfig,
@@ -190,7 +214,8 @@ def _ddpg(cfg: DDPGConfig, ctx: BuildContext) -> DDPG:
     actor, net = _actor_and_critic(ctx, DeterministicActor, "deterministic")
     if len(net.critic.critics) != 1:
         raise ConfigError("learner 'ddpg' uses one critic: set network.n_critics: 1")
-    return DDPG(actor, net.critic, cfg, seed=ctx.seed + 2)
+    return DDPG(actor, net.critic, cfg, seed=ctx.seed + 2,
+                cost=_cost_critic(ctx, net.critic, cfg.gamma, cfg.lr, cfg.tau, cfg.nonfinite))
 
 
 @component("sac", SACConfig,
@@ -198,7 +223,8 @@ def _ddpg(cfg: DDPGConfig, ctx: BuildContext) -> DDPG:
            "squashed_gaussian, buffer replay, exploration squashed")
 def _sac(cfg: SACConfig, ctx: BuildContext) -> SAC:
     actor, net = _actor_and_critic(ctx, SquashedGaussianActor, "squashed_gaussian")
-    return SAC(actor, net.critic, cfg, seed=ctx.seed + 2)
+    return SAC(actor, net.critic, cfg, seed=ctx.seed + 2,
+               cost=_cost_critic(ctx, net.critic, cfg.gamma, cfg.lr, cfg.tau, cfg.nonfinite))
 
 
 @component("sac_discrete", DiscreteSACConfig,

@@ -1,5 +1,5 @@
-"""Built-in safety modules: none, an action filter, and the risk measures a distributional
-learner acts and bootstraps with."""
+"""Built-in safety modules: none, an action filter, the risk measures a distributional
+learner acts and bootstraps with, and the cost budget of reward-constrained learners."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from nacre.config.context import BuildContext, NoParams
 from nacre.config.registry import Entry, collect
 from nacre.errors import ConfigError
 from nacre.safety import NoSafety
+from nacre.safety.constraint import RewardConstraint
 from nacre.safety.filter import FunctionFilter
 from nacre.safety.risk import CVaR, MeanVariance, RiskNeutral
 
@@ -87,3 +88,20 @@ def _action_filter(cfg: ActionFilterConfig, ctx: BuildContext) -> FunctionFilter
     allowed: Callable[[Tensor], Tensor] = import_function(  # type: ignore[assignment]
         cfg.allowed, "safety.allowed")
     return FunctionFilter(allowed)
+
+
+@dataclass(frozen=True)
+class RewardConstrainedConfig:
+    """``threshold`` (α ≥ 0): the budget on the discounted cost rate ``(1 − γ) E[Σ γᵗ cᵗ]``,
+    in units of one step's cost; ``lagrange_lr``: the step size of the multiplier λ;
+    ``initial_lagrange``: λ at the start."""
+
+    threshold: float = 0.1
+    lagrange_lr: float = 0.001
+    initial_lagrange: float = 0.0
+
+
+@component("reward_constrained", RewardConstrainedConfig,
+           "keep the discounted cost rate under a threshold (RCPO; td3, ddpg, sac, ppo)")
+def _reward_constrained(cfg: RewardConstrainedConfig, ctx: BuildContext) -> RewardConstraint:
+    return RewardConstraint(cfg.threshold, cfg.lagrange_lr, cfg.initial_lagrange)

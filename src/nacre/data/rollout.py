@@ -29,7 +29,8 @@ class Rollout:
     ``valid`` is False on the reset steps of Gymnasium's NEXT_STEP autoreset (not transitions).
     ``next_obs`` is the true next observation, the final one where an episode ended.
     ``initial_state`` (``[B, S]``): the history summarizer's state before the first step (a
-    recurrent summarizer's LSTM state), None when it keeps none.
+    recurrent summarizer's LSTM state), None when it keeps none. ``cost`` (``[T, B]``): the
+    steps' costs (``info["cost"]``), None when the environment reports none.
     """
 
     obs: Tensor
@@ -40,6 +41,7 @@ class Rollout:
     truncated: Tensor
     valid: Tensor
     initial_state: Tensor | None = None
+    cost: Tensor | None = None
 
     @property
     def steps(self) -> int:
@@ -134,15 +136,17 @@ class RolloutBuffer(ReplayBuffer):
 
             valid = (torch.ones(rows, self._num_envs, dtype=torch.bool) if self._valid is None
                      else torch.from_numpy(self._valid[:rows]))
+            cost = self._cost.state(rows)
             return Rollout(obs=view("obs"), action=view("action"), reward=view("reward"),
                            next_obs=view("next_obs"), terminated=view("terminated"),
                            truncated=view("truncated"), valid=valid,
-                           initial_state=self._initial)
+                           initial_state=self._initial, cost=cost)
         t = torch.remainder(self._pos - rows + torch.arange(rows), self._t_rows)
         t_all = t.repeat_interleave(self._num_envs)  # time-major [T * B]
         b_all = torch.arange(self._num_envs).repeat(rows)
         batch = self._gather(t_all, b_all)
         flat = t_all * self._num_envs + b_all
+        cost = self._cost.gather(flat)
 
         def rows_of(x: Tensor) -> Tensor:
             return x.reshape(rows, self._num_envs, *x.shape[1:])
@@ -153,7 +157,7 @@ class RolloutBuffer(ReplayBuffer):
                        reward=rows_of(batch.reward), next_obs=rows_of(batch.next_obs),
                        terminated=rows_of(self._flat["terminated"][flat]),
                        truncated=rows_of(self._flat["truncated"][flat]), valid=valid,
-                       initial_state=self._initial)
+                       initial_state=self._initial, cost=None if cost is None else rows_of(cost))
 
     def clear(self) -> None:
         self._fresh = 0

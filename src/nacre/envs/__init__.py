@@ -3,6 +3,7 @@
 from nacre.envs.base import ActionResult, Env
 from nacre.envs.bitflip import BitFlipEnv
 from nacre.envs.cliffwalk import BlindCliffwalkEnv
+from nacre.envs.costly import CostTradeoffEnv
 from nacre.envs.deepsea import DeepSeaEnv
 from nacre.envs.env_checker import EnvCheck, check_env
 from nacre.envs.gym import GymEnv, GymVectorEnv
@@ -17,6 +18,6 @@ from nacre.envs.wrappers import DiscreteProduct
 register_envs()  # nacre/... ids for YAML configs (nacre.envs.registration)
 
 __all__ = ["VELOCITY_FREE", "ActionCost", "ActionResult", "BitFlipEnv", "BlindCliffwalkEnv",
-           "DeepSeaEnv", "DiscreteProduct", "Env", "EnvCheck", "EnvLike", "GymEnv", "GymVectorEnv",
-           "MeanVarianceBanditEnv", "PartialObservation", "RiskyRouteEnv", "SparseReward",
-           "check_env", "make_env", "without_velocities"]
+           "CostTradeoffEnv", "DeepSeaEnv", "DiscreteProduct", "Env", "EnvCheck", "EnvLike",
+           "GymEnv", "GymVectorEnv", "MeanVarianceBanditEnv", "PartialObservation",
+           "RiskyRouteEnv", "SparseReward", "check_env", "make_env", "without_velocities"]

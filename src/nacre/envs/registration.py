@@ -10,7 +10,11 @@ additional wrapper, so ``env.kwargs`` reach the task as they would for its plain
 ``nacre/BlindCliffwalk-v0`` :class:`~nacre.envs.cliffwalk.BlindCliffwalkEnv` (``{n: 10}``),
 ``nacre/DeepSea-v0`` :class:`~nacre.envs.deepsea.DeepSeaEnv` (``{size: 10}``),
 ``nacre/MeanVarianceBandit-v0`` :class:`~nacre.envs.risky.MeanVarianceBanditEnv` and
-``nacre/RiskyRoute-v0`` :class:`~nacre.envs.risky.RiskyRouteEnv` (``{length: 5}``).
+``nacre/RiskyRoute-v0`` :class:`~nacre.envs.risky.RiskyRouteEnv` (``{length: 5}``),
+``nacre/CostTradeoff-v0`` :class:`~nacre.envs.costly.CostTradeoffEnv` (``{length: 100}``).
+``nacre/<Task>-Cost-<v>`` is a continuous-control task whose steps also report the cost
+``info["cost"] = ‖a‖²`` (:class:`~nacre.envs.rewards.ActionCost`), for reward-constrained learning
+(``safety: reward_constrained``).
 """
 
 from __future__ import annotations
@@ -28,11 +32,21 @@ PARTIAL_IDS: dict[str, tuple[str, int]] = {
     "nacre/MountainCar-PO-v0": ("MountainCar-v0", 1),
     "nacre/MountainCarContinuous-PO-v0": ("MountainCarContinuous-v0", 1),
 }
+# nacre id -> the Gymnasium id whose steps also report the cost ‖a‖²
+COST_IDS: dict[str, str] = {
+    "nacre/Pendulum-Cost-v1": "Pendulum-v1",
+    "nacre/MountainCarContinuous-Cost-v0": "MountainCarContinuous-v0",
+    "nacre/HalfCheetah-Cost-v5": "HalfCheetah-v5",
+    "nacre/Hopper-Cost-v5": "Hopper-v5",
+    "nacre/Walker2d-Cost-v5": "Walker2d-v5",
+    "nacre/Ant-Cost-v5": "Ant-v5",
+}
 BITFLIP_ID = "nacre/BitFlip-v0"
 CLIFFWALK_ID = "nacre/BlindCliffwalk-v0"
 DEEPSEA_ID = "nacre/DeepSea-v0"
 MEAN_VARIANCE_BANDIT_ID = "nacre/MeanVarianceBandit-v0"
 RISKY_ROUTE_ID = "nacre/RiskyRoute-v0"
+COST_TRADEOFF_ID = "nacre/CostTradeoff-v0"
 # nacre's own environments: id -> entry point
 ENTRY_POINTS = {
     BITFLIP_ID: "nacre.envs.bitflip:BitFlipEnv",
@@ -40,7 +54,17 @@ ENTRY_POINTS = {
     DEEPSEA_ID: "nacre.envs.deepsea:DeepSeaEnv",
     MEAN_VARIANCE_BANDIT_ID: "nacre.envs.risky:MeanVarianceBanditEnv",
     RISKY_ROUTE_ID: "nacre.envs.risky:RiskyRouteEnv",
+    COST_TRADEOFF_ID: "nacre.envs.costly:CostTradeoffEnv",
 }
+
+
+def _register_like(env_id: str, base_id: str, wrapper: WrapperSpec) -> None:
+    """Register ``env_id`` as ``base_id``'s own registration (entry point, kwargs, time limit,
+    reward threshold) with ``wrapper`` added."""
+    base = gym.spec(base_id)
+    gym.register(env_id, entry_point=base.entry_point, kwargs=dict(base.kwargs),
+                 max_episode_steps=base.max_episode_steps, reward_threshold=base.reward_threshold,
+                 additional_wrappers=(wrapper,))
 
 
 def register_envs() -> None:
@@ -49,17 +73,18 @@ def register_envs() -> None:
     for env_id, (base_id, every) in PARTIAL_IDS.items():
         if env_id in gym.registry:
             continue
-        base = gym.spec(base_id)
-        wrapper = WrapperSpec("PartialObservation", "nacre.envs.partial:PartialObservation",
-                              {"keep": VELOCITY_FREE[base_id], "every": every})
-        gym.register(env_id, entry_point=base.entry_point, kwargs=dict(base.kwargs),
-                     max_episode_steps=base.max_episode_steps,
-                     reward_threshold=base.reward_threshold,
-                     additional_wrappers=(wrapper,))
+        _register_like(env_id, base_id, WrapperSpec(
+            "PartialObservation", "nacre.envs.partial:PartialObservation",
+            {"keep": VELOCITY_FREE[base_id], "every": every}))
+    for env_id, base_id in COST_IDS.items():
+        if env_id not in gym.registry:
+            _register_like(env_id, base_id, WrapperSpec(
+                "ActionCost", "nacre.envs.rewards:ActionCost", {"cost_fn": None, "scale": 1.0}))
     for env_id, entry_point in ENTRY_POINTS.items():
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry_point)
 
 
-__all__ = ["BITFLIP_ID", "CLIFFWALK_ID", "DEEPSEA_ID", "ENTRY_POINTS", "MEAN_VARIANCE_BANDIT_ID",
-           "PARTIAL_IDS", "RISKY_ROUTE_ID", "register_envs"]
+__all__ = ["BITFLIP_ID", "CLIFFWALK_ID", "COST_IDS", "COST_TRADEOFF_ID", "DEEPSEA_ID",
+           "ENTRY_POINTS", "MEAN_VARIANCE_BANDIT_ID", "PARTIAL_IDS", "RISKY_ROUTE_ID",
+           "register_envs"]

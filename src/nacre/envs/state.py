@@ -144,7 +144,7 @@ def _capture_object(obj: Any) -> dict[str, Any]:
 # object-valued state) resumes with fresh episodes rather than from a silently partial state.
 _SAFE_MODULES = ("gymnasium.envs.classic_control.", "gymnasium.envs.toy_text.",
                  "nacre.testing.", "nacre.envs.bitflip", "nacre.envs.deepsea",
-                 "nacre.envs.risky")
+                 "nacre.envs.risky", "nacre.envs.costly")
 _SAFE_WRAPPERS = ("FaultTolerant", "TimeLimit", "OrderEnforcing", "PassiveEnvChecker",
                   "PartialObservation", "SparseReward", "ActionCost")
 

@@ -10,6 +10,7 @@ from nacre.losses.actor_critic import (
     temperature_loss,
 )
 from nacre.losses.auxiliary import next_window_loss
+from nacre.losses.constraint import cost_rate, lagrange_step, penalized
 from nacre.losses.policy import (
     categorical_log_prob,
     gaussian_entropy,
@@ -31,6 +32,7 @@ from nacre.losses.td import (
 
 __all__ = [
     "categorical_log_prob",
+    "cost_rate",
     "critic_loss",
     "deterministic_actor_loss",
     "discrete_soft_value",
@@ -38,9 +40,11 @@ __all__ = [
     "gae",
     "gaussian_entropy",
     "gaussian_log_prob",
+    "lagrange_step",
     "masked_max",
     "next_window_loss",
     "n_step_returns",
+    "penalized",
     "policy_gradient_loss",
     "ppo_clip_loss",
     "q_learning_target",

@@ -1,10 +1,11 @@
-"""Safety modules: restrict the actions an agent may take, or (risk measures) say how a return
-distribution is valued."""
+"""Safety modules: restrict the actions an agent may take, say how a return distribution is
+valued (risk measures), or hold a budget on the cost an agent may incur (reward constraint)."""
 
 from __future__ import annotations
 
 from torch import Tensor
 
+from nacre.safety.constraint import RewardConstraint
 from nacre.safety.filter import FunctionFilter
 from nacre.safety.risk import CVaR, MeanVariance, RiskNeutral
 
@@ -16,4 +17,4 @@ class NoSafety:
         return mask
 
 
-__all__ = ["CVaR", "FunctionFilter", "MeanVariance", "NoSafety", "RiskNeutral"]
+__all__ = ["CVaR", "FunctionFilter", "MeanVariance", "NoSafety", "RewardConstraint", "RiskNeutral"]

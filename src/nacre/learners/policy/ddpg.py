@@ -15,6 +15,7 @@ import torch
 from nacre.data.batch import TransitionBatch
 from nacre.data.validate import checked_batch
 from nacre.errors import check_config
+from nacre.learners.policy.costs import CostCritic
 from nacre.learners.policy.td3 import TD3, TD3Config
 from nacre.losses.actor_critic import critic_loss, deterministic_actor_loss
 from nacre.losses.td import td_target
@@ -43,29 +44,41 @@ class DDPG(TD3):
     :class:`~nacre.learners.TD3`, its own update."""
 
     def __init__(self, actor: DeterministicActor, critic: TwinQCritic,
-                 config: DDPGConfig | None = None, seed: int = 0) -> None:
+                 config: DDPGConfig | None = None, seed: int = 0,
+                 cost: CostCritic | None = None) -> None:
         cfg = config or DDPGConfig()
         if len(critic.critics) != 1:
             raise ValueError(f"DDPG uses one critic, got {len(critic.critics)} "
                              "(network.n_critics: 1)")
-        super().__init__(actor, critic, TD3Config(lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau,
-                                                  policy_delay=1, nonfinite=cfg.nonfinite), seed)
+        base = TD3Config(lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau, policy_delay=1,
+                         nonfinite=cfg.nonfinite)
+        super().__init__(actor, critic, base, seed, cost)
         self.ddpg_config = cfg
 
     @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         cfg = self.ddpg_config
         with torch.no_grad():
-            next_q = self.critic_target.q1(batch.next_obs, self.actor_target(batch.next_obs))
+            next_action = self.actor_target(batch.next_obs)
+            next_q = self.critic_target.q1(batch.next_obs, next_action)
             target = td_target(batch.reward, next_q, batch.terminated,
                                batch.discount_or(cfg.gamma))
         q = self.critic.q1(batch.obs, batch.action)
         loss = critic_loss(q.unsqueeze(0), target)
         self.critic_optimizer.minimize(loss)
-        actor_loss = deterministic_actor_loss(self.critic.q1(batch.obs, self.actor(batch.obs)))
+        metrics: Metrics = {}
+        if self.cost is not None:
+            metrics.update(self.cost.learn(batch, next_action))
+        action = self.actor(batch.obs)
+        value = self.critic.q1(batch.obs, action)
+        if self.cost is not None:  # RCDDPG: ascend Q − λ Q_c
+            value, policy_cost = self.cost.penalized(value, batch.obs, action)
+        actor_loss = deterministic_actor_loss(value)
         self.actor_optimizer.minimize(actor_loss)
+        if self.cost is not None:
+            metrics.update(self.cost.step_lagrange(policy_cost))
         polyak_update(self.critic_target, self.critic, cfg.tau)
         polyak_update(self.actor_target, self.actor, cfg.tau)
         self.updates += 1
-        return {"critic_loss": loss.detach(), "actor_loss": actor_loss.detach(),
+        return {**metrics, "critic_loss": loss.detach(), "actor_loss": actor_loss.detach(),
                 "q_mean": q.detach().mean()}

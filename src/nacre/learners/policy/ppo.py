@@ -5,6 +5,11 @@ One training round: the critic values the rollout, GAE(λ) turns rewards into ad
 final observation), then ``epochs`` passes of shuffled minibatches minimize the clipped surrogate
 plus the value loss minus the entropy bonus. Learning rate and clip range can decay linearly
 over the run (RL-Zoo's ``lin_`` schedules).
+
+With a cost value (``safety: reward_constrained``, :class:`~nacre.learners.policy.costs.CostValue`)
+it is reward-constrained PPO (RCPO): the advantages are ``A_r − λ A_c`` with ``A_c`` the GAE of
+the rollout's costs, the cost value regresses on the cost λ-returns, and ``λ`` moves once per
+round by the rollout's cost rate.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from nacre.data.rollout import Rollout
 from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
+from nacre.learners.policy.costs import CostValue, cost_state, load_cost
+from nacre.losses.constraint import penalized
 from nacre.losses.policy import ppo_clip_loss, value_loss
 from nacre.losses.returns import gae
 from nacre.networks.actor_critic import ActorCritic
@@ -111,8 +118,9 @@ class PPO:
     needs_next_action = False
 
     def __init__(self, net: ActorCritic, config: PPOConfig | None = None, seed: int = 0,
-                 also_train: Iterable[nn.Parameter] = ()) -> None:
+                 also_train: Iterable[nn.Parameter] = (), cost: CostValue | None = None) -> None:
         self.config = config or PPOConfig()
+        self.cost = cost  # reward-constrained: the cost value and λ (safety reward_constrained)
         self.net = net
         cfg = self.config
         # also_train: parameters outside net the same loss trains (a recurrent summarizer's)
@@ -148,7 +156,15 @@ class PPO:
         self.optimizer.param_groups[0]["lr"] = cfg.lr * (
             remaining if cfg.lr_schedule == "linear" else 1.0)
         self.clip = cfg.clip * (remaining if cfg.clip_schedule == "linear" else 1.0)
-        rows = self.rows_of(rollout)
+        extra: Metrics = {}
+        if self.cost is None:
+            rows = self.rows_of(rollout)
+        else:  # the cost value learns from the cost λ-returns the advantages were made with
+            processed = self.process(rollout)
+            assert processed.cost is not None
+            rows = minibatch_of(processed)
+            extra = self.cost.learn(processed.obs, processed.cost, cfg.epochs, batch_size,
+                                    self.generator)
         kl_limit = None if cfg.target_kl is None else 1.5 * cfg.target_kl
         whole = [self._normalized(rows)] if batch_size >= len(rows) else None  # no shuffling
         metrics: Metrics | None = None
@@ -166,7 +182,8 @@ class PPO:
         if metrics is None:  # stopped early: the metrics of the rows as they are now
             metrics = self.learn_minibatch(self._normalized(rows), None, True, take_step=False)
             assert metrics is not None
-        return {**metrics, "updates": torch.tensor(updates), "clip_range": torch.tensor(self.clip)}
+        return {**metrics, **extra, "updates": torch.tensor(updates),
+                "clip_range": torch.tensor(self.clip)}
 
     def learn_minibatch(self, mb: Minibatch, kl_limit: float | None = None,
                         want_metrics: bool = True, take_step: bool = True) -> Metrics | None:
@@ -202,7 +219,8 @@ class PPO:
 
     @torch.no_grad()
     def process(self, rollout: Rollout) -> TransitionBatch:
-        """Value the rollout, compute GAE and λ-returns; one row per valid step."""
+        """Value the rollout, compute GAE and λ-returns; one row per valid step (constrained:
+        ``advantage`` is ``A_r − λ A_c`` and ``cost`` holds the cost λ-returns)."""
         steps, envs = rollout.steps, rollout.num_envs
         flat = rollout.flat()
         values = self.net.value(flat.obs)
@@ -211,9 +229,14 @@ class PPO:
         advantages, returns = gae(rollout.reward.float(), values.view(steps, envs), next_values,
                                   rollout.terminated, rollout.ends, self.config.gamma,
                                   self.config.gae_lambda)
+        cost_returns = None
+        if self.cost is not None:
+            cost_advantages, cost_returns = self.cost.advantages(rollout)
+            advantages = penalized(advantages, cost_advantages, self.cost.lagrange)
+            cost_returns = cost_returns.reshape(-1)
         log_prob, _ = self.net.log_prob(flat.obs, flat.action)
         batch = replace(flat, advantage=advantages.reshape(-1), returns=returns.reshape(-1),
-                        log_prob=log_prob, value=values)
+                        log_prob=log_prob, value=values, cost=cost_returns)
         keep = rollout.valid.reshape(-1)
         return batch if bool(keep.all()) else batch.select(keep)
 
@@ -232,12 +255,13 @@ class PPO:
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
         return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(), **cost_state(self.cost)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
+        load_cost(self.cost, state)
 
 
 def minibatch_of(batch: TransitionBatch) -> Minibatch:

@@ -5,6 +5,10 @@ temperature toward the target entropy, ``L(α) = −log α · (log π(a|s) + H̄
 on ``y = r + γ (1 − terminated) (min_i Q'_i(s', a') − α log π(a'|s'))`` with ``a' ~ π(·|s')``; then
 the actor minimizes ``α log π(a|s) − min_i Q_i(s, a)``; the target critics move by Polyak
 averaging. Actions live in the normalized box ``[-1, 1]^d`` (tanh-squashed).
+
+With a cost critic (``safety: reward_constrained``) it is RCSAC: the cost critic bootstraps from
+the same sampled ``a'`` (the cost of the stochastic policy, without the entropy bonus) and the
+actor's objective uses ``min_i Q_i − λ Q_c``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from nacre.data.batch import TransitionBatch
 from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
+from nacre.learners.policy.costs import CostCritic, cost_state, load_cost
 from nacre.losses.actor_critic import critic_loss, sac_actor_loss, soft_value, temperature_loss
 from nacre.losses.td import td_target
 from nacre.networks.continuous import SquashedGaussianActor, TwinQCritic
@@ -65,8 +70,10 @@ class SAC:
     needs_next_action = False
 
     def __init__(self, actor: SquashedGaussianActor, critic: TwinQCritic,
-                 config: SACConfig | None = None, seed: int = 0) -> None:
+                 config: SACConfig | None = None, seed: int = 0,
+                 cost: CostCritic | None = None) -> None:
         self.config = cfg = config or SACConfig()
+        self.cost = cost  # reward-constrained: the cost critic and λ (safety reward_constrained)
         self.actor, self.critic = actor, critic
         self.critic_target = copy.deepcopy(critic).requires_grad_(False)
         device = next(actor.parameters()).device
@@ -111,10 +118,16 @@ class SAC:
         q = self.critic(batch.obs, batch.action)
         loss = critic_loss(q, target, scale=0.5)
         self.critic_optimizer.minimize(loss)
+        if self.cost is not None:
+            metrics.update(self.cost.learn(batch, next_action))
         # the actor ascends the critics as they are after their step
-        actor_loss = sac_actor_loss(self.critic(batch.obs, action).min(dim=0).values, log_prob,
-                                    alpha)
+        value = self.critic(batch.obs, action).min(dim=0).values
+        if self.cost is not None:  # RCSAC: ascend Q − λ Q_c
+            value, policy_cost = self.cost.penalized(value, batch.obs, action)
+        actor_loss = sac_actor_loss(value, log_prob, alpha)
         self.actor_optimizer.minimize(actor_loss)
+        if self.cost is not None:
+            metrics.update(self.cost.step_lagrange(policy_cost))
         polyak_update(self.critic_target, self.critic, cfg.tau)
         metrics.update({"critic_loss": loss.detach(), "actor_loss": actor_loss.detach(),
                         "alpha": alpha, "entropy": -log_prob.detach().mean()})
@@ -131,7 +144,7 @@ class SAC:
         }
         if self.alpha_optimizer is not None:
             out["alpha_optimizer"] = self.alpha_optimizer.state_dict()
-        return out
+        return {**out, **cost_state(self.cost)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.actor.load_state_dict(state["actor"])
@@ -144,3 +157,4 @@ class SAC:
         if self.alpha_optimizer is not None:
             self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
         self.generator.set_state(state["generator"])
+        load_cost(self.cost, state)

@@ -4,6 +4,10 @@ Each update regresses both critics on ``y = r + γ (1 − terminated) min_i Q'_i
 target action smoothed, ``ã' = clip(μ'(s') + clip(ε, −c, c), −1, 1)``, ``ε ~ N(0, σ̃²)``; every
 ``policy_delay`` updates the actor ascends ``Q_1(s, μ(s))`` and the target networks move by
 Polyak averaging. Actions live in the normalized box ``[-1, 1]^d``.
+
+With a cost critic (``safety: reward_constrained``, :mod:`nacre.learners.policy.costs`) it is
+RCTD3: the cost critic learns from the batch's costs, the actor ascends ``Q_1 − λ Q_c`` and
+``λ`` moves after each actor step.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from nacre.data.batch import TransitionBatch
 from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
+from nacre.learners.policy.costs import CostCritic, cost_state, load_cost
 from nacre.losses.actor_critic import critic_loss, deterministic_actor_loss, smoothed_target_action
 from nacre.losses.td import td_target
 from nacre.networks.continuous import DeterministicActor, TwinQCritic
@@ -63,8 +68,10 @@ class TD3:
     needs_next_action = False
 
     def __init__(self, actor: DeterministicActor, critic: TwinQCritic,
-                 config: TD3Config | None = None, seed: int = 0) -> None:
+                 config: TD3Config | None = None, seed: int = 0,
+                 cost: CostCritic | None = None) -> None:
         self.config = config or TD3Config()
+        self.cost = cost  # reward-constrained: the cost critic and λ (safety reward_constrained)
         self.actor, self.critic = actor, critic
         self.actor_target = copy.deepcopy(actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(critic).requires_grad_(False)
@@ -104,12 +111,20 @@ class TD3:
         self.critic_optimizer.minimize(loss)
         self.updates += 1
         metrics = {"critic_loss": loss.detach(), "q_mean": q[0].detach().mean()}
+        if self.cost is not None:  # the cost of the target policy itself, without smoothing
+            metrics.update(self.cost.learn(batch, next_action))
         if self.updates % cfg.policy_delay == 0:
-            actor_loss = deterministic_actor_loss(self.critic.q1(batch.obs, self.actor(batch.obs)))
+            action = self.actor(batch.obs)
+            value = self.critic.q1(batch.obs, action)
+            if self.cost is not None:
+                value, policy_cost = self.cost.penalized(value, batch.obs, action)
+            actor_loss = deterministic_actor_loss(value)
             self.actor_optimizer.minimize(actor_loss)
             polyak_update(self.critic_target, self.critic, cfg.tau)
             polyak_update(self.actor_target, self.actor, cfg.tau)
             metrics["actor_loss"] = actor_loss.detach()
+            if self.cost is not None:
+                metrics.update(self.cost.step_lagrange(policy_cost))
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
@@ -120,6 +135,7 @@ class TD3:
             "actor_optimizer": self.actor_optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "generator": self.generator.get_state(), "updates": self.updates,
+            **cost_state(self.cost),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -131,3 +147,4 @@ class TD3:
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         self.generator.set_state(state["generator"])
         self.updates = int(state["updates"])
+        load_cost(self.cost, state)
