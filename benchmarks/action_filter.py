@@ -10,7 +10,15 @@ steps per seed with 10 greedy evaluation episodes every 10,000 steps. A wrapper 
 copy of the environment, training and evaluation, counts the steps into the cliff (independently
 of the filter: by the reward). Runs are not timed; two at a time.
 
-    python benchmarks/action_filter.py [--seeds 5] [--steps 100000]
+A third variant learns its filter: `safety: {name: cost_filter, threshold: 0.5}` on the same
+task whose steps into the cliff also cost 1 (`nacre.envs.RewardCost`). It forbids the actions
+whose learned expected cost exceeds 0.5, so it must meet the cliff before it knows it: its
+falls are counted as the others'.
+
+    python benchmarks/action_filter.py [--seeds 5] [--steps 100000] [--variants learned]
+
+``--variants`` runs only those variants and keeps the other variants' runs of the results
+file.
 
 Writes benchmarks/results/action_filter.json and .md.
 """
@@ -18,6 +26,7 @@ Writes benchmarks/results/action_filter.json and .md.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -28,11 +37,13 @@ from typing import Any
 import gymnasium as gym
 
 import nacre
+from nacre.envs import RewardCost
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import log, machine, versions, write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+VARIANTS = ("filter", "learned", "no filter")
 CONFIG = {
     "env": {"id": "CliffWalking-v1"},
     "learner": {"name": "dqn", "lr": 0.001, "gamma": 0.99},
@@ -64,16 +75,25 @@ class CountFalls(gym.Wrapper[Any, Any, Any, Any]):
         return out
 
 
+def learned_env() -> gym.Env[Any, Any]:
+    """The counted env whose steps into the cliff also cost 1 (what the cost filter learns)."""
+    return RewardCost(CountFalls(), at_most=-100)
+
+
 def run(variant: str, seed: int, steps: int) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
     CountFalls.copies = []
     cfg = nacre.RunConfig.from_dict(CONFIG)
+    env: Any = CountFalls
     if variant == "no filter":
         cfg = cfg.with_overrides(["safety=none"])
+    if variant == "learned":
+        cfg = cfg.with_overrides(["safety={name: cost_filter, threshold: 0.5}"])
+        env = learned_env
     with tempfile.TemporaryDirectory() as tmp:
-        result = nacre.train(cfg, env=CountFalls, steps=steps, seed=seed, out=Path(tmp) / "run",
+        result = nacre.train(cfg, env=env, steps=steps, seed=seed, out=Path(tmp) / "run",
                              progress=False)
     train, *evals = CountFalls.copies
     return {"variant": variant, "seed": seed, "train_steps": train[1], "train_falls": train[0],
@@ -97,11 +117,17 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {r['variant']} | {r['seed']} | {r['train_falls']:,} "
                      f"({r['train_steps']:,}) | {r['eval_falls']:,} ({r['eval_steps']:,}) | "
                      f"{r['final_return']:.1f} |")
-    filtered = [r for r in report["runs"] if r["variant"] == "filter"]
-    total = sum(r["train_falls"] + r["eval_falls"] for r in filtered)
-    steps = sum(r["train_steps"] + r["eval_steps"] for r in filtered)
-    lines += ["", f"With the filter: {total} steps into the cliff in {steps:,} steps of "
-              f"training and evaluation over {len(filtered)} seeds."]
+    lines.append("")
+    for variant, label in (("filter", "With the filter"), ("learned", "With the learned filter"),
+                           ("no filter", "Without a filter")):
+        group = [r for r in report["runs"] if r["variant"] == variant]
+        if group:
+            total = sum(r["train_falls"] + r["eval_falls"] for r in group)
+            steps = sum(r["train_steps"] + r["eval_steps"] for r in group)
+            evals = sum(r["eval_falls"] for r in group)
+            lines.append(f"- {label}: {total:,} steps into the cliff in {steps:,} steps of "
+                         f"training and evaluation over {len(group)} seeds ({evals} in "
+                         f"evaluation).")
     return "\n".join(lines) + "\n"
 
 
@@ -109,10 +135,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = parser.parse_args()
     jobs = [(variant, seed, args.steps) for seed in range(args.seeds)
-            for variant in ("filter", "no filter")]
-    runs = []
+            for variant in args.variants]
+    kept = RESULTS / "action_filter.json"
+    runs = ([] if set(args.variants) == set(VARIANTS) or not kept.exists() else
+            [r for r in json.loads(kept.read_text())["runs"]
+             if r["variant"] not in args.variants])
     with ProcessPoolExecutor(2) as pool:
         for result in pool.map(run, *zip(*jobs, strict=True)):
             runs.append(result)

@@ -70,8 +70,8 @@ def run(preset: str, threshold: float | None, seed: int, steps: int, episodes: i
         ) -> dict[str, Any]:
     import torch
     torch.set_num_threads(1)
-    safety = ("safety={name: none}" if threshold is None
-              else f"safety={{name: reward_constrained, threshold: {threshold}}}")
+    # the preset's constraint (its λ step and cost-critic rate) with this budget
+    safety = "safety={name: none}" if threshold is None else f"safety.threshold={threshold}"
     config = nacre.load_preset(preset)
     with tempfile.TemporaryDirectory() as tmp:
         result = nacre.train(preset, steps=steps, seed=seed, out=Path(tmp) / "run",

@@ -8,7 +8,6 @@ leading dimension ``B`` (B environments, or B = 1 for one live system). The verb
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,9 +24,9 @@ from nacre.envs.observations import Observations
 from nacre.errors import InputError
 from nacre.exploration import Greedy, Warmup, exploit_for
 from nacre.history import HistoryStream, IdentityHistory
-from nacre.learners.engine import LearnerEngine, Restrict, learn_round
+from nacre.learners.engine import LearnerEngine, learn_round
 from nacre.safety import NoSafety
-from nacre.safety.filter import restrict_next
+from nacre.safety.filter import restrict_for
 from nacre.spaces import (
     ActionSpace,
     AvailableActions,
@@ -36,7 +35,6 @@ from nacre.spaces import (
     MultiDiscreteActionSpace,
 )
 from nacre.types import (
-    ActionFilter,
     ActionRepresentation,
     Buffer,
     DistributionalLearner,
@@ -44,6 +42,7 @@ from nacre.types import (
     EpisodicExploration,
     Exploration,
     History,
+    LearnedFilter,
     Learner,
     Metrics,
     RiskMeasure,
@@ -113,8 +112,7 @@ class Agent:
         self._identity_history = isinstance(self.history, IdentityHistory)
         self._episodic = (self.exploration if isinstance(self.exploration, EpisodicExploration)
                           else None)  # told when episodes end (nacre.exploration.deep)
-        self._restrict: Restrict | None = (  # an action filter also restricts TD targets
-            partial(restrict_next, self.safety) if isinstance(self.safety, ActionFilter) else None)
+        self._restrict = restrict_for(self.safety)  # an action filter also restricts targets
         self._null_slots = (self._identity_history and isinstance(self.safety, NoSafety)
                             and isinstance(self.action_repr, IdentityActionRepresentation))
         self._static_features: Tensor | None = None
@@ -355,6 +353,8 @@ class Agent:
             state["history"] = self._history.clone()
         if self._episodic is not None:
             state["exploration"] = self._episodic.state_dict()
+        if isinstance(self.safety, LearnedFilter):
+            state["safety"] = self.safety.state_dict()
         if self._available is not None:
             state["mask"] = self._available.mask
             if self._available.features is not None:
@@ -381,6 +381,8 @@ class Agent:
             self._history = state["history"].to(self.device)
         if self._episodic is not None and "exploration" in state:
             self._episodic.load_state_dict(state["exploration"])
+        if isinstance(self.safety, LearnedFilter) and "safety" in state:
+            self.safety.load_state_dict(state["safety"])
         if "mask" in state:
             self._available = AvailableActions(state["mask"].bool(), state.get("features"))
 

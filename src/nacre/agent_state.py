@@ -29,6 +29,7 @@ class AgentState(TypedDict):
     features: NotRequired[Tensor]
     history: NotRequired[Tensor]
     exploration: NotRequired[dict[str, Tensor]]
+    safety: NotRequired[dict[str, Any]]
 
 
 AGENT_STATE = pydantic.TypeAdapter(AgentState)

@@ -164,6 +164,18 @@ class ActionFilter(Safety, Protocol):
 
 
 @runtime_checkable
+class LearnedFilter(ActionFilter, Protocol):
+    """An action filter that learns what to allow from the replay batches the learner learns
+    from (:class:`nacre.safety.CostFilter`); the agent checkpoints it."""
+
+    def learn_batch(self, batch: TransitionBatch) -> Metrics: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+@runtime_checkable
 class RiskMeasure(Safety, Protocol):
     """A safety module that values a return distribution (:mod:`nacre.safety.risk`): a
     distributional learner acts on, and bootstraps from, the action it values most."""
@@ -185,6 +197,11 @@ class CostConstraint(Safety, Protocol):
     @property
     def lagrange(self) -> Tensor:
         """The multiplier ``λ ≥ 0`` (a scalar tensor)."""
+        ...
+
+    @property
+    def critic_tau(self) -> float | None:
+        """The Polyak rate of the cost critic's target (None: the learner's)."""
         ...
 
     def update(self, rate: Tensor) -> Tensor:
@@ -362,6 +379,7 @@ __all__ = [
     "Exploration",
     "GoalEnv",
     "History",
+    "LearnedFilter",
     "Learner",
     "LearnerKind",
     "Metrics",

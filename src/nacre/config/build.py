@@ -47,6 +47,7 @@ from nacre.types import (
     EpisodicExploration,
     Exploration,
     History,
+    LearnedFilter,
     Learner,
     PriorityBuffer,
     RiskMeasure,
@@ -113,11 +114,13 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
     ctx = BuildContext(config, train_env.observation_space, train_env.action_space,
                        train_env.num_envs, device, config.seed)
     history = _conforming(ctx.make("history"), History, "history", config)
-    safety = _conforming(ctx.make("safety"), Safety, "safety", config)
-    # the learner learns on summaries (and bootstraps under the safety slot's risk measure);
-    # the buffer stores observations, windows of them
-    learner = _conforming(dataclasses.replace(ctx, observation_space=history.summary_space(
-        train_env.observation_space), safety=safety).make("learner"), Learner, "learner", config)
+    # the learner and the safety slot see summaries (and the learner bootstraps under the safety
+    # slot's risk measure); the buffer stores observations, windows of them
+    summaries = dataclasses.replace(ctx, observation_space=history.summary_space(
+        train_env.observation_space))
+    safety = _conforming(summaries.make("safety"), Safety, "safety", config)
+    learner = _conforming(dataclasses.replace(summaries, safety=safety).make("learner"), Learner,
+                          "learner", config)
     # the learner owns γ; multi-step buffers get it from here
     buffer = _conforming(dataclasses.replace(ctx, gamma=learner.gamma, window=history.window,
                                              marked=history.marked,
@@ -128,6 +131,9 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
     check_buffer(config, learner, buffer)
     check_history(config, history, learner)
     check_risk(config, safety, learner)
+    if isinstance(safety, LearnedFilter) and buffer.kind is not BufferKind.REPLAY:
+        raise ConfigError(f"safety {config.safety.name!r} learns from replay batches; buffer "
+                          f"{config.buffer.name!r} has none: use buffer replay or prioritized")
     check_bandit_wiring(config, train_env, learner, buffer)
     agent = Agent(
         learner,

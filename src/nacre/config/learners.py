@@ -16,7 +16,7 @@ from nacre.errors import ConfigError
 from nacre.learners.bandits.linear import DisjointLinearBandit, LinearBandit, LinearBanditConfig
 from nacre.learners.bandits.neural import NeuralBandit, NeuralBanditConfig, NeuralLinearBandit
 from nacre.learners.bandits.per_arm import PerArm
-from nacre.learners.policy.costs import CostCritic, CostValue, single_critic_like
+from nacre.learners.policy.costs import CostCritic, CostValue, cost_critics_like
 from nacre.learners.policy.ddpg import DDPG, DDPGConfig
 from nacre.learners.policy.ppo import PPO, PPOConfig
 from nacre.learners.policy.recurrent_ppo import RecurrentPPO
@@ -190,12 +190,13 @@ def _actor_and_critic(ctx: BuildContext, actor: type[A], network: str
 
 def _cost_critic(ctx: BuildContext, critic: TwinQCritic, gamma: float, lr: float, tau: float,
                  nonfinite: Any) -> CostCritic | None:
-    """With safety reward_constrained: a cost critic shaped like one of the reward critics,
-    trained at the learner's rate."""
+    """With safety reward_constrained: twin cost critics shaped like the reward critics, trained
+    at the learner's rate (and Polyak rate, unless the constraint sets its own)."""
     if not isinstance(ctx.safety, CostConstraint):
         return None
-    return CostCritic(single_critic_like(critic, make_encoder(ctx.observation_space)),
-                      ctx.safety, gamma, lr, tau, nonfinite)
+    critic_tau = tau if ctx.safety.critic_tau is None else ctx.safety.critic_tau
+    return CostCritic(cost_critics_like(critic, make_encoder(ctx.observation_space)),
+                      ctx.safety, gamma, lr, critic_tau, nonfinite)
 
 
 @component("td3", TD3Config,

@@ -1,5 +1,6 @@
-"""Built-in safety modules: none, an action filter, the risk measures a distributional
-learner acts and bootstraps with, and the cost budget of reward-constrained learners."""
+"""Built-in safety modules: none, action filters (a function's or a learned cost threshold), the
+risk measures a distributional learner acts and bootstraps with, and the cost budget of
+reward-constrained learners."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from torch import Tensor
 from nacre.config.context import BuildContext, NoParams
 from nacre.config.registry import Entry, collect
 from nacre.errors import ConfigError
+from nacre.networks.encoders import make_encoder
 from nacre.safety import NoSafety
 from nacre.safety.constraint import RewardConstraint
+from nacre.safety.cost_filter import CostFilter
 from nacre.safety.filter import FunctionFilter
 from nacre.safety.risk import CVaR, MeanVariance, RiskNeutral
 
@@ -94,14 +97,37 @@ def _action_filter(cfg: ActionFilterConfig, ctx: BuildContext) -> FunctionFilter
 class RewardConstrainedConfig:
     """``threshold`` (α ≥ 0): the budget on the discounted cost rate ``(1 − γ) E[Σ γᵗ cᵗ]``,
     in units of one step's cost; ``lagrange_lr``: the step size of the multiplier λ;
-    ``initial_lagrange``: λ at the start."""
+    ``initial_lagrange``: λ at the start; ``critic_tau``: the Polyak rate of the cost critic's
+    target (None: the learner's ``tau``)."""
 
     threshold: float = 0.1
     lagrange_lr: float = 0.001
     initial_lagrange: float = 0.0
+    critic_tau: float | None = None
 
 
 @component("reward_constrained", RewardConstrainedConfig,
            "keep the discounted cost rate under a threshold (RCPO; td3, ddpg, sac, ppo)")
 def _reward_constrained(cfg: RewardConstrainedConfig, ctx: BuildContext) -> RewardConstraint:
-    return RewardConstraint(cfg.threshold, cfg.lagrange_lr, cfg.initial_lagrange)
+    return RewardConstraint(cfg.threshold, cfg.lagrange_lr, cfg.initial_lagrange, cfg.critic_tau)
+
+
+@dataclass(frozen=True)
+class CostFilterConfig:
+    """``threshold``: the largest expected cost ``Q_c(s, a)`` an allowed action may have;
+    ``gamma`` ∈ [0, 1): the cost critic's discount (0: the immediate cost alone); ``hidden``,
+    ``lr``, ``tau``: its network, learning rate and target-network Polyak rate."""
+
+    threshold: float = 0.5
+    gamma: float = 0.0
+    hidden: tuple[int, ...] = (64,)
+    lr: float = 0.01  # a catastrophe seen once should be forbidden soon after
+    tau: float = 0.01
+
+
+@component("cost_filter", CostFilterConfig,
+           "only the actions whose learned expected cost is under a threshold (value learners)")
+def _cost_filter(cfg: CostFilterConfig, ctx: BuildContext) -> CostFilter:
+    n = ctx.discrete_actions("safety 'cost_filter'").n
+    return CostFilter(make_encoder(ctx.observation_space), n, cfg.threshold, cfg.hidden, cfg.lr,
+                      cfg.gamma, cfg.tau, ctx.device)

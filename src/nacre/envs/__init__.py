@@ -10,7 +10,7 @@ from nacre.envs.gym import GymEnv, GymVectorEnv
 from nacre.envs.make import make_env
 from nacre.envs.partial import VELOCITY_FREE, PartialObservation, without_velocities
 from nacre.envs.registration import register_envs
-from nacre.envs.rewards import ActionCost, SparseReward
+from nacre.envs.rewards import ActionCost, RewardCost, SparseReward
 from nacre.envs.risky import MeanVarianceBanditEnv, RiskyRouteEnv
 from nacre.envs.sources import EnvLike
 from nacre.envs.wrappers import DiscreteProduct
@@ -20,4 +20,5 @@ register_envs()  # nacre/... ids for YAML configs (nacre.envs.registration)
 __all__ = ["VELOCITY_FREE", "ActionCost", "ActionResult", "BitFlipEnv", "BlindCliffwalkEnv",
            "CostTradeoffEnv", "DeepSeaEnv", "DiscreteProduct", "Env", "EnvCheck", "EnvLike",
            "GymEnv", "GymVectorEnv", "MeanVarianceBanditEnv", "PartialObservation",
-           "RiskyRouteEnv", "SparseReward", "check_env", "make_env", "without_velocities"]
+           "RewardCost", "RiskyRouteEnv", "SparseReward", "check_env", "make_env",
+           "without_velocities"]

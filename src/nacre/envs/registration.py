@@ -14,7 +14,9 @@ additional wrapper, so ``env.kwargs`` reach the task as they would for its plain
 ``nacre/CostTradeoff-v0`` :class:`~nacre.envs.costly.CostTradeoffEnv` (``{length: 100}``).
 ``nacre/<Task>-Cost-<v>`` is a continuous-control task whose steps also report the cost
 ``info["cost"] = ‖a‖²`` (:class:`~nacre.envs.rewards.ActionCost`), for reward-constrained learning
-(``safety: reward_constrained``).
+(``safety: reward_constrained``). ``nacre/CliffWalking-Cost-v1`` is Gymnasium's CliffWalking
+whose steps into the cliff also cost 1 (:class:`~nacre.envs.rewards.RewardCost`), for a learned
+action filter (``safety: cost_filter``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ DEEPSEA_ID = "nacre/DeepSea-v0"
 MEAN_VARIANCE_BANDIT_ID = "nacre/MeanVarianceBandit-v0"
 RISKY_ROUTE_ID = "nacre/RiskyRoute-v0"
 COST_TRADEOFF_ID = "nacre/CostTradeoff-v0"
+CLIFF_COST_ID = "nacre/CliffWalking-Cost-v1"
 # nacre's own environments: id -> entry point
 ENTRY_POINTS = {
     BITFLIP_ID: "nacre.envs.bitflip:BitFlipEnv",
@@ -80,11 +83,14 @@ def register_envs() -> None:
         if env_id not in gym.registry:
             _register_like(env_id, base_id, WrapperSpec(
                 "ActionCost", "nacre.envs.rewards:ActionCost", {"cost_fn": None, "scale": 1.0}))
+    if CLIFF_COST_ID not in gym.registry:  # a step into the cliff costs 1
+        _register_like(CLIFF_COST_ID, "CliffWalking-v1", WrapperSpec(
+            "RewardCost", "nacre.envs.rewards:RewardCost", {"at_most": -100.0, "cost": 1.0}))
     for env_id, entry_point in ENTRY_POINTS.items():
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry_point)
 
 
-__all__ = ["BITFLIP_ID", "CLIFFWALK_ID", "COST_IDS", "COST_TRADEOFF_ID", "DEEPSEA_ID",
-           "ENTRY_POINTS", "MEAN_VARIANCE_BANDIT_ID", "PARTIAL_IDS", "RISKY_ROUTE_ID",
-           "register_envs"]
+__all__ = ["BITFLIP_ID", "CLIFFWALK_ID", "CLIFF_COST_ID", "COST_IDS", "COST_TRADEOFF_ID",
+           "DEEPSEA_ID", "ENTRY_POINTS", "MEAN_VARIANCE_BANDIT_ID", "PARTIAL_IDS",
+           "RISKY_ROUTE_ID", "register_envs"]

@@ -3,8 +3,9 @@
 :class:`SparseReward` delays every reward to the episode's last step, the credit-assignment
 problem that prioritized and hindsight replay address. :class:`ActionCost` reports a cost per
 step as Pearl's safe-RL experiments do (Zhu et al. 2024, §5: the cost of a MuJoCo step is the
-squared norm of its action); nacre's adapters carry ``info["cost"]`` into
-:attr:`ActionResult.cost <nacre.envs.base.ActionResult>`.
+squared norm of its action); :class:`RewardCost` reports a cost on the steps an env marks
+as catastrophes by their reward (CliffWalking's −100). nacre's adapters carry ``info["cost"]``
+into :attr:`ActionResult.cost <nacre.envs.base.ActionResult>`.
 """
 
 from __future__ import annotations
@@ -90,4 +91,28 @@ class ActionCost(gym.Wrapper[Any, Any, Any, Any], RecordConstructorArgs):
         return obs, reward, terminated, truncated, info
 
 
-__all__ = ["ActionCost", "SparseReward", "squared_norm"]
+class RewardCost(gym.Wrapper[Any, Any, Any, Any], RecordConstructorArgs):
+    """Puts ``cost`` in ``info["cost"]`` on the steps whose reward is at most ``at_most``
+    (added to a cost the env reports itself; 0 on the others): a catastrophe the env signals by
+    its reward becomes a cost a safety module can learn from.
+
+    Example:
+        >>> env = RewardCost(gym.make("CliffWalking-v1"), at_most=-100)
+        >>> _ = env.reset(seed=0)
+        >>> env.step(1)[4]["cost"], env.step(0)[4]["cost"]  # right from the start: the cliff
+        (1.0, 0.0)
+    """
+
+    def __init__(self, env: gym.Env[Any, Any], at_most: float, cost: float = 1.0) -> None:
+        RecordConstructorArgs.__init__(self, at_most=at_most, cost=cost)
+        gym.Wrapper.__init__(self, env)
+        self.at_most, self.cost = float(at_most), float(cost)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        cost = self.cost if float(reward) <= self.at_most else 0.0
+        info = {**info, "cost": float(info.get("cost", 0.0)) + cost}
+        return obs, reward, terminated, truncated, info
+
+
+__all__ = ["ActionCost", "RewardCost", "SparseReward", "squared_norm"]

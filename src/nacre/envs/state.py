@@ -146,7 +146,7 @@ _SAFE_MODULES = ("gymnasium.envs.classic_control.", "gymnasium.envs.toy_text.",
                  "nacre.testing.", "nacre.envs.bitflip", "nacre.envs.deepsea",
                  "nacre.envs.risky", "nacre.envs.costly")
 _SAFE_WRAPPERS = ("FaultTolerant", "TimeLimit", "OrderEnforcing", "PassiveEnvChecker",
-                  "PartialObservation", "SparseReward", "ActionCost")
+                  "PartialObservation", "SparseReward", "ActionCost", "RewardCost")
 
 
 def _capturable(env: Any) -> bool:

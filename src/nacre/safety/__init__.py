@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from nacre.safety.constraint import RewardConstraint
+from nacre.safety.cost_filter import CostFilter
 from nacre.safety.filter import FunctionFilter
 from nacre.safety.risk import CVaR, MeanVariance, RiskNeutral
 
@@ -17,4 +18,5 @@ class NoSafety:
         return mask
 
 
-__all__ = ["CVaR", "FunctionFilter", "MeanVariance", "NoSafety", "RewardConstraint", "RiskNeutral"]
+__all__ = ["CVaR", "CostFilter", "FunctionFilter", "MeanVariance", "NoSafety",
+           "RewardConstraint", "RiskNeutral"]

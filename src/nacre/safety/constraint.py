@@ -31,14 +31,19 @@ class RewardConstraint:
     """
 
     def __init__(self, threshold: float, lagrange_lr: float = 0.01,
-                 initial_lagrange: float = 0.0) -> None:
+                 initial_lagrange: float = 0.0, critic_tau: float | None = None) -> None:
         if not threshold >= 0:
             raise ValueError(f"threshold must be >= 0, got {threshold}")
         if not lagrange_lr > 0:
             raise ValueError(f"lagrange_lr must be > 0, got {lagrange_lr}")
         if not initial_lagrange >= 0:
             raise ValueError(f"initial_lagrange must be >= 0, got {initial_lagrange}")
+        if critic_tau is not None and not 0 < critic_tau <= 1:
+            raise ValueError(f"critic_tau must be in (0, 1], got {critic_tau}")
         self.threshold = float(threshold)
+        # the cost critic's Polyak rate (None: the learner's): a cost estimate that lags the
+        # policy lets λ lag too
+        self.critic_tau = critic_tau
         self.lagrange_lr = float(lagrange_lr)
         self.lagrange = torch.tensor(float(initial_lagrange))
 

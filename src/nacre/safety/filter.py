@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
 from nacre.errors import InputError
-from nacre.types import ActionFilter
+from nacre.learners.engine import Restrict
+from nacre.types import ActionFilter, LearnedFilter, Safety
 
 
 class FunctionFilter:
@@ -71,4 +73,20 @@ def restrict_next(action_filter: ActionFilter, batch: TransitionBatch) -> Transi
     return replace(batch, next_mask=mask)
 
 
-__all__ = ["FunctionFilter", "restrict_next"]
+def learn_then_restrict(action_filter: LearnedFilter, batch: TransitionBatch
+                        ) -> TransitionBatch:
+    """A learned filter first steps on the batch the learner is about to learn from, then
+    restricts the batch's targets as :func:`restrict_next` does."""
+    action_filter.learn_batch(batch)
+    return restrict_next(action_filter, batch)
+
+
+def restrict_for(safety: Safety) -> Restrict | None:
+    """What the agent applies to each batch before the learner sees it: nothing without an
+    action filter."""
+    if isinstance(safety, LearnedFilter):
+        return partial(learn_then_restrict, safety)
+    return partial(restrict_next, safety) if isinstance(safety, ActionFilter) else None
+
+
+__all__ = ["FunctionFilter", "learn_then_restrict", "restrict_for", "restrict_next"]

@@ -4,7 +4,7 @@ A learner handed a :class:`~nacre.types.CostConstraint` (``safety: reward_constr
 next to its reward critic, the discounted cost of its policy from the steps' costs
 (``batch.cost``, n-step discounted like the rewards):
 
-- :class:`CostCritic` (TD3, DDPG, SAC): ``Q_c(s, a)`` regressed on
+- :class:`CostCritic` (TD3, DDPG, SAC): twin ``Q_c(s, a)`` (the larger counts) regressed on
   ``y_c = c + γ (1 − terminated) Q_c'(s', a')`` with the learner's own next action ``a'``;
   the actor then ascends ``Q_r − λ Q_c`` and the estimate ``(1 − γ) mean Q_c(s, π(s))`` of the
   cost rate moves ``λ``.
@@ -48,16 +48,16 @@ def require_cost(cost: Tensor | None) -> Tensor:
     return cost
 
 
-def single_critic_like(critic: TwinQCritic, encoder: Encoder) -> TwinQCritic:
-    """A freshly initialized one-critic :class:`TwinQCritic` shaped like ``critic``'s first
-    critic, over ``encoder``."""
+def cost_critics_like(critic: TwinQCritic, encoder: Encoder, n_critics: int = 2
+                      ) -> TwinQCritic:
+    """Freshly initialized critics shaped like ``critic``'s first one, over ``encoder``."""
     first = critic.critics[0]
     assert isinstance(first, MLP)
     linears = first.linears()
     hidden = [lin.out_features for lin in linears[:-1]]
     action_dim = linears[0].in_features - critic.encoder.out_dim
     device = linears[0].weight.device
-    return TwinQCritic(encoder, action_dim, hidden, first.activation, n_critics=1).to(device)
+    return TwinQCritic(encoder, action_dim, hidden, first.activation, n_critics).to(device)
 
 
 def cost_state(cost: CostCritic | CostValue | None) -> dict[str, Any]:
@@ -76,12 +76,17 @@ def load_cost(cost: CostCritic | CostValue | None, state: Mapping[str, Any]) -> 
 
 
 class CostCritic:
-    """``Q_c(s, a)`` with a Polyak-averaged target, for the off-policy actor-critics."""
+    """``Q_c(s, a)`` for the off-policy actor-critics: the larger of twin critics, each with a
+    Polyak-averaged target.
+
+    The actor *minimizes* ``λ Q_c`` over its actions, so it seeks the actions whose cost the
+    critic underestimates, as it seeks those whose reward it overestimates; TD3 answers the
+    latter with the smaller of two critics, and the cost critic mirrors it with the larger of
+    two, in its targets, in the actor's penalty and in the cost rate that moves ``λ``.
+    """
 
     def __init__(self, critic: TwinQCritic, constraint: CostConstraint, gamma: float,
                  lr: float, tau: float, nonfinite: Literal["skip", "raise"] = "skip") -> None:
-        if len(critic.critics) != 1:
-            raise ValueError(f"a cost critic is one critic, got {len(critic.critics)}")
         self.critic, self.constraint = critic, constraint
         self.target = copy.deepcopy(critic).requires_grad_(False)
         self.optimizer = Adam(critic.parameters(), lr, nonfinite=nonfinite)
@@ -92,8 +97,9 @@ class CostCritic:
         return self.constraint.lagrange
 
     def value(self, obs: Tensor, action: Tensor) -> Tensor:
-        """``Q_c(s, a)`` ``[B]`` (differentiable in ``action``: the actor's penalty)."""
-        return self.critic.q1(obs, action)
+        """``max_j Q_c,j(s, a)`` ``[B]`` (differentiable in ``action``: the actor's penalty)."""
+        costs: Tensor = self.critic(obs, action)
+        return costs.max(dim=0).values
 
     def penalized(self, value: Tensor, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         """``Q_r − λ Q_c(s, a)`` (what the actor ascends) and ``Q_c(s, a)``, for the reward
@@ -105,7 +111,7 @@ class CostCritic:
         """One TD step on the batch's costs, bootstrapping from ``Q_c'(s', next_action)``."""
         cost = require_cost(batch.cost)
         with torch.no_grad():
-            next_cost = self.target.q1(batch.next_obs, next_action)
+            next_cost = self.target(batch.next_obs, next_action).max(dim=0).values
             target = td_target(cost, next_cost, batch.terminated, batch.discount_or(self.gamma))
         q = self.critic(batch.obs, batch.action)
         loss = critic_loss(q, target)
@@ -184,5 +190,5 @@ class CostValue:
         self.constraint.load_state_dict(state["constraint"])
 
 
-__all__ = ["CostCritic", "CostValue", "cost_state", "load_cost", "require_cost",
-           "single_critic_like"]
+__all__ = ["CostCritic", "CostValue", "cost_critics_like", "cost_state", "load_cost",
+           "require_cost"]
