@@ -37,6 +37,7 @@ from nacre.spaces import (
 from nacre.types import (
     ActionRepresentation,
     Buffer,
+    CostConstraint,
     DistributionalLearner,
     Engine,
     EpisodicExploration,
@@ -112,6 +113,8 @@ class Agent:
         self._identity_history = isinstance(self.history, IdentityHistory)
         self._episodic = (self.exploration if isinstance(self.exploration, EpisodicExploration)
                           else None)  # told when episodes end (nacre.exploration.deep)
+        # a cost constraint measures the cost rate of the episodes the agent acts in
+        self._constraint = self.safety if isinstance(self.safety, CostConstraint) else None
         self._restrict = restrict_for(self.safety)  # an action filter also restricts targets
         self._null_slots = (self._identity_history and isinstance(self.safety, NoSafety)
                             and isinstance(self.action_repr, IdentityActionRepresentation))
@@ -286,6 +289,11 @@ class Agent:
                                       result.valid, result.cost, self._acted_from))
         elif not np.isfinite(np.asarray(result.reward)).all():
             raise InputError("reward", "contains NaN or inf")
+        if self._constraint is not None and result.cost is not None:
+            self._constraint.record(
+                torch.as_tensor(result.cost),
+                torch.as_tensor(np.logical_or(result.terminated, result.truncated)),
+                None if result.valid is None else torch.as_tensor(result.valid))
         if not self._identity_history or self._episodic is not None:
             done = torch.as_tensor(np.logical_or(result.terminated, result.truncated))
             if bool(done.any()):

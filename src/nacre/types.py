@@ -204,8 +204,22 @@ class CostConstraint(Safety, Protocol):
         """The Polyak rate of the cost critic's target (None: the learner's)."""
         ...
 
+    @property
+    def measured(self) -> Tensor:
+        """The cost rate measured on the last counted training episode (nan: none yet)."""
+        ...
+
+    def use_discount(self, gamma: float) -> None:
+        """The learner's ``γ``, which measured rates discount by."""
+        ...
+
+    def record(self, cost: Tensor, done: Tensor, valid: Tensor | None = None) -> None:
+        """One step's costs ``[B]`` of the acting envs (the agent calls it as it observes)."""
+        ...
+
     def update(self, rate: Tensor) -> Tensor:
-        """Move ``λ`` given the estimated cost rate ``(1 − γ) E[Σ γᵗ cᵗ]``; the new ``λ``."""
+        """Move ``λ`` given the learner's estimate of the cost rate ``(1 − γ) E[Σ γᵗ cᵗ]`` (or
+        the measured rate, as the constraint is set); the new ``λ``."""
         ...
 
     def state_dict(self) -> dict[str, Tensor]: ...

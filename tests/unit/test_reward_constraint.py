@@ -165,3 +165,54 @@ def test_the_cost_envs_report_the_squared_action() -> None:
         env = gym.make(env_id)
         env.reset(seed=0)
         assert env.step(np.array([0.5], np.float32))[4]["cost"] == pytest.approx(0.25)
+
+
+def test_the_measured_rate_by_hand() -> None:
+    constraint = RewardConstraint(threshold=0.1, lagrange_lr=1.0)
+    constraint.use_discount(0.5)
+    two = torch.tensor([False, False])
+    constraint.record(torch.tensor([1.0, 1.0]), two)  # episodes in flight before λ's first step
+    assert float(constraint.update(torch.tensor(0.3))) == pytest.approx(0.2)  # the estimate
+    constraint.record(torch.tensor([1.0, 2.0]), torch.tensor([True, False]))
+    assert constraint.measured.isnan()  # env 0's episode began before learning: not counted
+    # env 0: a counted episode of costs 4, (autoreset step: skipped), 2; env 1 goes on
+    constraint.record(torch.tensor([4.0, 0.0]), two)
+    constraint.record(torch.tensor([9.0, 0.0]), two, valid=torch.tensor([False, True]))
+    constraint.record(torch.tensor([2.0, 0.0]), torch.tensor([True, False]))
+    assert float(constraint.measured) == pytest.approx(0.5 * (4 + 0.5 * 2))
+    # λ now moves on the measured 2.5, whatever the learner estimates
+    assert float(constraint.update(torch.tensor(0.0))) == pytest.approx(0.2 + 2.4)
+    critic = RewardConstraint(threshold=0.1, lagrange_lr=1.0, rate_from="critic")
+    critic.use_discount(0.5)
+    critic.update(torch.tensor(0.1))
+    critic.record(torch.tensor([5.0]), torch.tensor([True]))
+    critic.record(torch.tensor([5.0]), torch.tensor([True]))
+    assert critic.measured.isnan()
+    assert float(critic.update(torch.tensor(0.3))) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="rate_from"):
+        RewardConstraint(threshold=0.1, rate_from="returns")  # type: ignore[arg-type]
+
+
+def test_the_agent_measures_the_episodes_it_acts_in(tmp_path: Path) -> None:
+    run = nacre.build(_config("pendulum-td3", *TD3_ON_COST))
+    agent, constraint = run.agent, run.agent.safety
+    assert isinstance(constraint, RewardConstraint) and constraint.gamma == pytest.approx(0.98)
+    constraint.update(torch.tensor(0.0))  # learning began: the next episode counts
+    obs = run.env.reset(seed=0)
+    agent.reset(obs, run.env.action_space)
+    episodes, discounted, t = 0, 0.0, 0
+    while episodes < 2:  # the first episode was under way when learning began
+        result = run.env.step(agent.act())
+        agent.observe(result)
+        assert result.cost is not None
+        discounted += 0.98 ** t * float(result.cost[0])
+        t += 1
+        if bool(result.terminated[0] or result.truncated[0]):
+            episodes, last, discounted, t = episodes + 1, discounted, 0.0, 0
+    assert float(constraint.measured) == pytest.approx(0.02 * last, rel=1e-5)
+    # the measured rate is checkpointed with λ
+    agent.save(tmp_path / "agent")
+    twin = nacre.build(_config("pendulum-td3", *TD3_ON_COST)).agent
+    twin.load_state_dict(agent.state_dict())
+    assert isinstance(twin.safety, RewardConstraint)
+    assert float(twin.safety.measured) == float(constraint.measured)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from torch import Tensor
 
@@ -98,18 +99,22 @@ class RewardConstrainedConfig:
     """``threshold`` (α ≥ 0): the budget on the discounted cost rate ``(1 − γ) E[Σ γᵗ cᵗ]``,
     in units of one step's cost; ``lagrange_lr``: the step size of the multiplier λ;
     ``initial_lagrange``: λ at the start; ``critic_tau``: the Polyak rate of the cost critic's
-    target (None: the learner's ``tau``)."""
+    target (None: the learner's ``tau``); ``rate_from``: what moves λ, ``episodes`` (the cost rate
+    measured on the last training episode, the learner's estimate until one is measured) or
+    ``critic`` (the learner's estimate only)."""
 
     threshold: float = 0.1
     lagrange_lr: float = 0.001
     initial_lagrange: float = 0.0
     critic_tau: float | None = None
+    rate_from: Literal["episodes", "critic"] = "episodes"
 
 
 @component("reward_constrained", RewardConstrainedConfig,
            "keep the discounted cost rate under a threshold (RCPO; td3, ddpg, sac, ppo)")
 def _reward_constrained(cfg: RewardConstrainedConfig, ctx: BuildContext) -> RewardConstraint:
-    return RewardConstraint(cfg.threshold, cfg.lagrange_lr, cfg.initial_lagrange, cfg.critic_tau)
+    return RewardConstraint(cfg.threshold, cfg.lagrange_lr, cfg.initial_lagrange, cfg.critic_tau,
+                            cfg.rate_from)
 
 
 @dataclass(frozen=True)

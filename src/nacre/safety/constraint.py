@@ -4,15 +4,30 @@
 :func:`nacre.build` hands it to an actor-critic learner (TD3, DDPG, SAC, PPO), which then also
 learns a cost critic from the steps' costs (``info["cost"]``, e.g. :class:`nacre.envs.ActionCost`)
 and ascends ``Q_r − λ Q_c`` instead of ``Q_r`` (RCPO, Tessler et al. 2019; Pearl's RCTD3/RCSAC).
-After each policy step the learner reports its estimate of the discounted cost rate
-``(1 − γ) E[Σ γᵗ cᵗ]`` and the multiplier ``λ`` moves by projected gradient
-(:func:`nacre.losses.constraint.lagrange_step`): up while the estimate exceeds ``threshold``,
-down to 0 while it is below. ``λ`` is part of the learner's checkpoint.
+After each policy step the multiplier ``λ`` moves by projected gradient
+(:func:`nacre.losses.constraint.lagrange_step`) on the discounted cost rate
+``(1 − γ) E[Σ γᵗ cᵗ]``: up while it exceeds ``threshold``, down to 0 while it is below.
+
+Which rate moves ``λ`` (``rate_from``):
+
+- ``"episodes"`` (the default): the rate *measured* on the last training episode to end
+  (:meth:`RewardConstraint.record`, fed each step's costs by the agent), counted only for episodes
+  that began after ``λ``'s first step, so random warm-up episodes do not count. It is the cost of
+  the policy that acts, exploration included, from the episodes' start states: exactly the
+  constrained quantity, where a cost critic's estimate is only as good as the critic on the
+  states the policy reaches (on HalfCheetah it underestimated a trained policy's rate by 3× —
+  docs/safety.md). Until an episode has been measured (or when learning from a fixed batch),
+  the learner's estimate stands in.
+- ``"critic"``: the learner's estimate, ``(1 − γ) mean Q_c(s, π(s))`` over the batch (TD3, DDPG,
+  SAC) or ``(1 − γ) mean`` cost λ-return over the rollout (PPO).
+
+``λ`` and the measured rate are part of the learner's checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -31,7 +46,8 @@ class RewardConstraint:
     """
 
     def __init__(self, threshold: float, lagrange_lr: float = 0.01,
-                 initial_lagrange: float = 0.0, critic_tau: float | None = None) -> None:
+                 initial_lagrange: float = 0.0, critic_tau: float | None = None,
+                 rate_from: Literal["episodes", "critic"] = "episodes") -> None:
         if not threshold >= 0:
             raise ValueError(f"threshold must be >= 0, got {threshold}")
         if not lagrange_lr > 0:
@@ -40,28 +56,88 @@ class RewardConstraint:
             raise ValueError(f"initial_lagrange must be >= 0, got {initial_lagrange}")
         if critic_tau is not None and not 0 < critic_tau <= 1:
             raise ValueError(f"critic_tau must be in (0, 1], got {critic_tau}")
+        if rate_from not in ("episodes", "critic"):
+            raise ValueError(f"rate_from must be 'episodes' or 'critic', got {rate_from!r}")
         self.threshold = float(threshold)
         # the cost critic's Polyak rate (None: the learner's): a cost estimate that lags the
         # policy lets λ lag too
         self.critic_tau = critic_tau
         self.lagrange_lr = float(lagrange_lr)
         self.lagrange = torch.tensor(float(initial_lagrange))
+        self.rate_from = rate_from
+        self.gamma: float | None = None  # the learner's, told by it (use_discount)
+        # the rate of the last counted episode (nan: none yet), and per acting env the running
+        # Σ γᵗ cᵗ, γᵗ, and whether the episode began after λ's first step (it counts)
+        self.measured = torch.tensor(float("nan"))
+        self._sums = self._discounts = torch.zeros(0)
+        self._counted = torch.zeros(0, dtype=torch.bool)
+        self._learning = False
+
+    def use_discount(self, gamma: float) -> None:
+        """The learner's ``γ``, which the measured rate discounts by."""
+        self.gamma = float(gamma)
+
+    def record(self, cost: Tensor, done: Tensor, valid: Tensor | None = None) -> None:
+        """One step's costs ``[B]`` of the acting envs: add them to their episodes' discounted
+        sums; an episode that ends (``done``) having begun after ``λ``'s first step sets the
+        measured rate. Steps marked not ``valid`` (the reset step of an autoreset) are skipped.
+
+        Example:
+            >>> c = RewardConstraint(threshold=0.1)
+            >>> c.use_discount(0.5)
+            >>> c.update(torch.tensor(0.0))  # learning began: the next episodes count
+            tensor(0.)
+            >>> for cost, done in ((1.0, False), (1.0, True)):
+            ...     c.record(torch.tensor([cost]), torch.tensor([done]))
+            >>> c.measured  # (1 - 0.5) * (1 + 0.5 * 1)
+            tensor(0.7500)
+        """
+        if self.rate_from != "episodes" or self.gamma is None:
+            return
+        cost, done = cost.detach().float().reshape(-1).cpu(), done.reshape(-1).bool().cpu()
+        if self._sums.shape != cost.shape:  # first step, or a new number of envs
+            self._restart(len(cost))
+        step = torch.ones_like(done) if valid is None else valid.reshape(-1).bool().cpu()
+        self._sums = self._sums + torch.where(step, self._discounts * cost, 0.0)
+        self._discounts = torch.where(step, self._discounts * self.gamma, self._discounts)
+        ended = done & step & self._counted
+        if bool(ended.any()):
+            self.measured = (1.0 - self.gamma) * self._sums[ended].mean()
+        restart = done & step
+        self._sums = torch.where(restart, 0.0, self._sums)
+        self._discounts = torch.where(restart, 1.0, self._discounts)
+        self._counted = torch.where(restart, self._learning, self._counted)
+
+    def _restart(self, num_envs: int) -> None:
+        # recording (re)starts with new episodes: they count once learning has begun
+        self._sums, self._discounts = torch.zeros(num_envs), torch.ones(num_envs)
+        self._counted = torch.full((num_envs,), self._learning)
 
     def filter(self, state: Tensor, scores: Tensor, mask: Tensor | None) -> Tensor | None:
         """Every available action stays allowed: the constraint acts through learning."""
         return mask
 
     def update(self, rate: Tensor) -> Tensor:
-        """One projected gradient step on ``λ`` given the estimated cost rate; the new ``λ``."""
+        """One projected gradient step on ``λ`` by the measured rate (``rate_from="episodes"``,
+        once an episode is measured) or else the learner's estimate ``rate``; the new ``λ``."""
+        self._learning = True
+        if self.rate_from == "episodes" and not bool(self.measured.isnan()):
+            rate = self.measured.to(rate.device)
         self.lagrange = lagrange_step(self.lagrange.to(rate.device), rate.detach(),
                                       self.threshold, self.lagrange_lr)
         return self.lagrange
 
     def state_dict(self) -> dict[str, Tensor]:
-        return {"lagrange": self.lagrange.detach().clone()}
+        return {"lagrange": self.lagrange.detach().clone(), "measured": self.measured.clone()}
 
     def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
         self.lagrange = state["lagrange"].detach().clone()
+        # checkpoints from before the measured rate hold none: measure afresh
+        self.measured = state.get("measured", torch.tensor(float("nan"))).detach().clone()
+        # episodes in flight were not recorded from their start: none counts before the next
+        # λ step
+        self._learning = False
+        self._restart(0)
 
 
 __all__ = ["RewardConstraint"]

@@ -75,6 +75,16 @@ def load_cost(cost: CostCritic | CostValue | None, state: Mapping[str, Any]) -> 
     cost.load_state_dict(state["cost"])
 
 
+def lagrange_metrics(constraint: CostConstraint, rate: Tensor) -> Metrics:
+    """Step ``λ`` (by the measured rate or the learner's estimate ``rate``, as the constraint is
+    set) and report both rates and the new ``λ``."""
+    lagrange = constraint.update(rate).clone()
+    metrics: Metrics = {"cost_rate": rate, "lagrange": lagrange}
+    if not bool(constraint.measured.isnan()):
+        metrics["episode_cost_rate"] = constraint.measured.clone()
+    return metrics
+
+
 class CostCritic:
     """``Q_c(s, a)`` for the off-policy actor-critics: the larger of twin critics, each with a
     Polyak-averaged target.
@@ -88,6 +98,7 @@ class CostCritic:
     def __init__(self, critic: TwinQCritic, constraint: CostConstraint, gamma: float,
                  lr: float, tau: float, nonfinite: Literal["skip", "raise"] = "skip") -> None:
         self.critic, self.constraint = critic, constraint
+        constraint.use_discount(gamma)
         self.target = copy.deepcopy(critic).requires_grad_(False)
         self.optimizer = Adam(critic.parameters(), lr, nonfinite=nonfinite)
         self.gamma, self.tau = gamma, tau
@@ -122,7 +133,7 @@ class CostCritic:
     def step_lagrange(self, policy_cost: Tensor) -> Metrics:
         """Move ``λ`` by the cost rate of the policy's actions, ``(1 − γ) mean Q_c(s, π(s))``."""
         rate = cost_rate(policy_cost.detach(), self.gamma)
-        return {"cost_rate": rate, "lagrange": self.constraint.update(rate).clone()}
+        return lagrange_metrics(self.constraint, rate)
 
     def state_dict(self) -> dict[str, Any]:
         return {"critic": self.critic.state_dict(), "target": self.target.state_dict(),
@@ -145,6 +156,7 @@ class CostValue:
                  ) -> None:
         self.net = nn.Sequential(encoder, MLP(encoder.out_dim, hidden, 1, activation)).to(device)
         self.constraint = constraint
+        constraint.use_discount(gamma)
         self.optimizer = Adam(self.net.parameters(), lr, nonfinite=nonfinite)
         self.gamma, self.gae_lambda = gamma, gae_lambda
 
@@ -176,9 +188,8 @@ class CostValue:
             for idx in torch.split(order.to(returns.device), batch_size):
                 loss = (self.value(obs[idx]) - returns[idx]).square().mean()
                 self.optimizer.minimize(loss)
-        rate = cost_rate(returns, self.gamma)
-        return {"cost_value_loss": loss.detach(), "cost_rate": rate,
-                "lagrange": self.constraint.update(rate).clone()}
+        return {"cost_value_loss": loss.detach(),
+                **lagrange_metrics(self.constraint, cost_rate(returns, self.gamma))}
 
     def state_dict(self) -> dict[str, Any]:
         return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -190,5 +201,5 @@ class CostValue:
         self.constraint.load_state_dict(state["constraint"])
 
 
-__all__ = ["CostCritic", "CostValue", "cost_critics_like", "cost_state", "load_cost",
-           "require_cost"]
+__all__ = ["CostCritic", "CostValue", "cost_critics_like", "cost_state", "lagrange_metrics",
+           "load_cost", "require_cost"]
