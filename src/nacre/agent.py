@@ -115,6 +115,8 @@ class Agent:
                           else None)  # told when episodes end (nacre.exploration.deep)
         # a cost constraint measures the cost rate of the episodes the agent acts in
         self._constraint = self.safety if isinstance(self.safety, CostConstraint) else None
+        self._watches_ends = (not self._identity_history or self._episodic is not None
+                              or self._constraint is not None)  # observe() needs `done`
         self._restrict = restrict_for(self.safety)  # an action filter also restricts targets
         self._null_slots = (self._identity_history and isinstance(self.safety, NoSafety)
                             and isinstance(self.action_repr, IdentityActionRepresentation))
@@ -289,13 +291,11 @@ class Agent:
                                       result.valid, result.cost, self._acted_from))
         elif not np.isfinite(np.asarray(result.reward)).all():
             raise InputError("reward", "contains NaN or inf")
-        if self._constraint is not None and result.cost is not None:
-            self._constraint.record(
-                torch.as_tensor(result.cost),
-                torch.as_tensor(np.logical_or(result.terminated, result.truncated)),
-                None if result.valid is None else torch.as_tensor(result.valid))
-        if not self._identity_history or self._episodic is not None:
+        if self._watches_ends:
             done = torch.as_tensor(np.logical_or(result.terminated, result.truncated))
+            if self._constraint is not None and result.cost is not None:
+                self._constraint.record(torch.as_tensor(result.cost), done, None if
+                                        result.valid is None else torch.as_tensor(result.valid))
             if bool(done.any()):
                 self._history = self.history.reset(self._history, done)
                 if self._episodic is not None:  # e.g. Bootstrapped DQN draws a new member
@@ -320,6 +320,8 @@ class Agent:
         metrics, updates = learn_round(self.engine, self.buffer, batch_size, gradient_steps,
                                        progress, self.device, self._restrict)
         self.grad_steps += updates
+        if isinstance(self.safety, LearnedFilter):  # it learned from the same batches
+            metrics = {**metrics, **self.safety.last_metrics}
         return metrics
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics:

@@ -166,7 +166,10 @@ class ActionFilter(Safety, Protocol):
 @runtime_checkable
 class LearnedFilter(ActionFilter, Protocol):
     """An action filter that learns what to allow from the replay batches the learner learns
-    from (:class:`nacre.safety.CostFilter`); the agent checkpoints it."""
+    from (:class:`nacre.safety.CostFilter`); the agent checkpoints it and logs
+    ``last_metrics``, those of its last step."""
+
+    last_metrics: Metrics
 
     def learn_batch(self, batch: TransitionBatch) -> Metrics: ...
 

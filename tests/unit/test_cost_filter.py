@@ -4,6 +4,8 @@ the agent's checkpoint."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -86,9 +88,12 @@ def test_misconfigurations_are_config_errors(override: dict[str, object], messag
         nacre.build(nacre.RunConfig.from_dict({**CLIFF, **override}))
 
 
-def test_the_agent_checkpoints_the_learned_filter(tmp_path: Path) -> None:
+def test_the_agent_logs_and_checkpoints_the_learned_filter(tmp_path: Path) -> None:
     result = nacre.train(nacre.RunConfig.from_dict(CLIFF), steps=600, out=tmp_path / "run",
-                         progress=False)
+                         progress=False, overrides=["train.log_every=200"])
+    logged = [json.loads(line)
+              for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any(math.isfinite(row.get("cost_filter_loss", math.nan)) for row in logged)
     f = result.agent.safety
     assert isinstance(f, CostFilter)
     loaded = nacre.load(tmp_path / "run").safety
