@@ -167,6 +167,8 @@ class Agent:
         self._history = self.history.initial(self._num_envs, first)
         if self._episodic is not None:  # every episode starts afresh
             self._episodic.episodes_ended(torch.ones(self._num_envs, dtype=torch.bool))
+        if self._constraint is not None:  # and is measured from its start
+            self._constraint.new_episodes(self._num_envs)
 
     def act(self, exploit: bool = False) -> Tensor:
         """Choose actions ``[B]`` for the current observations; ``exploit=True``: the greedy
@@ -293,8 +295,9 @@ class Agent:
             raise InputError("reward", "contains NaN or inf")
         if self._watches_ends:
             done = torch.as_tensor(np.logical_or(result.terminated, result.truncated))
-            if self._constraint is not None and result.cost is not None:
-                self._constraint.record(torch.as_tensor(result.cost), done, None if
+            if self._constraint is not None:  # a step that reports no cost costs nothing
+                cost = torch.zeros(len(done)) if result.cost is None else result.cost
+                self._constraint.record(torch.as_tensor(cost), done, None if
                                         result.valid is None else torch.as_tensor(result.valid))
             if bool(done.any()):
                 self._history = self.history.reset(self._history, done)
@@ -320,7 +323,7 @@ class Agent:
         metrics, updates = learn_round(self.engine, self.buffer, batch_size, gradient_steps,
                                        progress, self.device, self._restrict)
         self.grad_steps += updates
-        if isinstance(self.safety, LearnedFilter):  # it learned from the same batches
+        if isinstance(self.safety, LearnedFilter) and updates:  # it learned from these batches
             metrics = {**metrics, **self.safety.last_metrics}
         return metrics
 

@@ -220,6 +220,10 @@ class CostConstraint(Safety, Protocol):
         """One step's costs ``[B]`` of the acting envs (the agent calls it as it observes)."""
         ...
 
+    def new_episodes(self, num_envs: int) -> None:
+        """Every acting env starts a new episode (the agent calls it as it resets)."""
+        ...
+
     def update(self, rate: Tensor) -> Tensor:
         """Move ``λ`` given the learner's estimate of the cost rate ``(1 − γ) E[Σ γᵗ cᵗ]`` (or
         the measured rate, as the constraint is set); the new ``λ``."""

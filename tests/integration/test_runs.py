@@ -84,6 +84,9 @@ SMALL_OVERRIDES = {
         "train.learning_starts=100", "train.train_freq=4", "train.gradient_steps=2",
         "train.batch_size=32", "train.eval_every=400", "train.eval_episodes=2",
         "train.log_every=200", "buffer.capacity=500", "buffer.p=0.5", "train.learn_threads=1"],
+    # the measured cost rate: λ and the episodes in flight (130 steps: cut at 600) resume
+    "pendulum-cost-rctd3": [*CONTINUOUS_SMALL, "env.kwargs={max_episode_steps: 130}",
+                            "safety.lagrange_lr=0.05"],
 }
 PRESET_OF = {"cartpole-reinforce": "cartpole-ppo", "cartpole-ppo-normalized": "cartpole-ppo",
              "pendulum-ddpg": "pendulum-td3", "cartpole-sac-discrete": "cartpole-dqn",
@@ -149,7 +152,8 @@ FIRST_WEIGHT = {"cartpole-dqn": "learner/q/head.mlp.0.weight",
                 "cartpole-po-lstm-ppo": "learner/net/encoder.lstm.cell.weight_ih",
                 "cartpole-po-recurrent-ppo": "learner/lstm/weight_ih_l0",
                 "cartpole-qrdqn": "learner/q/head.mlp.0.weight",
-                "deepsea-bootstrapped-dqn": "learner/q/head.body.torso.0.weight"}
+                "deepsea-bootstrapped-dqn": "learner/q/head.body.torso.0.weight",
+                "pendulum-cost-rctd3": "learner/actor/mlp.0.weight"}
 
 
 @pytest.mark.parametrize("preset", sorted(SMALL_OVERRIDES))

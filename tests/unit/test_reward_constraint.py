@@ -193,26 +193,30 @@ def test_the_measured_rate_by_hand() -> None:
         RewardConstraint(threshold=0.1, rate_from="returns")  # type: ignore[arg-type]
 
 
-def test_the_agent_measures_the_episodes_it_acts_in(tmp_path: Path) -> None:
+def test_the_agent_measures_the_episodes_it_acts_in() -> None:
     run = nacre.build(_config("pendulum-td3", *TD3_ON_COST))
     agent, constraint = run.agent, run.agent.safety
     assert isinstance(constraint, RewardConstraint) and constraint.gamma == pytest.approx(0.98)
-    constraint.update(torch.tensor(0.0))  # learning began: the next episode counts
+    constraint.update(torch.tensor(0.0))  # learning began: episodes from the next reset count
     obs = run.env.reset(seed=0)
     agent.reset(obs, run.env.action_space)
-    episodes, discounted, t = 0, 0.0, 0
-    while episodes < 2:  # the first episode was under way when learning began
+    discounted, t, done = 0.0, 0, False
+    while not done:
         result = run.env.step(agent.act())
         agent.observe(result)
         assert result.cost is not None
         discounted += 0.98 ** t * float(result.cost[0])
-        t += 1
-        if bool(result.terminated[0] or result.truncated[0]):
-            episodes, last, discounted, t = episodes + 1, discounted, 0.0, 0
-    assert float(constraint.measured) == pytest.approx(0.02 * last, rel=1e-5)
-    # the measured rate is checkpointed with λ
-    agent.save(tmp_path / "agent")
+        t, done = t + 1, bool(result.terminated[0] or result.truncated[0])
+    assert float(constraint.measured) == pytest.approx(0.02 * discounted, rel=1e-5)
+    for _ in range(5):  # into the next episode
+        agent.observe(run.env.step(agent.act()))
+    # the measured rate and the episode in flight are checkpointed with λ
     twin = nacre.build(_config("pendulum-td3", *TD3_ON_COST)).agent
     twin.load_state_dict(agent.state_dict())
     assert isinstance(twin.safety, RewardConstraint)
-    assert float(twin.safety.measured) == float(constraint.measured)
+    for key, value in constraint.state_dict().items():
+        assert torch.equal(twin.safety.state_dict()[key], value), key
+    assert float(constraint.state_dict()["sums"][0]) > 0
+    # a reset cuts the episode in flight: it is not measured
+    agent.reset(run.env.reset(seed=1), run.env.action_space)
+    assert float(constraint.state_dict()["sums"][0]) == 0

@@ -114,7 +114,7 @@ class RewardConstrainedConfig:
            "keep the discounted cost rate under a threshold (RCPO; td3, ddpg, sac, ppo)")
 def _reward_constrained(cfg: RewardConstrainedConfig, ctx: BuildContext) -> RewardConstraint:
     return RewardConstraint(cfg.threshold, cfg.lagrange_lr, cfg.initial_lagrange, cfg.critic_tau,
-                            cfg.rate_from)
+                            cfg.rate_from, ctx.num_envs)
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,19 @@ Which rate moves ``λ`` (``rate_from``):
 
 - ``"episodes"`` (the default): the rate *measured* on the last training episode to end
   (:meth:`RewardConstraint.record`, fed each step's costs by the agent), counted only for episodes
-  that began after ``λ``'s first step, so random warm-up episodes do not count. It is the cost of
+  that began after ``λ``'s first step (episodes acted before learning began do not count). It
+  is the cost of
   the policy that acts, exploration included, from the episodes' start states: exactly the
   constrained quantity, where a cost critic's estimate is only as good as the critic on the
   states the policy reaches (on HalfCheetah it underestimated a trained policy's rate by 3× —
-  docs/safety.md). Until an episode has been measured (or when learning from a fixed batch),
-  the learner's estimate stands in.
+  docs/design/exploration-and-risk.md). Until an episode has been measured (or when learning
+  from a fixed batch), the learner's estimate stands in. A truncated episode is measured as
+  far as it went (no bootstrap), which understates the rate by up to ``γ^T``.
 - ``"critic"``: the learner's estimate, ``(1 − γ) mean Q_c(s, π(s))`` over the batch (TD3, DDPG,
   SAC) or ``(1 − γ) mean`` cost λ-return over the rollout (PPO).
 
-``λ`` and the measured rate are part of the learner's checkpoint.
+``λ``, the measured rate and the episodes in flight are part of the learner's checkpoint, so a
+resumed run measures as the uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class RewardConstraint:
 
     def __init__(self, threshold: float, lagrange_lr: float = 0.01,
                  initial_lagrange: float = 0.0, critic_tau: float | None = None,
-                 rate_from: Literal["episodes", "critic"] = "episodes") -> None:
+                 rate_from: Literal["episodes", "critic"] = "episodes", num_envs: int = 1
+                 ) -> None:
         if not threshold >= 0:
             raise ValueError(f"threshold must be >= 0, got {threshold}")
         if not lagrange_lr > 0:
@@ -69,9 +73,10 @@ class RewardConstraint:
         # the rate of the last counted episode (nan: none yet), and per acting env the running
         # Σ γᵗ cᵗ, γᵗ, and whether the episode began after λ's first step (it counts)
         self.measured = torch.tensor(float("nan"))
-        self._sums = self._discounts = torch.zeros(0)
-        self._counted = torch.zeros(0, dtype=torch.bool)
         self._learning = False
+        # (sized by the number of envs, as the checkpoint's tensors are)
+        self._sums, self._discounts = torch.zeros(num_envs), torch.ones(num_envs)
+        self._counted = torch.zeros(num_envs, dtype=torch.bool)
 
     def use_discount(self, gamma: float) -> None:
         """The learner's ``γ``, which the measured rate discounts by."""
@@ -81,6 +86,7 @@ class RewardConstraint:
         """One step's costs ``[B]`` of the acting envs: add them to their episodes' discounted
         sums; an episode that ends (``done``) having begun after ``λ``'s first step sets the
         measured rate. Steps marked not ``valid`` (the reset step of an autoreset) are skipped.
+        Nothing is recorded before the learner has told its ``γ`` (:meth:`use_discount`).
 
         Example:
             >>> c = RewardConstraint(threshold=0.1)
@@ -95,8 +101,8 @@ class RewardConstraint:
         if self.rate_from != "episodes" or self.gamma is None:
             return
         cost, done = cost.detach().float().reshape(-1).cpu(), done.reshape(-1).bool().cpu()
-        if self._sums.shape != cost.shape:  # first step, or a new number of envs
-            self._restart(len(cost))
+        if self._sums.shape != cost.shape:  # a new number of envs
+            self.new_episodes(len(cost))
         step = torch.ones_like(done) if valid is None else valid.reshape(-1).bool().cpu()
         self._sums = self._sums + torch.where(step, self._discounts * cost, 0.0)
         self._discounts = torch.where(step, self._discounts * self.gamma, self._discounts)
@@ -108,8 +114,9 @@ class RewardConstraint:
         self._discounts = torch.where(restart, 1.0, self._discounts)
         self._counted = torch.where(restart, self._learning, self._counted)
 
-    def _restart(self, num_envs: int) -> None:
-        # recording (re)starts with new episodes: they count once learning has begun
+    def new_episodes(self, num_envs: int) -> None:
+        """Every env starts a new episode (the agent was reset): episodes cut short are not
+        measured; the new ones count once learning has begun."""
         self._sums, self._discounts = torch.zeros(num_envs), torch.ones(num_envs)
         self._counted = torch.full((num_envs,), self._learning)
 
@@ -128,16 +135,21 @@ class RewardConstraint:
         return self.lagrange
 
     def state_dict(self) -> dict[str, Tensor]:
-        return {"lagrange": self.lagrange.detach().clone(), "measured": self.measured.clone()}
+        return {"lagrange": self.lagrange.detach().clone(), "measured": self.measured.clone(),
+                "sums": self._sums.clone(), "discounts": self._discounts.clone(),
+                "counted": self._counted.clone(), "learning": torch.tensor(self._learning)}
 
     def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
         self.lagrange = state["lagrange"].detach().clone()
         # checkpoints from before the measured rate hold none: measure afresh
         self.measured = state.get("measured", torch.tensor(float("nan"))).detach().clone()
-        # episodes in flight were not recorded from their start: none counts before the next
-        # λ step
-        self._learning = False
-        self._restart(0)
+        if "sums" in state:  # the episodes in flight continue where they were
+            self._sums, self._discounts = state["sums"].clone(), state["discounts"].clone()
+            self._counted = state["counted"].bool().clone()
+            self._learning = bool(state["learning"])
+        else:  # older checkpoints: no episode counts before the next λ step
+            self._learning = False
+            self.new_episodes(0)
 
 
 __all__ = ["RewardConstraint"]
