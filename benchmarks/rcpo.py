@@ -14,6 +14,11 @@ IQM and mean over seeds with 95% stratified-bootstrap CIs. Returns-only runs, tw
     python benchmarks/rcpo.py [--seeds 5] [--steps 50000] [--thresholds 0.05 0.1 0.2]
     python benchmarks/rcpo.py --preset pendulum-cost-rctd3 --steps 20000 --thresholds 0.5
 
+``--resume`` keeps the runs of a stopped sweep (``.partial.json``); ``--unconstrained-from
+REPORT`` takes the unconstrained (``safety: none``) runs of an earlier report of the same preset
+and steps instead of training them again, for a change that leaves plain TD3 as it was — the
+report names the file and its commit.
+
 Writes benchmarks/results/rcpo.json, .md and .png (``--figure-only`` redraws the figure); the
 other presets write ``rcpo-<preset>.*``.
 """
@@ -112,6 +117,10 @@ def table(report: dict[str, Any]) -> str:
              "| α (threshold) | cost rate IQM [CI] | ≤ α? | cost per step IQM [CI] | "
              "return IQM [CI] | final λ |",
              "|---|---|---|---|---|---|"]
+    if "unconstrained_from" in report:
+        source = report["unconstrained_from"]
+        lines[4:4] = [f"The unconstrained runs are those of {source['report']} (nacre "
+                      f"{source['nacre_git']}).", ""]
     for row in report["rows"]:
         c, r, p = row["cost_rate"], row["return"], row["cost_per_step"]
         alpha = row["threshold"]
@@ -149,6 +158,26 @@ def figure(report: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def earlier_runs(args: argparse.Namespace, out: Path
+                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The runs not to train again: a stopped sweep's (``--resume``) and an earlier report's
+    unconstrained ones (``--unconstrained-from``), with what the report should say of them."""
+    runs: list[dict[str, Any]] = []
+    partial = out.with_suffix(".partial.json")
+    if args.resume and partial.exists():
+        runs = [r for r in json.loads(partial.read_text()) if r["steps"] == args.steps]
+    if args.unconstrained_from is None:
+        return runs, {}
+    earlier = json.loads(args.unconstrained_from.read_text())
+    if (earlier["preset"], earlier["steps"]) != (args.preset, args.steps):
+        raise SystemExit(f"{args.unconstrained_from} is of {earlier['preset']} at "
+                         f"{earlier['steps']} steps, not {args.preset} at {args.steps}")
+    plain = [r for r in earlier["runs"] if r["threshold"] is None and r["seed"] < args.seeds]
+    runs = [r for r in runs if r["threshold"] is not None] + plain
+    return runs, {"unconstrained_from": {"report": args.unconstrained_from.name,
+                                         "nacre_git": earlier["versions"].get("nacre_git")}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default=PRESET)
@@ -157,14 +186,18 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.05, 0.1, 0.2])
     parser.add_argument("--figure-only", action="store_true")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--unconstrained-from", type=Path)
     args = parser.parse_args()
     name = "rcpo" if args.preset == PRESET else f"rcpo-{args.preset}"
     out = RESULTS / name
     if not args.figure_only:
         thresholds: list[float | None] = [None, *args.thresholds]
+        runs, borrowed = earlier_runs(args, out)
+        done = {(r["threshold"], r["seed"]) for r in runs}
+        # threshold by threshold, in the order given: a sweep stopped early has whole rows
         jobs = [(args.preset, t, seed, args.steps, args.episodes)
-                for seed in range(args.seeds) for t in thresholds]
-        runs = []
+                for t in thresholds for seed in range(args.seeds) if (t, seed) not in done]
         with ProcessPoolExecutor(2) as pool:
             for result in pool.map(run, *zip(*jobs, strict=True)):
                 runs.append(result)
@@ -176,7 +209,7 @@ def main() -> None:
                   "steps": args.steps, "seeds": args.seeds, "episodes": args.episodes,
                   "date": date.today().isoformat(), "machine": machine(),
                   "versions": versions(("nacre", "torch", "gymnasium", "mujoco")),
-                  "runs": runs, "rows": summarize(runs)}
+                  "runs": runs, "rows": summarize(runs), **borrowed}
         write_json(out.with_suffix(".json"), report)
         out.with_suffix(".partial.json").unlink()
         out.with_suffix(".md").write_text(table(report))
