@@ -16,13 +16,14 @@ import torch
 from torch import Tensor
 
 from nacre.actions import IdentityActionRepresentation
+from nacre.agent_checks import check_slots
 from nacre.agent_state import AGENT_STATE
 from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.validate import check_count, check_finite, check_observations
 from nacre.envs.base import ActionResult
 from nacre.envs.observations import Observations
 from nacre.errors import InputError
-from nacre.exploration import Greedy, Warmup, exploit_for
+from nacre.exploration import Greedy, exploit_for
 from nacre.history import HistoryStream, IdentityHistory
 from nacre.learners.engine import LearnerEngine, learn_round
 from nacre.safety import NoSafety
@@ -38,7 +39,6 @@ from nacre.types import (
     ActionRepresentation,
     Buffer,
     CostConstraint,
-    DistributionalLearner,
     Engine,
     EpisodicExploration,
     Exploration,
@@ -46,7 +46,6 @@ from nacre.types import (
     LearnedFilter,
     Learner,
     Metrics,
-    RiskMeasure,
     Safety,
     Saver,
 )
@@ -113,8 +112,7 @@ class Agent:
         self._identity_history = isinstance(self.history, IdentityHistory)
         self._episodic = (self.exploration if isinstance(self.exploration, EpisodicExploration)
                           else None)  # told when episodes end (nacre.exploration.deep)
-        # a cost constraint measures the cost rate of the episodes the agent acts in
-        self._constraint = self.safety if isinstance(self.safety, CostConstraint) else None
+        self._constraint = self.safety if isinstance(self.safety, CostConstraint) else None  # RCPO
         self._watches_ends = (not self._identity_history or self._episodic is not None
                               or self._constraint is not None)  # observe() needs `done`
         self._restrict = restrict_for(self.safety)  # an action filter also restricts targets
@@ -360,8 +358,7 @@ class Agent:
         if self._obs is not None:
             state["obs"] = torch.as_tensor(np.asarray(self._obs))
         if self._action is not None and self._propensity is not None:
-            state["action"] = self._action.clone()
-            state["propensity"] = self._propensity.clone()
+            state["action"], state["propensity"] = self._action.clone(), self._propensity.clone()
         if self._history is not None:
             state["history"] = self._history.clone()
         if self._episodic is not None:
@@ -398,16 +395,6 @@ class Agent:
             self.safety.load_state_dict(state["safety"])
         if "mask" in state:
             self._available = AvailableActions(state["mask"].bool(), state.get("features"))
-
-
-def check_slots(learner: Learner, exploration: Exploration | None, safety: Safety | None) -> None:
-    """What ``nacre.build`` also refuses, for agents composed by hand."""
-    if isinstance(safety, RiskMeasure) and not (
-            isinstance(learner, DistributionalLearner) and learner.risk is safety):
-        raise InputError("safety", "a risk measure acts through the learner: give the same "
-                         "object to a distributional learner (QRDQN / IQN risk=...)")
-    if isinstance(exploration, Warmup) and isinstance(exploration.inner, EpisodicExploration):
-        raise InputError("exploration", "a Warmup would hide episode ends from the explorer")
 
 
 __all__ = ["Agent", "check_slots"]

@@ -165,9 +165,8 @@ class ActionFilter(Safety, Protocol):
 
 @runtime_checkable
 class LearnedFilter(ActionFilter, Protocol):
-    """An action filter that learns what to allow from the replay batches the learner learns
-    from (:class:`nacre.safety.CostFilter`); the agent checkpoints it and logs
-    ``last_metrics``, those of its last step."""
+    """An action filter that learns what to allow from the learner's replay batches
+    (:class:`nacre.safety.CostFilter`); the agent checkpoints it and logs its ``last_metrics``."""
 
     last_metrics: Metrics
 
@@ -184,8 +183,7 @@ class RiskMeasure(Safety, Protocol):
     distributional learner acts on, and bootstraps from, the action it values most."""
 
     def value(self, quantiles: Tensor) -> Tensor:
-        """``[..., N]`` quantiles (at the midpoints of N equal slices of probability) →
-        ``[...]`` values."""
+        """``[..., N]`` quantiles (midpoints of N equal probability slices) → ``[...]`` values."""
         ...
 
 
@@ -194,23 +192,10 @@ class CostConstraint(Safety, Protocol):
     """A safety module that bounds the discounted cost rate (:mod:`nacre.safety.constraint`):
     a constrained learner learns a cost critic and ascends ``Q_r − λ Q_c``."""
 
-    @property
-    def threshold(self) -> float: ...
-
-    @property
-    def lagrange(self) -> Tensor:
-        """The multiplier ``λ ≥ 0`` (a scalar tensor)."""
-        ...
-
-    @property
-    def critic_tau(self) -> float | None:
-        """The Polyak rate of the cost critic's target (None: the learner's)."""
-        ...
-
-    @property
-    def measured(self) -> Tensor:
-        """The cost rate measured on the last counted training episode (nan: none yet)."""
-        ...
+    threshold: float  # the budget α
+    lagrange: Tensor  # the multiplier λ ≥ 0 (a scalar tensor)
+    critic_tau: float | None  # the Polyak rate of the cost critic's target (None: the learner's)
+    measured: Tensor  # the rate measured on the last counted training episode (nan: none yet)
 
     def use_discount(self, gamma: float) -> None:
         """The learner's ``γ``, which measured rates discount by."""
