@@ -294,7 +294,7 @@ class Agent:
         if self._watches_ends:
             done = torch.as_tensor(np.logical_or(result.terminated, result.truncated))
             if self._constraint is not None:  # a step that reports no cost costs nothing
-                cost = torch.zeros(len(done)) if result.cost is None else result.cost
+                cost = np.zeros(len(done)) if result.cost is None else result.cost
                 self._constraint.record(torch.as_tensor(cost), done, None if
                                         result.valid is None else torch.as_tensor(result.valid))
             if bool(done.any()):

@@ -20,7 +20,7 @@ def cost_rate(cost_values: Tensor, gamma: float) -> Tensor:
 
     Example:
         >>> cost_rate(torch.tensor([10.0, 30.0]), gamma=0.9)
-        tensor(2.0000)
+        tensor(2.)
     """
     return (1.0 - gamma) * cost_values.mean()
 

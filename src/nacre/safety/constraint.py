@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -74,9 +75,8 @@ class RewardConstraint:
         # Σ γᵗ cᵗ, γᵗ, and whether the episode began after λ's first step (it counts)
         self.measured = torch.tensor(float("nan"))
         self._learning = False
-        # (sized by the number of envs, as the checkpoint's tensors are)
-        self._sums, self._discounts = torch.zeros(num_envs), torch.ones(num_envs)
-        self._counted = torch.zeros(num_envs, dtype=torch.bool)
+        self._sums = self._discounts = self._counted = np.zeros(0)
+        self.new_episodes(num_envs)  # sized by the number of envs, as the checkpoint's tensors
 
     def use_discount(self, gamma: float) -> None:
         """The learner's ``γ``, which the measured rate discounts by."""
@@ -93,6 +93,7 @@ class RewardConstraint:
             >>> c.use_discount(0.5)
             >>> c.update(torch.tensor(0.0))  # learning began: the next episodes count
             tensor(0.)
+            >>> c.new_episodes(1)  # the agent resets its one env
             >>> for cost, done in ((1.0, False), (1.0, True)):
             ...     c.record(torch.tensor([cost]), torch.tensor([done]))
             >>> c.measured  # (1 - 0.5) * (1 + 0.5 * 1)
@@ -100,25 +101,28 @@ class RewardConstraint:
         """
         if self.rate_from != "episodes" or self.gamma is None:
             return
-        cost, done = cost.detach().float().reshape(-1).cpu(), done.reshape(-1).bool().cpu()
-        if self._sums.shape != cost.shape:  # a new number of envs
-            self.new_episodes(len(cost))
-        step = torch.ones_like(done) if valid is None else valid.reshape(-1).bool().cpu()
-        self._sums = self._sums + torch.where(step, self._discounts * cost, 0.0)
-        self._discounts = torch.where(step, self._discounts * self.gamma, self._discounts)
-        ended = done & step & self._counted
-        if bool(ended.any()):
-            self.measured = (1.0 - self.gamma) * self._sums[ended].mean()
-        restart = done & step
-        self._sums = torch.where(restart, 0.0, self._sums)
-        self._discounts = torch.where(restart, 1.0, self._discounts)
-        self._counted = torch.where(restart, self._learning, self._counted)
+        # NumPy, not torch: a few operations on B numbers each step, where torch's per-call
+        # overhead would cost more than the arithmetic
+        costs = cost.detach().float().cpu().numpy().reshape(-1)
+        if self._sums.shape != costs.shape:  # a new number of envs
+            self.new_episodes(len(costs))
+        step = (np.ones(len(costs), bool) if valid is None
+                else valid.cpu().numpy().reshape(-1).astype(bool))
+        self._sums[step] += self._discounts[step] * costs[step]
+        self._discounts[step] *= self.gamma
+        ended = done.cpu().numpy().reshape(-1).astype(bool) & step
+        if ended.any():
+            if (counted := ended & self._counted).any():
+                self.measured = torch.tensor((1.0 - self.gamma) * self._sums[counted].mean())
+            self._sums[ended], self._discounts[ended] = 0.0, 1.0
+            self._counted[ended] = self._learning
 
     def new_episodes(self, num_envs: int) -> None:
         """Every env starts a new episode (the agent was reset): episodes cut short are not
         measured; the new ones count once learning has begun."""
-        self._sums, self._discounts = torch.zeros(num_envs), torch.ones(num_envs)
-        self._counted = torch.full((num_envs,), self._learning)
+        self._sums = np.zeros(num_envs, np.float32)
+        self._discounts = np.ones(num_envs, np.float32)
+        self._counted = np.full(num_envs, self._learning)
 
     def filter(self, state: Tensor, scores: Tensor, mask: Tensor | None) -> Tensor | None:
         """Every available action stays allowed: the constraint acts through learning."""
@@ -136,16 +140,17 @@ class RewardConstraint:
 
     def state_dict(self) -> dict[str, Tensor]:
         return {"lagrange": self.lagrange.detach().clone(), "measured": self.measured.clone(),
-                "sums": self._sums.clone(), "discounts": self._discounts.clone(),
-                "counted": self._counted.clone(), "learning": torch.tensor(self._learning)}
+                "sums": torch.tensor(self._sums), "discounts": torch.tensor(self._discounts),
+                "counted": torch.tensor(self._counted), "learning": torch.tensor(self._learning)}
 
     def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
         self.lagrange = state["lagrange"].detach().clone()
         # checkpoints from before the measured rate hold none: measure afresh
         self.measured = state.get("measured", torch.tensor(float("nan"))).detach().clone()
         if "sums" in state:  # the episodes in flight continue where they were
-            self._sums, self._discounts = state["sums"].clone(), state["discounts"].clone()
-            self._counted = state["counted"].bool().clone()
+            self._sums = state["sums"].float().numpy().copy()
+            self._discounts = state["discounts"].float().numpy().copy()
+            self._counted = state["counted"].bool().numpy().copy()
             self._learning = bool(state["learning"])
         else:  # older checkpoints: no episode counts before the next λ step
             self._learning = False
