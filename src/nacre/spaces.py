@@ -22,10 +22,16 @@ from nacre.errors import SpaceError
 
 @dataclass(frozen=True, eq=False)
 class DiscreteActionSpace:
-    """``n`` discrete actions; ``features`` ([n, d_a]) describes each action when given."""
+    """``n`` discrete actions; ``features`` ([n, d_a]) describes each action when given.
+
+    ``catalogue`` ([N, d_a]): the features of the ``N`` items that per-step candidate sets are
+    drawn from (a recommender's catalogue), held once; each step's
+    :attr:`AvailableActions.items` says which item each of the ``n`` slots holds.
+    """
 
     n: int
     features: Tensor | None = None
+    catalogue: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -37,10 +43,14 @@ class DiscreteActionSpace:
                 f"DiscreteActionSpace.features must have shape [n={self.n}, d_a], "
                 f"got {tuple(self.features.shape)}"
             )
+        if self.catalogue is not None and self.catalogue.ndim != 2:
+            raise SpaceError(f"DiscreteActionSpace.catalogue must have shape [N, d_a], got "
+                             f"{tuple(self.catalogue.shape)}")
 
     @property
     def action_dim(self) -> int | None:
-        return None if self.features is None else int(self.features.shape[1])
+        table = self.features if self.features is not None else self.catalogue
+        return None if table is None else int(table.shape[1])
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,11 +138,27 @@ class ActionFeatures:
 class AvailableActions:
     """Which of the ``K`` actions each of the ``B`` decisions may take this step.
 
-    ``mask`` is ``[B, K]`` bool (True = available); ``features`` optionally ``[B, K, d_a]``.
+    ``mask`` is ``[B, K]`` bool (True = available); ``features`` optionally ``[B, K, d_a]``;
+    ``items`` optionally ``[B, K]`` int64, the catalogue item each slot holds (its features are
+    the rows of :attr:`DiscreteActionSpace.catalogue`; padding slots are masked out and may
+    hold any id). Buffers store ``items`` rather than features, so a transition's size does not
+    grow with the features' width (see :mod:`nacre.data.candidates`).
     """
 
     mask: Tensor
     features: Tensor | None = None
+    items: Tensor | None = None
+
+    def features_in(self, space: ActionSpace) -> Tensor | None:
+        """The candidates' features ``[B, K, d_a]``: ``features``, else the catalogue rows of
+        ``items``; None when neither is given."""
+        if self.features is not None:
+            return self.features
+        if self.items is not None and isinstance(space, DiscreteActionSpace):
+            if space.catalogue is None:
+                raise SpaceError("AvailableActions.items needs an action space with a catalogue")
+            return space.catalogue[self.items.to(space.catalogue.device)]
+        return None
 
 
 def _require_zero_start(space: gym.spaces.Discrete, what: str) -> None:

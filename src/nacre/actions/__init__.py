@@ -23,8 +23,10 @@ class IdentityActionRepresentation:
     """Per-step candidate features if given, else the space's static features (or none)."""
 
     def represent(self, space: ActionSpace, available: AvailableActions | None) -> Tensor | None:
-        if available is not None and available.features is not None:
-            return available.features
+        if available is not None:
+            features = available.features_in(space)
+            if features is not None:
+                return features
         if isinstance(space, DiscreteActionSpace):
             return space.features
         return None
