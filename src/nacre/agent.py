@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nacre.actions import IdentityActionRepresentation
+from nacre.actions import CandidateBatches, IdentityActionRepresentation
 from nacre.agent_checks import check_slots
 from nacre.agent_state import AGENT_STATE
 from nacre.data.batch import StepBatch, TransitionBatch
@@ -103,7 +103,6 @@ class Agent:
         self.buffer = buffer
         self.action_repr: ActionRepresentation = action_repr or IdentityActionRepresentation()
         self.device = torch.device(device)
-        self._on_cpu = self.device.type == "cpu"
         self.generator = torch.Generator(device=self.device)
         if seed is not None:
             self.generator.manual_seed(seed)
@@ -115,7 +114,8 @@ class Agent:
         self._constraint = self.safety if isinstance(self.safety, CostConstraint) else None  # RCPO
         self._watches_ends = (not self._identity_history or self._episodic is not None
                               or self._constraint is not None)  # observe() needs `done`
-        self._restrict = restrict_for(self.safety)  # an action filter also restricts targets
+        # sampled batches: candidate sets represented as when acting, then an action filter's
+        self._prepare = CandidateBatches(self.action_repr.represent, restrict_for(self.safety))
         self._null_slots = (self._identity_history and isinstance(self.safety, NoSafety)
                             and isinstance(self.action_repr, IdentityActionRepresentation))
         self._static_features: Tensor | None = None
@@ -145,6 +145,7 @@ class Agent:
         self._static_features = space.features if isinstance(space, DiscreteActionSpace) else None
         self._box = space if isinstance(space, BoxActionSpace) else None
         self._greedy = exploit_for(space)
+        self._prepare.space = space
 
     def reset(
         self,
@@ -234,12 +235,9 @@ class Agent:
         if self._action_space is None:
             raise InputError("action_space", "call agent.reset(obs, action_space) or set "
                              "agent.action_space before deciding")
-        if isinstance(obs, np.ndarray):
-            obs_t = torch.from_numpy(obs)
-            if not self._on_cpu:
-                obs_t = obs_t.to(self.device)
-        else:
-            obs_t = obs if obs.device == self.device else obs.to(self.device)
+        obs_t = torch.from_numpy(obs) if isinstance(obs, np.ndarray) else obs
+        if obs_t.device != self.device:
+            obs_t = obs_t.to(self.device)
         mask = None if available is None else available.mask
         explorer = self._greedy if exploit else self.exploration
         try:
@@ -288,7 +286,8 @@ class Agent:
         if self.buffer is not None:
             self.buffer.add(StepBatch(self._obs, self._action, result.reward, result.next_obs,
                                       result.terminated, result.truncated, self._propensity,
-                                      result.valid, result.cost, self._acted_from))
+                                      result.valid, result.cost, self._acted_from,
+                                      self._available, result.available))
         elif not np.isfinite(np.asarray(result.reward)).all():
             raise InputError("reward", "contains NaN or inf")
         if self._watches_ends:
@@ -319,7 +318,7 @@ class Agent:
         if not 0.0 <= progress <= 1.0:
             raise InputError("progress", f"expected a fraction in [0, 1], got {progress!r}")
         metrics, updates = learn_round(self.engine, self.buffer, batch_size, gradient_steps,
-                                       progress, self.device, self._restrict)
+                                       progress, self.device, self._prepare)
         self.grad_steps += updates
         if isinstance(self.safety, LearnedFilter) and updates:  # it learned from these batches
             metrics = {**metrics, **self.safety.last_metrics}
@@ -332,8 +331,7 @@ class Agent:
             raise InputError("batch", f"expected a nacre.data.TransitionBatch, got "
                              f"{type(batch).__name__}")
         batch = batch.to(self.device)
-        metrics = self.learner.learn_batch(batch if self._restrict is None
-                                           else self._restrict(batch))
+        metrics = self.learner.learn_batch(self._prepare(batch))
         self.grad_steps += 1
         return metrics
 

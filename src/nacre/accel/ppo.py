@@ -82,7 +82,8 @@ class PPOKernel(FlatKernel):
 
     def step(self, mb: Minibatch, kl_limit: float | None, want_metrics: bool) -> Metrics | None:
         """One step (see :data:`nacre.learners.policy.ppo.MinibatchStep`)."""
-        if mb.obs.dtype != torch.float32:
+        if mb.obs.dtype != torch.float32 or mb.mask is not None:
+            # integer observations, or dynamic action sets: the readable update
             return self.ppo.learn_minibatch(mb, kl_limit, want_metrics)
         return self._step(mb, kl_limit, want_metrics)
 

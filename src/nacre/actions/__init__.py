@@ -7,15 +7,26 @@
   share parameters through common bits, ``K`` actions in ``log K`` dimensions (Pearl's binary
   action representation for large action sets). ±1 rather than 0/1, so that no action's code
   is the zero vector (a linear model could never score or learn that action).
+- :class:`EmbeddingActionRepresentation` — each action's id (its catalogue item where per-step
+  candidates hold items, else its index), for a network that learns an embedding per id end to
+  end with its own loss (``network.head: two_tower``): a representation with parameters belongs
+  to the learner that trains them, so this one only says which row of the table to read.
+
+:class:`CandidateBatches` applies the representation to the candidate sets stored with sampled
+transitions (:mod:`nacre.data.candidates`), so a learner scores the same features it acted on.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from torch import Tensor
 
+from nacre.data.batch import TransitionBatch
+from nacre.errors import SpaceError
 from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
 
 
@@ -65,8 +76,58 @@ class BinaryActionRepresentation(_IndexCode):
         return ((index >> torch.arange(bits)) & 1).float() * 2.0 - 1.0
 
 
+class EmbeddingActionRepresentation:
+    """Action ids for a learned embedding table of ``rows`` entries: the per-step ``items``
+    (``[B, K]``) where there are some, else the indices ``[K]``."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+
+    def represent(self, space: ActionSpace, available: AvailableActions | None) -> Tensor:
+        if not isinstance(space, DiscreteActionSpace):
+            raise SpaceError("the embedding action representation needs discrete actions")
+        if available is not None and available.items is not None:
+            return available.items.long()
+        return torch.arange(space.n)
+
+
+Represent = Callable[[ActionSpace, AvailableActions | None], Tensor | None]
+
+
+class CandidateBatches:
+    """What the agent does to each sampled batch before its learner sees it: the stored
+    candidate sets represented as when acting (``represent``, for the action space set in
+    :attr:`space`), then ``then`` (a safety module's restriction of the targets), if any."""
+
+    def __init__(self, represent: Represent,
+                 then: Callable[[TransitionBatch], TransitionBatch] | None = None) -> None:
+        self.represent = represent
+        self.then = then
+        self.space: ActionSpace | None = None
+
+    def __call__(self, batch: TransitionBatch) -> TransitionBatch:
+        if batch.candidates is not None and self.space is not None:
+            batch = replace(batch, candidates=self._rows(batch.mask, batch.candidates),
+                            next_candidates=self._rows(batch.next_mask, batch.next_candidates))
+        return batch if self.then is None else self.then(batch)
+
+    def _rows(self, mask: Tensor | None, stored: Tensor | None) -> Tensor | None:
+        """One representation per row: ``[n, K, d]`` features or ``[n, K]`` ids."""
+        if stored is None or mask is None:
+            return stored
+        assert self.space is not None
+        ids = not stored.is_floating_point()
+        out = self.represent(self.space, AvailableActions(
+            mask, items=stored if ids else None, features=None if ids else stored))
+        if out is None or out.ndim == (3 if out.is_floating_point() else 2):
+            return out
+        return out.unsqueeze(0).expand(mask.shape[0], *out.shape)  # a code shared by all rows
+
+
 __all__ = [
     "BinaryActionRepresentation",
+    "CandidateBatches",
+    "EmbeddingActionRepresentation",
     "IdentityActionRepresentation",
     "OneHotActionRepresentation",
 ]

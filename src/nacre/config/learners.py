@@ -69,7 +69,10 @@ def _q_network(ctx: BuildContext) -> QNetwork:
 
 
 def _features(ctx: BuildContext) -> Tensor | None:
-    features = ctx.discrete_actions("the DQN family").features
+    """What the run's action representation makes of the actions when no step gives its own
+    candidates (the space's features for identity; codes; ids for an embedding)."""
+    features: Tensor | None = ctx.make("action_repr").represent(
+        ctx.discrete_actions("the DQN family"), None)
     return None if features is None else features.to(ctx.device)
 
 

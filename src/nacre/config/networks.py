@@ -8,6 +8,7 @@ from typing import Literal
 
 import torch
 
+from nacre.actions import EmbeddingActionRepresentation
 from nacre.config.context import BuildContext
 from nacre.config.registry import Entry, collect
 from nacre.errors import ConfigError
@@ -31,6 +32,7 @@ from nacre.networks.q import (
     VanillaQHead,
 )
 from nacre.networks.sequence import NextWindowPredictor
+from nacre.networks.towers import TwoTowerHead
 from nacre.spaces import BoxActionSpace, MultiDiscreteActionSpace, SequenceBox
 
 ENTRIES: list[Entry] = []
@@ -42,12 +44,15 @@ Activation = Literal["relu", "tanh", "elu", "gelu", "silu"]
 
 @dataclass(frozen=True)
 class QNetworkConfig:
-    """``hidden``: widths of the head MLP; ``head``: vanilla | dueling | state_action;
-    ``encoder``: auto | flatten | cnn (Nature CNN for [C, H, W] uint8 frames)."""
+    """``hidden``: widths of the head MLP (of each tower for ``two_tower``); ``head``: vanilla
+    | dueling | state_action (an MLP over ``[φ(s) ⊕ x_a]``) | two_tower (``f(s) · g(x_a)``,
+    :mod:`nacre.networks.towers`); ``embed_dim``: the towers' output width; ``encoder``: auto |
+    flatten | cnn (Nature CNN for [C, H, W] uint8 frames)."""
 
     hidden: tuple[int, ...] = (64, 64)
     activation: Activation = "relu"
-    head: Literal["vanilla", "dueling", "state_action"] = "vanilla"
+    head: Literal["vanilla", "dueling", "state_action", "two_tower"] = "vanilla"
+    embed_dim: int = 32
     encoder: Literal["auto", "flatten", "cnn"] = "auto"
 
 
@@ -61,6 +66,8 @@ def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
         head = VanillaQHead(in_dim, space.n, cfg.hidden, cfg.activation)
     elif cfg.head == "dueling":
         head = DuelingQHead(in_dim, space.n, cfg.hidden, cfg.activation)
+    elif cfg.head == "two_tower":
+        head = _two_tower(cfg, ctx, in_dim)
     else:
         if space.action_dim is None:
             raise ConfigError("network.head: 'state_action' needs action features in the space")
@@ -136,6 +143,26 @@ def _implicit_quantile_network(cfg: ImplicitQuantileConfig, ctx: BuildContext
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     head = ImplicitQuantileHead(encoder.out_dim, space.n, cfg.hidden, cfg.activation, cfg.n_cos)
     return ImplicitQuantileNetwork(encoder, head).to(ctx.device)
+
+
+def _two_tower(cfg: QNetworkConfig, ctx: BuildContext, in_dim: int) -> TwoTowerHead:
+    """A two-tower head reading what the run's action representation gives: ids for a learned
+    embedding, else features (the representation's static code, or the space's features or
+    catalogue rows)."""
+    if cfg.embed_dim < 1:
+        raise ConfigError(f"network.embed_dim: must be >= 1, got {cfg.embed_dim}")
+    space = ctx.discrete_actions("a two-tower Q network")
+    action_repr = ctx.make("action_repr")
+    if isinstance(action_repr, EmbeddingActionRepresentation):
+        return TwoTowerHead(in_dim, None, cfg.hidden, cfg.embed_dim, cfg.activation,
+                            id_rows=action_repr.rows)
+    code = action_repr.represent(space, None)
+    width = space.action_dim if code is None else int(code.shape[-1])
+    if width is None:
+        raise ConfigError("network.head: 'two_tower' scores action features or ids: use an env "
+                          "whose actions have features (or a catalogue), or set action_repr to "
+                          "one_hot, binary or embedding")
+    return TwoTowerHead(in_dim, width, cfg.hidden, cfg.embed_dim, cfg.activation)
 
 
 def _predictor(ctx: BuildContext, in_dim: int, n_actions: int) -> NextWindowPredictor | None:

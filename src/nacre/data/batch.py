@@ -21,7 +21,9 @@ class StepBatch:
     Gymnasium's NEXT_STEP autoreset; None: all valid); ``cost`` the step's cost
     (``info["cost"]``; None: none reported); ``state`` the history summarizer's state the
     action was chosen from (a rollout buffer keeps the one of its first step, from which
-    recurrent PPO re-runs its LSTM; None: the summarizer keeps none).
+    recurrent PPO re-runs its LSTM; None: the summarizer keeps none); ``available`` /
+    ``next_available`` the :class:`~nacre.spaces.AvailableActions` at ``obs`` and at the
+    observations acted on next (None: every action; :mod:`nacre.data.candidates`).
     """
 
     obs: Any
@@ -34,6 +36,8 @@ class StepBatch:
     valid: Any = None
     cost: Any = None
     state: Any = None
+    available: Any = None
+    next_available: Any = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,10 @@ class TransitionBatch:
     """``n`` transitions ``(s, a, r, s', terminated)``, all tensors with leading dim ``n``.
 
     ``discount`` is ``γ^k`` per row when the buffer built k-step returns (None: the learner's γ).
-    ``next_action`` is set by SARSA buffers; ``next_mask`` ([n, K]) by dynamic action sets;
+    ``next_action`` is set by SARSA buffers; with dynamic action sets ``mask`` / ``next_mask``
+    ([n, K] bool) say which actions were available at ``obs`` / ``next_obs``, and
+    ``candidates`` / ``next_candidates`` hold their catalogue ids ([n, K] int64) or features
+    ([n, K, d_a]) as stored, or what the agent's action representation made of them;
     ``propensity`` is the behaviour policy's probability of ``action`` (for off-policy
     evaluation); ``weight`` holds importance weights from prioritized samplers, and ``index``
     the storage slot each row was drawn from (so the learner's TD errors can update its
@@ -59,7 +66,10 @@ class TransitionBatch:
     terminated: Tensor
     discount: Tensor | None = None
     next_action: Tensor | None = None
+    mask: Tensor | None = None
     next_mask: Tensor | None = None
+    candidates: Tensor | None = None
+    next_candidates: Tensor | None = None
     propensity: Tensor | None = None
     weight: Tensor | None = None
     index: Tensor | None = None

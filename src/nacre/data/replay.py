@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import StepBatch, TransitionBatch
+from nacre.data.candidates import CandidateColumn
 from nacre.data.cost import CostColumn
 from nacre.data.validate import (
     all_finite,
@@ -105,6 +106,7 @@ class ReplayBuffer:
         self._flat: dict[str, Tensor] = {}
         self._valid: np.ndarray | None = None
         self._cost = CostColumn()  # allocated when the first cost arrives
+        self._candidates = CandidateColumn()  # when the first candidate set arrives
         self._shape_list: list[tuple[int, ...]] = []
         self._t_rows = 0
         self._num_envs = 0
@@ -133,7 +135,7 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes held by the preallocated storage."""
-        total = sum(a.nbytes for a in self._arrays.values())
+        total = sum(a.nbytes for a in self._arrays.values()) + self._candidates.nbytes
         return total + (0 if self._valid is None else self._valid.nbytes) + self._cost.nbytes
 
     def add(self, step: StepBatch) -> None:
@@ -165,6 +167,8 @@ class ReplayBuffer:
             self._checked = values[3]
         pos = self._pos
         self._cost.write(pos, step.cost, self._t_rows, self._num_envs)
+        self._candidates.write(pos, step.available, step.next_available, self._t_rows,
+                               self._num_envs)
         for arr, value in zip(self._arrays.values(), values, strict=True):
             arr[pos] = value
         if step.valid is not None:
@@ -184,12 +188,10 @@ class ReplayBuffer:
         b = batch["obs"].shape[0]
         batch["propensity"] = np.ones(b, np.float32)
         batch["reward"] = batch["reward"].astype(np.float32)
-        batch["terminated"] = batch["terminated"].astype(np.bool_)
-        batch["truncated"] = batch["truncated"].astype(np.bool_)
-        if batch["action"].dtype.kind in "iub":
-            batch["action"] = batch["action"].astype(np.int64)
-        else:
-            batch["action"] = batch["action"].astype(np.float32)
+        for name in ("terminated", "truncated"):
+            batch[name] = batch[name].astype(np.bool_)
+        integer = batch["action"].dtype.kind in "iub"
+        batch["action"] = batch["action"].astype(np.int64 if integer else np.float32)
         self._check_first(batch, b)
         self._allocate({name: batch[name] for name in _FIELDS}, b)
 
@@ -198,9 +200,8 @@ class ReplayBuffer:
             if arr.shape[0] != b:
                 raise InputError(name, f"expected leading dimension B={b}, got {arr.shape}")
         if batch["obs"].shape != batch["next_obs"].shape:
-            raise InputError(
-                "next_obs", f"shape {batch['next_obs'].shape} != obs shape {batch['obs'].shape}"
-            )
+            raise InputError("next_obs", f"shape {batch['next_obs'].shape} != obs shape "
+                             f"{batch['obs'].shape}")
 
     def _write_valid(self, pos: int, valid: np.ndarray) -> None:
         if self._valid is None:
@@ -246,6 +247,7 @@ class ReplayBuffer:
 
     def _gather(self, t: Tensor, b: Tensor) -> TransitionBatch:
         batch, end = self._gather_steps(t, b)
+        batch = self._candidates.attach(batch, t, b, end, self._pos)
         if self.window == 1:
             return batch
         obs, mask, rows = self._windows(t, b)
@@ -345,9 +347,8 @@ class ReplayBuffer:
 
     @staticmethod
     def _next_action(following: Tensor, truncated: Tensor) -> Tensor:
-        # After a truncated step the env was reset: the action that follows belongs to the next
-        # episode, and no action was ever taken at the final observation. Mark it -1 so the
-        # learner bootstraps from its greedy value there instead.
+        # After a truncation the action that follows is the next episode's, none was taken at
+        # the final observation: -1 makes the learner bootstrap from its greedy value there.
         return torch.where(truncated, torch.full_like(following, -1), following)
 
     # ------------------------------------------------------------------ checkpointing
@@ -360,6 +361,7 @@ class ReplayBuffer:
         cost = self._cost.state(self._rows)
         if cost is not None:
             tensors["cost"] = cost
+        tensors.update(self._candidates.state(self._rows))
         return {
             "tensors": tensors,
             "pos": self._pos,
@@ -372,6 +374,7 @@ class ReplayBuffer:
         tensors: dict[str, Tensor] = state["tensors"]
         self.generator.set_state(state["generator"])
         self._arrays, self._flat, self._valid, self._cost = {}, {}, None, CostColumn()
+        self._candidates = CandidateColumn()
         self._pos, self._rows = int(state["pos"]), int(state["rows"])
         if not tensors:
             return
@@ -385,6 +388,7 @@ class ReplayBuffer:
             self._valid = np.ones((self._t_rows, num_envs), dtype=np.bool_)
             self._valid[: self._rows] = tensors["valid"].numpy()
         self._cost.load(tensors.get("cost"), self._t_rows, num_envs)
+        self._candidates.load(tensors, self._t_rows, num_envs)
 
 
 class SARSABuffer(ReplayBuffer):

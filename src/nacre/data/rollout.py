@@ -30,7 +30,9 @@ class Rollout:
     ``next_obs`` is the true next observation, the final one where an episode ended.
     ``initial_state`` (``[B, S]``): the history summarizer's state before the first step (a
     recurrent summarizer's LSTM state), None when it keeps none. ``cost`` (``[T, B]``): the
-    steps' costs (``info["cost"]``), None when the environment reports none.
+    steps' costs (``info["cost"]``), None when the environment reports none. ``mask``
+    (``[T, B, K]``) and ``candidates`` (``[T, B, K]`` ids or ``[T, B, K, d_a]`` features): the
+    candidate sets acted from (:mod:`nacre.data.candidates`), None for a fixed action set.
     """
 
     obs: Tensor
@@ -42,6 +44,8 @@ class Rollout:
     valid: Tensor
     initial_state: Tensor | None = None
     cost: Tensor | None = None
+    mask: Tensor | None = None
+    candidates: Tensor | None = None
 
     @property
     def steps(self) -> int:
@@ -60,11 +64,16 @@ class Rollout:
     def flat(self) -> TransitionBatch:
         """Every step as one row (``T · B`` rows, time-major), reset steps included."""
         n = self.steps * self.num_envs
+
+        def rows(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x.reshape(n, *x.shape[2:])
+
         return TransitionBatch(
             obs=self.obs.reshape(n, *self.obs.shape[2:]),
             action=self.action.reshape(n, *self.action.shape[2:]),
             reward=self.reward.reshape(n), next_obs=self.next_obs.reshape(n, *self.obs.shape[2:]),
-            terminated=self.terminated.reshape(n).float(),
+            terminated=self.terminated.reshape(n).float(), mask=rows(self.mask),
+            candidates=rows(self.candidates),
         )
 
     def to(self, device: torch.device | str) -> Rollout:
@@ -137,10 +146,15 @@ class RolloutBuffer(ReplayBuffer):
             valid = (torch.ones(rows, self._num_envs, dtype=torch.bool) if self._valid is None
                      else torch.from_numpy(self._valid[:rows]))
             cost = self._cost.state(rows)
+            sets = self._candidates
+            mask = None if sets.mask is None else torch.from_numpy(sets.mask[:rows])
+            candidates = None if sets.values is None else torch.from_numpy(sets.values[:rows])
             return Rollout(obs=view("obs"), action=view("action"), reward=view("reward"),
                            next_obs=view("next_obs"), terminated=view("terminated"),
                            truncated=view("truncated"), valid=valid,
-                           initial_state=self._initial, cost=cost)
+                           initial_state=self._initial, cost=cost, mask=mask,
+                           candidates=candidates if candidates is None
+                           or candidates.is_floating_point() else candidates.long())
         t = torch.remainder(self._pos - rows + torch.arange(rows), self._t_rows)
         t_all = t.repeat_interleave(self._num_envs)  # time-major [T * B]
         b_all = torch.arange(self._num_envs).repeat(rows)
@@ -157,7 +171,10 @@ class RolloutBuffer(ReplayBuffer):
                        reward=rows_of(batch.reward), next_obs=rows_of(batch.next_obs),
                        terminated=rows_of(self._flat["terminated"][flat]),
                        truncated=rows_of(self._flat["truncated"][flat]), valid=valid,
-                       initial_state=self._initial, cost=None if cost is None else rows_of(cost))
+                       initial_state=self._initial, cost=None if cost is None else rows_of(cost),
+                       mask=None if batch.mask is None else rows_of(batch.mask),
+                       candidates=None if batch.candidates is None
+                       else rows_of(batch.candidates))
 
     def clear(self) -> None:
         self._fresh = 0

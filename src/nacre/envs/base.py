@@ -90,3 +90,18 @@ class Env(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CatalogueEnv(Protocol):
+    """A Gymnasium environment whose per-step candidates are items of a fixed catalogue.
+
+    Each step's ``info["candidates"]`` (see :mod:`nacre.envs.dynamic`) names the catalogue rows
+    the action slots hold; nacre's adapters find the catalogue on ``env.unwrapped`` and give the
+    agent ``DiscreteActionSpace(n, catalogue=...)``, so buffers store item ids, not features.
+
+    Attributes:
+        catalogue: ``[N, d]`` float32, the features of the ``N`` items.
+    """
+
+    catalogue: np.ndarray

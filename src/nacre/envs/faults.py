@@ -37,8 +37,9 @@ class FaultPolicy:
         self.in_a_row = 0
 
     def recover(self, broken: gym.Env[Any, Any], exc: Exception,
-                where: str) -> tuple[gym.Env[Any, Any], Any, str]:
-        """A new environment, its first observation, and the fault's message, after ``exc``
+                where: str) -> tuple[gym.Env[Any, Any], Any, dict[str, Any], str]:
+        """A new environment, its first observation and reset info (which may say what is
+        available there, :mod:`nacre.envs.dynamic`), and the fault's message, after ``exc``
         was raised by ``where`` of ``broken``. A reset of the new environment that fails too
         counts as one more fault in a row."""
         while True:
@@ -53,13 +54,13 @@ class FaultPolicy:
                 broken.close()
             broken = self.make()
             try:
-                obs, _ = broken.reset()
+                obs, info = broken.reset()
             except Exception as again:  # any error of user code is a fault
                 exc, where = again, "env.reset"
                 continue
             logging.getLogger("nacre").warning("environment fault, environment made anew: %s",
                                                message)
-            return broken, obs, message
+            return broken, obs, info, message
 
 
 # The info keys under which FaultTolerant reports a fault, and the fault that ends the run
@@ -83,6 +84,7 @@ class FaultTolerant(gym.Wrapper[Any, Any, Any, Any]):
         self.policy = FaultPolicy(make, max_faults)
         self._last_obs: Any = None
         self._fresh: Any = None  # a new env's first observation, for the automatic reset
+        self._fresh_info: dict[str, Any] = {}  # and its reset info
         self._fatal = False
 
     def reset(self, *, seed: int | None = None,
@@ -91,18 +93,19 @@ class FaultTolerant(gym.Wrapper[Any, Any, Any, Any]):
             return self._last_obs, {}
         if self._fresh is not None:  # made anew after a fault: already reset
             self._last_obs, self._fresh = self._fresh, None
-            return self._last_obs, {}
+            info, self._fresh_info = self._fresh_info, {}
+            return self._last_obs, info
         try:
             obs, info = self.env.reset(seed=seed, options=options)
         except Exception as exc:
             try:
-                self.env, obs, message = self.policy.recover(self.env, exc, "env.reset")
+                self.env, obs, fresh, message = self.policy.recover(self.env, exc, "env.reset")
             except EnvFaultError as fatal:
                 if self._last_obs is None:  # nothing to report it with: the first reset
                     raise
                 self._fatal = True
                 return self._last_obs, {FATAL_INFO: str(fatal)}
-            info = {FAULT_INFO: message}
+            info = {**fresh, FAULT_INFO: message}
         self._last_obs = obs
         return obs, info
 
@@ -111,7 +114,8 @@ class FaultTolerant(gym.Wrapper[Any, Any, Any, Any]):
             obs, reward, terminated, truncated, info = self.env.step(action)
         except Exception as exc:
             try:
-                self.env, self._fresh, message = self.policy.recover(self.env, exc, "env.step")
+                self.env, self._fresh, self._fresh_info, message = self.policy.recover(
+                    self.env, exc, "env.step")
             except EnvFaultError as fatal:
                 self._fatal = True
                 return self._last_obs, 0.0, False, True, {FATAL_INFO: str(fatal)}

@@ -5,6 +5,12 @@ Both adapters reset finished episodes in the same step (the agent sees the true 
 in ``next_obs`` and the new episode's first observation in ``obs``). Vector envs created by nacre
 use Gymnasium's SAME_STEP autoreset; vector envs passed in may also use NEXT_STEP, whose extra
 reset step is marked ``valid=False`` so it is never learned from. Other modes are refused.
+
+Both read the actions available at each observation from the info keys of
+:mod:`nacre.envs.dynamic` (``info["action_mask"]``, ``info["candidates"]``,
+``info["candidate_features"]``, or a Dict observation's ``"action_mask"``) into
+:attr:`available` and :attr:`ActionResult.available <nacre.envs.base.ActionResult>`, and refuse
+an action outside them.
 """
 
 from __future__ import annotations
@@ -18,6 +24,12 @@ from gymnasium.vector import AutoresetMode
 
 from nacre.envs.base import ActionResult
 from nacre.envs.checks import ActionCheck
+from nacre.envs.dynamic import (
+    AVAILABILITY_KEYS,
+    AvailabilityReader,
+    find_catalogue,
+    vector_catalogue,
+)
 from nacre.envs.faults import FATAL_INFO, FAULT_INFO, fault_messages
 from nacre.envs.state import (
     capture_env_state,
@@ -26,12 +38,7 @@ from nacre.envs.state import (
     restore_object_state,
 )
 from nacre.errors import ConfigError, EnvFaultError, InputError
-from nacre.spaces import (
-    DiscreteActionSpace,
-    from_gym_action_space,
-    observation_batch,
-    storage_space,
-)
+from nacre.spaces import AvailableActions, DiscreteActionSpace, observation_batch, storage_space
 
 
 class GymEnv:
@@ -41,13 +48,14 @@ class GymEnv:
 
     num_envs = 1
     one_step = False
-    available = None  # every action, every step
 
     def __init__(self, env: gym.Env[Any, Any]) -> None:
-        self._raw_space = env.observation_space
-        self._obs_space = storage_space(env.observation_space)
+        self._reader = AvailabilityReader(env.observation_space, env.action_space, 1,
+                                          find_catalogue(env))
+        self._raw_space = self._reader.observation_space
+        self._obs_space = storage_space(self._raw_space)
         self.env = env
-        self.action_space = from_gym_action_space(env.action_space)
+        self.action_space = self._reader.action_space(env.action_space)
         self._check = ActionCheck(self.action_space, 1, env.action_space.dtype)
         self._discrete_action = isinstance(self.action_space, DiscreteActionSpace)
         self._n = self.action_space.n if isinstance(self.action_space, DiscreteActionSpace) else 0
@@ -58,9 +66,22 @@ class GymEnv:
     def observation_space(self) -> gym.Space[Any]:
         return self._obs_space
 
+    @property
+    def available(self) -> AvailableActions | None:
+        """The actions available at the last observation (None: all of them)."""
+        return self._reader.current
+
     def reset(self, seed: int | None = None) -> np.ndarray:
-        obs, _ = self.env.reset(seed=seed)
+        obs, info = self.env.reset(seed=seed)
         self._ep_return, self._ep_length = 0.0, 0
+        return self._observe(obs, info)
+
+    def _observe(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
+        """The observation as a batch of one; reads what is available at it."""
+        obs, mask = self._reader.split(obs)
+        row = self._reader.info_row(info, mask)
+        if row is not None or self._reader.current is not None:
+            self._reader.read([row])
         return observation_batch(self._raw_space, obs, batched=False)
 
     def step(self, action: Any) -> ActionResult:
@@ -71,8 +92,10 @@ class GymEnv:
         else:
             arr = self._check(action)
             a = int(arr[0]) if self._discrete_action else arr[0]
+        if self._reader.current is not None:
+            self._reader.check(np.array([a]))
         obs, reward, terminated, truncated, info = self.env.step(a)
-        next_obs = observation_batch(self._raw_space, obs, batched=False)
+        next_obs = self._observe(obs, info)
         self._ep_return += float(reward)
         self._ep_length += 1
         result = ActionResult(
@@ -90,6 +113,7 @@ class GymEnv:
             result.episode_returns = [self._ep_return]
             result.episode_lengths = [self._ep_length]
             result.obs = self.reset()
+        result.available = self._reader.current
         return result
 
     def get_state(self) -> dict[str, Any] | None:
@@ -141,12 +165,15 @@ def _costs(info: dict[str, Any], num_envs: int) -> np.ndarray | None:
 
 
 class GymVectorEnv:
-    """A Gymnasium ``VectorEnv`` (SAME_STEP or NEXT_STEP autoreset) as a nacre env."""
+    """A Gymnasium ``VectorEnv`` (SAME_STEP or NEXT_STEP autoreset) as a nacre env.
+
+    ``catalogue``: the ``[N, d]`` features of the items ``info["candidates"]`` name (see
+    :mod:`nacre.envs.dynamic`); by default the one the copies declare
+    (:class:`~nacre.envs.base.CatalogueEnv`), if they do."""
 
     one_step = False
-    available = None  # every action, every step
 
-    def __init__(self, env: gym.vector.VectorEnv) -> None:
+    def __init__(self, env: gym.vector.VectorEnv, catalogue: np.ndarray | None = None) -> None:
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         mode = AutoresetMode(mode) if isinstance(mode, str) else mode
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
@@ -154,12 +181,16 @@ class GymVectorEnv:
                 f"vector env autoreset_mode {mode} is not supported: use "
                 "AutoresetMode.NEXT_STEP or AutoresetMode.SAME_STEP"
             )
-        self._raw_space = env.single_observation_space
-        self._obs_space = storage_space(env.single_observation_space)
+        if catalogue is None:
+            catalogue = vector_catalogue(env)
+        self.num_envs = int(env.num_envs)
+        self._reader = AvailabilityReader(env.single_observation_space, env.single_action_space,
+                                          self.num_envs, catalogue)
+        self._raw_space = self._reader.observation_space
+        self._obs_space = storage_space(self._raw_space)
         self.env = env
         self.mode = mode
-        self.num_envs = int(env.num_envs)
-        self.action_space = from_gym_action_space(env.single_action_space)
+        self.action_space = self._reader.action_space(env.single_action_space)
         self._check = ActionCheck(self.action_space, self.num_envs,
                                   env.single_action_space.dtype)
         self._returns = np.zeros(self.num_envs)
@@ -170,17 +201,35 @@ class GymVectorEnv:
     def observation_space(self) -> gym.Space[Any]:
         return self._obs_space
 
+    @property
+    def available(self) -> AvailableActions | None:
+        """The actions available at the last observations (None: all of them)."""
+        return self._reader.current
+
     def reset(self, seed: int | None = None) -> np.ndarray:
-        obs, _ = self.env.reset(seed=seed)
+        obs, info = self.env.reset(seed=seed)
         self._returns[:] = 0.0
         self._lengths[:] = 0
         self._resetting[:] = False
+        obs, masks = self._reader.split(obs)
+        self._read(info, masks)
         return observation_batch(self._raw_space, obs, batched=True)
+
+    def _read(self, info: dict[str, Any], masks: np.ndarray | None) -> AvailableActions | None:
+        """What is available at the observations returned with ``info``: a step's info holds
+        the reset's for copies that were reset (both autoreset modes)."""
+        if masks is None and not any(key in info for key in AVAILABILITY_KEYS):
+            return self._reader.read(())
+        return self._reader.read(self._reader.vector_rows(info, masks))
 
     def step(self, action: Any) -> ActionResult:
         arr = self._check(action)
+        if self._reader.current is not None:  # a resetting copy's action is ignored
+            self._reader.check(arr, self._resetting if self.mode == AutoresetMode.NEXT_STEP
+                               else None)
         obs, reward, terminated, truncated, info = self.env.step(arr)
         faults = _faults(info)
+        obs, masks = self._reader.split(obs)
         obs = observation_batch(self._raw_space, obs, batched=True)
         terminated = np.asarray(terminated, dtype=np.bool_)
         truncated = np.asarray(truncated, dtype=np.bool_)
@@ -192,7 +241,8 @@ class GymVectorEnv:
             next_obs = obs.copy()
             final = info["final_obs"]
             for i in np.flatnonzero(done):
-                next_obs[i] = observation_batch(self._raw_space, final[i], batched=False)[0]
+                final_obs, _ = self._reader.split(final[i])
+                next_obs[i] = observation_batch(self._raw_space, final_obs, batched=False)[0]
         elif self.mode == AutoresetMode.NEXT_STEP:
             valid = ~self._resetting
             reward = np.where(valid, reward, np.float32(0.0)).astype(np.float32)
@@ -201,7 +251,8 @@ class GymVectorEnv:
         self._returns += np.where(live, reward, 0.0)
         self._lengths += live
         result = ActionResult(obs, next_obs, reward, terminated, truncated, valid=valid,
-                              cost=_costs(info, self.num_envs), faults=faults)
+                              cost=_costs(info, self.num_envs), faults=faults,
+                              available=self._read(info, masks))
         finished = np.flatnonzero(done)
         if finished.size:
             result.episode_returns = [float(self._returns[i]) for i in finished]

@@ -11,12 +11,17 @@ additional wrapper, so ``env.kwargs`` reach the task as they would for its plain
 ``nacre/DeepSea-v0`` :class:`~nacre.envs.deepsea.DeepSeaEnv` (``{size: 10}``),
 ``nacre/MeanVarianceBandit-v0`` :class:`~nacre.envs.risky.MeanVarianceBanditEnv` and
 ``nacre/RiskyRoute-v0`` :class:`~nacre.envs.risky.RiskyRouteEnv` (``{length: 5}``),
-``nacre/CostTradeoff-v0`` :class:`~nacre.envs.costly.CostTradeoffEnv` (``{length: 100}``).
+``nacre/CostTradeoff-v0`` :class:`~nacre.envs.costly.CostTradeoffEnv` (``{length: 100}``),
+``nacre/Recommender-v0`` :class:`~nacre.envs.recsys.RecommenderEnv` (``{n_items: 10000, k: 20}``)
+and ``nacre/RecommenderBandit-v0`` :class:`~nacre.envs.recsys.RecommenderBanditEnv` (the same
+with every step ending the episode, a contextual bandit with per-step candidates).
 ``nacre/<Task>-Cost-<v>`` is a continuous-control task whose steps also report the cost
 ``info["cost"] = ‖a‖²`` (:class:`~nacre.envs.rewards.ActionCost`), for reward-constrained learning
 (``safety: reward_constrained``). ``nacre/CliffWalking-Cost-v1`` is Gymnasium's CliffWalking
 whose steps into the cliff also cost 1 (:class:`~nacre.envs.rewards.RewardCost`), for a learned
-action filter (``safety: cost_filter``).
+action filter (``safety: cost_filter``). ``nacre/<Task>-Dynamic-v0`` is a Discrete task whose
+actions are each available with probability 0.5 per step (``info["action_mask"]``;
+:class:`~nacre.envs.dynamic.DynamicActions`), for agents acting on dynamic action sets.
 """
 
 from __future__ import annotations
@@ -43,6 +48,11 @@ COST_IDS: dict[str, str] = {
     "nacre/Walker2d-Cost-v5": "Walker2d-v5",
     "nacre/Ant-Cost-v5": "Ant-v5",
 }
+# nacre id -> the Discrete Gymnasium id whose actions come and go (DynamicActions)
+DYNAMIC_IDS: dict[str, str] = {
+    "nacre/CartPole-Dynamic-v0": "CartPole-v1",
+    "nacre/Acrobot-Dynamic-v0": "Acrobot-v1",
+}
 BITFLIP_ID = "nacre/BitFlip-v0"
 CLIFFWALK_ID = "nacre/BlindCliffwalk-v0"
 DEEPSEA_ID = "nacre/DeepSea-v0"
@@ -50,6 +60,8 @@ MEAN_VARIANCE_BANDIT_ID = "nacre/MeanVarianceBandit-v0"
 RISKY_ROUTE_ID = "nacre/RiskyRoute-v0"
 COST_TRADEOFF_ID = "nacre/CostTradeoff-v0"
 CLIFF_COST_ID = "nacre/CliffWalking-Cost-v1"
+RECOMMENDER_ID = "nacre/Recommender-v0"
+RECOMMENDER_BANDIT_ID = "nacre/RecommenderBandit-v0"
 # nacre's own environments: id -> entry point
 ENTRY_POINTS = {
     BITFLIP_ID: "nacre.envs.bitflip:BitFlipEnv",
@@ -58,6 +70,8 @@ ENTRY_POINTS = {
     MEAN_VARIANCE_BANDIT_ID: "nacre.envs.risky:MeanVarianceBanditEnv",
     RISKY_ROUTE_ID: "nacre.envs.risky:RiskyRouteEnv",
     COST_TRADEOFF_ID: "nacre.envs.costly:CostTradeoffEnv",
+    RECOMMENDER_ID: "nacre.envs.recsys:RecommenderEnv",
+    RECOMMENDER_BANDIT_ID: "nacre.envs.recsys:RecommenderBanditEnv",
 }
 
 
@@ -83,6 +97,11 @@ def register_envs() -> None:
         if env_id not in gym.registry:
             _register_like(env_id, base_id, WrapperSpec(
                 "ActionCost", "nacre.envs.rewards:ActionCost", {"cost_fn": None, "scale": 1.0}))
+    for env_id, base_id in DYNAMIC_IDS.items():
+        if env_id not in gym.registry:
+            _register_like(env_id, base_id, WrapperSpec(
+                "DynamicActions", "nacre.envs.dynamic:DynamicActions",
+                {"available_prob": 0.5, "seed": None}))
     if CLIFF_COST_ID not in gym.registry:  # a step into the cliff costs 1
         _register_like(CLIFF_COST_ID, "CliffWalking-v1", WrapperSpec(
             "RewardCost", "nacre.envs.rewards:RewardCost", {"at_most": -100.0, "cost": 1.0}))
@@ -92,5 +111,5 @@ def register_envs() -> None:
 
 
 __all__ = ["BITFLIP_ID", "CLIFFWALK_ID", "CLIFF_COST_ID", "COST_IDS", "COST_TRADEOFF_ID",
-           "DEEPSEA_ID", "ENTRY_POINTS", "MEAN_VARIANCE_BANDIT_ID", "PARTIAL_IDS",
-           "RISKY_ROUTE_ID", "register_envs"]
+           "DEEPSEA_ID", "DYNAMIC_IDS", "ENTRY_POINTS", "MEAN_VARIANCE_BANDIT_ID", "PARTIAL_IDS",
+           "RECOMMENDER_BANDIT_ID", "RECOMMENDER_ID", "RISKY_ROUTE_ID", "register_envs"]

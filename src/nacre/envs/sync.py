@@ -5,7 +5,8 @@ which costs about as much as stepping eight CartPoles. nacre's own loop steps ea
 its observation into a preallocated ``[B, ...]`` array and resets finished episodes in the same
 step (the final observation goes to ``next_obs``): the SAME_STEP contract of
 :class:`~nacre.envs.base.ActionResult`, at ≈ the cost of the env steps themselves. Seeding
-matches Gymnasium's (``reset(seed=s)`` seeds env ``i`` with ``s + i``).
+matches Gymnasium's (``reset(seed=s)`` seeds env ``i`` with ``s + i``). The actions available
+at each observation are read as :mod:`nacre.envs.dynamic` describes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from nacre.envs.base import ActionResult
 from nacre.envs.checks import ActionCheck
+from nacre.envs.dynamic import AvailabilityReader, Row, find_catalogue
 from nacre.envs.faults import FaultTolerant, fault_messages
 from nacre.envs.state import (
     capture_env_state,
@@ -26,9 +28,9 @@ from nacre.envs.state import (
     restore_object_state,
 )
 from nacre.spaces import (
+    AvailableActions,
     DiscreteActionSpace,
     StructuredBox,
-    from_gym_action_space,
     observation_batch,
     storage_space,
 )
@@ -42,7 +44,6 @@ class SyncEnvs:
     only that copy is made anew."""
 
     one_step = False
-    available = None  # every action, every step
 
     def __init__(self, make: Callable[[], gym.Env[Any, Any]], num_envs: int,
                  max_faults: int = 0) -> None:
@@ -51,10 +52,12 @@ class SyncEnvs:
         self.envs = [FaultTolerant(make(), make, max_faults) if max_faults else make()
                      for _ in range(num_envs)]
         first = self.envs[0]
-        self._raw_space = first.observation_space
-        self._obs_space = storage_space(first.observation_space)
+        self._reader = AvailabilityReader(first.observation_space, first.action_space, num_envs,
+                                          find_catalogue(first))
+        self._raw_space = self._reader.observation_space
+        self._obs_space = storage_space(self._raw_space)
         self.num_envs = num_envs
-        self.action_space = from_gym_action_space(first.action_space)
+        self.action_space = self._reader.action_space(first.action_space)
         self._check = ActionCheck(self.action_space, num_envs, first.action_space.dtype)
         self._discrete = isinstance(self.action_space, DiscreteActionSpace)
         self._structured = isinstance(self._obs_space, StructuredBox)
@@ -67,12 +70,29 @@ class SyncEnvs:
     def observation_space(self) -> gym.Space[Any]:
         return self._obs_space
 
+    @property
+    def available(self) -> AvailableActions | None:
+        """The actions available at the last observations (None: all of them)."""
+        return self._reader.current
+
     def reset(self, seed: int | None = None) -> np.ndarray:
-        first = [env.reset(seed=None if seed is None else seed + i)[0]
+        first = [env.reset(seed=None if seed is None else seed + i)
                  for i, env in enumerate(self.envs)]
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        return self._stack(first)
+        obs, rows = self._split(first)
+        self._reader.read(rows)
+        return self._stack(obs)
+
+    def _split(self, pairs: Any) -> tuple[list[Any], list[Row | None]]:
+        """The observations of ``(obs, info, …)`` tuples without their masks, and what each
+        copy reports available there."""
+        reader = self._reader
+        if reader.mask_in_obs:
+            split = [reader.split(pair[0]) for pair in pairs]
+            return ([o for o, _ in split], [reader.info_row(pair[-1], mask) for pair, (_, mask)
+                                            in zip(pairs, split, strict=True)])
+        return [pair[0] for pair in pairs], [reader.info_row(pair[-1]) for pair in pairs]
 
     def _stack(self, obs: Any) -> np.ndarray:
         if self._structured:  # Dict / Tuple observations, flattened one by one
@@ -82,11 +102,14 @@ class SyncEnvs:
 
     def step(self, action: Any) -> ActionResult:
         arr = self._check(action)
+        if self._reader.current is not None:
+            self._reader.check(arr)
         actions = arr.tolist() if self._discrete else list(arr)
         steps = [env.step(a) for env, a in zip(self.envs, actions, strict=True)]
-        obs_list, rewards, terms, truncs, infos = zip(*steps, strict=True)
+        _, rewards, terms, truncs, infos = zip(*steps, strict=True)
         faults = [f"env {i}: {m}" for i, info in enumerate(infos) if info
                   for m in fault_messages(info)]
+        obs_list, rows = self._split(steps)
         obs = self._stack(obs_list)
         reward = np.array(rewards, dtype=np.float32)
         terminated = np.array(terms, dtype=np.bool_)
@@ -102,8 +125,10 @@ class SyncEnvs:
             result.episode_returns = [float(self._returns[i]) for i in finished]
             result.episode_lengths = [int(self._lengths[i]) for i in finished]
             for i in finished:
-                obs[i] = self._stack([self.envs[i].reset()[0]])[0]
+                first, rows[i:i + 1] = self._split([self.envs[i].reset()])
+                obs[i] = self._stack(first)[0]
                 self._returns[i], self._lengths[i] = 0.0, 0
+        result.available = self._reader.read(rows)
         return result
 
     def get_state(self) -> dict[str, Any] | None:

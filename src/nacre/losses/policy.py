@@ -73,6 +73,20 @@ def squashed_gaussian_log_prob(mean: Tensor, log_std: Tensor, pre_tanh: Tensor) 
     return gaussian_log_prob(mean, log_std, pre_tanh) - correction.sum(dim=-1)
 
 
+UNAVAILABLE_LOGIT = -1e9  # far below any logit; finite, so p · log p stays 0 where p = 0
+
+
+def masked_logits(logits: Tensor, mask: Tensor | None) -> Tensor:
+    """``logits`` ``[B, K]`` with the actions ``mask`` marks unavailable (False) pushed to
+    :data:`UNAVAILABLE_LOGIT`: a softmax gives them probability 0, so log-probabilities,
+    entropies and soft values run over the available actions only (Huang & Ontañón 2022,
+    "A closer look at invalid action masking in policy gradient algorithms"). A finite value
+    rather than −inf keeps ``0 · log 0`` terms at 0 instead of NaN."""
+    if mask is None:
+        return logits
+    return logits.masked_fill(~mask, UNAVAILABLE_LOGIT)
+
+
 def categorical_log_prob(logits: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
     """``(log π(a|s), entropy)`` of a categorical policy given its logits ``[B, K]``."""
     log_p = torch.log_softmax(logits, dim=-1)

@@ -24,6 +24,7 @@ from nacre.losses.policy import (
     factored_log_prob,
     gaussian_entropy,
     gaussian_log_prob,
+    masked_logits,
     pad_factored_logits,
 )
 from nacre.networks.base import Encoder
@@ -120,12 +121,14 @@ class ActorCritic(nn.Module):
             return out
         return torch.stack([out, self.log_std.expand_as(out)], dim=1)
 
-    def log_prob(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        """``(log π(a|s), entropy of π(·|s))``, both ``[B]``."""
+    def log_prob(self, obs: Tensor, action: Tensor, mask: Tensor | None = None
+                 ) -> tuple[Tensor, Tensor]:
+        """``(log π(a|s), entropy of π(·|s))``, both ``[B]``; ``mask`` (``[B, K]``, discrete
+        actions): the policy is over the available actions only."""
         out = self.policy(obs)
         if self.factors is not None:
             return factored_log_prob(out, action, self.factors)
         if not self.continuous:
-            return categorical_log_prob(out, action)
+            return categorical_log_prob(masked_logits(out, mask), action)
         log_std = self.log_std.expand_as(out)
         return gaussian_log_prob(out, log_std, action), gaussian_entropy(log_std)

@@ -71,13 +71,23 @@ def _evaluate_batched(agent: Agent, envs: list[Env], episodes: int, seed: int) -
 
 
 def _stack_available(parts: list[AvailableActions | None]) -> AvailableActions | None:
-    """One candidate set for a batch of single environments (None when none restricts)."""
-    if all(p is None for p in parts):
+    """One candidate set for a batch of single environments (None when none restricts): an
+    environment without one offers every action; ``features`` and ``items`` are concatenated
+    too, and then every environment must give them."""
+    sets = [p for p in parts if p is not None]
+    if not sets:
         return None
-    if any(p is None or p.features is not None for p in parts):
-        raise ValueError("batched evaluation supports per-step masks, not per-step features or "
-                         "a mix of restricted and unrestricted environments")
-    return AvailableActions(torch.cat([p.mask for p in parts if p is not None]))
+    width = sets[0].mask.shape[1]
+    masks = [torch.ones(1, width, dtype=torch.bool) if p is None else p.mask for p in parts]
+    stacked = []
+    for name, tensors in (("features", [p.features for p in sets]),
+                          ("items", [p.items for p in sets])):
+        given = [t for t in tensors if t is not None]
+        if given and len(given) != len(parts):
+            raise ValueError(f"batched evaluation: some environments give per-step {name} "
+                             "and others do not")
+        stacked.append(torch.cat(given) if given else None)
+    return AvailableActions(torch.cat(masks), stacked[0], stacked[1])
 
 
 __all__ = ["evaluate"]

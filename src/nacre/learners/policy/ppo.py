@@ -91,6 +91,7 @@ class Minibatch:
     advantage: Tensor
     returns: Tensor
     old_value: Tensor | None
+    mask: Tensor | None  # [N, K]: the actions available (dynamic action sets)
 
     def __len__(self) -> int:
         return int(self.returns.shape[0])
@@ -191,7 +192,7 @@ class PPO:
         already normalized); None, without a step, when the approximate KL exceeds
         ``kl_limit``."""
         cfg = self.config
-        log_prob, entropy = self.net.log_prob(mb.obs, mb.action)
+        log_prob, entropy = self.net.log_prob(mb.obs, mb.action, mb.mask)
         policy_loss, clip_fraction, approx_kl = ppo_clip_loss(log_prob, mb.old_log_prob,
                                                               mb.advantage, self.clip)
         if kl_limit is not None and float(approx_kl) > kl_limit:
@@ -234,7 +235,7 @@ class PPO:
             cost_advantages, cost_returns = self.cost.advantages(rollout)
             advantages = penalized(advantages, cost_advantages, self.cost.lagrange)
             cost_returns = cost_returns.reshape(-1)
-        log_prob, _ = self.net.log_prob(flat.obs, flat.action)
+        log_prob, _ = self.net.log_prob(flat.obs, flat.action, flat.mask)
         batch = replace(flat, advantage=advantages.reshape(-1), returns=returns.reshape(-1),
                         log_prob=log_prob, value=values, cost=cost_returns)
         keep = rollout.valid.reshape(-1)
@@ -270,4 +271,4 @@ def minibatch_of(batch: TransitionBatch) -> Minibatch:
         raise ValueError("PPO.learn_batch needs processed rows (advantage, returns, log_prob): "
                          "use learn_rollout, or PPO.process(rollout)")
     return Minibatch(batch.obs, batch.action, batch.log_prob, batch.advantage, batch.returns,
-                     batch.value)
+                     batch.value, batch.mask)

@@ -49,9 +49,10 @@ class SequenceMinibatch(Minibatch):
     def select(self, idx: Tensor) -> SequenceMinibatch:
         """The sequences of env columns ``idx``."""
         old_value = None if self.old_value is None else self.old_value[:, idx]
+        mask = None if self.mask is None else self.mask[:, idx]
         return SequenceMinibatch(self.obs[:, idx], self.action[:, idx],
                                  self.old_log_prob[:, idx], self.advantage[:, idx],
-                                 self.returns[:, idx], old_value, self.start[:, idx],
+                                 self.returns[:, idx], old_value, mask, self.start[:, idx],
                                  self.initial[idx], self.valid[:, idx])
 
 
@@ -90,9 +91,11 @@ class RecurrentPPO(PPO):
                                   rollout.terminated, rollout.ends, self.config.gamma,
                                   self.config.gae_lambda)
         action = rollout.action.reshape(steps * envs, *rollout.action.shape[2:])
-        log_prob, _ = self.net.log_prob(flat_h, action)
+        mask = rollout.mask
+        log_prob, _ = self.net.log_prob(flat_h, action, None if mask is None
+                                        else mask.reshape(steps * envs, -1))
         return SequenceMinibatch(rollout.obs, rollout.action, log_prob.view(steps, envs),
-                                 advantages, returns, values, start, rollout.initial_state,
+                                 advantages, returns, values, mask, start, rollout.initial_state,
                                  rollout.valid)
 
     def _minibatches(self, rows: Minibatch, batch_size: int) -> Iterator[Minibatch]:
@@ -118,7 +121,8 @@ class RecurrentPPO(PPO):
         rows = Minibatch(h.reshape(n, -1)[keep], mb.action.reshape(n, *mb.action.shape[2:])[keep],
                          mb.old_log_prob.reshape(n)[keep], mb.advantage.reshape(n)[keep],
                          mb.returns.reshape(n)[keep],
-                         None if mb.old_value is None else mb.old_value.reshape(n)[keep])
+                         None if mb.old_value is None else mb.old_value.reshape(n)[keep],
+                         None if mb.mask is None else mb.mask.reshape(n, -1)[keep])
         return super().learn_minibatch(PPO._normalized(self, rows), kl_limit, want_metrics,
                                        take_step)
 

@@ -115,7 +115,7 @@ class REINFORCE:
             raise ValueError("REINFORCE.learn_batch needs rows with returns: use learn_rollout "
                              "or REINFORCE.process(rollout)")
         cfg = self.config
-        log_prob, entropy = self.net.log_prob(batch.obs, batch.action)
+        log_prob, entropy = self.net.log_prob(batch.obs, batch.action, batch.mask)
         v_loss = torch.zeros(())
         advantage = batch.returns
         if cfg.baseline:

@@ -29,7 +29,7 @@ from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.kinds import LearnerKind, ScoresKind
 from nacre.losses.actor_critic import critic_loss, discrete_soft_value, temperature_loss
-from nacre.losses.policy import block_log_softmax, pad_factored_logits
+from nacre.losses.policy import block_log_softmax, masked_logits, pad_factored_logits
 from nacre.losses.td import td_target
 from nacre.networks.continuous import CategoricalActorTwinQ
 from nacre.optim import Adam, polyak_update
@@ -103,7 +103,9 @@ class DiscreteSAC:
         alpha = self.log_alpha.detach().exp()
         k = len(self.factors)  # a plain Discrete space is one choice
         with torch.no_grad():
-            next_log_p = block_log_softmax(self.net.logits(batch.next_obs), self.factors)
+            # over the actions available at s' (and at s below): dynamic action sets
+            next_logits = masked_logits(self.net.logits(batch.next_obs), batch.next_mask)
+            next_log_p = block_log_softmax(next_logits, self.factors)
             next_q = self.target.q(batch.next_obs).min(dim=0).values
             next_v = discrete_soft_value(next_log_p, next_q / k, alpha)
             target = td_target(batch.reward, next_v, batch.terminated,
@@ -113,7 +115,8 @@ class DiscreteSAC:
         q = q_all.gather(2, taken.unsqueeze(0).expand(2, -1, -1)).mean(dim=2)
         loss = critic_loss(q, target, scale=0.5)
         self.critic_optimizer.minimize(loss)
-        log_p = block_log_softmax(self.net.logits(batch.obs), self.factors)
+        log_p = block_log_softmax(masked_logits(self.net.logits(batch.obs), batch.mask),
+                                  self.factors)
         p = log_p.exp()
         min_q = q_all.detach().min(dim=0).values
         actor_loss = -discrete_soft_value(log_p, min_q / k, alpha).mean()

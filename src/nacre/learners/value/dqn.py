@@ -92,10 +92,19 @@ class DQN:
         out: Tensor = self.q(state, action_features)
         return out
 
+    def actions(self, batch: TransitionBatch) -> Tensor | None:
+        """What the Q head scores at ``obs``: the batch's candidates (dynamic action sets),
+        else the static action features (None for a head with one output per action)."""
+        return self.action_features if batch.candidates is None else batch.candidates
+
+    def next_actions(self, batch: TransitionBatch) -> Tensor | None:
+        """:meth:`actions` at ``next_obs``."""
+        return self.action_features if batch.next_candidates is None else batch.next_candidates
+
     @torch.no_grad()
     def td_targets(self, batch: TransitionBatch) -> Tensor:
         """``r + γ (1 − terminated) max_a' Q_target(s', a')`` for every row."""
-        next_q = self.target(batch.next_obs, self.action_features)
+        next_q = self.target(batch.next_obs, self.next_actions(batch))
         return q_learning_target(batch.reward, next_q, batch.terminated,
                                  batch.discount_or(self.gamma), batch.next_mask)
 
@@ -103,7 +112,7 @@ class DQN:
     def td_error(self, batch: TransitionBatch) -> Tensor:
         """``y − Q(s, a)`` per row under the current networks (prioritized replay's priorities,
         taken before the update as in Schaul et al. 2016, Algorithm 1)."""
-        q_all: Tensor = self.q(batch.obs, self.action_features)
+        q_all: Tensor = self.q(batch.obs, self.actions(batch))
         return self.td_targets(batch) - q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
 
     @checked_batch
@@ -111,7 +120,7 @@ class DQN:
         """One gradient step of the Q-network toward the TD targets (the target net stays)."""
         target = self.td_targets(batch)
         features = self.q.features(batch.obs)
-        q_all = self.q.head(features, self.action_features)
+        q_all = self.q.head(features, self.actions(batch))
         q = q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
         loss = td_loss(q, target, self.config.loss, batch.weight)
         metrics = {"loss": loss.detach(), "q_mean": q.detach().mean()}
@@ -145,8 +154,8 @@ class DoubleDQN(DQN):
     def td_targets(self, batch: TransitionBatch) -> Tensor:
         return double_q_target(
             batch.reward,
-            self.q(batch.next_obs, self.action_features),
-            self.target(batch.next_obs, self.action_features),
+            self.q(batch.next_obs, self.next_actions(batch)),
+            self.target(batch.next_obs, self.next_actions(batch)),
             batch.terminated,
             batch.discount_or(self.gamma),
             batch.next_mask,
@@ -164,7 +173,7 @@ class DeepSARSA(DQN):
             raise ValueError("DeepSARSA needs batches with next_action: use a SARSABuffer")
         return sarsa_target(
             batch.reward,
-            self.target(batch.next_obs, self.action_features),
+            self.target(batch.next_obs, self.next_actions(batch)),
             batch.next_action,
             batch.terminated,
             batch.discount_or(self.gamma),
