@@ -318,7 +318,8 @@ class Agent:
         if not 0.0 <= progress <= 1.0:
             raise InputError("progress", f"expected a fraction in [0, 1], got {progress!r}")
         metrics, updates = learn_round(self.engine, self.buffer, batch_size, gradient_steps,
-                                       progress, self.device, self._prepare)
+                                       progress, self.device, self._prepare,
+                                       self._prepare.rollout)
         self.grad_steps += updates
         if isinstance(self.safety, LearnedFilter) and updates:  # it learned from these batches
             metrics = {**metrics, **self.safety.last_metrics}

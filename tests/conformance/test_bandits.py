@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -826,9 +827,21 @@ def test_joint_lints_learns_the_synthetic_arm_feature_problem() -> None:
 
 @pytest.mark.parametrize("make", [lambda: LinearBandit(D, torch.eye(K)),
                                   lambda: NeuralBandit(D, K)])
-def test_per_step_candidate_features_are_refused_with_a_clear_error(make: Any) -> None:
-    with pytest.raises(InputError, match="per-step candidate features"):
-        make().scores(torch.zeros(2, D), torch.zeros(2, K, K))
+def test_per_step_candidate_features_are_scored_and_learned_from(make: Any) -> None:
+    """Per-step candidates ``[B, K, d_a]`` are scored row by row, and a learning batch's
+    ``candidates`` give the chosen action's features (what the decision scored)."""
+    torch.manual_seed(0)
+    x, action, reward = torch.randn(16, D), torch.randint(K, (16,)), torch.randn(16)
+    static = torch.eye(K).expand(16, K, K)
+    same, given, other = (torch.manual_seed(1) and make() for _ in range(3))  # same init
+    base = TransitionBatch(x, action, reward, x, torch.ones(16))
+    same.learn_batch(base)
+    given.learn_batch(replace(base, candidates=static.clone()))
+    other.learn_batch(replace(base, candidates=torch.randn(16, K, K)))
+    probe = torch.randn(3, D)
+    torch.testing.assert_close(same.scores(probe, None), given.scores(probe, None))
+    assert not torch.allclose(same.scores(probe, None), other.scores(probe, None))
+    assert given.scores(probe, torch.randn(3, K, K)).shape[:2] == (3, K)
 
 
 @pytest.mark.parametrize("mu, sigma", [

@@ -61,6 +61,7 @@ class PPOKernel(FlatKernel):
     def __init__(self, learner: PPO) -> None:
         self.ppo = learner
         learner.optimizer.flatten_()
+        assert isinstance(learner.net.actor, MLP)  # what covers() admits
         self.actor_tanh = learner.net.actor.activation == "tanh"
         self.critic_tanh = learner.net.critic.activation == "tanh"
         super().__init__(learner)
@@ -71,6 +72,7 @@ class PPOKernel(FlatKernel):
 
     def build_views(self) -> None:
         net, optimizer = self.ppo.net, self.ppo.optimizer
+        assert isinstance(net.actor, MLP)
         self.actor, self.critic = net.actor.layers(), net.critic.layers()
         self.actor_grads = grad_views(optimizer.params, optimizer.grads, self.actor)
         self.critic_grads = grad_views(optimizer.params, optimizer.grads, self.critic)

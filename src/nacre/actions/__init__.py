@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.rollout import Rollout
 from nacre.errors import SpaceError
 from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
 
@@ -110,6 +111,16 @@ class CandidateBatches:
             batch = replace(batch, candidates=self._rows(batch.mask, batch.candidates),
                             next_candidates=self._rows(batch.next_mask, batch.next_candidates))
         return batch if self.then is None else self.then(batch)
+
+    def rollout(self, rollout: Rollout) -> Rollout:
+        """``rollout`` with its candidate sets represented (``[T, B, K, d]`` or ids)."""
+        if rollout.candidates is None or rollout.mask is None or self.space is None:
+            return rollout
+        steps, envs, k = rollout.mask.shape
+        rows = self._rows(rollout.mask.reshape(steps * envs, k),
+                          rollout.candidates.reshape(steps * envs, *rollout.candidates.shape[2:]))
+        assert rows is not None
+        return replace(rollout, candidates=rows.reshape(steps, envs, *rows.shape[1:]))
 
     def _rows(self, mask: Tensor | None, stored: Tensor | None) -> Tensor | None:
         """One representation per row: ``[n, K, d]`` features or ``[n, K]`` ids."""

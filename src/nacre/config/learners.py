@@ -255,6 +255,11 @@ def _action_features(ctx: BuildContext) -> Tensor | None:
     return features
 
 
+def _catalogue_width(space: DiscreteActionSpace) -> int | None:
+    """The width of the per-step candidates' features where they come from a catalogue."""
+    return None if space.catalogue is None else int(space.catalogue.shape[1])
+
+
 @component("linear_bandit", LinearBanditConfig,
            "ridge bandit on (context, action features), incremental (LinUCB / LinTS)")
 def _linear(cfg: LinearBanditConfig, ctx: BuildContext) -> LinearBandit:
@@ -283,7 +288,8 @@ def _cpu_only(ctx: BuildContext) -> None:
 def _neural(cfg: NeuralBanditConfig, ctx: BuildContext) -> NeuralBandit:
     space = ctx.discrete_actions("learner 'neural_bandit'")
     _cpu_only(ctx)
-    return NeuralBandit(_context_dim(ctx), space.n, _action_features(ctx), cfg)
+    return NeuralBandit(_context_dim(ctx), space.n, _action_features(ctx), cfg,
+                        _catalogue_width(space))
 
 
 @component("neural_linear_bandit", NeuralBanditConfig,
@@ -291,7 +297,8 @@ def _neural(cfg: NeuralBanditConfig, ctx: BuildContext) -> NeuralBandit:
 def _neural_linear(cfg: NeuralBanditConfig, ctx: BuildContext) -> NeuralLinearBandit:
     space = ctx.discrete_actions("learner 'neural_linear_bandit'")
     _cpu_only(ctx)
-    return NeuralLinearBandit(_context_dim(ctx), space.n, _action_features(ctx), cfg)
+    return NeuralLinearBandit(_context_dim(ctx), space.n, _action_features(ctx), cfg,
+                              _catalogue_width(space))
 
 
 @dataclass(frozen=True)

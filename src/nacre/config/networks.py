@@ -67,7 +67,7 @@ def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
     elif cfg.head == "dueling":
         head = DuelingQHead(in_dim, space.n, cfg.hidden, cfg.activation)
     elif cfg.head == "two_tower":
-        head = _two_tower(cfg, ctx, in_dim)
+        head = _two_tower(ctx, in_dim, cfg.hidden, cfg.embed_dim, cfg.activation)
     else:
         if space.action_dim is None:
             raise ConfigError("network.head: 'state_action' needs action features in the space")
@@ -145,24 +145,25 @@ def _implicit_quantile_network(cfg: ImplicitQuantileConfig, ctx: BuildContext
     return ImplicitQuantileNetwork(encoder, head).to(ctx.device)
 
 
-def _two_tower(cfg: QNetworkConfig, ctx: BuildContext, in_dim: int) -> TwoTowerHead:
+def _two_tower(ctx: BuildContext, in_dim: int, hidden: tuple[int, ...], embed_dim: int,
+               activation: str) -> TwoTowerHead:
     """A two-tower head reading what the run's action representation gives: ids for a learned
     embedding, else features (the representation's static code, or the space's features or
     catalogue rows)."""
-    if cfg.embed_dim < 1:
-        raise ConfigError(f"network.embed_dim: must be >= 1, got {cfg.embed_dim}")
-    space = ctx.discrete_actions("a two-tower Q network")
+    if embed_dim < 1:
+        raise ConfigError(f"network.embed_dim: must be >= 1, got {embed_dim}")
+    space = ctx.discrete_actions("a two-tower network")
     action_repr = ctx.make("action_repr")
     if isinstance(action_repr, EmbeddingActionRepresentation):
-        return TwoTowerHead(in_dim, None, cfg.hidden, cfg.embed_dim, cfg.activation,
+        return TwoTowerHead(in_dim, None, hidden, embed_dim, activation,
                             id_rows=action_repr.rows)
     code = action_repr.represent(space, None)
     width = space.action_dim if code is None else int(code.shape[-1])
     if width is None:
-        raise ConfigError("network.head: 'two_tower' scores action features or ids: use an env "
-                          "whose actions have features (or a catalogue), or set action_repr to "
+        raise ConfigError("a two-tower network scores action features or ids: use an env whose "
+                          "actions have features (or a catalogue), or set action_repr to "
                           "one_hot, binary or embedding")
-    return TwoTowerHead(in_dim, width, cfg.hidden, cfg.embed_dim, cfg.activation)
+    return TwoTowerHead(in_dim, width, hidden, embed_dim, activation)
 
 
 def _predictor(ctx: BuildContext, in_dim: int, n_actions: int) -> NextWindowPredictor | None:
@@ -180,7 +181,10 @@ class ActorCriticConfig:
 
     ``hidden``: actor widths (and the critic's unless ``critic_hidden``); ``log_std_init``: the
     Gaussian actor's initial log standard deviation, in normalized action units; ``ortho_init``:
-    orthogonal initialisation (SB3's default; RL-Zoo turns it off for MuJoCo)."""
+    orthogonal initialisation (SB3's default; RL-Zoo turns it off for MuJoCo); ``actor``: mlp
+    (one logit per action) or two_tower (a logit per step candidate, ``f(s) · g(x_a)`` with
+    ``embed_dim``-wide towers of ``hidden`` widths: dynamic action sets, Pearl's
+    dynamic-action actor)."""
 
     hidden: tuple[int, ...] = (64, 64)
     critic_hidden: tuple[int, ...] | None = None
@@ -188,6 +192,8 @@ class ActorCriticConfig:
     log_std_init: float = 0.0
     encoder: Literal["auto", "flatten", "cnn"] = "auto"
     ortho_init: bool = True
+    actor: Literal["mlp", "two_tower"] = "mlp"
+    embed_dim: int = 32
 
 
 @component("actor_critic", ActorCriticConfig,
@@ -203,9 +209,16 @@ def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
     else:
         action_dim, continuous = space.n, False
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
+    candidate_actor = None
+    if cfg.actor == "two_tower":
+        if continuous or factors is not None:
+            raise ConfigError("network.actor: 'two_tower' scores candidates of a Discrete "
+                              "action space")
+        candidate_actor = _two_tower(ctx, encoder.out_dim, cfg.hidden, cfg.embed_dim,
+                                     cfg.activation)
     return ActorCritic(encoder, action_dim, cfg.hidden, cfg.activation, continuous,
                        cfg.log_std_init, cfg.critic_hidden, cfg.ortho_init,
-                       factors).to(ctx.device)
+                       factors, candidate_actor).to(ctx.device)
 
 
 @dataclass(frozen=True)

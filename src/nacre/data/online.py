@@ -3,7 +3,9 @@
 Contextual bandits learn incrementally — an exact ridge posterior must see each decision once,
 not a random replay of it. :class:`OnlineBuffer` holds the transitions observed since the last
 learning round on preallocated storage and :meth:`OnlineBuffer.sample` hands all of them over,
-so its memory stays fixed however long a run lasts.
+so its memory stays fixed however long a run lasts. Where decisions choose from per-step
+candidate sets, each row also keeps its set (mask and catalogue ids or features), which the
+agent represents as when acting before the learner reads the chosen candidate's features.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from nacre.data.batch import StepBatch, TransitionBatch
 from nacre.data.validate import all_finite, as_batch_array, check_count, check_step_values
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
-from nacre.spaces import ActionSpace, DiscreteActionSpace
+from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
 
 _FIELDS = ("obs", "action", "reward", "propensity")
+_SET_FIELDS = ("mask", "candidates")  # only when decisions had candidate sets
 
 
 class OnlineBuffer:
@@ -49,6 +52,7 @@ class OnlineBuffer:
         self.n_actions = action_space.n if isinstance(action_space, DiscreteActionSpace) else None
         self._pending: list[tuple[np.ndarray, ...]] = []
         self._rows = 0
+        self._sets: bool | None = None  # whether rows carry candidate sets (fixed by the first)
 
     def __len__(self) -> int:
         return self._rows
@@ -74,9 +78,11 @@ class OnlineBuffer:
         if not all_finite(o):
             raise InputError("obs", "contains NaN or inf")
         check_step_values(a, p, self.n_actions)
+        row = (o, a, r, p, *self._set_of(step.available, o.shape[0]))
         if step.valid is not None and not np.all(step.valid):
             keep = np.asarray(step.valid, dtype=np.bool_)
-            o, a, r, p = o[keep], a[keep], r[keep], p[keep]
+            row = tuple(column[keep] for column in row)
+            o, a, r, p = row[:4]
         if not (o.shape[0] == a.shape[0] == r.shape[0] == p.shape[0]):
             raise InputError("buffer", f"batch sizes differ: obs {o.shape[0]}, action "
                              f"{a.shape[0]}, reward {r.shape[0]}, propensity {p.shape[0]}")
@@ -84,8 +90,26 @@ class OnlineBuffer:
             raise InputError("buffer", f"{self._rows + o.shape[0]} transitions waiting exceed the "
                              f"online buffer's capacity {self.capacity}: learn more often "
                              "(train_freq) or raise buffer.capacity")
-        self._pending.append((o, a, r, p))
+        self._pending.append(row)
         self._rows += o.shape[0]
+
+    def _set_of(self, available: AvailableActions | None, b: int) -> tuple[np.ndarray, ...]:
+        """The row's candidate set as ``(mask, ids or features)`` (ids where there is a
+        catalogue; the mask alone as both otherwise), or nothing for a fixed action set."""
+        if self._sets is None:
+            self._sets = available is not None
+        if available is None:
+            if self._sets:
+                raise InputError("available", "earlier decisions had candidate sets: every "
+                                 "decision must report its set")
+            return ()
+        if not self._sets:
+            raise InputError("available", "a candidate set after decisions without one")
+        mask = as_batch_array("available.mask", available.mask).astype(np.bool_)
+        values = (available.items if available.items is not None else available.features)
+        if mask.shape[0] != b:
+            raise InputError("available.mask", f"expected {b} rows, got {mask.shape[0]}")
+        return mask, (mask if values is None else as_batch_array("available", values))
 
     def sample(self, batch_size: int) -> TransitionBatch:
         """Every pending transition (``batch_size`` is ignored); the buffer is emptied."""
@@ -94,23 +118,36 @@ class OnlineBuffer:
         parts = self._pending
         fields = parts[0] if len(parts) == 1 else tuple(
             np.concatenate(column) for column in zip(*parts, strict=True))
-        obs, action, reward, propensity = (torch.from_numpy(np.asarray(f)) for f in fields)
+        obs, action, reward, propensity, *sets = (torch.from_numpy(np.asarray(f))
+                                                  for f in fields)
         self._pending, self._rows = [], 0
+        mask, candidates = sets if sets else (None, None)
+        if candidates is not None and candidates.dtype == torch.bool:  # masks only
+            candidates = None
         return TransitionBatch(obs=obs, action=action, reward=reward, next_obs=obs,
-                               terminated=torch.ones(reward.shape[0]), propensity=propensity)
+                               terminated=torch.ones(reward.shape[0]), propensity=propensity,
+                               mask=mask, candidates=candidates)
 
     def state_dict(self) -> dict[str, Any]:
         if not self._pending:
             return {}
         columns = zip(*self._pending, strict=True)
-        return {k: torch.from_numpy(np.concatenate(c)) for k, c in zip(_FIELDS, columns,
+        names = _FIELDS + (_SET_FIELDS if self._sets else ())
+        return {k: torch.from_numpy(np.concatenate(c)) for k, c in zip(names, columns,
                                                                         strict=True)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._pending, self._rows = [], 0
+        self._pending, self._rows, self._sets = [], 0, None
         if state and int(state["reward"].shape[0]):
+            available = None
+            if "mask" in state:
+                values = state["candidates"]
+                available = (AvailableActions(state["mask"]) if values.dtype == torch.bool
+                             else AvailableActions(state["mask"], items=values)
+                             if not values.is_floating_point()
+                             else AvailableActions(state["mask"], features=values))
             self.add(StepBatch(state["obs"], state["action"], state["reward"], state["obs"],
-                               None, None, state["propensity"]))
+                               None, None, state["propensity"], available=available))
 
 
 __all__ = ["OnlineBuffer"]

@@ -29,7 +29,7 @@ import numpy as np
 
 _AFFINITY = 4.0  # click logit per unit of cosine between the user's interest and an item
 _BIAS = -2.5  # logit of an item of average quality the user is indifferent to
-_QUALITY_STD = 0.8
+_QUALITY_STD = 0.6  # small enough that knowing the user beats knowing the popular items
 _ITEM_NOISE = 0.6  # spread of an item around its topic center (relative to the center's norm)
 _USER_NOISE = 0.5
 _DRIFT = 0.05  # how far a click moves the user's interest toward the clicked item
@@ -70,17 +70,20 @@ class RecommenderEnv(gym.Env[np.ndarray, np.int64]):
     ``info`` holds ``"candidates"`` (int64 ``[k]``, the catalogue ids of the slate's slots, the
     slate of the observation returned with it) and ``"action_mask"`` (bool ``[k]``): slates have
     a random size in ``[min_k, k]`` and the padding slots are masked False (id 0); choosing one
-    raises ``ValueError``. Steps also report ``"click"`` and ``"boredom"``. A slate holds
-    ``k // 4`` items drawn by popularity, ``k // 4`` from topics near the user's recent clicks
-    and the rest uniformly, shuffled and without repeats.
+    raises ``ValueError``. Steps also report ``"click"`` and ``"boredom"``. The env's
+    :attr:`catalogue` (``[n_items, item_dim + 1]``, what nacre's agents score candidates by) is
+    each item's :attr:`features` plus a popularity prior (the standardized log-odds of
+    :attr:`popularity`, as logged click rates give one); the item's quality stays hidden. A
+    slate holds ``k // 4`` items drawn by popularity, ``k // 4`` from topics near the user's
+    recent clicks and the rest uniformly, shuffled and without repeats.
 
     Example:
         >>> env = RecommenderEnv(n_items=1000)
         >>> obs, info = env.reset(seed=0)
         >>> obs.shape, obs.dtype, info["candidates"].shape, bool(info["action_mask"].all())
         ((35,), dtype('float32'), (20,), True)
-        >>> env.catalogue.shape, env.popularity.shape
-        ((1000, 16), (1000,))
+        >>> env.catalogue.shape, env.features.shape, env.popularity.shape
+        ((1000, 17), (1000, 16), (1000,))
         >>> obs, reward, terminated, truncated, info = env.step(
         ...     most_popular_policy(env, info))
         >>> reward in (0.0, 1.0), info["candidates"].dtype
@@ -129,9 +132,14 @@ class RecommenderEnv(gym.Env[np.ndarray, np.int64]):
         users = self._draw_interest(rng, _POPULARITY_USERS)
         logits = _AFFINITY * (catalogue @ users.T.astype(np.float32)) + (quality + _BIAS)[:, None]
         popularity = _sigmoid(logits).mean(axis=1).astype(np.float32)
-        for table in (catalogue, quality, popularity):
+        # what a recommender knows of an item: its features and a prior from logged click
+        # rates (quality itself stays hidden), standardized log-odds so it is O(1) like them
+        prior = np.log(popularity) - np.log1p(-popularity)
+        prior = ((prior - prior.mean()) / (prior.std() + 1e-12)).astype(np.float32)
+        self.catalogue = np.concatenate([catalogue, prior[:, None]], axis=1)
+        for table in (catalogue, quality, popularity, self.catalogue):
             table.setflags(write=False)
-        self.catalogue, self.quality, self.popularity = catalogue, quality, popularity
+        self.features, self.quality, self.popularity = catalogue, quality, popularity
         # squared: impressions concentrate on the head of the catalogue more than clicks do
         self._popularity_cdf = np.cumsum(popularity.astype(np.float64) ** 2)
         self._popularity_cdf /= self._popularity_cdf[-1]
@@ -198,13 +206,13 @@ class RecommenderEnv(gym.Env[np.ndarray, np.int64]):
     def boredom(self, items: np.ndarray) -> np.ndarray:
         """How much each catalogue item in ``items`` resembles the recent recommendations, in
         [0, 1]: computable from the observation's fatigue trace, so not hidden state."""
-        sim = self.catalogue[items] @ self.fatigue * (1.0 - self.fatigue_decay)
+        sim = self.features[items] @ self.fatigue * (1.0 - self.fatigue_decay)
         return np.asarray(np.clip(sim, 0.0, 1.0))
 
     def click_probabilities(self) -> np.ndarray:
         """``[k]`` float64: each slot's click probability now (0 on padding slots). An oracle
         on the hidden user, for myopic baselines and tests; a learner must not call it."""
-        x = self.catalogue[self.candidates]
+        x = self.features[self.candidates]
         logits = (_AFFINITY * (x @ self.interest) + self.quality[self.candidates] + _BIAS
                   - self.fatigue_weight * self.boredom(self.candidates))
         return np.where(self.action_mask, _sigmoid(logits), 0.0)
@@ -217,7 +225,7 @@ class RecommenderEnv(gym.Env[np.ndarray, np.int64]):
         rng = self.np_random
         self.interest = _unit(self._draw_interest(rng, 1)[0])
         # past clicks from topics near the user's interest: the context the session opens with
-        self.clicked_mean = self.catalogue[self._near(self.interest, _HISTORY)].mean(axis=0)
+        self.clicked_mean = self.features[self._near(self.interest, _HISTORY)].mean(axis=0)
         self.clicked_mean = self.clicked_mean.astype(np.float64)
         self._draw_slate()
         return self._obs(), self._info()
@@ -234,7 +242,7 @@ class RecommenderEnv(gym.Env[np.ndarray, np.int64]):
                              f"False there): choose among the {int(self.action_mask.sum())} "
                              "available slots")
         rng, item = self.np_random, int(self.candidates[slot])
-        x = self.catalogue[item].astype(np.float64)
+        x = self.features[item].astype(np.float64)
         boredom = float(np.clip(x @ self.fatigue * (1.0 - self.fatigue_decay), 0.0, 1.0))
         logit = (_AFFINITY * float(x @ self.interest) + float(self.quality[item]) + _BIAS
                  - self.fatigue_weight * boredom)

@@ -34,6 +34,7 @@ from nacre.types import (
 
 _ROWS_PER_DRAW = 8192
 Restrict = Callable[[TransitionBatch], TransitionBatch]  # e.g. an action filter's next_mask
+Prepare = Callable[[Rollout], Rollout]  # e.g. candidate sets represented as when acting
 
 
 class LearnerEngine:
@@ -72,20 +73,21 @@ def _prioritized(buffer: Buffer) -> bool:
 
 
 def learn_round(engine: Engine, buffer: Buffer, batch_size: int, gradient_steps: int,
-                progress: float, device: torch.device, restrict: Restrict | None = None
-                ) -> tuple[Metrics, int]:
+                progress: float, device: torch.device, restrict: Restrict | None = None,
+                prepare: Prepare | None = None) -> tuple[Metrics, int]:
     """One training round as the buffer's kind says (:meth:`nacre.Agent.learn`): ``(metrics,
-    number of updates)``; nothing when the buffer has nothing to hand over yet."""
+    number of updates)``; nothing when the buffer has nothing to hand over yet. ``restrict``
+    changes each sampled batch, ``prepare`` each rollout, before the learner reads them."""
     kind = buffer.kind
     if not buffer.can_sample and kind is not BufferKind.ROLLOUT:
         return {}, 0  # nothing new (online), or a SARSA step whose next action is unknown yet
     with learning_threads():
         if kind is BufferKind.ROLLOUT:
             return learn_rollout(engine, cast(RolloutStore, buffer), batch_size, progress,
-                                 device)
+                                 device, prepare)
         with stored_batches():  # checked when they were added
             if kind is BufferKind.ONLINE:
-                return learn_online(engine, buffer, batch_size, device)
+                return learn_online(engine, buffer, batch_size, device, restrict)
             return learn_replay(engine, buffer, batch_size, gradient_steps, device, progress,
                                 restrict), gradient_steps
 
@@ -115,23 +117,27 @@ def learn_replay(engine: Engine, buffer: Buffer, batch_size: int, gradient_steps
     return metrics
 
 
-def learn_online(engine: Engine, buffer: Buffer, batch_size: int, device: torch.device
-                 ) -> tuple[Metrics, int]:
+def learn_online(engine: Engine, buffer: Buffer, batch_size: int, device: torch.device,
+                 restrict: Restrict | None = None) -> tuple[Metrics, int]:
     """Every transition the buffer holds, once, in batches of at most ``batch_size``:
     ``(metrics of the last, number of updates)``."""
     batch = buffer.sample(batch_size)  # every pending row, once
     if batch.obs.device != device:
         batch = batch.to(device)
+    if restrict is not None:
+        batch = restrict(batch)
     return engine.learn_batches(batch, batch_size), -(-len(batch) // batch_size)
 
 
 def learn_rollout(engine: Engine, buffer: RolloutStore, batch_size: int, progress: float,
-                  device: torch.device) -> tuple[Metrics, int]:
+                  device: torch.device, prepare: Prepare | None = None) -> tuple[Metrics, int]:
     """One on-policy round on the buffer's rollout, which is then cleared: ``(metrics, number
     of updates)``."""
     rollout = buffer.rollout()
     if rollout.obs.device != device:
         rollout = rollout.to(device)
+    if prepare is not None:
+        rollout = prepare(rollout)
     metrics = engine.learn_rollout(rollout, batch_size, progress)
     buffer.clear()
     return metrics, int(metrics.pop("updates", torch.tensor(1)))
@@ -164,5 +170,5 @@ def learn_prioritized(engine: Engine, buffer: PriorityBuffer, batch_size: int,
     return metrics
 
 
-__all__ = ["LearnerEngine", "Restrict", "learn_online", "learn_prioritized", "learn_replay",
-           "learn_rollout", "learn_round"]
+__all__ = ["LearnerEngine", "Prepare", "Restrict", "learn_online", "learn_prioritized",
+           "learn_replay", "learn_rollout", "learn_round"]

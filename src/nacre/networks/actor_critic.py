@@ -29,6 +29,7 @@ from nacre.losses.policy import (
 )
 from nacre.networks.base import Encoder
 from nacre.networks.mlp import MLP
+from nacre.networks.towers import TwoTowerHead
 
 
 def orthogonal_init(mlp: MLP, out_gain: float, hidden_gain: float = math.sqrt(2.0)) -> None:
@@ -54,6 +55,9 @@ class ActorCritic(nn.Module):
         ortho_init: orthogonal initialisation (else PyTorch's default for ``nn.Linear``).
         factors: for MultiDiscrete / MultiBinary actions, the number of values of each choice
             (``action_dim`` is then their sum): one categorical head per choice.
+        candidate_actor: a head scoring each step's candidates ``(state, action features)``
+            into logits instead of the actor MLP (Pearl's dynamic-action actor): the
+            categorical policy is then over whatever candidates a step offers.
 
     Example:
         >>> import torch
@@ -74,15 +78,18 @@ class ActorCritic(nn.Module):
         critic_hidden: Sequence[int] | None = None,
         ortho_init: bool = True,
         factors: Sequence[int] | None = None,
+        candidate_actor: TwoTowerHead | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         in_dim = encoder.out_dim
-        self.actor = MLP(in_dim, hidden, action_dim, activation)
+        self.actor: MLP | TwoTowerHead = (MLP(in_dim, hidden, action_dim, activation)
+                                          if candidate_actor is None else candidate_actor)
         self.critic = MLP(in_dim, hidden if critic_hidden is None else critic_hidden, 1,
                           activation)
         if ortho_init:
-            orthogonal_init(self.actor, out_gain=0.01)
+            if isinstance(self.actor, MLP):
+                orthogonal_init(self.actor, out_gain=0.01)
             orthogonal_init(self.critic, out_gain=1.0)
         self.continuous = continuous
         self.action_dim = action_dim
@@ -101,9 +108,17 @@ class ActorCritic(nn.Module):
             return ScoresKind.FACTORED
         return ScoresKind.GAUSSIAN if self.continuous else ScoresKind.LOGITS
 
-    def policy(self, obs: Tensor) -> Tensor:
-        """Logits ``[B, K]`` or Gaussian means ``[B, d]``."""
-        out: Tensor = self.actor(self.encoder(obs))
+    def policy(self, obs: Tensor, candidates: Tensor | None = None) -> Tensor:
+        """Logits ``[B, K]`` or Gaussian means ``[B, d]``; a candidate actor scores
+        ``candidates`` (``[B, K, d_a]`` features or ``[B, K]`` ids)."""
+        features = self.encoder(obs)
+        if isinstance(self.actor, TwoTowerHead):
+            if candidates is None:
+                raise ValueError("this actor scores each step's candidates: pass their "
+                                 "features (the agent does, from AvailableActions)")
+            scored: Tensor = self.actor(features, candidates)
+            return scored
+        out: Tensor = self.actor(features)
         return out
 
     def value(self, obs: Tensor) -> Tensor:
@@ -111,21 +126,22 @@ class ActorCritic(nn.Module):
         out: Tensor = self.critic(self.encoder(obs))
         return out.squeeze(-1)
 
-    def scores(self, obs: Tensor) -> Tensor:
+    def scores(self, obs: Tensor, candidates: Tensor | None = None) -> Tensor:
         """What exploration samples from: logits ``[B, K]``, factored logits ``[B, k, K_max]``,
         or ``[B, 2, d]`` = (mean, log std)."""
-        out = self.policy(obs)
+        out = self.policy(obs, candidates)
         if self.factors is not None:
             return pad_factored_logits(out, self.factors)
         if not self.continuous:
             return out
         return torch.stack([out, self.log_std.expand_as(out)], dim=1)
 
-    def log_prob(self, obs: Tensor, action: Tensor, mask: Tensor | None = None
-                 ) -> tuple[Tensor, Tensor]:
+    def log_prob(self, obs: Tensor, action: Tensor, mask: Tensor | None = None,
+                 candidates: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(log π(a|s), entropy of π(·|s))``, both ``[B]``; ``mask`` (``[B, K]``, discrete
-        actions): the policy is over the available actions only."""
-        out = self.policy(obs)
+        actions): the policy is over the available actions only; ``candidates``: what a
+        candidate actor scores."""
+        out = self.policy(obs, candidates)
         if self.factors is not None:
             return factored_log_prob(out, action, self.factors)
         if not self.continuous:

@@ -85,14 +85,20 @@ def _context(state: Tensor, context_dim: int, intercept: bool) -> Tensor:
 
 def static_features(features: Tensor) -> Tensor:
     """``[1, K, d_a]`` from per-action features ``[K, d_a]``; per-step candidate features
-    ``[B, K, d_a]`` are rejected: a learning batch records the chosen action's index only, so a
-    learner would learn from features other than the ones it scored."""
-    if features.ndim == 3:
-        raise InputError("available.features", "per-step candidate features are not supported by "
-                         "the bandit learners yet (learning batches carry action indices): give "
-                         "the features once in DiscreteActionSpace(n, features=...) and vary "
-                         "the candidates with AvailableActions(mask=...)")
-    return features[None]
+    ``[B, K, d_a]`` as they are."""
+    return features if features.ndim == 3 else features[None]
+
+
+def chosen_features(batch: TransitionBatch, static: Tensor | None) -> Tensor:
+    """The features ``[n, d_a]`` of the actions taken in ``batch``: from its candidate sets
+    (per-step candidates, represented by the agent as when acting), else the static ones."""
+    action = batch.action.long().reshape(-1)
+    if batch.candidates is not None:
+        return batch.candidates[torch.arange(action.shape[0], device=action.device), action]
+    if static is None:
+        raise InputError("batch.candidates", "this bandit has no static action features: "
+                         "learning batches must carry the candidates the decisions scored")
+    return static[action]
 
 
 def _metrics(prediction: Tensor, reward: Tensor) -> Metrics:
@@ -299,7 +305,7 @@ class LinearBandit(RidgeModels):
     @checked_batch
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         x = _context(batch.obs, self.context_dim, self.config.intercept)
-        phi = self.features(x, self.action_features[batch.action.long()])
+        phi = self.features(x, chosen_features(batch, self.action_features).to(torch.float64))
         r = batch.reward.to(torch.float64)
         prediction = phi @ self.theta[0]
         self.fold(0, phi, r)

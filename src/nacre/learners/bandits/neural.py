@@ -34,6 +34,7 @@ from nacre.kinds import LearnerKind, ScoresKind
 from nacre.learners.bandits.linear import (
     LinearBanditConfig,
     RidgeModels,
+    chosen_features,
     static_features,
     with_one,
 )
@@ -119,6 +120,8 @@ class NeuralBandit:
         n_actions: ``K``.
         action_features: ``[K, d_a]`` action features (default: one-hot).
         config: :class:`NeuralBanditConfig`.
+        action_dim: with no ``action_features``, the width of the per-step candidate features
+            every decision brings (a catalogue's): the bandit has no static features then.
     """
 
     kind = LearnerKind.REPLAY
@@ -130,15 +133,19 @@ class NeuralBandit:
         """No target network."""
 
     def __init__(self, context_dim: int, n_actions: int, action_features: Tensor | None = None,
-                 config: NeuralBanditConfig | None = None) -> None:
+                 config: NeuralBanditConfig | None = None, action_dim: int | None = None
+                 ) -> None:
         self.config = config or NeuralBanditConfig()
         self.context_dim = context_dim
-        self.action_features = (torch.eye(n_actions) if action_features is None
-                                else action_features.float())
-        if self.action_features.shape[0] != n_actions:
+        if action_features is None and action_dim is None:
+            action_features = torch.eye(n_actions)
+        self.action_features = None if action_features is None else action_features.float()
+        if self.action_features is not None and self.action_features.shape[0] != n_actions:
             raise InputError("action_features", f"expected [{n_actions}, d_a], got "
                              f"{tuple(self.action_features.shape)}")
-        self.net = RewardNetwork(context_dim, int(self.action_features.shape[1]),
+        width = (int(self.action_features.shape[1]) if self.action_features is not None
+                 else int(action_dim or 0))
+        self.net = RewardNetwork(context_dim, width,
                                  self.config.hidden, self.config.activation)
         self.optimizer = Adam(self.net.parameters(), self.config.lr,
                               max_grad_norm=self.config.max_grad_norm,
@@ -149,6 +156,9 @@ class NeuralBandit:
             raise InputError("obs", f"expected contexts [B, {self.context_dim}], got "
                              f"{tuple(state.shape)}")
         f = self.action_features if action_features is None else action_features.float()
+        if f is None:
+            raise InputError("available", "this bandit scores per-step candidates: pass the "
+                             "decisions' AvailableActions (items or features)")
         return state.float(), static_features(f)
 
     def _mean(self, logits: Tensor) -> Tensor:
@@ -160,8 +170,8 @@ class NeuralBandit:
 
     def _chosen(self, batch: TransitionBatch) -> tuple[Tensor, Tensor]:
         """Features ``φ [n, h]`` and outputs ``[n]`` of the actions taken in ``batch``."""
-        x, _ = self._inputs(batch.obs, None)
-        f = self.action_features[batch.action.long().reshape(-1)][:, None, :]
+        x = batch.obs.float()
+        f = chosen_features(batch, self.action_features).float()[:, None, :]
         phi = self.net.features(x, f)[:, 0]
         return phi, self.net.out(phi).squeeze(-1)
 
@@ -192,8 +202,9 @@ class NeuralLinearBandit(NeuralBandit):
     scores_kind = ScoresKind.POSTERIOR
 
     def __init__(self, context_dim: int, n_actions: int, action_features: Tensor | None = None,
-                 config: NeuralBanditConfig | None = None) -> None:
-        super().__init__(context_dim, n_actions, action_features, config)
+                 config: NeuralBanditConfig | None = None, action_dim: int | None = None
+                 ) -> None:
+        super().__init__(context_dim, n_actions, action_features, config, action_dim)
         self.head = RidgeModels(1, self.config.hidden[-1] + 1,  # features and a constant
                                 LinearBanditConfig(l2=self.config.l2,
                                                    discount=self.config.discount))

@@ -92,6 +92,7 @@ class Minibatch:
     returns: Tensor
     old_value: Tensor | None
     mask: Tensor | None  # [N, K]: the actions available (dynamic action sets)
+    candidates: Tensor | None  # what a candidate actor scores (represented)
 
     def __len__(self) -> int:
         return int(self.returns.shape[0])
@@ -140,7 +141,7 @@ class PPO:
         return self.config.gamma
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
-        return self.net.scores(state)
+        return self.net.scores(state, action_features)
 
     def update_target(self) -> None:
         """No target network: the value targets are the rollout's λ-returns."""
@@ -192,7 +193,7 @@ class PPO:
         already normalized); None, without a step, when the approximate KL exceeds
         ``kl_limit``."""
         cfg = self.config
-        log_prob, entropy = self.net.log_prob(mb.obs, mb.action, mb.mask)
+        log_prob, entropy = self.net.log_prob(mb.obs, mb.action, mb.mask, mb.candidates)
         policy_loss, clip_fraction, approx_kl = ppo_clip_loss(log_prob, mb.old_log_prob,
                                                               mb.advantage, self.clip)
         if kl_limit is not None and float(approx_kl) > kl_limit:
@@ -235,7 +236,7 @@ class PPO:
             cost_advantages, cost_returns = self.cost.advantages(rollout)
             advantages = penalized(advantages, cost_advantages, self.cost.lagrange)
             cost_returns = cost_returns.reshape(-1)
-        log_prob, _ = self.net.log_prob(flat.obs, flat.action, flat.mask)
+        log_prob, _ = self.net.log_prob(flat.obs, flat.action, flat.mask, flat.candidates)
         batch = replace(flat, advantage=advantages.reshape(-1), returns=returns.reshape(-1),
                         log_prob=log_prob, value=values, cost=cost_returns)
         keep = rollout.valid.reshape(-1)
@@ -271,4 +272,4 @@ def minibatch_of(batch: TransitionBatch) -> Minibatch:
         raise ValueError("PPO.learn_batch needs processed rows (advantage, returns, log_prob): "
                          "use learn_rollout, or PPO.process(rollout)")
     return Minibatch(batch.obs, batch.action, batch.log_prob, batch.advantage, batch.returns,
-                     batch.value, batch.mask)
+                     batch.value, batch.mask, batch.candidates)

@@ -52,7 +52,8 @@ class SequenceMinibatch(Minibatch):
         mask = None if self.mask is None else self.mask[:, idx]
         return SequenceMinibatch(self.obs[:, idx], self.action[:, idx],
                                  self.old_log_prob[:, idx], self.advantage[:, idx],
-                                 self.returns[:, idx], old_value, mask, self.start[:, idx],
+                                 self.returns[:, idx], old_value, mask, None,
+                                 self.start[:, idx],
                                  self.initial[idx], self.valid[:, idx])
 
 
@@ -95,7 +96,8 @@ class RecurrentPPO(PPO):
         log_prob, _ = self.net.log_prob(flat_h, action, None if mask is None
                                         else mask.reshape(steps * envs, -1))
         return SequenceMinibatch(rollout.obs, rollout.action, log_prob.view(steps, envs),
-                                 advantages, returns, values, mask, start, rollout.initial_state,
+                                 advantages, returns, values, mask, None, start,
+                                 rollout.initial_state,
                                  rollout.valid)
 
     def _minibatches(self, rows: Minibatch, batch_size: int) -> Iterator[Minibatch]:
@@ -122,7 +124,7 @@ class RecurrentPPO(PPO):
                          mb.old_log_prob.reshape(n)[keep], mb.advantage.reshape(n)[keep],
                          mb.returns.reshape(n)[keep],
                          None if mb.old_value is None else mb.old_value.reshape(n)[keep],
-                         None if mb.mask is None else mb.mask.reshape(n, -1)[keep])
+                         None if mb.mask is None else mb.mask.reshape(n, -1)[keep], None)
         return super().learn_minibatch(PPO._normalized(self, rows), kl_limit, want_metrics,
                                        take_step)
 

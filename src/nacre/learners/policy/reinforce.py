@@ -81,7 +81,7 @@ class REINFORCE:
                               nonfinite=self.config.nonfinite)
 
     def scores(self, state: Tensor, action_features: Tensor | None = None) -> Tensor:
-        return self.net.scores(state)
+        return self.net.scores(state, action_features)
 
     def update_target(self) -> None:
         """No target network: the value targets are Monte-Carlo returns."""
@@ -115,7 +115,8 @@ class REINFORCE:
             raise ValueError("REINFORCE.learn_batch needs rows with returns: use learn_rollout "
                              "or REINFORCE.process(rollout)")
         cfg = self.config
-        log_prob, entropy = self.net.log_prob(batch.obs, batch.action, batch.mask)
+        log_prob, entropy = self.net.log_prob(batch.obs, batch.action, batch.mask,
+                                              batch.candidates)
         v_loss = torch.zeros(())
         advantage = batch.returns
         if cfg.baseline:
