@@ -344,7 +344,8 @@ class Agent:
             raise InputError("agent", "composed by hand has no config to rebuild it from: "
                              "build it with nacre.build(config) to save it in one line")
         state = {k: v for k, v in self.state_dict().items()  # the policy, not the run's data
-                 if k not in ("buffer", "obs", "action", "propensity", "mask", "features")}
+                 if k not in ("buffer", "obs", "action", "propensity", "mask", "features",
+                              "items")}
         return self.saver(state, Path(path))
 
     def state_dict(self) -> dict[str, Any]:
@@ -364,10 +365,8 @@ class Agent:
             state["exploration"] = self._episodic.state_dict()
         if isinstance(self.safety, LearnedFilter):
             state["safety"] = self.safety.state_dict()
-        if self._available is not None:
-            state["mask"] = self._available.mask
-            if self._available.features is not None:
-                state["features"] = self._available.features
+        if self._available is not None:  # the set the next act() chooses from
+            state.update({k: v for k, v in vars(self._available).items() if v is not None})
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -393,7 +392,8 @@ class Agent:
         if isinstance(self.safety, LearnedFilter) and "safety" in state:
             self.safety.load_state_dict(state["safety"])
         if "mask" in state:
-            self._available = AvailableActions(state["mask"].bool(), state.get("features"))
+            self._available = AvailableActions(state["mask"].bool(), state.get("features"),
+                                               state.get("items"))
 
 
 __all__ = ["Agent", "check_slots"]

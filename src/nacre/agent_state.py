@@ -27,6 +27,7 @@ class AgentState(TypedDict):
     propensity: NotRequired[Tensor]
     mask: NotRequired[Tensor]
     features: NotRequired[Tensor]
+    items: NotRequired[Tensor]
     history: NotRequired[Tensor]
     exploration: NotRequired[dict[str, Tensor]]
     safety: NotRequired[dict[str, Any]]

@@ -87,11 +87,14 @@ SMALL_OVERRIDES = {
     # the measured cost rate: λ and the episodes in flight (130 steps: cut at 600) resume
     "pendulum-cost-rctd3": [*CONTINUOUS_SMALL, "env.kwargs={max_episode_steps: 130}",
                             "safety.lagrange_lr=0.05"],
+    # a dynamic action set: the masks of the ring, its pending set, the agent's current set and
+    # the wrapper's generator resume exactly
+    "cartpole-dynamic-dqn": [*SMALL, "env.id=nacre/CartPole-Dynamic-v0"],
 }
 PRESET_OF = {"cartpole-reinforce": "cartpole-ppo", "cartpole-ppo-normalized": "cartpole-ppo",
              "pendulum-ddpg": "pendulum-td3", "cartpole-sac-discrete": "cartpole-dqn",
              "cartpole-po-lstm-dqn": "cartpole-dqn", "pendulum-po-lstm-sac": "pendulum-sac",
-             "cartpole-po-lstm-ppo": "cartpole-ppo"}
+             "cartpole-po-lstm-ppo": "cartpole-ppo", "cartpole-dynamic-dqn": "cartpole-dqn"}
 
 
 def small_run(out: Path, steps: int = 1200, seed: int = 0, extra: tuple[str, ...] = (),
@@ -153,7 +156,8 @@ FIRST_WEIGHT = {"cartpole-dqn": "learner/q/head.mlp.0.weight",
                 "cartpole-po-recurrent-ppo": "learner/lstm/weight_ih_l0",
                 "cartpole-qrdqn": "learner/q/head.mlp.0.weight",
                 "deepsea-bootstrapped-dqn": "learner/q/head.body.torso.0.weight",
-                "pendulum-cost-rctd3": "learner/actor/mlp.0.weight"}
+                "pendulum-cost-rctd3": "learner/actor/mlp.0.weight",
+                "cartpole-dynamic-dqn": "learner/q/head.mlp.0.weight"}
 
 
 @pytest.mark.parametrize("preset", sorted(SMALL_OVERRIDES))

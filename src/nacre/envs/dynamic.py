@@ -224,6 +224,34 @@ class AvailabilityReader:
             mask &= given != 0
         return mask, candidates, features
 
+    # ------------------------------------------------------------------ resuming
+    def state(self) -> dict[str, Any] | None:
+        """:attr:`current` as JSON, for an exact resume: a restored environment's own state does
+        not say what its last info reported."""
+        if self.current is None:
+            return None
+        parts = {"mask": self.current.mask, "items": self.current.items,
+                 "features": self.current.features}
+        return {k: v.tolist() for k, v in parts.items() if v is not None}
+
+    def restore(self, saved: dict[str, Any] | None) -> None:
+        """Hold the set :meth:`state` described; ValueError if it does not fit these copies."""
+        if saved is None:
+            self.current, self._mask = None, None
+            return
+        shape = (self.num_envs, self.n)
+        mask = np.asarray(saved.get("mask"), dtype=np.bool_)
+        items = None if "items" not in saved else np.asarray(saved["items"], dtype=np.int64)
+        features = (None if "features" not in saved
+                    else np.asarray(saved["features"], dtype=np.float32))
+        if mask.shape != shape or (items is not None and items.shape != shape) or (
+                features is not None and features.shape[:2] != shape):
+            raise ValueError(f"a saved candidate set does not fit {shape} (envs, actions)")
+        self._mask = mask
+        self.current = AvailableActions(
+            torch.from_numpy(mask), None if features is None else torch.from_numpy(features),
+            None if items is None else torch.from_numpy(items))
+
     # ------------------------------------------------------------------ checking
     def check(self, actions: np.ndarray, skip: np.ndarray | None = None) -> None:
         """Refuse an action outside :attr:`current` (rows in ``skip`` are not checked: their

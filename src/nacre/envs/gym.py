@@ -121,7 +121,8 @@ class GymEnv:
         state = capture_env_state(self.env)
         if state is None:
             return None
-        return {"env": state, "episode": [self._ep_return, self._ep_length]}
+        return {"env": state, "episode": [self._ep_return, self._ep_length],
+                "available": self._reader.state()}
 
     def set_state(self, state: dict[str, Any]) -> bool:
         # Restored into a reset env, so that what reset creates (CartPole's ``state`` array) has
@@ -130,6 +131,7 @@ class GymEnv:
         if not restore_env_state(self.env, state["env"]):
             return False
         self._ep_return, self._ep_length = float(state["episode"][0]), int(state["episode"][1])
+        self._reader.restore(state.get("available"))  # what the env's last info reported
         return True
 
     def close(self) -> None:
@@ -271,6 +273,7 @@ class GymVectorEnv:
             "envs": states,
             "vector": capture_object_state(self.env),
             "adapter": capture_object_state(self),
+            "available": self._reader.state(),
         }
 
     def set_state(self, state: dict[str, Any]) -> bool:
@@ -282,6 +285,7 @@ class GymVectorEnv:
                 return False
         restore_object_state(self.env, state["vector"])
         restore_object_state(self, state["adapter"])
+        self._reader.restore(state.get("available"))
         return True
 
     def close(self) -> None:

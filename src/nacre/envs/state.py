@@ -146,7 +146,8 @@ _SAFE_MODULES = ("gymnasium.envs.classic_control.", "gymnasium.envs.toy_text.",
                  "nacre.testing.", "nacre.envs.bitflip", "nacre.envs.deepsea",
                  "nacre.envs.risky", "nacre.envs.costly")
 _SAFE_WRAPPERS = ("FaultTolerant", "TimeLimit", "OrderEnforcing", "PassiveEnvChecker",
-                  "PartialObservation", "SparseReward", "ActionCost", "RewardCost")
+                  "PartialObservation", "SparseReward", "ActionCost", "RewardCost",
+                  "DynamicActions")
 
 
 def _capturable(env: Any) -> bool:

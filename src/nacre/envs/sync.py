@@ -136,7 +136,8 @@ class SyncEnvs:
         states = [capture_env_state(e) for e in self.envs]
         if any(s is None for s in states):
             return None
-        return {"envs": states, "adapter": capture_object_state(self)}
+        return {"envs": states, "adapter": capture_object_state(self),
+                "available": self._reader.state()}
 
     def set_state(self, state: dict[str, Any]) -> bool:
         if "adapter" not in state or len(state.get("envs", [])) != self.num_envs:
@@ -146,6 +147,7 @@ class SyncEnvs:
             if not restore_env_state(env, saved):
                 return False
         restore_object_state(self, state["adapter"])
+        self._reader.restore(state.get("available"))
         return True
 
     def close(self) -> None:
