@@ -167,3 +167,20 @@ def test_two_tower_scores_all_candidates_as_dot_products() -> None:
     ids = TwoTowerHead(6, None, (8,), 5, id_rows=50)
     with pytest.raises(ValueError, match="int64 ids"):
         ids(s, x)
+
+
+def test_dqn_scores_only_the_taken_candidate_with_the_same_loss() -> None:
+    from nacre.learners.value.dqn import DQN, DQNConfig
+    from nacre.networks import FlattenEncoder
+    from nacre.networks.q import QNetwork
+
+    torch.manual_seed(0)
+    net = QNetwork(FlattenEncoder((1,)), TwoTowerHead(1, 3, (8,), 4))
+    learner = DQN(net, DQNConfig(lr=1e-2))
+    batch = _filled(capacity=16, steps=6).sample(32)
+    prepare = CandidateBatches(IdentityActionRepresentation().represent)
+    prepare.space = DiscreteActionSpace(K, catalogue=torch.randn(5000, 3))
+    batch = prepare(batch)
+    features = net.features(batch.obs)
+    whole = net.head(features, batch.candidates).gather(1, batch.action.long()[:, None])
+    torch.testing.assert_close(learner.taken_q(features, batch), whole.squeeze(1))

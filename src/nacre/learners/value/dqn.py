@@ -120,8 +120,7 @@ class DQN:
         """One gradient step of the Q-network toward the TD targets (the target net stays)."""
         target = self.td_targets(batch)
         features = self.q.features(batch.obs)
-        q_all = self.q.head(features, self.actions(batch))
-        q = q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
+        q = self.taken_q(features, batch)
         loss = td_loss(q, target, self.config.loss, batch.weight)
         metrics = {"loss": loss.detach(), "q_mean": q.detach().mean()}
         predictor = self.q.predictor
@@ -133,6 +132,19 @@ class DQN:
             metrics["prediction_loss"] = prediction.detach()
         self.optimizer.minimize(loss)
         return metrics
+
+    def taken_q(self, features: Tensor, batch: TransitionBatch) -> Tensor:
+        """``Q(s, a)`` of the actions taken ``[n]``. With per-step candidates the head scores
+        only the taken one (a state–action value depends on that action's features alone): the
+        same values as scoring the whole slate and picking, without K − 1 wasted scores."""
+        action = batch.action.long()
+        if batch.candidates is not None:
+            rows = torch.arange(action.shape[0], device=action.device)
+            taken = batch.candidates[rows, action].unsqueeze(1)  # [n, 1, d_a] or ids [n, 1]
+            q: Tensor = self.q.head(features, taken)
+            return q.squeeze(1)
+        q_all: Tensor = self.q.head(features, self.action_features)
+        return q_all.gather(1, action.unsqueeze(1)).squeeze(1)
 
     def update_target(self) -> None:
         """Move the target net toward the online net by ``tau`` (1: a hard copy)."""
