@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nacre.actions import CandidateBatches, IdentityActionRepresentation
+from nacre.actions import CandidateBatches, IdentityActionRepresentation, on_device
 from nacre.agent_checks import check_slots
 from nacre.agent_state import AGENT_STATE
 from nacre.data.batch import StepBatch, TransitionBatch
@@ -238,7 +238,7 @@ class Agent:
         obs_t = torch.from_numpy(obs) if isinstance(obs, np.ndarray) else obs
         if obs_t.device != self.device:
             obs_t = obs_t.to(self.device)
-        mask = None if available is None else available.mask
+        mask = None if available is None else available.mask.to(self.device)
         explorer = self._greedy if exploit else self.exploration
         try:
             return self._select(obs_t, available, mask, explorer, history)
@@ -257,7 +257,8 @@ class Agent:
                 scores = self.engine.scores(obs_t, self._static_features)
                 return (*explorer.select(scores, None, self.env_steps, self.generator), None)
             state, history = self.history.summarize(obs_t, history)
-            features = self.action_repr.represent(self._action_space, available)
+            features = on_device(self.action_repr.represent(self._action_space, available),
+                                 self.device)  # e.g. rows of a catalogue kept on the CPU
             scores = self.engine.scores(state, features)
             mask = self.safety.filter(state, scores, mask)
             action, propensity = explorer.select(scores, mask, self.env_steps, self.generator)
@@ -287,7 +288,7 @@ class Agent:
             self.buffer.add(StepBatch(self._obs, self._action, result.reward, result.next_obs,
                                       result.terminated, result.truncated, self._propensity,
                                       result.valid, result.cost, self._acted_from,
-                                      self._available, result.available))
+                                      self._available, result.available, result.final_available))
         elif not np.isfinite(np.asarray(result.reward)).all():
             raise InputError("reward", "contains NaN or inf")
         if self._watches_ends:

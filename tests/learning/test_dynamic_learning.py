@@ -1,6 +1,6 @@
 """Learning over dynamic action sets, in seconds: masks from an off-the-shelf Gymnasium env
 (Taxi-v4's ``info["action_mask"]``), a two-tower actor over the recommender's slates, and a
-two-tower Q head over candidates drawn from a catalogue."""
+the recommender's slates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import numpy as np
 
 import nacre
 from nacre.envs.recsys import random_policy
-
 
 TAXI = """
 env: {id: Taxi-v4}

@@ -184,3 +184,41 @@ def test_dqn_scores_only_the_taken_candidate_with_the_same_loss() -> None:
     features = net.features(batch.obs)
     whole = net.head(features, batch.candidates).gather(1, batch.action.long()[:, None])
     torch.testing.assert_close(learner.taken_q(features, batch), whole.squeeze(1))
+
+
+def test_a_truncated_transition_bootstraps_over_its_own_final_set() -> None:
+    buf = ReplayBuffer(capacity=8, seed=0)
+    final = AvailableActions(_mask(99), items=_items(99))  # the set at the final observation
+    for t in range(6):
+        s = _step(t)
+        cut = torch.tensor([t == 2] * B)
+        buf.add(StepBatch(s.obs, s.action, s.reward, s.next_obs, s.terminated, cut,
+                          available=s.available, next_available=s.next_available,
+                          final_available=final if t == 2 else None))
+    batch = buf.sample(512)
+    t = batch.obs[:, 0].long()
+    env = (batch.candidates[:, 0] // 1000).long()
+    for i in range(len(batch)):
+        expected = 99 if int(t[i]) == 2 else int(t[i]) + 1
+        assert torch.equal(batch.next_candidates[i], _items(expected)[env[i]])
+        assert torch.equal(batch.next_mask[i], _mask(expected)[env[i]])
+    again = ReplayBuffer(capacity=8, seed=0)
+    again.load_state_dict(buf.state_dict())
+    assert torch.equal(again.sample(64).next_candidates, buf.sample(64).next_candidates)
+    for t in range(6, 12):  # the ring wraps past row 2: its final set goes with it
+        buf.add(_step(t))
+    assert int(buf.sample(256).next_candidates[:, 0].remainder(1000).max()) < 990
+
+
+def test_episodes_cut_after_the_fact_keep_the_set_at_their_last_observation() -> None:
+    buf = _filled(capacity=16, steps=3)
+    buf.mark_episodes_cut()
+    for t in range(3, 5):  # a new episode: its first set is not the cut one's next
+        s = _step(t + 50)
+        buf.add(StepBatch(s.obs - 50, s.action, s.reward, s.next_obs - 50, s.terminated,
+                          s.truncated, available=s.available, next_available=s.next_available))
+    batch = buf.sample(256)
+    rows = batch.obs[:, 0].long() == 2
+    assert bool(rows.any())
+    expected = _items(3)[(batch.candidates[rows, 0] // 1000).long()]
+    assert torch.equal(batch.next_candidates[rows], expected)

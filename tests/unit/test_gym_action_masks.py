@@ -350,3 +350,41 @@ def test_registered_dynamic_id_through_make_env() -> None:
     for _ in range(30):
         result = env.step(first_available(env.available))
         assert result.available is not None and result.available.mask.any(1).all()
+
+
+class _LastInfo(gym.Wrapper):  # type: ignore[type-arg]
+    """Keeps the info of the last step (before any automatic reset)."""
+
+    def step(self, action: Any) -> Any:
+        out = self.env.step(action)
+        self.last = out[-1]
+        return out
+
+
+@pytest.mark.parametrize("num_envs, kind", [(1, "single"), (2, "sync"), (2, "gym")])
+def test_a_finished_episode_reports_the_set_at_its_final_observation(num_envs: int,
+                                                                     kind: str) -> None:
+    from nacre.envs.recsys import RecommenderEnv
+
+    spies: list[_LastInfo] = []
+
+    def make() -> gym.Env[Any, Any]:
+        spies.append(_LastInfo(RecommenderEnv(n_items=500, max_steps=2, leave_base=0.0,
+                                              leave_boredom=0.0, leave_no_click=0.0)))
+        return spies[-1]
+
+    env: Env = (GymVectorEnv(SyncVectorEnv([make, make],
+                                            autoreset_mode=AutoresetMode.SAME_STEP))
+                if kind == "gym" else nacre.make_env(make, num_envs=num_envs,
+                                                     vectorization="auto" if kind == "single"
+                                                     else "sync"))
+    env.reset(seed=0)
+    result = env.step(np.zeros(num_envs, np.int64))
+    assert result.final_available is None  # nothing ended
+    result = env.step(np.zeros(num_envs, np.int64))
+    assert bool(result.truncated.all()) and result.final_available is not None
+    final_items = result.final_available.items
+    assert final_items is not None and result.available is not None
+    for i, spy in enumerate(spies):
+        assert final_items[i].tolist() == spy.last["candidates"].tolist()
+    assert not torch.equal(final_items, result.available.items)  # the next user's slate

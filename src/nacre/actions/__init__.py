@@ -92,6 +92,11 @@ class EmbeddingActionRepresentation:
         return torch.arange(space.n)
 
 
+def on_device(x: Tensor | None, device: torch.device) -> Tensor | None:
+    """``x`` on ``device`` (None stays None)."""
+    return None if x is None else x.to(device)
+
+
 Represent = Callable[[ActionSpace, AvailableActions | None], Tensor | None]
 
 
@@ -130,7 +135,10 @@ class CandidateBatches:
         ids = not stored.is_floating_point()
         out = self.represent(self.space, AvailableActions(
             mask, items=stored if ids else None, features=None if ids else stored))
-        if out is None or out.ndim == (3 if out.is_floating_point() else 2):
+        if out is None:
+            return None
+        out = out.to(mask.device)  # a catalogue may stay on the CPU while the batch moved
+        if out.ndim == (3 if out.is_floating_point() else 2):
             return out
         return out.unsqueeze(0).expand(mask.shape[0], *out.shape)  # a code shared by all rows
 
@@ -141,4 +149,5 @@ __all__ = [
     "EmbeddingActionRepresentation",
     "IdentityActionRepresentation",
     "OneHotActionRepresentation",
+    "on_device",
 ]

@@ -40,6 +40,7 @@ from nacre.networks.continuous import (
 from nacre.networks.encoders import make_encoder
 from nacre.networks.ensemble import EnsembleQHead
 from nacre.networks.q import ImplicitQuantileNetwork, QNetwork, QuantileQHead
+from nacre.networks.towers import TwoTowerHead
 from nacre.spaces import DiscreteActionSpace, RecurrentBox
 from nacre.types import CostConstraint, RiskMeasure
 
@@ -163,7 +164,12 @@ def _ppo(cfg: PPOConfig, ctx: BuildContext) -> PPO:
         if isinstance(ctx.safety, CostConstraint):
             raise ConfigError("safety 'reward_constrained' works with PPO on windows or single "
                               "observations, not with history 'recurrent'")
-        return RecurrentPPO(_actor_critic(ctx), space.lstm, cfg, seed=ctx.seed + 2)
+        net = _actor_critic(ctx)
+        if isinstance(net.actor, TwoTowerHead):
+            raise ConfigError("network.actor: 'two_tower' scores each step's candidates, which "
+                              "recurrent PPO's sequences do not carry yet: use history stacking "
+                              "or lstm (windows), or actor: mlp")
+        return RecurrentPPO(net, space.lstm, cfg, seed=ctx.seed + 2)
     net = _actor_critic(ctx)
     cost = None
     if isinstance(ctx.safety, CostConstraint):  # RCPO: a cost value shaped like the critic

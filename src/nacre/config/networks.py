@@ -62,6 +62,10 @@ def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     in_dim = encoder.out_dim
     head: torch.nn.Module
+    if space.catalogue is not None and cfg.head in ("vanilla", "dueling"):
+        raise ConfigError(f"network.head: {cfg.head!r} has one output per slot, blind to which "
+                          "catalogue item each step puts there: use head two_tower or "
+                          "state_action, which score the candidates' features")
     if cfg.head == "vanilla":
         head = VanillaQHead(in_dim, space.n, cfg.hidden, cfg.activation)
     elif cfg.head == "dueling":

@@ -23,7 +23,8 @@ class StepBatch:
     action was chosen from (a rollout buffer keeps the one of its first step, from which
     recurrent PPO re-runs its LSTM; None: the summarizer keeps none); ``available`` /
     ``next_available`` the :class:`~nacre.spaces.AvailableActions` at ``obs`` and at the
-    observations acted on next (None: every action; :mod:`nacre.data.candidates`).
+    observations acted on next (None: every action; :mod:`nacre.data.candidates`), and
+    ``final_available`` those at ``next_obs`` where an episode ended (None: not reported).
     """
 
     obs: Any
@@ -38,6 +39,7 @@ class StepBatch:
     state: Any = None
     available: Any = None
     next_available: Any = None
+    final_available: Any = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ catalogue: a transition's next set is the following row of the same environment 
 ring), and the set after the newest row waits in one pending slot until the next step is
 written. Features are looked up (``catalogue[ids]``) only for the rows a learner samples.
 
+One exception: where an episode was truncated, the next row belongs to the next episode, yet
+the transition bootstraps from its own final observation. The set there
+(:attr:`ActionResult.final_available <nacre.envs.base.ActionResult>`) is kept aside for that
+row, one small entry per truncation, and used in place of the next row's.
+
 Nothing is allocated until the first step reports a set, so buffers of fixed-action tasks
 store nothing more.
 """
@@ -53,6 +58,8 @@ class CandidateColumn:
         self.values: np.ndarray | None = None  # [T, B, K] int32 ids or [T, B, K, d] float32
         self._pending_mask: np.ndarray | None = None  # [B, K]: the set after the newest row
         self._pending_values: np.ndarray | None = None
+        # flat row (t · B + b) of a truncated transition -> the set at its final observation
+        self._finals: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
 
     @property
     def stored(self) -> bool:
@@ -64,14 +71,20 @@ class CandidateColumn:
         return sum(a.nbytes for a in arrays if a is not None)
 
     def write(self, pos: int, current: AvailableActions | None, following: AvailableActions | None,
-              t_rows: int, num_envs: int) -> None:
+              t_rows: int, num_envs: int, final: AvailableActions | None = None,
+              truncated: np.ndarray | None = None) -> None:
         """Store row ``pos``'s set (``current``, at its observation) and hold ``following`` (at
-        the next observation) until row ``pos + 1`` is written. None: every slot available."""
+        the next observation) until row ``pos + 1`` is written; ``final`` (at the final
+        observations) is kept for the row's ``truncated`` transitions. None: every slot."""
         if self.mask is None:
             if current is None and following is None:
                 return  # a fixed action set: nothing to keep
             if current is None:  # sets begin with the next step: this one offered every slot
                 assert following is not None
+                if following.items is not None or following.features is not None:
+                    raise InputError("available", "the step has no candidate set but the next "
+                                     "one has: give agent.reset(obs, action_space, available) "
+                                     "the environment's first set (env.available)")
                 current = AvailableActions(torch.ones_like(torch.as_tensor(following.mask)))
         mask, values = self._arrays(current, num_envs)
         if self.mask is None:
@@ -81,6 +94,24 @@ class CandidateColumn:
         if self.values is not None:
             self.values[pos] = values
         self._pending_mask, self._pending_values = self._arrays(following, num_envs)
+        if self._finals:  # the row's old transitions are overwritten
+            for b in range(num_envs):
+                self._finals.pop(pos * num_envs + b, None)
+        if final is not None and truncated is not None and np.any(truncated):
+            final_mask, final_values = self._arrays(final, num_envs)
+            for b in np.flatnonzero(np.asarray(truncated)).tolist():
+                self._finals[pos * num_envs + b] = (
+                    final_mask[b].copy(), None if final_values is None else final_values[b].copy())
+
+    def cut(self, row: int, num_envs: int) -> None:
+        """Row ``row``'s transitions were cut (marked truncated after the fact): their final
+        sets are the pending ones, the sets at their next observations."""
+        if self._pending_mask is None:
+            return
+        for b in range(num_envs):
+            self._finals.setdefault(row * num_envs + b, (
+                self._pending_mask[b].copy(),
+                None if self._pending_values is None else self._pending_values[b].copy()))
 
     def _arrays(self, available: AvailableActions | None, num_envs: int
                 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -106,6 +137,9 @@ class CandidateColumn:
         if values is not None and values.shape[:2] != mask.shape:
             raise InputError("available", f"items/features of shape {values.shape} do not "
                              f"match the mask's {mask.shape}")
+        if values is not None and self.mask is not None and self.values is None:
+            raise InputError("available", "candidate items or features after steps that had "
+                             "masks only: every step must report its set the same way")
         return mask, values
 
     def _allocate(self, mask: np.ndarray, values: np.ndarray | None, t_rows: int,
@@ -127,8 +161,9 @@ class CandidateColumn:
                        next_mask=next_mask, next_candidates=following.features)
 
     def after(self, t: Tensor, b: Tensor, pos: int) -> Candidates:
-        """The sets at the rows after rows ``t`` of columns ``b``: the pending set where that
-        row is not written yet (``pos`` is the next row to write)."""
+        """The sets at the next observations of rows ``t`` of columns ``b``: the next rows',
+        the pending set where that row is not written yet (``pos`` is the next row to write),
+        and a truncated transition's own final set."""
         assert self.mask is not None
         after = torch.remainder(t + 1, self.mask.shape[0])
         following = self.at(after, b)
@@ -140,6 +175,13 @@ class CandidateColumn:
             if following.features is not None and self._pending_values is not None:
                 following.features[pending] = torch.from_numpy(self._pending_values)[cols].to(
                     following.features.dtype)
+        if self._finals:
+            rows = (t * self.mask.shape[1] + b).tolist()
+            for i, saved in enumerate(self._finals.get(row) for row in rows):
+                if saved is not None:
+                    following.mask[i] = torch.from_numpy(saved[0])
+                    if following.features is not None and saved[1] is not None:
+                        following.features[i] = torch.from_numpy(saved[1])
         return following
 
     def at(self, t: Tensor, b: Tensor) -> Candidates:
@@ -158,10 +200,18 @@ class CandidateColumn:
         if self.values is not None:
             saved["candidate_values"] = torch.from_numpy(self.values[:rows].copy())
             saved["pending_values"] = torch.from_numpy(np.array(self._pending_values))
+        if self._finals:
+            keys = sorted(self._finals)
+            saved["final_rows"] = torch.tensor(keys, dtype=torch.int64)
+            saved["final_mask"] = torch.from_numpy(np.stack([self._finals[k][0] for k in keys]))
+            if self.values is not None:
+                saved["final_values"] = torch.from_numpy(np.stack(
+                    [np.asarray(self._finals[k][1]) for k in keys]))
         return saved
 
     def load(self, saved: dict[str, Any], t_rows: int, num_envs: int) -> None:
         self.mask = self.values = self._pending_mask = self._pending_values = None
+        self._finals = {}
         if "candidate_mask" not in saved:
             return
         mask = saved["candidate_mask"].numpy()
@@ -173,6 +223,12 @@ class CandidateColumn:
             self.values = np.zeros((t_rows, *values.shape[1:]), values.numpy().dtype)
             self.values[: values.shape[0]] = values.numpy()
             self._pending_values = saved["pending_values"].numpy().copy()
+        if "final_rows" in saved:
+            final_values = saved.get("final_values")
+            for i, row in enumerate(saved["final_rows"].tolist()):
+                self._finals[int(row)] = (saved["final_mask"][i].numpy().copy(), None
+                                          if final_values is None else
+                                          final_values[i].numpy().copy())
 
 
 __all__ = ["CandidateColumn", "Candidates"]

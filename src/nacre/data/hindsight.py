@@ -17,6 +17,7 @@ space.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -89,8 +90,8 @@ class HindsightReplayBuffer(ReplayBuffer):
         reward = batch.reward.clone()
         reward[relabel] = torch.as_tensor(self.compute_reward(
             next_obs[relabel, self.achieved].numpy(), goal.numpy(), None), dtype=reward.dtype)
-        return TransitionBatch(obs=obs, action=batch.action, reward=reward, next_obs=next_obs,
-                               terminated=batch.terminated, propensity=batch.propensity)
+        # every other field (masks, candidates, n-step discounts, costs) stays the row's own
+        return replace(batch, obs=obs, next_obs=next_obs, reward=reward)
 
     def _goal_rows(self, t: Tensor, b: Tensor) -> Tensor:
         """The row whose achieved goal becomes the new goal of the transition at ``(t, b)``."""

@@ -97,7 +97,6 @@ class ReplayBuffer:
         self.capacity = capacity
         self.n_step = n_step
         self.gamma = 1.0 if gamma is None else gamma
-        # with a discrete action space, stored actions are checked against its size
         self.n_actions = action_space.n if isinstance(action_space, DiscreteActionSpace) else None
         self.generator = torch.Generator()
         if seed is not None:
@@ -168,7 +167,7 @@ class ReplayBuffer:
         pos = self._pos
         self._cost.write(pos, step.cost, self._t_rows, self._num_envs)
         self._candidates.write(pos, step.available, step.next_available, self._t_rows,
-                               self._num_envs)
+                               self._num_envs, step.final_available, values[5])
         for arr, value in zip(self._arrays.values(), values, strict=True):
             arr[pos] = value
         if step.valid is not None:
@@ -252,8 +251,7 @@ class ReplayBuffer:
             return batch
         obs, mask, rows = self._windows(t, b)
         before_next, before_mask, end_rows = self._windows(end, b)  # up to the last step
-        # the next observation's window: the same episode's, one step on
-        next_obs = torch.cat([before_next[:, 1:], batch.next_obs[:, None]], dim=1)
+        next_obs = torch.cat([before_next[:, 1:], batch.next_obs[:, None]], dim=1)  # a step on
         if self.marked:
             next_mask = torch.cat([before_mask[:, 1:], torch.ones_like(mask[:, :1])], dim=1)
             if self.actions is not None:  # each row with its step's action; the last one's
@@ -339,7 +337,9 @@ class ReplayBuffer:
     def mark_episodes_cut(self) -> None:
         """Mark the newest step of every env as truncated (its episode will not continue)."""
         if self._rows:
-            self._arrays["truncated"][(self._pos - 1) % self._t_rows] = True
+            newest = (self._pos - 1) % self._t_rows
+            self._arrays["truncated"][newest] = True
+            self._candidates.cut(newest, self._num_envs)
 
     @property
     def can_sample(self) -> bool:
@@ -354,8 +354,8 @@ class ReplayBuffer:
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
         """Tensors of the filled rows plus counters (the generator state included)."""
-        tensors = {name: torch.from_numpy(arr[: self._rows].copy()) if self._rows < self._t_rows
-                   else torch.from_numpy(arr.copy()) for name, arr in self._arrays.items()}
+        tensors = {name: torch.from_numpy(arr[: self._rows].copy())
+                   for name, arr in self._arrays.items()}
         if self._valid is not None:
             tensors["valid"] = torch.from_numpy(self._valid[: self._rows].copy())
         cost = self._cost.state(self._rows)

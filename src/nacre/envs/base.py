@@ -30,6 +30,10 @@ class ActionResult:
         valid: ``[B]`` bool or None; False marks steps that are not real transitions (the reset
             step of Gymnasium's NEXT_STEP autoreset mode).
         available: the actions available at ``obs`` (None: all of them).
+        final_available: where an episode ended, the actions available at its final observation
+            (``next_obs``), which a truncated transition bootstraps over; None when no episode
+            ended or the environment says nothing of it (rows of copies still running repeat
+            ``available``).
         cost: ``[B]`` safety costs, when the environment reports them.
         regret: ``[B]`` expected regret of the actions just taken (best available expected
             reward minus the chosen action's), when the environment knows it (bandit envs).
@@ -45,6 +49,7 @@ class ActionResult:
     truncated: np.ndarray
     valid: np.ndarray | None = None
     available: AvailableActions | None = None
+    final_available: AvailableActions | None = None
     cost: np.ndarray | None = None
     regret: np.ndarray | None = None
     episode_returns: Sequence[float] = ()

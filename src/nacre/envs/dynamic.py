@@ -222,6 +222,9 @@ class AvailabilityReader:
                 raise InputError(f"{where}['{ACTION_MASK_KEY}']", f"expected shape [{self.n}] "
                                  f"(one per action), got {given.shape}")
             mask &= given != 0
+        if not mask.any():  # nothing to choose: no policy is defined there
+            raise InputError(where, "offers no available action; every observation an agent "
+                             "acts on needs at least one")
         return mask, candidates, features
 
     # ------------------------------------------------------------------ resuming

@@ -112,6 +112,7 @@ class GymEnv:
         if terminated or truncated:
             result.episode_returns = [self._ep_return]
             result.episode_lengths = [self._ep_length]
+            result.final_available = self._reader.current  # read from the step's info
             result.obs = self.reset()
         result.available = self._reader.current
         return result
@@ -224,6 +225,19 @@ class GymVectorEnv:
             return self._reader.read(())
         return self._reader.read(self._reader.vector_rows(info, masks))
 
+    def _final(self, info: dict[str, Any], masks: np.ndarray | None, done: np.ndarray,
+               final_masks: dict[int, np.ndarray | None]) -> AvailableActions | None:
+        """What was available at the final observations of the copies that ended (SAME_STEP:
+        their step's info is in ``final_info``, the step's own holds the reset's)."""
+        if masks is None and not any(key in info for key in AVAILABILITY_KEYS):
+            return None
+        rows = self._reader.vector_rows(info, masks)
+        ended = self._reader.vector_rows(info.get("final_info", {}), None)
+        for i in np.flatnonzero(done):
+            row, mask = ended[int(i)], final_masks.get(int(i))
+            rows[int(i)] = row if mask is None else (mask, *(row or (None, None, None))[1:])
+        return self._reader.read(rows)
+
     def step(self, action: Any) -> ActionResult:
         arr = self._check(action)
         if self._reader.current is not None:  # a resetting copy's action is ignored
@@ -239,12 +253,15 @@ class GymVectorEnv:
         done = terminated | truncated
         next_obs = obs
         valid = None
+        final_available = None
         if self.mode == AutoresetMode.SAME_STEP and done.any():
             next_obs = obs.copy()
             final = info["final_obs"]
+            final_masks = {}
             for i in np.flatnonzero(done):
-                final_obs, _ = self._reader.split(final[i])
+                final_obs, final_masks[int(i)] = self._reader.split(final[i])
                 next_obs[i] = observation_batch(self._raw_space, final_obs, batched=False)[0]
+            final_available = self._final(info, masks, done, final_masks)
         elif self.mode == AutoresetMode.NEXT_STEP:
             valid = ~self._resetting
             reward = np.where(valid, reward, np.float32(0.0)).astype(np.float32)
@@ -254,7 +271,8 @@ class GymVectorEnv:
         self._lengths += live
         result = ActionResult(obs, next_obs, reward, terminated, truncated, valid=valid,
                               cost=_costs(info, self.num_envs), faults=faults,
-                              available=self._read(info, masks))
+                              available=self._read(info, masks),
+                              final_available=final_available)
         finished = np.flatnonzero(done)
         if finished.size:
             result.episode_returns = [float(self._returns[i]) for i in finished]

@@ -160,7 +160,8 @@ class Normalize:
         next_obs = self.normalize_obs(result.next_obs)
         obs = next_obs if same else self.normalize_obs(result.obs)
         out = ActionResult(obs, next_obs, reward, result.terminated, result.truncated,
-                           valid=result.valid, available=result.available, cost=result.cost)
+                           valid=result.valid, available=result.available, cost=result.cost,
+                           final_available=result.final_available)
         out.episode_returns, out.episode_lengths = result.episode_returns, result.episode_lengths
         return out
 

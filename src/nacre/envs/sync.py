@@ -121,6 +121,7 @@ class SyncEnvs:
         if any("cost" in info for info in infos):  # 0 for a copy without one (a fault's step)
             result.cost = np.array([info.get("cost", 0.0) for info in infos], dtype=np.float32)
         if finished:
+            final_rows = list(rows)  # what the final observations offered
             result.next_obs = obs.copy()  # keeps the final observations
             result.episode_returns = [float(self._returns[i]) for i in finished]
             result.episode_lengths = [int(self._lengths[i]) for i in finished]
@@ -128,6 +129,7 @@ class SyncEnvs:
                 first, rows[i:i + 1] = self._split([self.envs[i].reset()])
                 obs[i] = self._stack(first)[0]
                 self._returns[i], self._lengths[i] = 0.0, 0
+            result.final_available = self._reader.read(final_rows)
         result.available = self._reader.read(rows)
         return result
 

@@ -20,7 +20,8 @@ from nacre.kinds import LearnerKind, ScoresKind
 from nacre.learners.value.target import load_q_state, q_state, target_and_optimizer
 from nacre.losses.auxiliary import next_window_loss
 from nacre.losses.td import double_q_target, q_learning_target, sarsa_target, td_loss
-from nacre.networks.q import QNetwork
+from nacre.networks.q import QNetwork, StateActionQHead
+from nacre.networks.towers import TwoTowerHead
 from nacre.optim import polyak_update
 from nacre.types import Metrics
 
@@ -83,6 +84,8 @@ class DQN:
         self.action_features = action_features  # [K, d_a] for state-action Q heads
         self.q = q_network
         self.target, self.optimizer = target_and_optimizer(q_network, self.config)
+        # a head that scores candidates' features (else one output per slot, blind to them)
+        self._scores_candidates = isinstance(q_network.head, StateActionQHead | TwoTowerHead)
 
     @property
     def gamma(self) -> float:
@@ -138,7 +141,7 @@ class DQN:
         only the taken one (a state–action value depends on that action's features alone): the
         same values as scoring the whole slate and picking, without K − 1 wasted scores."""
         action = batch.action.long()
-        if batch.candidates is not None:
+        if batch.candidates is not None and self._scores_candidates:
             rows = torch.arange(action.shape[0], device=action.device)
             taken = batch.candidates[rows, action].unsqueeze(1)  # [n, 1, d_a] or ids [n, 1]
             q: Tensor = self.q.head(features, taken)
