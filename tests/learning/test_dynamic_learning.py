@@ -1,6 +1,5 @@
 """Learning over dynamic action sets, in seconds: masks from an off-the-shelf Gymnasium env
-(Taxi-v4's ``info["action_mask"]``), a two-tower actor over the recommender's slates, and a
-the recommender's slates."""
+(Taxi-v4's ``info["action_mask"]``) and a two-tower actor over the recommender's slates."""
 
 from __future__ import annotations
 
