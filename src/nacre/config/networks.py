@@ -33,7 +33,12 @@ from nacre.networks.q import (
 )
 from nacre.networks.sequence import NextWindowPredictor
 from nacre.networks.towers import TwoTowerHead
-from nacre.spaces import BoxActionSpace, MultiDiscreteActionSpace, SequenceBox
+from nacre.spaces import (
+    BoxActionSpace,
+    DiscreteActionSpace,
+    MultiDiscreteActionSpace,
+    SequenceBox,
+)
 
 ENTRIES: list[Entry] = []
 component = collect(ENTRIES, "network")
@@ -59,13 +64,11 @@ class QNetworkConfig:
 @component("mlp", QNetworkConfig, "encoder (flatten / one-hot / Nature CNN) + Q head")
 def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
     space = ctx.discrete_actions("a Q network")
+    if cfg.head in ("vanilla", "dueling"):
+        _per_slot(ctx, f"network.head: {cfg.head!r}")
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     in_dim = encoder.out_dim
     head: torch.nn.Module
-    if space.catalogue is not None and cfg.head in ("vanilla", "dueling"):
-        raise ConfigError(f"network.head: {cfg.head!r} has one output per slot, blind to which "
-                          "catalogue item each step puts there: use head two_tower or "
-                          "state_action, which score the candidates' features")
     if cfg.head == "vanilla":
         head = VanillaQHead(in_dim, space.n, cfg.hidden, cfg.activation)
     elif cfg.head == "dueling":
@@ -94,7 +97,7 @@ class QuantileNetworkConfig:
 @component("quantile_mlp", QuantileNetworkConfig,
            "encoder + quantile head: N return quantiles per action (QR-DQN)")
 def _quantile_network(cfg: QuantileNetworkConfig, ctx: BuildContext) -> QNetwork:
-    space = ctx.discrete_actions("network 'quantile_mlp'")
+    space = _per_slot(ctx, "network 'quantile_mlp'")
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     head = QuantileQHead(encoder.out_dim, space.n, cfg.n_quantiles, cfg.hidden,
                          cfg.activation, cfg.dueling)
@@ -121,7 +124,7 @@ class EnsembleNetworkConfig:
            "encoder + shared torso + M batched Q heads, optional random priors (Bootstrapped "
            "DQN)")
 def _ensemble_network(cfg: EnsembleNetworkConfig, ctx: BuildContext) -> QNetwork:
-    space = ctx.discrete_actions("network 'ensemble_mlp'")
+    space = _per_slot(ctx, "network 'ensemble_mlp'")
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     head = EnsembleQHead(encoder.out_dim, space.n, cfg.members, cfg.shared, cfg.hidden,
                          cfg.activation, cfg.prior_scale, cfg.prior)
@@ -143,10 +146,21 @@ class ImplicitQuantileConfig:
            "encoder + implicit quantile head: return quantiles at any levels (IQN)")
 def _implicit_quantile_network(cfg: ImplicitQuantileConfig, ctx: BuildContext
                                ) -> ImplicitQuantileNetwork:
-    space = ctx.discrete_actions("network 'implicit_quantile_mlp'")
+    space = _per_slot(ctx, "network 'implicit_quantile_mlp'")
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     head = ImplicitQuantileHead(encoder.out_dim, space.n, cfg.hidden, cfg.activation, cfg.n_cos)
     return ImplicitQuantileNetwork(encoder, head).to(ctx.device)
+
+
+def _per_slot(ctx: BuildContext, who: str) -> DiscreteActionSpace:
+    """The discrete actions of a network with one output per action: refused where each step
+    puts different catalogue items in the slots (such outputs would learn slot positions)."""
+    space = ctx.discrete_actions(who)
+    if space.catalogue is not None:
+        raise ConfigError(f"{who} has one output per slot, blind to which catalogue item each "
+                          "step puts there: use network mlp with head two_tower or "
+                          "state_action (or actor: two_tower), which score the candidates")
+    return space
 
 
 def _two_tower(ctx: BuildContext, in_dim: int, hidden: tuple[int, ...], embed_dim: int,
@@ -211,6 +225,8 @@ def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
         factors = space.nvec
         action_dim, continuous = sum(factors), False
     else:
+        if cfg.actor == "mlp":
+            _per_slot(ctx, "network.actor: 'mlp'")
         action_dim, continuous = space.n, False
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     candidate_actor = None
@@ -282,6 +298,6 @@ def _categorical_twin_q(cfg: ActorTwinCriticConfig, ctx: BuildContext
                         ) -> CategoricalActorTwinQ:
     space = ctx.action_space
     factors = space.nvec if isinstance(space, MultiDiscreteActionSpace) else None
-    n = sum(factors) if factors else ctx.discrete_actions("network 'categorical_twin_q'").n
+    n = sum(factors) if factors else _per_slot(ctx, "network 'categorical_twin_q'").n
     return CategoricalActorTwinQ(make_encoder(ctx.observation_space), n, cfg.actor_hidden,
                                  cfg.critic_hidden, cfg.activation, factors).to(ctx.device)
