@@ -153,7 +153,7 @@ def _implicit_quantile_network(cfg: ImplicitQuantileConfig, ctx: BuildContext
 
 
 def _per_slot(ctx: BuildContext, who: str) -> DiscreteActionSpace:
-    """The discrete actions of a network with one output per action: refused where each step
+    """The discrete actions of a network with one output per action: turned down where each step
     puts different catalogue items in the slots (such outputs would learn slot positions)."""
     space = ctx.discrete_actions(who)
     if space.catalogue is not None:
