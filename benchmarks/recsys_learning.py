@@ -161,7 +161,7 @@ def figure(report: dict[str, Any], path: Path) -> None:
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlabel("clicks per session (IQM over seeds, 95% CI; dots: seeds)")
-    ax.set_title("nacre/Recommender-v0: 20-item slates from a 10,000-item catalogue")
+    ax.set_title("nacre/Recommender-v0: slates of 20 from 10,000 items", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
