@@ -30,3 +30,11 @@ def test_recurrent_ppo_refuses_a_candidate_actor() -> None:
         ["history={name: recurrent, hidden: 8}", "env.kwargs={n_items: 300}"])
     with pytest.raises(ConfigError, match="recurrent"):
         nacre.build(config)
+
+
+@pytest.mark.parametrize("learner", ["disjoint_linear_bandit", "per_arm"])
+def test_one_model_per_arm_bandits_are_refused_over_a_catalogue(learner: str) -> None:
+    config = nacre.load_preset("recsys-neural-linucb").with_overrides(
+        [f"learner={{name: {learner}}}", "env.kwargs={n_items: 300}"])
+    with pytest.raises(ConfigError, match="neural_bandit"):
+        nacre.build(config)
