@@ -65,17 +65,7 @@ USER_SEED = 10_000
 def serve_agent(agent: nacre.Agent, users: range) -> list[float]:
     """Greedy returns of ``agent`` for each user (episode from reset seed ``u``)."""
     env = nacre.make_env("nacre/Recommender-v0")
-    returns = []
-    for u in users:
-        obs, total, done = env.reset(seed=u), 0.0, False
-        available = env.available
-        while not done:
-            action, _ = agent.decide(obs, available, exploit=True)
-            result = env.step(action)
-            total += float(result.reward[0])
-            done = bool(result.terminated[0] or result.truncated[0])
-            obs, available = result.obs, result.available
-        returns.append(total)
+    returns = nacre.evaluate(agent, env, len(users), seed=users.start)
     env.close()
     return returns
 

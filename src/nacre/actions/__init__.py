@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from nacre.data.batch import TransitionBatch
+from nacre.data.candidates import Candidates
 from nacre.data.rollout import Rollout
 from nacre.errors import SpaceError
 from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
@@ -132,9 +133,7 @@ class CandidateBatches:
         if stored is None or mask is None:
             return stored
         assert self.space is not None
-        ids = not stored.is_floating_point()
-        out = self.represent(self.space, AvailableActions(
-            mask, items=stored if ids else None, features=None if ids else stored))
+        out = self.represent(self.space, Candidates(mask, stored).available())
         if out is None:
             return None
         out = out.to(mask.device)  # a catalogue may stay on the CPU while the batch moved

@@ -84,6 +84,17 @@ class BuildContext:
             )
         return self.action_space
 
+    def slot_actions(self, who: str, instead: str) -> DiscreteActionSpace:
+        """:meth:`discrete_actions` for a component with one output or model per action,
+        not where each step puts different catalogue items in the slots (it would learn
+        slot positions, not items); ``instead`` says what scores the candidates."""
+        space = self.discrete_actions(who)
+        if space.catalogue is not None:
+            raise ConfigError(f"{who} has one output or model per slot, blind to which catalogue "
+                              f"item each step puts there: use {instead}, which score the "
+                              "candidates' features")
+        return space
+
     def network(self, kind: type[N], wanted: str) -> N:
         """Build the configured network; a :class:`ConfigError` naming ``wanted`` unless it is a
         ``kind``."""

@@ -261,15 +261,8 @@ def _action_features(ctx: BuildContext) -> Tensor | None:
     return features
 
 
-def _one_model_per_slot(ctx: BuildContext, who: str) -> DiscreteActionSpace:
-    """The arms of a learner with one model per arm: not where each step puts different
-    catalogue items in the slots (a model per slot would learn positions, not items)."""
-    space = ctx.discrete_actions(who)
-    if space.catalogue is not None:
-        raise ConfigError(f"{who} keeps one model per arm, blind to which catalogue item each "
-                          "step puts in a slot: use neural_bandit or neural_linear_bandit, which "
-                          "score the candidates' features")
-    return space
+# what scores catalogue candidates, for the bandits with one model per arm
+_SCORING_BANDITS = "learner neural_bandit or neural_linear_bandit"
 
 
 def _catalogue_width(space: DiscreteActionSpace) -> int | None:
@@ -291,7 +284,7 @@ def _linear(cfg: LinearBanditConfig, ctx: BuildContext) -> LinearBandit:
 @component("disjoint_linear_bandit", LinearBanditConfig,
            "one incremental ridge model per arm (disjoint LinUCB / LinTS)")
 def _disjoint(cfg: LinearBanditConfig, ctx: BuildContext) -> DisjointLinearBandit:
-    space = _one_model_per_slot(ctx, "learner 'disjoint_linear_bandit'")
+    space = ctx.slot_actions("learner 'disjoint_linear_bandit'", _SCORING_BANDITS)
     return DisjointLinearBandit(_context_dim(ctx), space.n, cfg).to(ctx.device)
 
 
@@ -335,6 +328,6 @@ def _per_arm(cfg: PerArmConfig, ctx: BuildContext) -> PerArm:
     if isinstance(base.params, LinearBanditConfig) and base.params.posterior == "joint":
         raise ConfigError("learner.base: per_arm models are independent per arm; a joint "
                           "posterior across them does not exist: use posterior: marginal")
-    space = _one_model_per_slot(ctx, "learner 'per_arm'")
+    space = ctx.slot_actions("learner 'per_arm'", _SCORING_BANDITS)
     one = dataclasses.replace(ctx, action_space=DiscreteActionSpace(1))
     return PerArm(lambda arm: one.make("learner", base), space.n)

@@ -35,7 +35,6 @@ from nacre.networks.sequence import NextWindowPredictor
 from nacre.networks.towers import TwoTowerHead
 from nacre.spaces import (
     BoxActionSpace,
-    DiscreteActionSpace,
     MultiDiscreteActionSpace,
     SequenceBox,
 )
@@ -65,7 +64,7 @@ class QNetworkConfig:
 def _q_network(cfg: QNetworkConfig, ctx: BuildContext) -> QNetwork:
     space = ctx.discrete_actions("a Q network")
     if cfg.head in ("vanilla", "dueling"):
-        _per_slot(ctx, f"network.head: {cfg.head!r}")
+        ctx.slot_actions(f"network.head: {cfg.head!r}", _SCORING_NETWORKS)
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     in_dim = encoder.out_dim
     head: torch.nn.Module
@@ -97,7 +96,7 @@ class QuantileNetworkConfig:
 @component("quantile_mlp", QuantileNetworkConfig,
            "encoder + quantile head: N return quantiles per action (QR-DQN)")
 def _quantile_network(cfg: QuantileNetworkConfig, ctx: BuildContext) -> QNetwork:
-    space = _per_slot(ctx, "network 'quantile_mlp'")
+    space = ctx.slot_actions("network 'quantile_mlp'", _SCORING_NETWORKS)
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     head = QuantileQHead(encoder.out_dim, space.n, cfg.n_quantiles, cfg.hidden,
                          cfg.activation, cfg.dueling)
@@ -124,7 +123,7 @@ class EnsembleNetworkConfig:
            "encoder + shared torso + M batched Q heads, optional random priors (Bootstrapped "
            "DQN)")
 def _ensemble_network(cfg: EnsembleNetworkConfig, ctx: BuildContext) -> QNetwork:
-    space = _per_slot(ctx, "network 'ensemble_mlp'")
+    space = ctx.slot_actions("network 'ensemble_mlp'", _SCORING_NETWORKS)
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     head = EnsembleQHead(encoder.out_dim, space.n, cfg.members, cfg.shared, cfg.hidden,
                          cfg.activation, cfg.prior_scale, cfg.prior)
@@ -146,21 +145,14 @@ class ImplicitQuantileConfig:
            "encoder + implicit quantile head: return quantiles at any levels (IQN)")
 def _implicit_quantile_network(cfg: ImplicitQuantileConfig, ctx: BuildContext
                                ) -> ImplicitQuantileNetwork:
-    space = _per_slot(ctx, "network 'implicit_quantile_mlp'")
+    space = ctx.slot_actions("network 'implicit_quantile_mlp'", _SCORING_NETWORKS)
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     head = ImplicitQuantileHead(encoder.out_dim, space.n, cfg.hidden, cfg.activation, cfg.n_cos)
     return ImplicitQuantileNetwork(encoder, head).to(ctx.device)
 
 
-def _per_slot(ctx: BuildContext, who: str) -> DiscreteActionSpace:
-    """The discrete actions of a network with one output per action: turned down where each step
-    puts different catalogue items in the slots (such outputs would learn slot positions)."""
-    space = ctx.discrete_actions(who)
-    if space.catalogue is not None:
-        raise ConfigError(f"{who} has one output per slot, blind to which catalogue item each "
-                          "step puts there: use network mlp with head two_tower or "
-                          "state_action (or actor: two_tower), which score the candidates")
-    return space
+# what scores catalogue candidates, for the networks with one output per slot
+_SCORING_NETWORKS = "network mlp with head two_tower or state_action (or actor: two_tower)"
 
 
 def _two_tower(ctx: BuildContext, in_dim: int, hidden: tuple[int, ...], embed_dim: int,
@@ -226,7 +218,7 @@ def _actor_critic(cfg: ActorCriticConfig, ctx: BuildContext) -> ActorCritic:
         action_dim, continuous = sum(factors), False
     else:
         if cfg.actor == "mlp":
-            _per_slot(ctx, "network.actor: 'mlp'")
+            ctx.slot_actions("network.actor: 'mlp'", _SCORING_NETWORKS)
         action_dim, continuous = space.n, False
     encoder = make_encoder(ctx.observation_space, cfg.encoder)
     candidate_actor = None
@@ -298,6 +290,7 @@ def _categorical_twin_q(cfg: ActorTwinCriticConfig, ctx: BuildContext
                         ) -> CategoricalActorTwinQ:
     space = ctx.action_space
     factors = space.nvec if isinstance(space, MultiDiscreteActionSpace) else None
-    n = sum(factors) if factors else _per_slot(ctx, "network 'categorical_twin_q'").n
+    n = sum(factors) if factors else ctx.slot_actions("network 'categorical_twin_q'",
+                                                      _SCORING_NETWORKS).n
     return CategoricalActorTwinQ(make_encoder(ctx.observation_space), n, cfg.actor_hidden,
                                  cfg.critic_hidden, cfg.activation, factors).to(ctx.device)

@@ -58,6 +58,7 @@ class CandidateColumn:
         self.values: np.ndarray | None = None  # [T, B, K] int32 ids or [T, B, K, d] float32
         self._pending_mask: np.ndarray | None = None  # [B, K]: the set after the newest row
         self._pending_values: np.ndarray | None = None
+        self._pending_of: AvailableActions | None = None  # what the pending arrays were made of
         # flat row (t · B + b) of a truncated transition -> the set at its final observation
         self._finals: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
 
@@ -86,14 +87,19 @@ class CandidateColumn:
                                      "one has: give agent.reset(obs, action_space, available) "
                                      "the environment's first set (env.available)")
                 current = AvailableActions(torch.ones_like(torch.as_tensor(following.mask)))
-        mask, values = self._arrays(current, num_envs)
+        if current is not None and current is self._pending_of:  # checked as the last `following`
+            mask, values = self._pending_mask, self._pending_values
+        else:
+            mask, values = self._arrays(current, num_envs)
         if self.mask is None:
+            assert mask is not None
             self._allocate(mask, values, t_rows, num_envs)
         assert self.mask is not None
         self.mask[pos] = mask
         if self.values is not None:
             self.values[pos] = values
         self._pending_mask, self._pending_values = self._arrays(following, num_envs)
+        self._pending_of = following
         if self._finals:  # the row's old transitions are overwritten
             for b in range(num_envs):
                 self._finals.pop(pos * num_envs + b, None)
@@ -211,7 +217,7 @@ class CandidateColumn:
 
     def load(self, saved: dict[str, Any], t_rows: int, num_envs: int) -> None:
         self.mask = self.values = self._pending_mask = self._pending_values = None
-        self._finals = {}
+        self._pending_of, self._finals = None, {}
         if "candidate_mask" not in saved:
             return
         mask = saved["candidate_mask"].numpy()

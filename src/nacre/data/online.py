@@ -16,13 +16,14 @@ import numpy as np
 import torch
 
 from nacre.data.batch import StepBatch, TransitionBatch
+from nacre.data.candidates import Candidates
 from nacre.data.validate import all_finite, as_batch_array, check_count, check_step_values
 from nacre.errors import InputError
 from nacre.kinds import BufferKind
 from nacre.spaces import ActionSpace, AvailableActions, DiscreteActionSpace
 
 _FIELDS = ("obs", "action", "reward", "propensity")
-_SET_FIELDS = ("mask", "candidates")  # only when decisions had candidate sets
+_SET_FIELDS = ("mask", "candidates")  # as far as the decisions' sets have them
 
 
 class OnlineBuffer:
@@ -52,7 +53,7 @@ class OnlineBuffer:
         self.n_actions = action_space.n if isinstance(action_space, DiscreteActionSpace) else None
         self._pending: list[tuple[np.ndarray, ...]] = []
         self._rows = 0
-        self._sets: bool | None = None  # whether rows carry candidate sets (fixed by the first)
+        self._sets: int | None = None  # set columns each row carries (fixed by the first row)
 
     def __len__(self) -> int:
         return self._rows
@@ -94,22 +95,22 @@ class OnlineBuffer:
         self._rows += o.shape[0]
 
     def _set_of(self, available: AvailableActions | None, b: int) -> tuple[np.ndarray, ...]:
-        """The row's candidate set as ``(mask, ids or features)`` (ids where there is a
-        catalogue; the mask alone as both otherwise), or nothing for a fixed action set."""
+        """The row's candidate set: ``(mask, ids or features)``, ``(mask,)`` for masks alone,
+        ``()`` for a fixed action set; every row the same way as the first."""
+        columns: tuple[np.ndarray, ...] = ()
+        if available is not None:
+            mask = as_batch_array("available.mask", available.mask).astype(np.bool_)
+            if mask.shape[0] != b:
+                raise InputError("available.mask", f"expected {b} rows, got {mask.shape[0]}")
+            values = available.items if available.items is not None else available.features
+            columns = (mask,) if values is None else (mask, as_batch_array("available", values))
         if self._sets is None:
-            self._sets = available is not None
-        if available is None:
-            if self._sets:
-                raise InputError("available", "earlier decisions had candidate sets: every "
-                                 "decision must report its set")
-            return ()
-        if not self._sets:
-            raise InputError("available", "a candidate set after decisions without one")
-        mask = as_batch_array("available.mask", available.mask).astype(np.bool_)
-        values = (available.items if available.items is not None else available.features)
-        if mask.shape[0] != b:
-            raise InputError("available.mask", f"expected {b} rows, got {mask.shape[0]}")
-        return mask, (mask if values is None else as_batch_array("available", values))
+            self._sets = len(columns)
+        if len(columns) != self._sets:
+            raise InputError("available", "every decision must report its candidate set the "
+                             "same way as the first (none, a mask, or a mask with items or "
+                             "features)")
+        return columns
 
     def sample(self, batch_size: int) -> TransitionBatch:
         """Every pending transition (``batch_size`` is ignored); the buffer is emptied."""
@@ -121,9 +122,7 @@ class OnlineBuffer:
         obs, action, reward, propensity, *sets = (torch.from_numpy(np.asarray(f))
                                                   for f in fields)
         self._pending, self._rows = [], 0
-        mask, candidates = sets if sets else (None, None)
-        if candidates is not None and candidates.dtype == torch.bool:  # masks only
-            candidates = None
+        mask, candidates = (*sets, None, None)[:2]
         return TransitionBatch(obs=obs, action=action, reward=reward, next_obs=obs,
                                terminated=torch.ones(reward.shape[0]), propensity=propensity,
                                mask=mask, candidates=candidates)
@@ -132,20 +131,15 @@ class OnlineBuffer:
         if not self._pending:
             return {}
         columns = zip(*self._pending, strict=True)
-        names = _FIELDS + (_SET_FIELDS if self._sets else ())
+        names = _FIELDS + _SET_FIELDS[: self._sets or 0]
         return {k: torch.from_numpy(np.concatenate(c)) for k, c in zip(names, columns,
                                                                         strict=True)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._pending, self._rows, self._sets = [], 0, None
         if state and int(state["reward"].shape[0]):
-            available = None
-            if "mask" in state:
-                values = state["candidates"]
-                available = (AvailableActions(state["mask"]) if values.dtype == torch.bool
-                             else AvailableActions(state["mask"], items=values)
-                             if not values.is_floating_point()
-                             else AvailableActions(state["mask"], features=values))
+            available = (Candidates(state["mask"], state.get("candidates")).available()
+                         if "mask" in state else None)
             self.add(StepBatch(state["obs"], state["action"], state["reward"], state["obs"],
                                None, None, state["propensity"], available=available))
 
