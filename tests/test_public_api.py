@@ -23,6 +23,9 @@ EXPECTED = {
     "load", "MultiDiscreteActionSpace",
     # distributional RL and deep exploration (issue #14)
     "QRDQN", "QRDQNConfig", "DoubleQRDQN", "BootstrappedDQN", "IQN", "IQNConfig",
+    # offline RL (issue #16)
+    "Dataset", "DatasetInfo", "collect", "CQL", "CQLConfig", "DiscreteCQL", "IQL", "IQLConfig",
+    "TD3BC", "TD3BCConfig",
 }
 
 

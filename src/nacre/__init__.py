@@ -20,6 +20,8 @@ from nacre.config import (  # noqa: E402
     register,
 )
 from nacre.data import (  # noqa: E402
+    Dataset,
+    DatasetInfo,
     OnlineBuffer,
     ReplayBuffer,
     RolloutBuffer,
@@ -78,6 +80,15 @@ from nacre.learners.bandits import (  # noqa: E402
     NeuralBanditConfig,
     NeuralLinearBandit,
 )
+from nacre.learners.offline import (  # noqa: E402
+    CQL,
+    IQL,
+    TD3BC,
+    CQLConfig,
+    DiscreteCQL,
+    IQLConfig,
+    TD3BCConfig,
+)
 from nacre.learners.value.dqn import DQNConfig  # noqa: E402
 from nacre.learners.value.tabular import TabularConfig  # noqa: E402
 from nacre.spaces import (  # noqa: E402
@@ -98,10 +109,22 @@ from nacre.train import (  # noqa: E402
     train,
     train_seeds,
 )
+from nacre.train.collect import collect  # noqa: E402
 from nacre.train.run import load  # noqa: E402
 from nacre.version import __version__
 
 __all__ = [
+    # offline RL (issue #16)
+    "CQL",
+    "CQLConfig",
+    "Dataset",
+    "DatasetInfo",
+    "DiscreteCQL",
+    "IQL",
+    "IQLConfig",
+    "TD3BC",
+    "TD3BCConfig",
+    "collect",
     # contextual bandits (issue #4)
     "DisjointLinearBandit",
     "FastCB",

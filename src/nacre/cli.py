@@ -1,4 +1,5 @@
-"""The ``nacre`` command line: ``train``, ``eval``, ``check-env``, ``presets``, ``components``."""
+"""The ``nacre`` command line: ``train``, ``eval``, ``collect``, ``check-env``, ``presets``,
+``components``."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("env", help="registered Gymnasium id, or module:Id (the module registers it)")
     c.add_argument("--steps", type=int, default=1000,
                    help="random steps through nacre's adapter (default 1000)")
+    k = sub.add_parser("collect", help="record a run's or a preset's agent (with its "
+                       "exploration) as a dataset for offline learning and evaluation")
+    k.add_argument("source", help="run folder, preset name or CONFIG.yaml")
+    k.add_argument("--steps", type=int, required=True, help="transitions to record")
+    k.add_argument("--out", required=True, help="dataset folder to write (must not exist)")
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--exploit", action="store_true",
+                   help="record the greedy policy instead of the exploring one")
+    k.add_argument("--quiet", action="store_true", help="no progress")
     sub.add_parser("presets", help="list the shipped presets")
     sub.add_parser("components", help="list the registered components")
     return p
@@ -67,6 +77,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         for entry in entries():
             print(f"{entry.kind:12s} {entry.name:16s} {entry.summary}")
+        return 0
+    if args.command == "collect":
+        from nacre.train.collect import collect, describe
+
+        data = collect(args.source, args.steps, args.out, seed=args.seed, exploit=args.exploit,
+                       progress=False if args.quiet else None)
+        print(json.dumps(describe(data) | {"out": args.out}, indent=2))
         return 0
     if args.command == "check-env":
         return _check_env(args.env, args.steps)

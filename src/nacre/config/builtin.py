@@ -10,11 +10,12 @@ from nacre.config import (
     history,
     learners,
     networks,
+    offline,
     safety,
 )
 from nacre.config.registry import add
 
-MODULES = (learners, networks, exploration, buffers, safety, history, action_repr)
+MODULES = (learners, offline, networks, exploration, buffers, safety, history, action_repr)
 
 
 def register_builtins() -> None:

@@ -56,7 +56,7 @@ def _q_network_of(ctx: BuildContext, wanted: str) -> QNetwork:
     return ctx.network(QNetwork, wanted)
 
 
-def _q_network(ctx: BuildContext) -> QNetwork:
+def q_network(ctx: BuildContext) -> QNetwork:
     net = _q_network_of(ctx, "a Q network (network.name: mlp)")
     if isinstance(net.head, QuantileQHead):
         raise ConfigError(f"network 'quantile_mlp' outputs return quantiles, which learner "
@@ -79,17 +79,17 @@ def _features(ctx: BuildContext) -> Tensor | None:
 
 @component("dqn", DQNConfig, "DQN (Mnih et al. 2015)")
 def _dqn(cfg: DQNConfig, ctx: BuildContext) -> DQN:
-    return DQN(_q_network(ctx), cfg, _features(ctx))
+    return DQN(q_network(ctx), cfg, _features(ctx))
 
 
 @component("double_dqn", DQNConfig, "Double DQN (van Hasselt et al. 2016)")
 def _double_dqn(cfg: DQNConfig, ctx: BuildContext) -> DoubleDQN:
-    return DoubleDQN(_q_network(ctx), cfg, _features(ctx))
+    return DoubleDQN(q_network(ctx), cfg, _features(ctx))
 
 
 @component("sarsa", DQNConfig, "deep SARSA (on-policy TD control); needs buffer sarsa")
 def _sarsa(cfg: DQNConfig, ctx: BuildContext) -> DeepSARSA:
-    return DeepSARSA(_q_network(ctx), cfg, _features(ctx))
+    return DeepSARSA(q_network(ctx), cfg, _features(ctx))
 
 
 def _quantile_network(ctx: BuildContext) -> QNetwork:
@@ -187,7 +187,7 @@ def _reinforce(cfg: ReinforceConfig, ctx: BuildContext) -> REINFORCE:
     return REINFORCE(_actor_critic(ctx), cfg)
 
 
-def _actor_and_critic(ctx: BuildContext, actor: type[A], network: str
+def actor_and_critic(ctx: BuildContext, actor: type[A], network: str
                       ) -> tuple[A, ActorAndCritic]:
     wanted = f"network.name: {network}"
     net = ctx.network(ActorAndCritic, wanted)
@@ -212,7 +212,7 @@ def _cost_critic(ctx: BuildContext, critic: TwinQCritic, gamma: float, lr: float
            "TD3 (Fujimoto et al. 2018); needs network deterministic, buffer replay, "
            "exploration gaussian")
 def _td3(cfg: TD3Config, ctx: BuildContext) -> TD3:
-    actor, net = _actor_and_critic(ctx, DeterministicActor, "deterministic")
+    actor, net = actor_and_critic(ctx, DeterministicActor, "deterministic")
     return TD3(actor, net.critic, cfg, seed=ctx.seed + 2,
                cost=_cost_critic(ctx, net.critic, cfg.gamma, cfg.lr, cfg.tau, cfg.nonfinite))
 
@@ -221,7 +221,7 @@ def _td3(cfg: TD3Config, ctx: BuildContext) -> TD3:
            "DDPG (Lillicrap et al. 2016); needs network deterministic with n_critics: 1, "
            "buffer replay, exploration gaussian")
 def _ddpg(cfg: DDPGConfig, ctx: BuildContext) -> DDPG:
-    actor, net = _actor_and_critic(ctx, DeterministicActor, "deterministic")
+    actor, net = actor_and_critic(ctx, DeterministicActor, "deterministic")
     if len(net.critic.critics) != 1:
         raise ConfigError("learner 'ddpg' uses one critic: set network.n_critics: 1")
     return DDPG(actor, net.critic, cfg, seed=ctx.seed + 2,
@@ -232,7 +232,7 @@ def _ddpg(cfg: DDPGConfig, ctx: BuildContext) -> DDPG:
            "SAC with automatic temperature (Haarnoja et al. 2018); needs network "
            "squashed_gaussian, buffer replay, exploration squashed")
 def _sac(cfg: SACConfig, ctx: BuildContext) -> SAC:
-    actor, net = _actor_and_critic(ctx, SquashedGaussianActor, "squashed_gaussian")
+    actor, net = actor_and_critic(ctx, SquashedGaussianActor, "squashed_gaussian")
     return SAC(actor, net.critic, cfg, seed=ctx.seed + 2,
                cost=_cost_critic(ctx, net.critic, cfg.gamma, cfg.lr, cfg.tau, cfg.nonfinite))
 

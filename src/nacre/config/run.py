@@ -88,7 +88,8 @@ class TrainConfig:
     """The training schedule (all intervals count environment steps over all envs).
 
     Attributes:
-        steps: total environment steps of the run (a resumed run continues until it).
+        steps: total environment steps of the run (a resumed run continues until it); with
+            a ``dataset``, gradient updates.
         learning_starts: no updates before this many steps.
         train_freq: run ``gradient_steps`` updates every ``train_freq`` steps.
         gradient_steps: updates per training round.
@@ -117,6 +118,10 @@ class TrainConfig:
             the process settings that speed it up; ``off`` — the learner's readable update
             everywhere, the process left as torch configured it.
         tensorboard: also write TensorBoard event files to ``<run>/tb`` (needs the extra).
+        init_from: a run folder (or one of its checkpoint folders) whose learner this run
+            starts from: offline → online fine-tuning of the same learner and network. Only
+            the learner's state (networks, optimizers) and observation statistics are taken;
+            the counters, the replay buffer and the env start afresh. ``""``: a fresh learner.
         schedule_steps: the budget that fractional schedules (``exploration.decay_fraction``)
             are relative to; 0 means ``steps``. Resuming to a larger total sets it to the
             original budget, so a finished ε decay does not start again.
@@ -141,6 +146,7 @@ class TrainConfig:
     accelerate: Literal["auto", "off"] = "auto"
     tensorboard: bool = False
     schedule_steps: int = 0
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         positive = ("steps", "train_freq", "batch_size", "target_update_interval", "log_every",
@@ -156,6 +162,24 @@ class TrainConfig:
         if not 0 <= self.checkpoint_fraction <= 1:
             raise ConfigError("train.checkpoint_fraction: must be in [0, 1], got "
                               f"{self.checkpoint_fraction}")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Offline training data (:mod:`nacre.train.offline`): with it, ``nacre train`` learns from
+    the dataset alone, one gradient update per ``train.steps``.
+
+    Attributes:
+        path: a nacre dataset folder (:meth:`nacre.data.Dataset.save`, ``nacre collect``), or
+            ``minari:<id>`` for a Minari dataset in the local Minari root (the ``[offline]``
+            extra).
+    """
+
+    path: str
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ConfigError("dataset.path: expected a dataset folder or minari:<id>")
 
 
 _DEFAULTS = {
@@ -183,6 +207,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
     description: str = ""
+    dataset: DatasetConfig | None = None
 
     @staticmethod
     def from_dict(data: Any, source: str = "config") -> RunConfig:
@@ -204,6 +229,8 @@ class RunConfig:
             train=from_dict(TrainConfig, data.get("train", {}), "train"),
             seed=int(from_dict(_Seed, {"seed": data.get("seed", 0)}, "").seed),
             description=str(data.get("description", "")),
+            dataset=(None if data.get("dataset") is None
+                     else from_dict(DatasetConfig, data["dataset"], "dataset")),
             **slots,
         )
 
@@ -213,6 +240,8 @@ class RunConfig:
         for slot in KINDS:
             out[slot] = getattr(self, slot).to_dict()
         out["train"] = to_dict(self.train)
+        if self.dataset is not None:
+            out["dataset"] = to_dict(self.dataset)
         return out
 
     def to_yaml(self) -> str:

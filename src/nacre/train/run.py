@@ -35,6 +35,7 @@ from nacre.train.checkpoint import (
 from nacre.train.evaluate import evaluate
 from nacre.train.events import RunExtra
 from nacre.train.loop import TrainResult, fit
+from nacre.train.offline import fit_dataset, fit_offline, init_learner, load_dataset
 
 
 def resolve_config(
@@ -110,6 +111,10 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         (run_dir / "config.yaml").write_text(cfg.to_yaml())
+        if cfg.train.init_from:  # offline → online: the learner of another run
+            init_learner(run, cfg.train.init_from)
+        if cfg.dataset is not None:
+            return _fit_offline(run, run_dir, callbacks, progress)
         return _fit_and_close(run, run_dir, callbacks, progress)
     except Exception:
         _undo_failed_start(run_dir, before)
@@ -315,6 +320,19 @@ def _fit_and_close(
     finally:
         for env in (run.env, *eval_envs):
             env.close()
+
+
+def _fit_offline(run: Run, run_dir: Path, callbacks: Sequence[Callback],
+                 progress: bool | None) -> TrainResult:
+    assert run.config.dataset is not None
+    if callbacks:
+        raise ConfigError("callbacks are not run by the offline loop (a config with dataset:)")
+    try:
+        dataset = fit_dataset(load_dataset(run.config.dataset, run.config.seed), run)
+        summary = fit_offline(run, dataset, run_dir, progress)
+    finally:
+        run.env.close()
+    return TrainResult(run.agent, summary, run_dir)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

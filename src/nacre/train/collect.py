@@ -1,0 +1,100 @@
+"""Record a policy as a dataset: ``nacre collect PRESET_OR_RUN --steps N --out DATASET``.
+
+The agent acts with its exploration, as it would in training (ε-greedy, Gaussian noise, a
+policy's samples …), and every transition is stored with the propensity of its action, so the
+dataset serves offline learning and off-policy evaluation alike. A run folder's agent acts as at
+the end of its run (its exploration schedule where it ended); a preset's agent is untrained and
+its schedule starts from the beginning (ε = 1 for the DQN presets: a uniformly random policy).
+``exploit=True`` records the greedy policy instead (propensity 1).
+
+The transitions go straight into a replay buffer's storage, which becomes the dataset's: no copy
+per step. Continuous actions are stored as the environment takes them (``[low, high]``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nacre.config.build import Run, build
+from nacre.data.dataset import Dataset, DatasetInfo
+from nacre.data.replay import ReplayBuffer
+from nacre.envs.normalize import Normalize
+from nacre.envs.sources import EnvLike
+from nacre.errors import ConfigError, InputError
+from nacre.spaces import BoxActionSpace, DiscreteActionSpace
+from nacre.train.progress import show_progress
+from nacre.train.run import load_run, resolve_config, with_env
+
+
+def collect(source: str | Path, steps: int, out: str | Path | None = None, *, seed: int = 0,
+            exploit: bool = False, env: EnvLike | None = None,
+            progress: bool | None = None) -> Dataset:
+    """``steps`` transitions of ``source``'s agent (a run folder, a preset name or a YAML
+    path) in its env, as a :class:`~nacre.data.Dataset`; saved to ``out`` when given.
+
+    Example:
+        >>> data = nacre.collect("cartpole-dqn", steps=1_000)  # doctest: +SKIP
+        >>> data.episode_returns().mean()  # doctest: +SKIP
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise InputError("steps", f"expected an integer >= 1, got {steps!r}")
+    run, policy = _agent(source, env, seed, exploit)
+    if isinstance(run.env, Normalize):
+        run.env.close()
+        raise ConfigError(f"{source} normalizes observations or rewards (env.normalize): "
+                          "collecting from it would store what the agent saw, not what the env "
+                          "gave; collect with a run that does not normalize")
+    agent, space = run.agent, run.env.action_space
+    rows = math.ceil(steps / run.env.num_envs)
+    agent.buffer = ReplayBuffer(rows * run.env.num_envs, seed=seed,
+                                action_space=space if isinstance(space, DiscreteActionSpace)
+                                else None)
+    display = show_progress(rows * run.env.num_envs, enabled=progress, label="step")
+    try:
+        obs = run.env.reset(seed=seed)
+        agent.reset(obs, space, run.env.available)
+        for t in range(rows):
+            agent.observe(run.env.step(agent.act(exploit=exploit)))
+            display.update((t + 1) * run.env.num_envs)
+        agent.buffer.mark_episodes_cut()  # the last episodes end with the log
+    finally:
+        display.close(agent.env_steps)
+        run.env.close()
+    dataset = Dataset(agent.buffer, DatasetInfo(
+        env_id=run.config.env.id, policy=policy, description=f"nacre collect {source}",
+        n_actions=space.n if isinstance(space, DiscreteActionSpace) else None))
+    if isinstance(space, BoxActionSpace):  # stored as the policy's [-1, 1]: as the env takes it
+        cols = dataset.arrays()
+        cols["action"] = space.to_env(torch.from_numpy(cols["action"])).numpy()
+        dataset = Dataset.from_arrays(**cols, info=dataset.info, seed=seed)
+    if out is not None:
+        dataset.save(out)
+    return dataset
+
+
+def _agent(source: str | Path, env: EnvLike | None, seed: int, exploit: bool
+           ) -> tuple[Run, str]:
+    """The run whose agent records, and how the dataset names its policy."""
+    path = Path(source)
+    how = "greedy" if exploit else "exploring"
+    if (path / "config.yaml").is_file():
+        run, _ = load_run(path, env=env)
+        run.agent.buffer = None  # its replay is not what we record
+        return run, f"{path.name} ({how}, after {run.agent.env_steps} steps)"
+    cfg, custom = with_env(resolve_config(str(source), seed=seed), env)
+    return build(cfg, custom), f"{source} ({how}, untrained)"
+
+
+def describe(dataset: Dataset) -> dict[str, Any]:
+    """What ``nacre collect`` prints: transitions, episodes, the behaviour's mean return."""
+    returns = dataset.episode_returns()
+    return {"transitions": len(dataset), "episodes": int(len(returns)),
+            "return_mean": float(returns.mean()), "env_id": dataset.info.env_id,
+            "policy": dataset.info.policy}
+
+
+__all__ = ["collect", "describe"]

@@ -1,0 +1,178 @@
+"""The offline loop: learn from a dataset, no environment steps.
+
+A run config with a ``dataset:`` section trains offline: each of ``train.steps`` steps is one
+gradient update of the learner on ``train.batch_size`` transitions drawn from the dataset
+(:meth:`nacre.Agent.learn_batch`, the same update as online). The config's env gives the spaces
+the dataset must fit and, with ``train.eval_every``, the environment the greedy policy is
+evaluated in (returns, and normalized scores where the dataset has reference returns). Target
+networks move every ``train.target_update_interval`` updates; a metrics row is written every
+``train.log_every``; the run folder gets ``metrics.jsonl``, ``summary.json`` and a checkpoint,
+which ``train.init_from`` of an online run fine-tunes from (:func:`nacre.train`).
+
+Observation normalization (``env.normalize.obs: true``) takes the dataset's mean and standard
+deviation, frozen (what TD3+BC prescribes), and stores them with the checkpoint like an online
+run's statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nacre.agent import Agent
+from nacre.config.build import Run
+from nacre.config.run import DatasetConfig
+from nacre.data.dataset import Dataset
+from nacre.envs.normalize import Normalize
+from nacre.errors import CheckpointError, ConfigError
+from nacre.spaces import BoxActionSpace, DiscreteActionSpace
+from nacre.train.checkpoint import (
+    STATE_FILE,
+    flatten_tree,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from nacre.train.evaluate import evaluate
+from nacre.train.events import RunExtra
+from nacre.train.loggers import JSONLLogger
+from nacre.train.progress import show_progress
+
+
+def load_dataset(config: DatasetConfig, seed: int | None = None) -> Dataset:
+    """The dataset a run config names: a nacre dataset folder, or ``minari:<id>`` for a local
+    Minari dataset (the ``[offline]`` extra)."""
+    if config.path.startswith("minari:"):
+        from nacre.data.minari_io import load_minari
+
+        return load_minari(config.path.removeprefix("minari:"), seed=seed)
+    return Dataset.load(config.path, seed=seed)
+
+
+def fit_dataset(dataset: Dataset, run: Run) -> Dataset:
+    """``dataset`` as the run's agent learns from it: checked against the env's spaces,
+    continuous actions mapped to the policy's ``[-1, 1]`` box, observations standardized with
+    the dataset's own statistics when the run normalizes them (which then become the run's)."""
+    cols = dataset.arrays()
+    shape = tuple(run.env.observation_space.shape or ())
+    if cols["obs"].shape[1:] != shape:
+        raise ConfigError(f"dataset: observations of shape {list(cols['obs'].shape[1:])}, but "
+                          f"{run.config.env.id} has {list(shape)}")
+    space = run.agent.action_space or run.env.action_space
+    if isinstance(space, BoxActionSpace):
+        if cols["action"].shape[1:] != space.shape:
+            raise ConfigError(f"dataset: actions of shape {list(cols['action'].shape[1:])}, but "
+                              f"{run.config.env.id} has {list(space.shape)}")
+        cols["action"] = space.from_env(torch.from_numpy(cols["action"])).numpy()
+    elif isinstance(space, DiscreteActionSpace) and (
+            cols["action"].dtype.kind not in "iu" or cols["action"].max() >= space.n):
+        raise ConfigError(f"dataset: actions must be integers in [0, {space.n}) for "
+                              f"{run.config.env.id}")
+    if isinstance(run.env, Normalize) and run.env.config.obs:
+        obs64 = cols["obs"].astype(np.float64)
+        run.env.obs_stats.load({"mean": obs64.mean(0).tolist(), "var": obs64.var(0).tolist(),
+                                "count": float(len(obs64))})
+        cols["obs"] = run.env.normalize_obs(cols["obs"])
+        cols["next_obs"] = run.env.normalize_obs(cols["next_obs"])
+    return Dataset.from_arrays(**cols, info=dataset.info, seed=run.config.seed)
+
+
+def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
+                progress: bool | None = None) -> dict[str, Any]:
+    """Train ``run.agent`` on ``dataset`` for ``train.steps`` updates (from its ``grad_steps``);
+    returns the run's summary (also written to ``summary.json``)."""
+    agent, cfg = run.agent, run.config.train
+    eval_envs = run.make_eval_envs()  # evaluated every eval_every updates and at the end
+    logger = JSONLLogger(run_dir / "metrics.jsonl") if run_dir is not None else None
+    display = show_progress(cfg.steps, agent.grad_steps, enabled=progress, unit="updates",
+                            label="update")
+    started, start_step = time.perf_counter(), agent.grad_steps
+    last_eval: dict[str, Any] = {}
+    metrics: dict[str, float] = {}
+    try:
+        while agent.grad_steps < cfg.steps:
+            out = agent.learn_batch(dataset.sample(cfg.batch_size))
+            step = agent.grad_steps
+            if step % cfg.target_update_interval == 0:
+                agent.learner.update_target()
+            due_eval = cfg.eval_every > 0 and step % cfg.eval_every == 0 or step == cfg.steps
+            if step % cfg.log_every == 0 or due_eval:
+                metrics = {k: float(v) for k, v in out.items()}
+                row = {"grad_steps": step, "env_steps": 0, **metrics,
+                       "updates_per_s": (step - start_step) / (time.perf_counter() - started)}
+                if due_eval and eval_envs:
+                    last_eval = _evaluate(agent, eval_envs, cfg.eval_episodes, run, dataset)
+                    row.update({f"eval/{k}": v for k, v in last_eval.items()
+                                if k != "returns"})
+                    display.note = f"eval {last_eval['return_mean']:.1f}"
+                if logger is not None:
+                    logger.log(row)
+                display.update(step)
+    finally:
+        display.close(agent.grad_steps)
+        if logger is not None:
+            logger.close()
+        for env in eval_envs:
+            env.close()
+    wall = time.perf_counter() - started
+    summary = {"mode": "offline", "grad_steps": agent.grad_steps, "env_steps": 0,
+               "dataset": run.config.dataset.path if run.config.dataset else None,
+               "transitions": len(dataset), "wall_time_s": wall,
+               "updates_per_s": (agent.grad_steps - start_step) / max(wall, 1e-9),
+               "final_eval_return_mean": last_eval.get("return_mean"),
+               "final_normalized_score": last_eval.get("normalized_score"),
+               "last_metrics": metrics}
+    if run_dir is not None:
+        _save(run, run_dir, metrics)
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def init_learner(run: Run, source: str | Path) -> None:
+    """Load the learner of the run folder (or checkpoint folder) ``source`` into ``run``'s
+    agent, checked against it, with its observation statistics: the start of offline → online
+    fine-tuning. Counters, replay and env start afresh."""
+    path = Path(source)
+    ckpt = path if (path / STATE_FILE).is_file() else latest_checkpoint(path)
+    _, fresh = flatten_tree({"learner": run.agent.learner.state_dict()})
+    expected = {name: (tuple(t.shape), t.dtype) for name, t in fresh.items()}
+    state, extra, _ = load_checkpoint(ckpt, expected, extra_schema=RunExtra, skip=("buffer",))
+    try:
+        run.agent.learner.load_state_dict(state["learner"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"train.init_from: the learner of {ckpt} does not fit this run's "
+                              f"({run.config.learner.name}): {type(exc).__name__}: {exc}"
+                              ) from exc
+    if isinstance(run.env, Normalize) and extra.env_stats is not None:
+        run.env.load_stats(dict(extra.env_stats))
+
+
+def _evaluate(agent: Agent, envs: list[Any], episodes: int, run: Run, dataset: Dataset
+              ) -> dict[str, Any]:
+    returns = evaluate(agent, envs, episodes, seed=run.config.seed + 10_000)
+    out: dict[str, Any] = {"return_mean": float(np.mean(returns)), "returns": returns}
+    info = dataset.info
+    if info.ref_min_score is not None and info.ref_max_score is not None:
+        out["normalized_score"] = info.normalized_score(out["return_mean"])
+    return out
+
+
+def _save(run: Run, run_dir: Path, metrics: dict[str, float]) -> None:
+    """A checkpoint like an online run's, named after the updates done."""
+    agent = run.agent
+    extra: dict[str, Any] = {"loop": {"last_metrics": {k: v for k, v in metrics.items()
+                                                       if math.isfinite(v)}},
+                             "seed": run.config.seed, "env_state": None}
+    if isinstance(run.env, Normalize):
+        extra["env_stats"] = run.env.stats_state()
+    save_checkpoint(run_dir / "checkpoints" / f"step_{agent.grad_steps:012d}",
+                    agent.state_dict(), run.config.to_yaml(), extra)
+
+
+__all__ = ["fit_dataset", "fit_offline", "init_learner", "load_dataset"]

@@ -1,0 +1,129 @@
+"""Offline runs end to end: collect a dataset, train each offline learner on it from a config
+with ``dataset:``, load the result, fine-tune it online with ``train.init_from``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nacre
+from nacre.cli import main
+from nacre.config.run import RunConfig
+from nacre.errors import CheckpointError, ConfigError
+
+SMALL = {"actor_hidden": [32, 32], "critic_hidden": [32, 32]}
+CONTINUOUS = [("iql", "squashed_gaussian", "squashed"), ("cql", "squashed_gaussian", "squashed"),
+              ("td3_bc", "deterministic", "gaussian"), ("bc", "deterministic", "gaussian")]
+
+
+@pytest.fixture(scope="module")
+def pendulum_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "pendulum"
+    nacre.collect("pendulum-td3", steps=600, out=path, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cartpole_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "cartpole"
+    nacre.collect("cartpole-dqn", steps=800, out=path, progress=False)
+    return path
+
+
+def _config(data: Path, learner: str, network: str, exploration: str, steps: int = 40,
+            **extra: Any) -> RunConfig:
+    env = "Pendulum-v1" if network != "mlp" else "CartPole-v1"
+    net = {"name": network, **(SMALL if network != "mlp" else {"hidden": [32]})}
+    return RunConfig.from_dict({
+        "env": {"id": env, **extra.pop("env", {})}, "learner": {"name": learner},
+        "network": net, "exploration": exploration, "dataset": {"path": str(data)},
+        "train": {"steps": steps, "batch_size": 32, "log_every": 20, "eval_episodes": 1,
+                  **extra.pop("train", {})}, **extra})
+
+
+@pytest.mark.parametrize(("learner", "network", "exploration"), CONTINUOUS)
+def test_continuous_offline_learners_train_from_a_dataset(
+        pendulum_data: Path, tmp_path: Path, learner: str, network: str,
+        exploration: str) -> None:
+    result = nacre.train(_config(pendulum_data, learner, network, exploration),
+                         out=tmp_path / "run", progress=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["mode"] == "offline" and summary["grad_steps"] == 40
+    assert summary["env_steps"] == 0 and summary["transitions"] == 600
+    assert np.isfinite(summary["final_eval_return_mean"])
+    rows = [json.loads(line) for line in
+            (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["grad_steps"] for r in rows] == [20, 40]
+    agent = nacre.load(tmp_path / "run")  # the checkpoint loads like any run's
+    assert agent.grad_steps == 40 == result.agent.grad_steps
+
+
+@pytest.mark.parametrize("learner", ["bc", "discrete_cql"])
+def test_discrete_offline_learners_train_from_a_dataset(cartpole_data: Path, tmp_path: Path,
+                                                        learner: str) -> None:
+    cfg = _config(cartpole_data, learner, "mlp", "greedy",
+                  train={"target_update_interval": 10})
+    result = nacre.train(cfg, out=tmp_path / "run", progress=False)
+    assert result.summary["grad_steps"] == 40
+    assert result.agent.predict(np.zeros((1, 4), np.float32)).shape == (1,)
+
+
+def test_offline_to_online_starts_from_the_offline_learner(pendulum_data: Path,
+                                                            tmp_path: Path) -> None:
+    offline = nacre.train(_config(pendulum_data, "iql", "squashed_gaussian", "squashed"),
+                          out=tmp_path / "offline", progress=False)
+    online = RunConfig.from_dict({
+        "env": {"id": "Pendulum-v1"}, "learner": {"name": "iql"},
+        "network": {"name": "squashed_gaussian", **SMALL}, "exploration": "squashed",
+        "train": {"steps": 0 + 50, "learning_starts": 10_000, "eval_episodes": 1,
+                  "init_from": str(tmp_path / "offline")}})
+    result = nacre.train(online, out=tmp_path / "online", progress=False)
+    before = offline.agent.learner.state_dict()["actor"]
+    after = result.agent.learner.state_dict()["actor"]  # no update yet: learning_starts
+    for name, tensor in before.items():
+        np.testing.assert_array_equal(after[name].numpy(), tensor.numpy())
+    assert result.agent.env_steps == 50 and result.agent.grad_steps == 0
+
+
+def test_init_from_another_learner_is_refused(pendulum_data: Path, tmp_path: Path) -> None:
+    nacre.train(_config(pendulum_data, "td3_bc", "deterministic", "gaussian"),
+                out=tmp_path / "td3bc", progress=False)
+    cfg = _config(pendulum_data, "iql", "squashed_gaussian", "squashed",
+                  train={"init_from": str(tmp_path / "td3bc")})
+    with pytest.raises(CheckpointError):
+        nacre.train(cfg, out=tmp_path / "iql", progress=False)
+    assert not (tmp_path / "iql").exists()  # a failed start leaves nothing behind
+
+
+def test_normalized_observations_take_the_dataset_statistics(pendulum_data: Path,
+                                                            tmp_path: Path) -> None:
+    cfg = _config(pendulum_data, "td3_bc", "deterministic", "gaussian",
+                  env={"normalize": {"obs": True}})
+    result = nacre.train(cfg, out=tmp_path / "run", progress=False)
+    obs = nacre.Dataset.load(pendulum_data).arrays()["obs"]
+    run, extra = nacre.load_run(tmp_path / "run")
+    mean = np.asarray(extra["env_stats"]["obs"]["mean"])
+    np.testing.assert_allclose(mean, obs.mean(0), rtol=1e-5, atol=1e-6)
+    assert result.summary["grad_steps"] == 40
+
+
+def test_a_dataset_that_does_not_fit_the_env_is_refused(cartpole_data: Path,
+                                                       tmp_path: Path) -> None:
+    cfg = _config(cartpole_data, "iql", "squashed_gaussian", "squashed")  # Pendulum's env
+    with pytest.raises(ConfigError, match="observations of shape"):
+        nacre.train(cfg, out=tmp_path / "run", progress=False)
+
+
+def test_nacre_collect_on_the_command_line(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["collect", "cartpole-dqn", "--steps", "300", "--out",
+                 str(tmp_path / "d"), "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["transitions"] == 300 and printed["env_id"] == "CartPole-v1"
+    data = nacre.Dataset.load(tmp_path / "d")
+    # an untrained DQN preset explores with ε = 1: every action has propensity 1/2
+    assert np.allclose(data.arrays()["propensity"], 0.5)
