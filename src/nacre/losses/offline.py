@@ -33,11 +33,12 @@ def conservative_penalty(q_all: Tensor, q_taken: Tensor) -> Tensor:
 
 
 def sampled_logsumexp(q: Tensor, log_density: Tensor) -> Tensor:
-    """Continuous CQL(H)'s importance-sampled ``log ∫ exp Q(s, a) da``: ``log mean_j exp(Q(s,
+    """Continuous CQL(H)'s importance-sampled ``log ∫ exp Q(s, a) da``: ``log Σ_j exp(Q(s,
     a_j) − log p(a_j))`` over ``M`` sampled actions, for ``q`` and ``log_density`` ``[..., N,
-    M]`` → ``[..., N]`` (the ``−log M`` is a constant the gradient ignores; kept so the
-    penalty reads as the paper's)."""
-    return torch.logsumexp(q - log_density, dim=-1) - math.log(q.shape[-1])
+    M]`` → ``[..., N]``. Like Kumar et al.'s code (and d3rlpy), without the ``−log M`` of a
+    mean: a constant for the gradient, but it shifts the gap a Lagrange threshold is set
+    against."""
+    return torch.logsumexp(q - log_density, dim=-1)
 
 
 def uniform_log_density(action_dim: int) -> float:

@@ -22,12 +22,18 @@ import torch
 from nacre.config.build import Run, build
 from nacre.data.dataset import Dataset, DatasetInfo
 from nacre.data.replay import ReplayBuffer
+from nacre.envs.make import make_env
 from nacre.envs.normalize import Normalize
 from nacre.envs.sources import EnvLike
 from nacre.errors import ConfigError, InputError
 from nacre.spaces import BoxActionSpace, DiscreteActionSpace
+from nacre.train.checkpoint import latest_checkpoint, load_checkpoint
 from nacre.train.progress import show_progress
-from nacre.train.run import load_run, resolve_config, with_env
+from nacre.train.run import load_run, load_run_config, resolve_config, with_env
+
+# what a replay buffer's state holds of each transition (candidate sets are not kept)
+_REPLAY_COLUMNS = ("obs", "action", "reward", "next_obs", "terminated", "truncated",
+                   "propensity", "valid", "cost")
 
 
 def collect(source: str | Path, steps: int, out: str | Path | None = None, *, seed: int = 0,
@@ -54,6 +60,7 @@ def collect(source: str | Path, steps: int, out: str | Path | None = None, *, se
                                 action_space=space if isinstance(space, DiscreteActionSpace)
                                 else None)
     display = show_progress(rows * run.env.num_envs, enabled=progress, label="step")
+    start = agent.env_steps  # a run's agent counts on from its training
     try:
         obs = run.env.reset(seed=seed)
         agent.reset(obs, space, run.env.available)
@@ -62,7 +69,7 @@ def collect(source: str | Path, steps: int, out: str | Path | None = None, *, se
             display.update((t + 1) * run.env.num_envs)
         agent.buffer.mark_episodes_cut()  # the last episodes end with the log
     finally:
-        display.close(agent.env_steps)
+        display.close(agent.env_steps - start)
         run.env.close()
     dataset = Dataset(agent.buffer, DatasetInfo(
         env_id=run.config.env.id, policy=policy, description=f"nacre collect {source}",
@@ -74,6 +81,36 @@ def collect(source: str | Path, steps: int, out: str | Path | None = None, *, se
     if out is not None:
         dataset.save(out)
     return dataset
+
+
+def from_run(run_dir: str | Path, seed: int | None = None) -> Dataset:
+    """The transitions a run logged — the replay buffer of its newest checkpoint, with the
+    propensity of every action — as a :class:`~nacre.data.Dataset` (a D4RL-style "replay"
+    dataset when the run is stopped at a medium return). Continuous actions are converted to
+    the environment's units, as :func:`collect` stores them."""
+    path = Path(run_dir)
+    ckpt = latest_checkpoint(path)
+    cfg = load_run_config(path / "config.yaml")
+    state, _, _ = load_checkpoint(ckpt)
+    buffer = state.get("buffer")
+    if not isinstance(buffer, dict) or not buffer.get("tensors"):
+        raise ConfigError(f"{ckpt} holds no replay buffer to make a dataset of (its learner "
+                          f"{cfg.learner.name!r} keeps {cfg.buffer.name!r})")
+    if cfg.env.normalize.enabled:
+        raise ConfigError(f"{run_dir} normalized observations or rewards: its replay holds "
+                          "what the agent saw, not what the env gave")
+    tensors = {k: v for k, v in buffer["tensors"].items() if k in _REPLAY_COLUMNS}
+    data = Dataset.from_buffer_state({**buffer, "tensors": tensors}, seed=seed)
+    env = make_env(cfg.env.id, 1, "none", **cfg.env.kwargs)  # for its action space
+    space = env.action_space
+    env.close()
+    info = DatasetInfo(env_id=cfg.env.id, policy=f"{path.name} (replay of {cfg.learner.name}, "
+                       f"{data.num_episodes} episodes)", description=f"replay of {path}",
+                       n_actions=space.n if isinstance(space, DiscreteActionSpace) else None)
+    cols = data.arrays()
+    if isinstance(space, BoxActionSpace):
+        cols["action"] = space.to_env(torch.from_numpy(cols["action"])).numpy()
+    return Dataset.from_arrays(**cols, info=info, seed=seed)
 
 
 def _agent(source: str | Path, env: EnvLike | None, seed: int, exploit: bool
@@ -97,4 +134,4 @@ def describe(dataset: Dataset) -> dict[str, Any]:
             "policy": dataset.info.policy}
 
 
-__all__ = ["collect", "describe"]
+__all__ = ["collect", "describe", "from_run"]

@@ -27,7 +27,7 @@ import torch
 
 from nacre.agent import Agent
 from nacre.config.build import Run
-from nacre.config.run import DatasetConfig
+from nacre.config.run import DatasetConfig, TrainConfig
 from nacre.data.dataset import Dataset
 from nacre.envs.normalize import Normalize
 from nacre.errors import CheckpointError, ConfigError
@@ -92,22 +92,31 @@ def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
     logger = JSONLLogger(run_dir / "metrics.jsonl") if run_dir is not None else None
     display = show_progress(cfg.steps, agent.grad_steps, enabled=progress, unit="updates",
                             label="update")
-    started, start_step = time.perf_counter(), agent.grad_steps
+    started, start_step, eval_s = time.perf_counter(), agent.grad_steps, 0.0
     last_eval: dict[str, Any] = {}
     metrics: dict[str, float] = {}
+    # The agent learns from the dataset through its replay path (its engine: an accelerated
+    # kernel where one covers the learner, sampling many batches per draw), the dataset's
+    # storage standing in for its own buffer until the loop ends.
+    own_buffer, agent.buffer = agent.buffer, dataset.buffer
     try:
         while agent.grad_steps < cfg.steps:
-            out = agent.learn_batch(dataset.sample(cfg.batch_size))
+            step = agent.grad_steps
+            out = agent.learn(cfg.batch_size, _updates_until_due(step, cfg),
+                              progress=step / cfg.steps)
             step = agent.grad_steps
             if step % cfg.target_update_interval == 0:
                 agent.learner.update_target()
             due_eval = cfg.eval_every > 0 and step % cfg.eval_every == 0 or step == cfg.steps
             if step % cfg.log_every == 0 or due_eval:
                 metrics = {k: float(v) for k, v in out.items()}
+                learning_s = time.perf_counter() - started - eval_s
                 row = {"grad_steps": step, "env_steps": 0, **metrics,
-                       "updates_per_s": (step - start_step) / (time.perf_counter() - started)}
+                       "updates_per_s": (step - start_step) / learning_s}
                 if due_eval and eval_envs:
+                    eval_started = time.perf_counter()
                     last_eval = _evaluate(agent, eval_envs, cfg.eval_episodes, run, dataset)
+                    eval_s += time.perf_counter() - eval_started
                     row.update({f"eval/{k}": v for k, v in last_eval.items()
                                 if k != "returns"})
                     display.note = f"eval {last_eval['return_mean']:.1f}"
@@ -115,6 +124,7 @@ def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
                     logger.log(row)
                 display.update(step)
     finally:
+        agent.buffer = own_buffer  # the checkpoint keeps the learner, not the dataset
         display.close(agent.grad_steps)
         if logger is not None:
             logger.close()
@@ -123,8 +133,9 @@ def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
     wall = time.perf_counter() - started
     summary = {"mode": "offline", "grad_steps": agent.grad_steps, "env_steps": 0,
                "dataset": run.config.dataset.path if run.config.dataset else None,
-               "transitions": len(dataset), "wall_time_s": wall,
-               "updates_per_s": (agent.grad_steps - start_step) / max(wall, 1e-9),
+               "transitions": len(dataset), "wall_time_s": wall, "eval_time_s": eval_s,
+               # learning alone: sampling and updates, the evaluations' time left out
+               "updates_per_s": (agent.grad_steps - start_step) / max(wall - eval_s, 1e-9),
                "final_eval_return_mean": last_eval.get("return_mean"),
                "final_normalized_score": last_eval.get("normalized_score"),
                "last_metrics": metrics}
@@ -132,6 +143,14 @@ def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
         _save(run, run_dir, metrics)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _updates_until_due(step: int, cfg: TrainConfig) -> int:
+    """Updates from ``step`` to the next target update, log row, evaluation or the end."""
+    every = [cfg.target_update_interval, cfg.log_every] + ([cfg.eval_every]
+                                                            if cfg.eval_every > 0 else [])
+    due = min([(step // n + 1) * n for n in every] + [cfg.steps])
+    return due - step
 
 
 def init_learner(run: Run, source: str | Path) -> None:
