@@ -1,5 +1,5 @@
-"""The ``nacre`` command line: ``train``, ``eval``, ``collect``, ``check-env``, ``presets``,
-``components``."""
+"""The ``nacre`` command line: ``train``, ``eval``, ``collect``, ``ope``, ``check-env``,
+``presets``, ``components``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--exploit", action="store_true",
                    help="record the greedy policy instead of the exploring one")
     k.add_argument("--quiet", action="store_true", help="no progress")
+    o = sub.add_parser("ope", help="estimate a policy's value from logged data (off-policy "
+                       "evaluation with bootstrap confidence intervals)")
+    o.add_argument("data", help="dataset folder, or a run folder (its logged transitions)")
+    o.add_argument("--policy", required=True, help="run folder or saved agent to evaluate")
+    o.add_argument("--exploring", action="store_true",
+                   help="evaluate the policy's exploration instead of its greedy policy")
+    o.add_argument("--gamma", type=float, help="discount (default: the policy's learner's)")
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--out", help="JSON file to write (default: POLICY/ope.json)")
     sub.add_parser("presets", help="list the shipped presets")
     sub.add_parser("components", help="list the registered components")
     return p
@@ -84,6 +93,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         data = collect(args.source, args.steps, args.out, seed=args.seed, exploit=args.exploit,
                        progress=False if args.quiet else None)
         print(json.dumps(describe(data) | {"out": args.out}, indent=2))
+        return 0
+    if args.command == "ope":
+        from pathlib import Path
+
+        from nacre.train.offpolicy import evaluate_offline, table, write
+
+        result = evaluate_offline(args.data, args.policy, exploring=args.exploring,
+                                  gamma=args.gamma, seed=args.seed)
+        print(table(result))
+        out = write(result, args.out or Path(args.policy) / "ope.json")
+        print(f"written to {out}")
         return 0
     if args.command == "check-env":
         return _check_env(args.env, args.steps)

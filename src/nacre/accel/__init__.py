@@ -5,8 +5,8 @@ autograd and :mod:`nacre.losses`). This package holds the hand-derived versions 
 — the same loss, its gradient written out, parameters in flat buffers, one optimizer kernel —
 which run when the run's ``train.accelerate`` is ``auto`` (the default) and a kernel covers the
 learner and its networks. Learners never import this package; each kernel has a parity test
-against the readable update (tests/unit/test_accel_parity.py). ``train.accelerate: off`` runs
-the readable update everywhere.
+against the readable update (tests/unit/test_accel_parity.py and test_accel_*_parity.py).
+``train.accelerate: off`` runs the readable update everywhere.
 
 Adding a kernel: write a module with ``covers(learner) -> bool`` and a class that subclasses
 :class:`~nacre.learners.engine.LearnerEngine`, overriding what it computes faster
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from nacre.accel import dqn, ppo, qr_dqn, sac, td3
+from nacre.accel import dqn, iql, ppo, qr_dqn, sac, td3
 from nacre.accel.process import apply as apply_process_settings
 from nacre.types import Engine, Learner
 
@@ -33,6 +33,7 @@ KERNELS: list[tuple[Callable[[Any], bool], Callable[[Any], Engine]]] = [
     (ppo.covers, ppo.PPOKernel),
     (td3.covers, td3.TD3Kernel),
     (sac.covers, sac.SACKernel),
+    (iql.covers, iql.IQLKernel),
 ]
 
 

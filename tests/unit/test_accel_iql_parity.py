@@ -1,0 +1,169 @@
+"""The IQL kernel (nacre.accel.iql) against IQL's readable update: the same parameters, target
+critics, optimizer moments and metrics after >= 100 updates, up to float rounding (the
+tolerances of test_accel_parity.py); what it covers."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import torch
+from test_accel_parity import same_metrics, same_state, twins
+from torch import nn
+
+import nacre
+from nacre.accel import kernel_for
+from nacre.accel.iql import IQLKernel
+from nacre.config import RunConfig
+from nacre.learners.engine import LearnerEngine
+from nacre.learners.offline import IQL, IQLConfig
+from nacre.networks import FlattenEncoder, OneHotEncoder, SquashedGaussianActor, TwinQCritic
+from nacre.networks.mlp import MLP
+from nacre.testing import random_batch
+from nacre.types import Engine
+
+OBS, ACT = 5, 3
+
+
+def iql(hidden: tuple[int, ...] = (24, 16), n_critics: int = 2, log_std_bias: float = 0.0,
+        cfg: IQLConfig | None = None, activation: str = "relu",
+        value: nn.Module | None = None) -> IQL:
+    torch.manual_seed(0)
+    actor = SquashedGaussianActor(FlattenEncoder((OBS,)), ACT, hidden, activation)
+    with torch.no_grad():  # log σ spread around the bias: rows past the clamps on either side
+        actor.log_std.weight.mul_(8.0)
+        actor.log_std.bias.fill_(log_std_bias)
+    critic = TwinQCritic(FlattenEncoder((OBS,)), ACT, hidden, activation, n_critics=n_critics)
+    if value is None:
+        value = nn.Sequential(FlattenEncoder((OBS,)), MLP(OBS, hidden, 1, activation))
+    return IQL(actor, critic, value, cfg or IQLConfig(lr=1e-3, gamma=0.95, tau=0.05))
+
+
+def run_rounds(fast: Engine, slow: Engine, rounds: int, dtype: torch.dtype = torch.float32,
+               per_row_discount: bool = False, seed: int = 1) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(rounds):  # rounds of 4 updates of 32 rows, a last short one of 24
+        batch = random_batch(OBS, ACT, 120, generator=g, continuous=True)
+        batch = replace(batch, obs=batch.obs.to(dtype), next_obs=batch.next_obs.to(dtype))
+        if per_row_discount:  # e.g. n-step returns: γ^k per row
+            batch = replace(batch, discount=0.9 ** torch.randint(1, 4, (120,), generator=g))
+        same_metrics(fast.learn_batches(batch, 32), slow.learn_batches(batch, 32))
+
+
+@pytest.mark.parametrize(("hidden", "n_critics"), [((24, 16), 2), ((20,), 1), ((16, 16, 8), 3)])
+@pytest.mark.parametrize(("log_std_bias", "min_log_std"), [(0.0, -5.0), (1.0, 0.0)])
+@pytest.mark.parametrize("weights", ["paper", "clipped"])
+def test_iql_kernel_matches_the_readable_update(hidden: tuple[int, ...], n_critics: int,
+                                                log_std_bias: float, min_log_std: float,
+                                                weights: str) -> None:
+    beta, max_weight = (3.0, 100.0) if weights == "paper" else (20.0, 1.5)
+    cfg = IQLConfig(lr=1e-3, gamma=0.95, tau=0.05, expectile=0.8, beta=beta,
+                    max_weight=max_weight, min_log_std=min_log_std)
+    learner = iql(hidden, n_critics, log_std_bias, cfg)
+    start = copy.deepcopy(learner)
+    fast, slow = twins(learner)
+    assert isinstance(fast, IQLKernel)
+    run_rounds(fast, slow, 26, per_row_discount=n_critics != 2)  # 104 updates
+    same_state(fast.learner, slow.learner)
+    for before, after in ((start.actor, learner.actor), (start.critic, learner.critic),
+                          (start.value, learner.value)):  # training moved every network
+        assert not any(torch.equal(p0, p) for p0, p in zip(
+            before.parameters(), after.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("hidden", [(24, 16), (20,), (16, 16, 8)])
+def test_the_clamps_of_log_std_are_exercised(hidden: tuple[int, ...]) -> None:
+    """With bias 1 and floor 0 the parity cases above start with rows on both sides of log σ's
+    clamps (where its gradient is 0) and rows inside."""
+    actor = iql(hidden, log_std_bias=1.0).actor
+    assert actor.trunk is not None
+    with torch.no_grad():
+        raw = actor.log_std(torch.relu(actor.trunk(torch.randn(256, OBS))))
+    assert bool((raw < 0.0).any()) and bool((raw > 2.0).any())
+    assert bool(((raw > 0.0) & (raw < 2.0)).any())
+
+
+def test_float64_observations_take_the_kernel() -> None:
+    fast, slow = twins(iql())
+    steps: list[int] = []
+    original = fast.step  # type: ignore[attr-defined]
+    fast.step = lambda batch, want_metrics: steps.append(1) or original(  # type: ignore[attr-defined]
+        batch, want_metrics)
+    run_rounds(fast, slow, 2, dtype=torch.float64)
+    assert len(steps) == 8
+    same_state(fast.learner, slow.learner)
+
+
+@pytest.mark.parametrize("copier", [copy.deepcopy, lambda x: pickle.loads(pickle.dumps(x))])
+def test_a_copied_kernel_continues_like_the_original(copier: Any) -> None:
+    fast = kernel_for(iql())
+    assert fast is not None
+    run_rounds(fast, copy.deepcopy(fast), 1)
+    twin = copier(fast)
+    run_rounds(fast, twin, 3, seed=2)
+    same_state(fast.learner, twin.learner)
+    value = twin.learner.value[1].layers()[0][0]
+    assert value.data_ptr() != fast.learner.value[1].layers()[0][0].data_ptr()
+
+
+def test_kernel_checkpoints_load_into_the_readable_learner_and_back() -> None:
+    fast = kernel_for(iql())
+    assert fast is not None
+    readable = iql()
+    run_rounds(fast, LearnerEngine(copy.deepcopy(readable)), 2)
+    readable.load_state_dict(fast.learner.state_dict())
+    same_state(fast.learner, readable)
+    fresh = kernel_for(iql())
+    assert fresh is not None
+    fresh.learner.load_state_dict(readable.state_dict())
+    slow = LearnerEngine(iql())
+    slow.learner.load_state_dict(readable.state_dict())
+    run_rounds(fresh, slow, 2, seed=3)
+    same_state(fresh.learner, slow.learner)
+
+
+def test_the_configured_iql_runs_the_kernel() -> None:
+    run = nacre.build(RunConfig.from_dict({
+        "env": {"id": "Pendulum-v1"}, "learner": {"name": "iql"},
+        "network": {"name": "squashed_gaussian"}, "exploration": "squashed"}))
+    assert isinstance(run.agent.engine, IQLKernel)
+
+
+def _frozen_value() -> nn.Module:
+    torch.manual_seed(0)
+    value = nn.Sequential(FlattenEncoder((OBS,)), MLP(OBS, (8,), 1))
+    value[1].layers()[0][0].requires_grad_(False)
+    return value
+
+
+def test_iql_kernel_covers_exactly_the_networks_it_is_written_for() -> None:
+    assert isinstance(kernel_for(iql()), IQLKernel)
+    assert kernel_for(iql(activation="tanh")) is None
+
+    class MyIQL(IQL):
+        pass
+
+    learner = iql()
+    assert kernel_for(MyIQL(learner.actor, learner.critic, learner.value)) is None
+    torch.manual_seed(0)
+    others: list[nn.Module] = [
+        nn.Sequential(FlattenEncoder((OBS,)), MLP(OBS, (8,), 1, "tanh")),  # tanh value
+        MLP(OBS, (8,), 1),  # no encoder
+        nn.Sequential(FlattenEncoder((OBS,)), MLP(OBS, (8,), 1), nn.Identity()),
+        nn.Sequential(OneHotEncoder(OBS), MLP(OBS, (8,), 1)),  # not a flat input
+        nn.Sequential(FlattenEncoder((OBS,)), MLP(OBS, (8,), 2)),  # two outputs
+        _frozen_value(),
+    ]
+    for value in others:
+        assert kernel_for(iql(value=value)) is None, value
+    learner = iql()
+    no_trunk = SquashedGaussianActor(FlattenEncoder((OBS,)), ACT, ())
+    assert kernel_for(IQL(no_trunk, learner.critic, learner.value)) is None
+    tanh_critic = TwinQCritic(FlattenEncoder((OBS,)), ACT, (8,), "tanh")
+    assert kernel_for(IQL(learner.actor, tanh_critic, learner.value)) is None
+    frozen_actor = iql()
+    frozen_actor.actor.mean.weight.requires_grad_(False)
+    assert kernel_for(IQL(frozen_actor.actor, learner.critic, learner.value)) is None
