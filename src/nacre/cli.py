@@ -99,10 +99,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         from nacre.train.offpolicy import evaluate_offline, table, write
 
-        result = evaluate_offline(args.data, args.policy, exploring=args.exploring,
-                                  gamma=args.gamma, seed=args.seed)
-        print(table(result))
-        out = write(result, args.out or Path(args.policy) / "ope.json")
+        estimates = evaluate_offline(args.data, args.policy, exploring=args.exploring,
+                                     gamma=args.gamma, seed=args.seed)
+        print(table(estimates))
+        out = write(estimates, args.out or Path(args.policy) / "ope.json")
         print(f"written to {out}")
         return 0
     if args.command == "check-env":
