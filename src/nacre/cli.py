@@ -41,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("collect", help="record a run's or a preset's agent (with its "
                        "exploration) as a dataset for offline learning and evaluation")
     k.add_argument("source", help="run folder, preset name or CONFIG.yaml")
-    k.add_argument("--steps", type=int, required=True, help="transitions to record")
+    k.add_argument("--steps", type=int, help="transitions to record")
+    k.add_argument("--replay", action="store_true",
+                   help="instead of recording, convert the run's logged transitions (its "
+                   "replay, with propensities) into the dataset")
     k.add_argument("--out", required=True, help="dataset folder to write (must not exist)")
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--exploit", action="store_true",
@@ -88,10 +91,18 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{entry.kind:12s} {entry.name:16s} {entry.summary}")
         return 0
     if args.command == "collect":
-        from nacre.train.collect import collect, describe
+        from nacre.train.collect import collect, describe, from_run
 
-        data = collect(args.source, args.steps, args.out, seed=args.seed, exploit=args.exploit,
-                       progress=False if args.quiet else None)
+        if args.replay == (args.steps is not None):
+            print("nacre: error: collect takes --steps N (record) or --replay (convert)",
+                  file=sys.stderr)
+            return 2
+        if args.replay:
+            data = from_run(args.source, seed=args.seed)
+            data.save(args.out)
+        else:
+            data = collect(args.source, args.steps, args.out, seed=args.seed,
+                           exploit=args.exploit, progress=False if args.quiet else None)
         print(json.dumps(describe(data) | {"out": args.out}, indent=2))
         return 0
     if args.command == "ope":

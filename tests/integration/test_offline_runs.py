@@ -132,6 +132,18 @@ def test_nacre_collect_on_the_command_line(tmp_path: Path,
     assert np.allclose(data.arrays()["propensity"], 0.5)
 
 
+def test_a_runs_replay_becomes_a_dataset(tmp_path: Path) -> None:
+    nacre.train("pendulum-td3", steps=300, out=tmp_path / "run", progress=False)
+    assert main(["collect", str(tmp_path / "run"), "--replay", "--out",
+                 str(tmp_path / "d")]) == 0
+    data = nacre.Dataset.load(tmp_path / "d")
+    assert len(data) == 300 and data.info.env_id == "Pendulum-v1"
+    actions = data.arrays()["action"]
+    assert actions.min() >= -2.0 and actions.max() <= 2.0  # in the env's units ([-2, 2])
+    assert np.abs(actions).max() > 1.0  # not the policy's [-1, 1]
+    assert main(["collect", str(tmp_path / "run"), "--out", str(tmp_path / "e")]) == 2
+
+
 BANDIT_LOGGER = """
 env: {id: bandit/synthetic-linear}
 learner: {name: disjoint_linear_bandit, l2: 1.0}
