@@ -88,12 +88,15 @@ class Dataset:
         (4, 2, torch.Size([3, 2]))
     """
 
-    def __init__(self, buffer: ReplayBuffer, info: DatasetInfo | None = None) -> None:
+    def __init__(self, buffer: ReplayBuffer, info: DatasetInfo | None = None,
+                 layout: Mapping[str, Any] | None = None) -> None:
+        """``buffer``: a filled replay buffer (its storage becomes the dataset's); ``layout``:
+        its ``state_dict()`` if the caller has it at hand (else taken here, a copy)."""
         if len(buffer) == 0:
             raise InputError("dataset", "holds no transitions")
         self.buffer = buffer
         self.info = info or DatasetInfo()
-        state = buffer.state_dict()
+        state = buffer.state_dict() if layout is None else layout
         rows, pos, b = int(state["rows"]), int(state["pos"]), int(state["num_envs"])
         order = torch.remainder(pos - rows + torch.arange(rows), rows)  # oldest row first
         index = (order[None, :] * b + torch.arange(b)[:, None]).reshape(-1)
@@ -137,7 +140,7 @@ class Dataset:
         buffer.load_state_dict({**state, "generator": generator})
         if seed is not None:
             buffer.generator.manual_seed(seed)
-        return cls(buffer, info)
+        return cls(buffer, info, state)
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -255,13 +258,13 @@ def _check_columns(cols: dict[str, np.ndarray], n: int, n_actions: int | None) -
 
 def _typed(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The columns in the dtypes the replay storage keeps."""
-    out = dict(cols)
-    out["reward"] = cols["reward"].astype(np.float32)
-    out["propensity"] = cols["propensity"].astype(np.float32)
-    out["terminated"] = cols["terminated"].astype(np.bool_)
-    out["truncated"] = cols["truncated"].astype(np.bool_)
+    out = dict(cols)  # no copy where a column has its dtype already
+    out["reward"] = cols["reward"].astype(np.float32, copy=False)
+    out["propensity"] = cols["propensity"].astype(np.float32, copy=False)
+    out["terminated"] = cols["terminated"].astype(np.bool_, copy=False)
+    out["truncated"] = cols["truncated"].astype(np.bool_, copy=False)
     integer = cols["action"].dtype.kind in "iub"
-    out["action"] = cols["action"].astype(np.int64 if integer else np.float32)
+    out["action"] = cols["action"].astype(np.int64 if integer else np.float32, copy=False)
     if cols["obs"].dtype == np.float64:
         out["obs"] = cols["obs"].astype(np.float32)
         out["next_obs"] = cols["next_obs"].astype(np.float32)
