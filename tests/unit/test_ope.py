@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nacre.errors import InputError
-from nacre.eval import ope
+from nacre.eval import ope, ope_bootstrap
 
 # Four logged decisions, two actions.
 REWARD = np.array([1.0, 0.0, 1.0, 0.5])
@@ -256,3 +256,122 @@ def test_bad_sequential_input(change: dict[str, object], field: str) -> None:
     with pytest.raises(InputError) as info:
         ope.pdis(**{**log, **change})  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+# -- bootstrap that refits the reward model (nacre.eval.ope_bootstrap) ------------------------
+
+
+def _nonlinear_log(n: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Rewards quadratic in a 1-D context, so a linear reward model is misspecified."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, size=(n, 1))
+    action = rng.integers(0, 2, size=n)
+    mean = np.where(action == 0, x[:, 0] ** 2, 2.0 - x[:, 0] ** 2)
+    reward = mean + rng.normal(scale=0.5, size=n)
+    target = np.where(np.abs(x) > 1, [[0.9, 0.1]], [[0.1, 0.9]])
+    return reward, action, np.full(n, 0.5), target, x
+
+
+def test_refit_point_estimates_are_the_fixed_model_ones() -> None:
+    reward, action, propensity, target, x = _nonlinear_log(200, 0)
+    fit = ope_bootstrap.ridge_q(2)
+    q_hat = ope_bootstrap.cross_fit(x, action, reward, fit)
+    names: list[ope.BanditEstimator] = ["ips", "snips", "dm", "dr", "switch_dr"]
+    refit = ope_bootstrap.bootstrap_bandit_refit(names, reward, action, propensity, target, x,
+                                                 fit, tau=1.5, resamples=20)
+    assert list(refit) == names
+    for name in names:
+        fixed = ope.bootstrap_bandit(name, reward, action, propensity, target, q_hat, tau=1.5,
+                                     resamples=20)
+        assert refit[name].value == fixed.value
+        assert refit[name].low <= refit[name].value <= refit[name].high
+        assert (refit[name].n, refit[name].resamples) == (200, 20)
+
+
+def test_refit_widens_the_interval_of_a_misspecified_model() -> None:
+    # the linear fit of a symmetric quadratic is nearly flat: with it held fixed, DM's interval
+    # only sees the spread of the contexts; refitting adds the spread of the fit itself. With
+    # tau = 1.5 switch-DR hands the rows of weight 1.8 to the model, so it is mostly DM too.
+    reward, action, propensity, target, x = _nonlinear_log(300, 1)
+    fit = ope_bootstrap.ridge_q(2)
+    q_hat = ope_bootstrap.cross_fit(x, action, reward, fit)
+    refit = ope_bootstrap.bootstrap_bandit_refit(["dm", "switch_dr"], reward, action,
+                                                 propensity, target, x, fit, q_hat, tau=1.5,
+                                                 resamples=400, seed=3)
+    for name in ("dm", "switch_dr"):
+        fixed = ope.bootstrap_bandit(name, reward, action, propensity, target, q_hat,  # type: ignore[arg-type]
+                                     tau=1.5, resamples=400, seed=3)
+        assert refit[name].high - refit[name].low > 2 * (fixed.high - fixed.low)
+
+
+def test_refit_bootstrap_is_seeded() -> None:
+    reward, action, propensity, target, x = _nonlinear_log(100, 2)
+    fit = ope_bootstrap.ridge_q(2)
+
+    def run(seed: int | np.random.Generator) -> dict[str, ope.Estimate]:
+        return ope_bootstrap.bootstrap_bandit_refit(["dm", "switch_dr"], reward, action,
+                                                    propensity, target, x, fit, tau=1.5,
+                                                    resamples=100, seed=seed)
+
+    assert run(5) == run(5) == run(np.random.default_rng(5)) != run(6)
+
+
+def test_refit_bootstrap_equals_a_plain_loop() -> None:
+    # each resample: redraw rows, split the original rows into two random folds, fit on the
+    # draws of one fold and score the rows of the other, then DR on the drawn rows
+    reward, action, propensity, target, x = _nonlinear_log(60, 4)
+    fit = ope_bootstrap.ridge_q(2, alpha=0.5)
+    est = ope_bootstrap.bootstrap_bandit_refit(["dr"], reward, action, propensity, target, x,
+                                               fit, resamples=50, seed=9)["dr"]
+    rng, values = np.random.default_rng(9), []
+    for _ in range(50):
+        draw = rng.integers(0, 60, size=60)
+        fold = rng.permutation(60) % 2
+        q = np.empty((60, 2))
+        for f in (0, 1):
+            q[fold == f] = fit(x, action, reward, draw[fold[draw] != f])[fold == f]
+        values.append(ope.dr(reward[draw], action[draw], propensity[draw], target[draw],
+                             q[draw]))
+    low, high = np.percentile(values, [2.5, 97.5])
+    assert (est.low, est.high) == pytest.approx((low, high), rel=1e-12)
+
+
+def test_cross_fitted_ridge_is_nacre_opes_model() -> None:
+    from nacre.train.offpolicy import _cross_fitted_ridge
+
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(101, 3, 2))
+    action = rng.integers(0, 4, size=101)
+    reward = rng.normal(size=101)
+    q_hat = ope_bootstrap.cross_fit(obs, action, reward, ope_bootstrap.ridge_q(4))
+    assert q_hat == pytest.approx(_cross_fitted_ridge(obs, action, reward, 4), abs=1e-10)
+    # an action never logged in the fitting fold predicts 0 (the penalty alone)
+    assert np.all(ope_bootstrap.ridge_q(5)(obs, action, reward, np.arange(101))[:, 4] == 0)
+
+
+def test_bad_refit_input() -> None:
+    reward, action, propensity, target, x = _nonlinear_log(20, 5)
+    args: dict[str, object] = {"names": ["dm"], "reward": reward, "action": action,
+                               "propensity": propensity, "target": target, "obs": x,
+                               "fit_q": ope_bootstrap.ridge_q(2), "resamples": 5}
+
+    def field(**change: object) -> str:
+        with pytest.raises(InputError) as info:
+            ope_bootstrap.bootstrap_bandit_refit(**{**args, **change})  # type: ignore[arg-type]
+        return info.value.field
+
+    assert field(obs=x[:10]) == "obs"
+    assert field(folds=1) == "folds"
+    assert field(folds=21) == "folds"
+    assert field(names=[]) == "names"
+    assert field(names=["dm", "dm"]) == "names"
+    assert field(names=["magic"]) == "name"
+    assert field(fit_q=lambda *_: np.ones((20, 2, 1))) == "fit_q"
+    assert field(fit_q=lambda *_: np.full((20, 2), np.nan)) == "fit_q"
+    assert field(resamples=0) == "resamples"
+    with pytest.raises(InputError, match="reward"):
+        ope_bootstrap.cross_fit(x, action, reward * np.nan, ope_bootstrap.ridge_q(2))
+    with pytest.raises(InputError, match="n_actions"):
+        ope_bootstrap.ridge_q(0)
+    with pytest.raises(InputError, match="alpha"):
+        ope_bootstrap.ridge_q(2, alpha=0.0)

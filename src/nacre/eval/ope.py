@@ -108,9 +108,11 @@ def _distribution(field: str, p: ArrayLike, rows: int | None = None) -> FloatArr
     return a
 
 
-def _bandit_inputs(reward: ArrayLike, action: ArrayLike, propensity: ArrayLike,
-                   target: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``(reward, the importance weights π_e(a_i|x_i) / π_b(a_i|x_i), target)``."""
+def bandit_inputs(reward: ArrayLike, action: ArrayLike, propensity: ArrayLike,
+                  target: ArrayLike) -> tuple[FloatArray, NDArray[np.int64], FloatArray,
+                                              FloatArray]:
+    """A bandit log, checked: ``(reward, action, the importance weights π_e(a_i|x_i) /
+    π_b(a_i|x_i), target)`` (shared with :mod:`nacre.eval.ope_bootstrap`)."""
     r = _floats("reward", reward, 1)
     pi_e = _distribution("target", target, r.shape[0])
     a = _action_index(action, r.shape[0], pi_e.shape[1])
@@ -118,10 +120,11 @@ def _bandit_inputs(reward: ArrayLike, action: ArrayLike, propensity: ArrayLike,
     if (p <= 0).any() or (p > 1).any():
         raise InputError("propensity", "the behaviour policy's probabilities of the logged "
                                        "actions must lie in (0, 1]")
-    return r, pi_e[np.arange(r.shape[0]), a] / p, pi_e
+    return r, a, pi_e[np.arange(r.shape[0]), a] / p, pi_e
 
 
-def _model(q_hat: ArrayLike | None, target: FloatArray) -> FloatArray:
+def reward_model(q_hat: ArrayLike | None, target: FloatArray) -> FloatArray:
+    """``q_hat`` checked against ``target`` ``[N, A]``."""
     if q_hat is None:
         raise InputError("q_hat", "DM, DR and switch-DR need a reward model's predictions "
                                   "[N, A]")
@@ -152,25 +155,32 @@ def _bandit_terms(name: BanditEstimator, reward: ArrayLike, action: ArrayLike,
                   propensity: ArrayLike, target: ArrayLike, q_hat: ArrayLike | None,
                   clip: float, tau: float) -> tuple[FloatArray, FloatArray]:
     """``(num, den)``, each ``[N, 1]``: the estimate is ``Σ num / Σ den``."""
-    r, w, pi_e = _bandit_inputs(reward, action, propensity, target)
+    return bandit_terms(name, *bandit_inputs(reward, action, propensity, target), q_hat, clip,
+                        tau)
+
+
+def bandit_terms(name: BanditEstimator, r: FloatArray, a: NDArray[np.int64], w: FloatArray,
+                 pi_e: FloatArray, q_hat: ArrayLike | None, clip: float,
+                 tau: float) -> tuple[FloatArray, FloatArray]:
+    """:func:`_bandit_terms` of a log :func:`bandit_inputs` checked."""
     clipped = np.minimum(w, _threshold("clip", clip))
     ones = np.ones_like(r)
     if name == "ips":
         return (clipped * r)[:, None], ones[:, None]
     if name == "snips":
         return (w * r)[:, None], w[:, None]
-    q = _model(q_hat, pi_e)
+    q = reward_model(q_hat, pi_e)
+    if name not in ("dm", "dr", "switch_dr"):
+        raise InputError("name", f"unknown bandit estimator {name!r}; one of ips, snips, dm, "
+                                 "dr, switch_dr")
     model_value = _model_value(pi_e, q)
-    residual = r - q[np.arange(r.shape[0]), np.asarray(action)]
     if name == "dm":
         return model_value[:, None], ones[:, None]
+    residual = r - q[np.arange(r.shape[0]), a]
     if name == "dr":
         return (model_value + clipped * residual)[:, None], ones[:, None]
-    if name == "switch_dr":
-        kept = w <= _threshold("tau", tau)
-        return (model_value + np.where(kept, w, 0.0) * residual)[:, None], ones[:, None]
-    raise InputError("name", f"unknown bandit estimator {name!r}; one of ips, snips, dm, dr, "
-                             "switch_dr")
+    kept = w <= _threshold("tau", tau)
+    return (model_value + np.where(kept, w, 0.0) * residual)[:, None], ones[:, None]
 
 
 def _episode_terms(name: SequentialEstimator, reward: ArrayLike, ratio: ArrayLike,
@@ -212,7 +222,7 @@ def _episode_terms(name: SequentialEstimator, reward: ArrayLike, ratio: ArrayLik
     raise InputError("name", f"unknown sequential estimator {name!r}; one of pdis, wpdis")
 
 
-def _ratio_of_sums(num_sum: FloatArray, den_sum: FloatArray) -> FloatArray:
+def ratio_of_sums(num_sum: FloatArray, den_sum: FloatArray) -> FloatArray:
     """``Σ_t num_sum[..., t] / den_sum[..., t]``, a step with no weight contributing 0."""
     safe = np.where(den_sum > 0, den_sum, 1.0)
     total: FloatArray = np.where(den_sum > 0, num_sum / safe, 0.0).sum(axis=-1)
@@ -220,17 +230,29 @@ def _ratio_of_sums(num_sum: FloatArray, den_sum: FloatArray) -> FloatArray:
 
 
 def _point(num: FloatArray, den: FloatArray) -> float:
-    return float(_ratio_of_sums(num.sum(axis=0), den.sum(axis=0)))
+    return float(ratio_of_sums(num.sum(axis=0), den.sum(axis=0)))
+
+
+def bootstrap_rng(resamples: int, confidence: float, seed: Seed) -> np.random.Generator:
+    """The generator of a bootstrap, once ``resamples`` and ``confidence`` are checked."""
+    if resamples < 1:
+        raise InputError("resamples", f"must be >= 1, got {resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise InputError("confidence", f"must lie in (0, 1), got {confidence}")
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def percentile_interval(values: FloatArray, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` interval of bootstrap ``values`` (percentile method)."""
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.percentile(values, [100 * alpha, 100 * (1 - alpha)])
+    return float(low), float(high)
 
 
 def _bootstrap(name: str, num: FloatArray, den: FloatArray, resamples: int, confidence: float,
                seed: Seed) -> Estimate:
     """Percentile bootstrap over the rows of ``num``/``den`` (resampled with replacement)."""
-    if resamples < 1:
-        raise InputError("resamples", f"must be >= 1, got {resamples}")
-    if not 0.0 < confidence < 1.0:
-        raise InputError("confidence", f"must lie in (0, 1), got {confidence}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = bootstrap_rng(resamples, confidence, seed)
     n = num.shape[0]
     block = max(1, _BLOCK_CELLS // n)
     values = []
@@ -238,10 +260,9 @@ def _bootstrap(name: str, num: FloatArray, den: FloatArray, resamples: int, conf
         b = min(block, resamples - start)
         draws = rng.integers(0, n, size=(b, n)) + n * np.arange(b)[:, None]
         counts = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
-        values.append(_ratio_of_sums(counts @ num, counts @ den))
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.percentile(np.concatenate(values), [100 * alpha, 100 * (1 - alpha)])
-    return Estimate(name, _point(num, den), float(low), float(high), n, confidence, resamples)
+        values.append(ratio_of_sums(counts @ num, counts @ den))
+    low, high = percentile_interval(np.concatenate(values), confidence)
+    return Estimate(name, _point(num, den), low, high, n, confidence, resamples)
 
 
 # -- public estimators ---------------------------------------------------------------------
@@ -286,7 +307,7 @@ def dm(target: ArrayLike, q_hat: ArrayLike) -> float:
     the logged rewards.
     """
     pi_e = _distribution("target", target)
-    return float(_model_value(pi_e, _model(q_hat, pi_e)).mean())
+    return float(_model_value(pi_e, reward_model(q_hat, pi_e)).mean())
 
 
 def dr(reward: ArrayLike, action: ArrayLike, propensity: ArrayLike, target: ArrayLike,
@@ -344,8 +365,9 @@ def bootstrap_bandit(name: BanditEstimator, reward: ArrayLike, action: ArrayLike
 
     Each resample redraws the N rows with replacement and recomputes the estimator in full
     (SNIPS renormalises within the resample), so the interval reflects the estimator's own
-    sampling spread; the reward model ``q_hat`` is held fixed. Seeded: the same ``seed``
-    gives the same interval.
+    sampling spread; the reward model ``q_hat`` is held fixed (``bootstrap_bandit_refit`` of
+    :mod:`nacre.eval.ope_bootstrap` refits it). Seeded: the same ``seed`` gives the same
+    interval.
     """
     num, den = _bandit_terms(name, reward, action, propensity, target, q_hat, clip, tau)
     if name == "snips" and den.sum() <= 0:

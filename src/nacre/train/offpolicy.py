@@ -6,18 +6,18 @@ or saved agent; by default its greedy policy is evaluated (``exploring=True``: i
 action distribution, for exploration modules that can give it).
 
 A log of one-step episodes (contextual bandit) gets IPS, SNIPS, DM, DR and switch-DR; the reward
-model of DM and the DR family is a ridge regression per action, cross-fitted on two halves of
-the log so that no row is scored by a model fitted on it. A log of longer episodes gets
-per-decision IS and weighted IS (discounted with the policy's ``γ``) and FQE. Every estimate
-comes with a 95% bootstrap interval (:mod:`nacre.eval.ope`, :mod:`nacre.eval.fqe`). Discrete
-actions only: IS for continuous actions needs the evaluated policy's density, which nacre's
-continuous exploration modules do not give yet.
+model of DM and the DR family is a ridge regression per action on standardized observations,
+cross-fitted on two halves of the log so that no row is scored by a model fitted on it, and
+refitted on every bootstrap resample so that the intervals include its own error. A log of
+longer episodes gets per-decision IS and weighted IS (discounted with the policy's ``γ``) and
+FQE. Every estimate comes with a 95% bootstrap interval (:mod:`nacre.eval.ope`,
+:mod:`nacre.eval.fqe`). Discrete actions only: IS for continuous actions needs the evaluated
+policy's density, which nacre's continuous exploration modules do not give yet.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from nacre.eval.ope import (
     bootstrap_bandit,
     bootstrap_sequential,
 )
+from nacre.eval.ope_bootstrap import bootstrap_bandit_refit, ridge_q
 from nacre.exploration.discrete import Greedy
 from nacre.history import IdentityHistory
 from nacre.spaces import DiscreteActionSpace
@@ -43,7 +44,7 @@ from nacre.train.collect import from_run
 from nacre.train.run import load
 from nacre.types import ActionDistribution
 
-BANDIT: tuple[BanditEstimator, ...] = ("ips", "snips", "dm", "dr", "switch_dr")
+MODEL_BASED: tuple[BanditEstimator, ...] = ("dm", "dr", "switch_dr")
 SEQUENTIAL: tuple[SequentialEstimator, ...] = ("pdis", "wpdis")
 
 
@@ -67,12 +68,17 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
     g = agent.learner.gamma if gamma is None else gamma
     estimates: list[Estimate] = []
     if one_step:
-        q_hat = _cross_fitted_ridge(cols["obs"], cols["action"], cols["reward"], target.shape[1])
-        for name in BANDIT:
-            estimates.append(bootstrap_bandit(
-                name, cols["reward"], cols["action"], cols["propensity"], target, q_hat,
-                tau=switch_tau if name == "switch_dr" else math.inf, resamples=resamples,
-                seed=seed))
+        # the reward model (DM, DR, switch-DR): ridge per action on standardized observations,
+        # refitted on every bootstrap resample so the intervals carry its estimation error
+        flat = cols["obs"].reshape(len(rows), -1).astype(np.float64)
+        x = (flat - flat.mean(0)) / (flat.std(0) + 1e-8)
+        estimates += [bootstrap_bandit(name, cols["reward"], cols["action"],
+                                       cols["propensity"], target, resamples=resamples,
+                                       seed=seed) for name in ("ips", "snips")]
+        refit = bootstrap_bandit_refit(
+            MODEL_BASED, cols["reward"], cols["action"], cols["propensity"], target, x,
+            ridge_q(target.shape[1]), tau=switch_tau, resamples=resamples, seed=seed)
+        estimates += [refit[name] for name in MODEL_BASED]
     else:
         if g is None:
             raise ConfigError("the log has episodes of several steps but the policy's learner "
@@ -125,22 +131,6 @@ def _distribution(agent: Agent, obs: np.ndarray, exploring: bool) -> np.ndarray:
         mask = agent.safety.filter(state, scores, None)
         out.append(chooser.distribution(scores, mask, agent.env_steps).double().cpu().numpy())
     return np.concatenate(out)
-
-
-def _cross_fitted_ridge(obs: np.ndarray, action: np.ndarray, reward: np.ndarray, k: int,
-                        alpha: float = 1.0) -> np.ndarray:
-    """``q̂(s, a)`` ``[N, K]``: a ridge regression of reward on ``[s, 1]`` per action, each
-    half of the rows scored by the model fitted on the other half."""
-    x = np.concatenate([obs.reshape(len(obs), -1), np.ones((len(obs), 1))], axis=1)
-    half = np.arange(len(x)) % 2 == 0
-    q_hat = np.zeros((len(x), k))
-    for fit, score in ((half, ~half), (~half, half)):
-        for a in range(k):
-            rows = fit & (action == a)
-            xa = x[rows]
-            w = np.linalg.solve(xa.T @ xa + alpha * np.eye(x.shape[1]), xa.T @ reward[rows])
-            q_hat[score, a] = x[score] @ w
-    return q_hat
 
 
 def table(result: dict[str, Any]) -> str:
