@@ -336,17 +336,20 @@ def test_refit_bootstrap_equals_a_plain_loop() -> None:
     assert (est.low, est.high) == pytest.approx((low, high), rel=1e-12)
 
 
-def test_cross_fitted_ridge_is_nacre_opes_model() -> None:
-    from nacre.train.offpolicy import _cross_fitted_ridge
-
+def test_cross_fitted_ridge_scores_each_half_with_the_other_halfs_model() -> None:
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(101, 3, 2))
     action = rng.integers(0, 4, size=101)
     reward = rng.normal(size=101)
-    q_hat = ope_bootstrap.cross_fit(obs, action, reward, ope_bootstrap.ridge_q(4))
-    assert q_hat == pytest.approx(_cross_fitted_ridge(obs, action, reward, 4), abs=1e-10)
+    fit = ope_bootstrap.ridge_q(4)
+    q_hat = ope_bootstrap.cross_fit(obs, action, reward, fit)
+    rows = np.arange(101)
+    even, odd = rows[rows % 2 == 0], rows[rows % 2 == 1]
+    assert q_hat.shape == (101, 4)
+    np.testing.assert_allclose(q_hat[odd], fit(obs, action, reward, even)[odd], rtol=1e-12)
+    np.testing.assert_allclose(q_hat[even], fit(obs, action, reward, odd)[even], rtol=1e-12)
     # an action never logged in the fitting fold predicts 0 (the penalty alone)
-    assert np.all(ope_bootstrap.ridge_q(5)(obs, action, reward, np.arange(101))[:, 4] == 0)
+    assert np.all(ope_bootstrap.ridge_q(5)(obs, action, reward, rows)[:, 4] == 0)
 
 
 def test_bad_refit_input() -> None:
