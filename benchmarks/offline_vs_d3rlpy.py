@@ -47,7 +47,7 @@ HP: dict[str, dict[str, Any]] = {
     "iql": {"lr": 3e-4, "expectile": 0.7, "beta": 3.0, "max_weight": 100.0, "batch_size": 256,
             "gamma": 0.99, "tau": 0.005},
 }
-RESULTS = HERE / "results" / "offline_vs_d3rlpy.json"
+RESULTS = HERE / "results" / "offline_vs_d3rlpy.json"  # --name changes it
 
 
 def nacre_config(algo: str, data: Path, env_id: str, updates: int, episodes: int,
@@ -117,7 +117,11 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--data", default="datasets")
     p.add_argument("--d3rlpy-python", default="/work/venvs/d3rlpy/bin/python")
+    p.add_argument("--name", default="offline_vs_d3rlpy",
+                   help="results file name (e.g. a short speed-only run of its own)")
     args = p.parse_args()
+    global RESULTS
+    RESULTS = HERE / "results" / f"{args.name}.json"
     report: dict[str, Any] = (json.loads(RESULTS.read_text()) if RESULTS.exists() else
                               {"runs": []})
     report.update(machine=machine(), versions=versions(("nacre", "torch")), hp=HP,
