@@ -25,9 +25,9 @@ from nacre.data.validate import checked_batch
 from nacre.errors import check_config
 from nacre.learners.policy.sac import SAC, SACConfig
 from nacre.learners.value.dqn import DoubleDQN, DQNConfig
-from nacre.losses.actor_critic import critic_loss, sac_actor_loss, soft_value, temperature_loss
+from nacre.losses.actor_critic import critic_loss, sac_actor_loss
 from nacre.losses.offline import conservative_penalty, sampled_logsumexp, uniform_log_density
-from nacre.losses.td import td_loss, td_target
+from nacre.losses.td import td_loss
 from nacre.networks.continuous import SquashedGaussianActor, TwinQCritic
 from nacre.networks.q import QNetwork
 from nacre.optim import Adam, polyak_update
@@ -118,16 +118,8 @@ class CQL(SAC):
     def learn_batch(self, batch: TransitionBatch) -> Metrics:
         cfg = self.config
         action, log_prob = self.actor.sample(batch.obs, self.generator)
-        alpha = self.log_alpha.detach().exp()
-        metrics: Metrics = {}
-        if self.alpha_optimizer is not None:
-            alpha_loss = temperature_loss(self.log_alpha, log_prob.detach() + self.target_entropy)
-            self.alpha_optimizer.minimize(alpha_loss)
-        with torch.no_grad():
-            next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
-            next_q = self.critic_target(batch.next_obs, next_action).min(dim=0).values
-            target = td_target(batch.reward, soft_value(next_q, next_log_prob, alpha),
-                               batch.terminated, batch.discount_or(cfg.gamma))
+        alpha, metrics = self.temperature_step(log_prob)  # SAC's
+        target, _ = self.soft_td_target(batch, alpha)  # SAC's
         q = self.critic(batch.obs, batch.action)
         loss = critic_loss(q, target, scale=0.5)
         gap = (self.logsumexp_q(batch) - q).mean(dim=-1)  # [critics]: the CQL(H) gap of each

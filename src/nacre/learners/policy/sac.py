@@ -100,21 +100,32 @@ class SAC:
         """Nothing on the loop's schedule: the target critics move by Polyak averaging inside
         every update."""
 
-    @checked_batch
-    def learn_batch(self, batch: TransitionBatch) -> Metrics:
-        cfg = self.config
-        action, log_prob = self.actor.sample(batch.obs, self.generator)
+    def temperature_step(self, log_prob: Tensor) -> tuple[Tensor, Metrics]:
+        """``α`` as it was, and one step of it toward the target entropy (when learned)."""
         alpha = self.log_alpha.detach().exp()
         metrics: Metrics = {}
         if self.alpha_optimizer is not None:
             alpha_loss = temperature_loss(self.log_alpha, log_prob.detach() + self.target_entropy)
             self.alpha_optimizer.minimize(alpha_loss)
             metrics["alpha_loss"] = alpha_loss.detach()
-        with torch.no_grad():
-            next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
-            next_q = self.critic_target(batch.next_obs, next_action).min(dim=0).values
-            target = td_target(batch.reward, soft_value(next_q, next_log_prob, alpha),
-                               batch.terminated, batch.discount_or(cfg.gamma))
+        return alpha, metrics
+
+    @torch.no_grad()
+    def soft_td_target(self, batch: TransitionBatch, alpha: Tensor) -> tuple[Tensor, Tensor]:
+        """``(y, a')``: ``y = r + γ (1 − terminated) (min_i Q'_i(s', a') − α log π(a'|s'))``
+        with ``a' ~ π(·|s')``."""
+        next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
+        next_q = self.critic_target(batch.next_obs, next_action).min(dim=0).values
+        target = td_target(batch.reward, soft_value(next_q, next_log_prob, alpha),
+                           batch.terminated, batch.discount_or(self.config.gamma))
+        return target, next_action
+
+    @checked_batch
+    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        cfg = self.config
+        action, log_prob = self.actor.sample(batch.obs, self.generator)
+        alpha, metrics = self.temperature_step(log_prob)
+        target, next_action = self.soft_td_target(batch, alpha)
         q = self.critic(batch.obs, batch.action)
         loss = critic_loss(q, target, scale=0.5)
         self.critic_optimizer.minimize(loss)

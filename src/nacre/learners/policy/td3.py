@@ -94,8 +94,9 @@ class TD3:
         """Nothing on the loop's schedule: the targets move by Polyak averaging inside the
         update, every ``policy_delay`` updates."""
 
-    @checked_batch
-    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+    def critic_update(self, batch: TransitionBatch) -> tuple[Metrics, Tensor]:
+        """Both critics one step toward ``y``; ``(metrics, μ'(s'))``, the target policy's next
+        action (unsmoothed)."""
         cfg = self.config
         with torch.no_grad():
             next_action = self.actor_target(batch.next_obs)
@@ -110,7 +111,12 @@ class TD3:
         loss = critic_loss(q, target)
         self.critic_optimizer.minimize(loss)
         self.updates += 1
-        metrics = {"critic_loss": loss.detach(), "q_mean": q[0].detach().mean()}
+        return {"critic_loss": loss.detach(), "q_mean": q[0].detach().mean()}, next_action
+
+    @checked_batch
+    def learn_batch(self, batch: TransitionBatch) -> Metrics:
+        cfg = self.config
+        metrics, next_action = self.critic_update(batch)
         if self.cost is not None:  # the cost of the target policy itself, without smoothing
             metrics.update(self.cost.learn(batch, next_action))
         if self.updates % cfg.policy_delay == 0:
