@@ -177,3 +177,18 @@ def test_nacre_ope_estimates_a_sequential_policy_with_fqe(tmp_path: Path) -> Non
     names = [e["name"] for e in result["estimates"]]
     assert names == ["pdis", "wpdis", "fqe"] and not result["one_step"]
     assert all(np.isfinite(e["value"]) for e in result["estimates"])
+
+
+def test_an_offline_run_checkpoints_and_resumes(pendulum_data: Path, tmp_path: Path) -> None:
+    cfg = _config(pendulum_data, "td3_bc", "deterministic", "gaussian",
+                  train={"checkpoint_every": 20, "keep_checkpoints": 5})
+    nacre.train(cfg, out=tmp_path / "run", progress=False)
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert names == ["step_000000000020", "step_000000000040"]
+    result = nacre.resume(tmp_path / "run", steps=60, progress=False)
+    assert result.agent.grad_steps == 60 and result.summary["grad_steps"] == 60
+    rows = [json.loads(line) for line in
+            (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["grad_steps"] for r in rows] == [20, 40, 60]
+    with pytest.raises(ConfigError, match="already at 60 updates"):
+        nacre.resume(tmp_path / "run", steps=60, progress=False)

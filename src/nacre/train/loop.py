@@ -73,7 +73,7 @@ def fit(
     stepping = [cb for cb in user if type(cb).on_step is not Callback.on_step]
     _start_episodes(training, env_state_restored)
     step, interrupted = agent.env_steps, True
-    ctrl_c = _DeferredInterrupt()
+    ctrl_c = DeferredInterrupt()
     try:
         with ctrl_c:
             for callback in [*user, *events]:
@@ -110,7 +110,7 @@ def fit(
     return TrainResult(agent, summary, out)
 
 
-class _DeferredInterrupt:
+class DeferredInterrupt:
     """Ctrl-C (SIGINT) or SIGTERM (what schedulers and ``kill`` send before SIGKILL) during
     training lets the current step (and its training round) finish: the first one only sets
     :attr:`pending`, which the loop turns into a ``KeyboardInterrupt`` between two steps, so
@@ -121,7 +121,7 @@ class _DeferredInterrupt:
         self.pending = self.forced = False
         self.previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _DeferredInterrupt:
+    def __enter__(self) -> DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
             self.previous = {sig: signal.signal(sig, self._handle)
                              for sig in (signal.SIGINT, signal.SIGTERM)}

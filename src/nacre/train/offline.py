@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from nacre.data.dataset import Dataset
 from nacre.envs.normalize import Normalize
 from nacre.errors import CheckpointError, ConfigError
 from nacre.spaces import BoxActionSpace, DiscreteActionSpace
+from nacre.train.callbacks import Callback
 from nacre.train.checkpoint import (
     STATE_FILE,
     flatten_tree,
@@ -42,6 +45,7 @@ from nacre.train.checkpoint import (
 from nacre.train.evaluate import evaluate
 from nacre.train.events import RunExtra
 from nacre.train.loggers import JSONLLogger
+from nacre.train.loop import DeferredInterrupt, TrainResult
 from nacre.train.progress import show_progress
 
 
@@ -99,30 +103,43 @@ def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
     # kernel where one covers the learner, sampling many batches per draw), the dataset's
     # storage standing in for its own buffer until the loop ends.
     own_buffer, agent.buffer = agent.buffer, dataset.buffer
+    saver = _Checkpoints(run, run_dir)
+    ctrl_c = DeferredInterrupt()  # Ctrl-C / SIGTERM: finish the round, save, then stop
     try:
-        while agent.grad_steps < cfg.steps:
-            step = agent.grad_steps
-            out = agent.learn(cfg.batch_size, _updates_until_due(step, cfg),
-                              progress=step / cfg.steps)
-            step = agent.grad_steps
-            if step % cfg.target_update_interval == 0:
-                agent.learner.update_target()
-            due_eval = cfg.eval_every > 0 and step % cfg.eval_every == 0 or step == cfg.steps
-            if step % cfg.log_every == 0 or due_eval:
-                metrics = {k: float(v) for k, v in out.items()}
-                learning_s = time.perf_counter() - started - eval_s
-                row = {"grad_steps": step, "env_steps": 0, **metrics,
-                       "updates_per_s": (step - start_step) / learning_s}
-                if due_eval and eval_envs:
-                    eval_started = time.perf_counter()
-                    last_eval = _evaluate(agent, eval_envs, cfg.eval_episodes, run, dataset)
-                    eval_s += time.perf_counter() - eval_started
-                    row.update({f"eval/{k}": v for k, v in last_eval.items()
-                                if k != "returns"})
-                    display.note = f"eval {last_eval['return_mean']:.1f}"
-                if logger is not None:
-                    logger.log(row)
-                display.update(step)
+        with ctrl_c:
+            while agent.grad_steps < cfg.steps:
+                step = agent.grad_steps
+                out = agent.learn(cfg.batch_size, _updates_until_due(step, cfg),
+                                  progress=step / cfg.steps)
+                step = agent.grad_steps
+                if step % cfg.target_update_interval == 0:
+                    agent.learner.update_target()
+                due_eval = (cfg.eval_every > 0 and step % cfg.eval_every == 0
+                            or step == cfg.steps)
+                if step % cfg.log_every == 0 or due_eval:
+                    metrics = {k: float(v) for k, v in out.items()}
+                    learning_s = time.perf_counter() - started - eval_s
+                    row = {"grad_steps": step, "env_steps": 0, **metrics,
+                           "updates_per_s": (step - start_step) / learning_s}
+                    if due_eval and eval_envs:
+                        eval_started = time.perf_counter()
+                        last_eval = _evaluate(agent, eval_envs, cfg.eval_episodes, run,
+                                              dataset)
+                        eval_s += time.perf_counter() - eval_started
+                        row.update({f"eval/{k}": v for k, v in last_eval.items()
+                                    if k != "returns"})
+                        display.note = f"eval {last_eval['return_mean']:.1f}"
+                    if logger is not None:
+                        logger.log(row)
+                    display.update(step)
+                    saver.maybe(cfg, agent.buffer, own_buffer, metrics)
+                if ctrl_c.pending:
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        if ctrl_c.pending and not ctrl_c.forced:  # between two rounds: the state is whole
+            agent.buffer = own_buffer
+            saver.save(metrics)
+        raise
     finally:
         agent.buffer = own_buffer  # the checkpoint keeps the learner, not the dataset
         display.close(agent.grad_steps)
@@ -140,7 +157,7 @@ def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
                "final_normalized_score": last_eval.get("normalized_score"),
                "last_metrics": metrics}
     if run_dir is not None:
-        _save(run, run_dir, metrics)
+        saver.save(metrics)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -182,16 +199,90 @@ def _evaluate(agent: Agent, envs: list[Any], episodes: int, run: Run, dataset: D
     return out
 
 
-def _save(run: Run, run_dir: Path, metrics: dict[str, float]) -> None:
-    """A checkpoint like an online run's, named after the updates done."""
-    agent = run.agent
-    extra: dict[str, Any] = {"loop": {"last_metrics": {k: v for k, v in metrics.items()
-                                                       if math.isfinite(v)}},
-                             "seed": run.config.seed, "env_state": None}
-    if isinstance(run.env, Normalize):
-        extra["env_stats"] = run.env.stats_state()
-    save_checkpoint(run_dir / "checkpoints" / f"step_{agent.grad_steps:012d}",
-                    agent.state_dict(), run.config.to_yaml(), extra)
+class _Checkpoints:
+    """Checkpoints of an offline run, named after the updates done (``step_<updates>``): every
+    ``train.checkpoint_every`` updates, or (when that is 0) once ``train.checkpoint_interval_s``
+    passed, looked at on each log row; at the end; on Ctrl-C. The newest
+    ``train.keep_checkpoints`` are kept."""
+
+    def __init__(self, run: Run, run_dir: Path | None) -> None:
+        self.run, self.run_dir = run, run_dir
+        self.last = time.perf_counter()
+
+    def maybe(self, cfg: TrainConfig, lent: Any, own: Any, metrics: dict[str, float]) -> None:
+        step = self.run.agent.grad_steps
+        due = (step % cfg.checkpoint_every == 0 if cfg.checkpoint_every else
+               0 < cfg.checkpoint_interval_s <= time.perf_counter() - self.last)
+        if due and step < cfg.steps:  # the last one is saved after the loop
+            self.run.agent.buffer = own  # the learner, not the dataset
+            try:
+                self.save(metrics)
+            finally:
+                self.run.agent.buffer = lent
+
+    def save(self, metrics: dict[str, float]) -> None:
+        if self.run_dir is None:
+            return
+        run, agent = self.run, self.run.agent
+        extra: dict[str, Any] = {"loop": {"last_metrics": {k: v for k, v in metrics.items()
+                                                           if math.isfinite(v)}},
+                                 "seed": run.config.seed, "env_state": None}
+        if isinstance(run.env, Normalize):
+            extra["env_stats"] = run.env.stats_state()
+        folder = self.run_dir / "checkpoints"
+        save_checkpoint(folder / f"step_{agent.grad_steps:012d}", agent.state_dict(),
+                        run.config.to_yaml(), extra)
+        keep = run.config.train.keep_checkpoints
+        if keep:
+            for old in sorted(p for p in folder.glob("step_*") if p.is_dir())[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        self.last = time.perf_counter()
 
 
-__all__ = ["fit_dataset", "fit_offline", "init_learner", "load_dataset"]
+def train_offline(run: Run, run_dir: Path, callbacks: Sequence[Callback] = (),
+                  progress: bool | None = None) -> TrainResult:
+    """:func:`nacre.train` of a config with ``dataset:`` (``run`` built, ``run_dir`` made)."""
+    assert run.config.dataset is not None
+    if callbacks:
+        raise ConfigError("callbacks are not run by the offline loop (a config with dataset:)")
+    try:
+        dataset = fit_dataset(load_dataset(run.config.dataset, run.config.seed), run)
+        summary = fit_offline(run, dataset, run_dir, progress)
+    finally:
+        run.env.close()
+    return TrainResult(run.agent, summary, run_dir)
+
+
+def resume_offline(run: Run, run_dir: Path, progress: bool | None = None) -> TrainResult:
+    """Continue an offline run (``run`` loaded from its checkpoint) until ``train.steps``
+    updates; the metrics rows after the checkpoint are dropped (they are made again). The
+    batches drawn differ from an uninterrupted run's (the dataset's sampler is seeded anew)."""
+    start = run.agent.grad_steps
+    if start >= run.config.train.steps:
+        run.env.close()
+        raise ConfigError(f"the run is already at {start} updates; pass --steps larger than "
+                          "that to continue")
+    (run_dir / "config.yaml").write_text(run.config.to_yaml())
+    path = run_dir / "metrics.jsonl"
+    if path.exists():
+        keep = [line for line in path.read_text().splitlines()
+                if line.strip() and _grad_steps(line) <= start]
+        path.write_text("".join(line + "\n" for line in keep))
+    assert run.config.dataset is not None
+    try:
+        dataset = fit_dataset(load_dataset(run.config.dataset, run.config.seed + start), run)
+        summary = fit_offline(run, dataset, run_dir, progress)
+    finally:
+        run.env.close()
+    return TrainResult(run.agent, summary, run_dir)
+
+
+def _grad_steps(line: str) -> int:
+    try:
+        return int(json.loads(line).get("grad_steps", 0))
+    except (json.JSONDecodeError, TypeError, ValueError):  # a line cut short by a hard kill
+        return 1 << 62
+
+
+__all__ = ["fit_dataset", "fit_offline", "init_learner", "load_dataset", "resume_offline",
+           "train_offline"]

@@ -35,7 +35,7 @@ from nacre.train.checkpoint import (
 from nacre.train.evaluate import evaluate
 from nacre.train.events import RunExtra
 from nacre.train.loop import TrainResult, fit
-from nacre.train.offline import fit_dataset, fit_offline, init_learner, load_dataset
+from nacre.train.offline import init_learner, resume_offline, train_offline
 
 
 def resolve_config(
@@ -114,7 +114,7 @@ def train(
         if cfg.train.init_from:  # offline → online: the learner of another run
             init_learner(run, cfg.train.init_from)
         if cfg.dataset is not None:
-            return _fit_offline(run, run_dir, callbacks, progress)
+            return train_offline(run, run_dir, callbacks, progress)
         return _fit_and_close(run, run_dir, callbacks, progress)
     except Exception:
         _undo_failed_start(run_dir, before)
@@ -264,6 +264,8 @@ def resume(
     except CheckpointError:
         return _start_over(run_dir, cfg, custom, callbacks, progress)
     run, extra = _load(run_dir, cfg, ckpt, custom)
+    if cfg.dataset is not None:  # offline: the steps are updates
+        return resume_offline(run, run_dir, progress)
     start = run.agent.env_steps
     if start >= cfg.train.steps:
         raise ConfigError(
@@ -299,6 +301,8 @@ def _start_over(run_dir: Path, cfg: RunConfig, custom: EnvLike | None,
     run = build(cfg, custom)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     _truncate_metrics(run_dir / "metrics.jsonl", 0)
+    if cfg.dataset is not None:
+        return train_offline(run, run_dir, callbacks, progress)
     return _fit_and_close(run, run_dir, callbacks, progress)
 
 
@@ -320,19 +324,6 @@ def _fit_and_close(
     finally:
         for env in (run.env, *eval_envs):
             env.close()
-
-
-def _fit_offline(run: Run, run_dir: Path, callbacks: Sequence[Callback],
-                 progress: bool | None) -> TrainResult:
-    assert run.config.dataset is not None
-    if callbacks:
-        raise ConfigError("callbacks are not run by the offline loop (a config with dataset:)")
-    try:
-        dataset = fit_dataset(load_dataset(run.config.dataset, run.config.seed), run)
-        summary = fit_offline(run, dataset, run_dir, progress)
-    finally:
-        run.env.close()
-    return TrainResult(run.agent, summary, run_dir)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
