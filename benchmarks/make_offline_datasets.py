@@ -94,8 +94,12 @@ def train_to_medium(name: str, env_id: str, target: float, max_steps: int, seed:
         overrides = [f"env.id={env_id}", "train.eval_every=5000", "train.eval_episodes=5"]
     started = time.perf_counter()
     steps = 50_000 if name == "cartpole" else max_steps  # the preset's ε schedule
-    result = nacre.train(cfg, steps=steps, seed=seed, out=out, overrides=overrides,
-                         callbacks=[nacre.StopOnReward(target)], progress=None)
+    stop = [nacre.StopOnReward(target)]
+    if (out / "checkpoints").is_dir():  # a run this script started before it was stopped
+        result = nacre.resume(out, steps=steps, callbacks=stop, progress=None)
+    else:
+        result = nacre.train(cfg, steps=steps, seed=seed, out=out, overrides=overrides,
+                             callbacks=stop, progress=None)
     return {"env_steps": result.agent.env_steps, "wall_s": time.perf_counter() - started,
             "eval_return": result.summary.get("final_eval_return_mean"),
             "reached": (result.summary.get("final_eval_return_mean") or -np.inf) >= target}
