@@ -67,7 +67,7 @@ def main() -> None:
                                        **out})
                 write_json(RESULTS, report)
     summary = {}
-    for env in args.envs:
+    for env in PEARL:  # every task measured so far at this budget, not only this call's
         rows = [r for r in report["runs"] if r["env"] == env and r["updates"] == args.updates]
         if rows:
             summary[env] = {"normalized": summarize_returns([r["normalized"] for r in rows]),
