@@ -7,9 +7,10 @@ any constant factor, goes into the optimizer's gradient scale, :meth:`nacre.opti
 * **Value.** ``L_V = mean_n |τ − 1(u < 0)| u²`` with ``u = min_j Q'_j(s, a) − V(s)`` (target
   critics, no gradient): ``∂L_V/∂V = −2 |τ − 1(u < 0)| u / n``; written as
   ``|τ − 1(u < 0)| (V − q)`` with the scale ``2/n``, then back through the value MLP.
-* **Actor.** AWR weights ``w = min(exp(β u), w_max)`` from the same ``u`` (the value *before*
-  its step, as the readable update computes them). ``L_π = −mean_n w · log N(a; m, σ)`` with
-  ``m = tanh μ``, ``ℓ = log σ = max(clamp(ℓ_raw, −20, 2), ℓ_min)`` and ``z = (a − m) e^{−ℓ}``,
+* **Actor.** AWR weights ``w = min(exp(β u'), w_max)`` with ``u' = min_j Q'_j(s, a) − V(s)``
+  under the value *after* its step (as the readable update and the paper compute them).
+  ``L_π = −mean_n w · log N(a; m, σ)`` with ``m = tanh μ``,
+  ``ℓ = log σ = max(clamp(ℓ_raw, −20, 2), ℓ_min)`` and ``z = (a − m) e^{−ℓ}``,
   ``log N = Σ_d (−½ z² − ℓ − ½ log 2π)``:
   ``∂L_π/∂μ = −w z e^{−ℓ} (1 − m²) / n`` and ``∂L_π/∂ℓ_raw = w (1 − z²) / n`` where neither
   clamp is active (``−20 ≤ ℓ_raw ≤ 2`` and the clamped value ``≥ ℓ_min``, the inclusive
@@ -147,11 +148,13 @@ class IQLKernel(ActorCriticKernel):
         expectile = torch.where(diff < 0, 1.0 - cfg.expectile, cfg.expectile)
         backward_into(self.value, v_acts, (expectile * -diff).unsqueeze(1), self.value_grads)
         lr.value_optimizer.step_flat(2.0 / rows)
-        # actor: advantage weights from the value before its step
-        weight = torch.exp(cfg.beta * diff).clamp_(max=cfg.max_weight)
+        # the value after its step, at s (the actor's advantages) and s' (the critics' targets)
+        values = mlp_forward(self.value, torch.cat([obs, next_obs])).squeeze(1)
+        stepped, next_value = values[:rows], values[rows:]
+        # actor: advantage weights under the stepped value
+        weight = torch.exp(cfg.beta * (q_data - stepped)).clamp_(max=cfg.max_weight)
         mean, log_std = self._actor_step(obs, taken, weight)
         # critics: y from the value after its step; × n/2, ∂/∂Q_j = Q_j − y
-        next_value = mlp_forward(self.value, next_obs).squeeze(1)
         target = td_target(reward, next_value, terminated, discount)
         q, acts = twin_forward(self.critic, obs_action)
         dq = q - target

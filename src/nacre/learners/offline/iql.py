@@ -106,7 +106,9 @@ class IQL:
         value = self.v(batch.obs)
         value_loss = expectile_loss(q_data - value, cfg.expectile)
         self.value_optimizer.minimize(value_loss)
-        weight = awr_weights(q_data - value, cfg.beta, cfg.max_weight)
+        with torch.no_grad():  # the advantage under the value after its step (the paper's)
+            advantage = q_data - self.v(batch.obs)
+        weight = awr_weights(advantage, cfg.beta, cfg.max_weight)
         mean, log_std = self.actor.distribution(batch.obs)
         log_prob = gaussian_log_prob(torch.tanh(mean), log_std.clamp(min=cfg.min_log_std),
                                      batch.action)
