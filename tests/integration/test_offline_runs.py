@@ -144,6 +144,16 @@ def test_a_runs_replay_becomes_a_dataset(tmp_path: Path) -> None:
     assert main(["collect", str(tmp_path / "run"), "--out", str(tmp_path / "e")]) == 2
 
 
+def test_a_replay_of_several_envs_keeps_their_episodes_apart(tmp_path: Path) -> None:
+    from nacre.train.collect import from_run
+
+    nacre.train("pendulum-td3", steps=300, num_envs=2, out=tmp_path / "run", progress=False)
+    data = from_run(tmp_path / "run")  # Pendulum's episodes last 200 steps: none ended
+    cols = data.arrays()
+    assert len(data) == 300 and data.episode_starts(cols).tolist() == [0, 150]
+    assert cols["truncated"].nonzero()[0].tolist() == [149, 299]  # each env's newest row
+
+
 BANDIT_LOGGER = """
 env: {id: bandit/synthetic-linear}
 learner: {name: disjoint_linear_bandit, l2: 1.0}
@@ -192,3 +202,25 @@ def test_an_offline_run_checkpoints_and_resumes(pendulum_data: Path, tmp_path: P
     assert [r["grad_steps"] for r in rows] == [20, 40, 60]
     with pytest.raises(ConfigError, match="already at 60 updates"):
         nacre.resume(tmp_path / "run", steps=60, progress=False)
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    ({"buffer": {"name": "replay", "n_step": 3}}, "one step per transition"),
+    ({"env": {"normalize": {"reward": True}}}, "normalize.reward"),
+])
+def test_what_the_offline_loop_cannot_honour_is_refused(pendulum_data: Path, tmp_path: Path,
+                                                        extra: dict[str, Any],
+                                                        match: str) -> None:
+    cfg = _config(pendulum_data, "td3_bc", "deterministic", "gaussian", **extra)
+    with pytest.raises(ConfigError, match=match):
+        nacre.train(cfg, out=tmp_path / "run", progress=False)
+
+
+def test_init_from_a_run_normalized_otherwise_is_refused(pendulum_data: Path,
+                                                         tmp_path: Path) -> None:
+    nacre.train(_config(pendulum_data, "td3_bc", "deterministic", "gaussian",
+                        env={"normalize": {"obs": True}}), out=tmp_path / "norm", progress=False)
+    cfg = _config(pendulum_data, "td3_bc", "deterministic", "gaussian",
+                  train={"init_from": str(tmp_path / "norm")})
+    with pytest.raises(ConfigError, match="env.normalize.obs: true"):
+        nacre.train(cfg, out=tmp_path / "plain", progress=False)

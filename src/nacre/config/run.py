@@ -119,9 +119,10 @@ class TrainConfig:
             everywhere, the process left as torch configured it.
         tensorboard: also write TensorBoard event files to ``<run>/tb`` (needs the extra).
         init_from: a run folder (or one of its checkpoint folders) whose learner this run
-            starts from: offline → online fine-tuning of the same learner and network. Only
-            the learner's state (networks, optimizers) and observation statistics are taken;
-            the counters, the replay buffer and the env start afresh. ``""``: a fresh learner.
+            starts from: offline → online fine-tuning of the same learner and network (and the
+            same ``env.normalize.obs``). The learner's state (networks, optimizers, its own
+            counters) and observation statistics are taken; the run's env steps, updates,
+            replay buffer and env start afresh. ``""``: a fresh learner.
         schedule_steps: the budget that fractional schedules (``exploration.decay_fraction``)
             are relative to; 0 means ``steps``. Resuming to a larger total sets it to the
             original budget, so a finished ε decay does not start again.

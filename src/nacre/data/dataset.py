@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -60,6 +61,15 @@ class DatasetInfo:
     ref_max_score: float | None = None
     n_actions: int | None = None
     description: str = ""
+
+    def __post_init__(self) -> None:
+        low, high = self.ref_min_score, self.ref_max_score
+        if (low is None) != (high is None) or low is not None and high is not None and not (
+                math.isfinite(low) and math.isfinite(high) and high > low):
+            raise InputError("info", f"reference scores must both be given, finite, with "
+                             f"ref_max_score > ref_min_score; got {low}, {high}")
+        if self.n_actions is not None and self.n_actions < 1:
+            raise InputError("info", f"n_actions must be >= 1, got {self.n_actions}")
 
     def normalized_score(self, episode_return: float) -> float:
         """``(R − random) / (expert − random)``: 0 is the random policy, 1 the expert (D4RL's
@@ -206,13 +216,16 @@ class Dataset:
                                   f"{DATA_FILE}); Minari datasets: nacre.data.minari_io")
         if meta_path.stat().st_size > _MAX_META:
             raise CheckpointError(f"{meta_path} is larger than {_MAX_META} bytes")
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{meta_path} is not valid JSON: {exc}") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get(
                 "version") != FORMAT_VERSION:
             raise CheckpointError(f"{meta_path}: not a {FORMAT} version {FORMAT_VERSION} file")
         try:
             info = DatasetInfo(**meta.get("info", {}))
-        except TypeError as exc:
+        except (TypeError, InputError) as exc:
             raise CheckpointError(f"{meta_path}: info: {exc}") from exc
         expected = {*_COLUMNS, "cost"}
         cols = load_tensors(path / DATA_FILE)
@@ -243,8 +256,16 @@ def _check_columns(cols: dict[str, np.ndarray], n: int, n_actions: int | None) -
     if cols["obs"].shape != cols["next_obs"].shape:
         raise InputError("next_obs", f"shape {cols['next_obs'].shape} != obs shape "
                          f"{cols['obs'].shape}")
-    if cols["reward"].ndim != 1:
-        raise InputError("reward", f"expected shape ({n},), got {cols['reward'].shape}")
+    for name in ("reward", "terminated", "truncated", "propensity"):
+        if cols[name].ndim != 1:
+            raise InputError(name, f"expected shape ({n},), one value per transition, got "
+                             f"{cols[name].shape}")
+    if cols["action"].dtype.kind in "iub" and cols["action"].ndim != 1:
+        raise InputError("action", f"expected discrete actions of shape ({n},), got "
+                         f"{cols['action'].shape}")
+    if cols["obs"].dtype != cols["next_obs"].dtype:
+        raise InputError("next_obs", f"dtype {cols['next_obs'].dtype} != obs dtype "
+                         f"{cols['obs'].dtype}")
     for name in ("obs", "next_obs", "reward"):
         if cols[name].dtype.kind == "f" and not all_finite(cols[name]):
             raise InputError(name, "contains NaN or inf")

@@ -4,8 +4,8 @@ The agent acts with its exploration, as it would in training (ε-greedy, Gaussia
 policy's samples …), and every transition is stored with the propensity of its action, so the
 dataset serves offline learning and off-policy evaluation alike. A run folder's agent acts as at
 the end of its run (its exploration schedule where it ended); a preset's agent is untrained and
-its schedule starts from the beginning (ε = 1 for the DQN presets: a uniformly random policy).
-``exploit=True`` records the greedy policy instead (propensity 1).
+its schedule runs from its start over the recorded steps (the DQN presets begin at ε = 1 and
+decay it: only their first steps are uniformly random). ``exploit=True`` records the greedy policy instead (propensity 1).
 
 The transitions go straight into a replay buffer's storage, which becomes the dataset's: no copy
 per step. Continuous actions are stored as the environment takes them (``[low, high]``).
@@ -87,7 +87,9 @@ def from_run(run_dir: str | Path, seed: int | None = None) -> Dataset:
     """The transitions a run logged — the replay buffer of its newest checkpoint, with the
     propensity of every action — as a :class:`~nacre.data.Dataset` (a D4RL-style "replay"
     dataset when the run is stopped at a medium return). Continuous actions are converted to
-    the environment's units, as :func:`collect` stores them."""
+    the environment's units, as :func:`collect` stores them. Each logging env's rows stay
+    together, its newest transition marked truncated; once the replay has wrapped, an env's
+    oldest rows may start mid-episode (they count as an episode of their own)."""
     path = Path(run_dir)
     ckpt = latest_checkpoint(path)
     cfg = load_run_config(path / "config.yaml")
@@ -100,17 +102,30 @@ def from_run(run_dir: str | Path, seed: int | None = None) -> Dataset:
         raise ConfigError(f"{run_dir} normalized observations or rewards: its replay holds "
                           "what the agent saw, not what the env gave")
     tensors = {k: v for k, v in buffer["tensors"].items() if k in _REPLAY_COLUMNS}
-    data = Dataset.from_buffer_state({**buffer, "tensors": tensors}, seed=seed)
+    tensors["truncated"] = tensors["truncated"].clone()
+    _cut_newest(tensors, int(buffer["pos"]), int(buffer["rows"]))
     env = make_env(cfg.env.id, 1, "none", **cfg.env.kwargs)  # for its action space
     space = env.action_space
     env.close()
-    info = DatasetInfo(env_id=cfg.env.id, policy=f"{path.name} (replay of {cfg.learner.name}, "
-                       f"{data.num_episodes} episodes)", description=f"replay of {path}",
-                       n_actions=space.n if isinstance(space, DiscreteActionSpace) else None)
-    cols = data.arrays()
-    if isinstance(space, BoxActionSpace):
-        cols["action"] = space.to_env(torch.from_numpy(cols["action"])).numpy()
-    return Dataset.from_arrays(**cols, info=info, seed=seed)
+    if isinstance(space, BoxActionSpace):  # the policy's [-1, 1]: as the env takes it
+        tensors["action"] = space.to_env(tensors["action"])
+    data = Dataset.from_buffer_state({**buffer, "tensors": tensors}, seed=seed)
+    data.info = DatasetInfo(
+        env_id=cfg.env.id, policy=f"{path.name} (replay of {cfg.learner.name}, "
+        f"{data.num_episodes} episodes)", description=f"replay of {path}",
+        n_actions=space.n if isinstance(space, DiscreteActionSpace) else None)
+    return data
+
+
+def _cut_newest(tensors: dict[str, torch.Tensor], pos: int, rows: int) -> None:
+    """Mark each logging env's newest transition truncated: its episode goes on no further in
+    the log (so the next env's rows do not continue it)."""
+    valid = tensors.get("valid")
+    order = [(pos - 1 - k) % rows for k in range(rows)]  # newest row first
+    for b in range(tensors["truncated"].shape[1]):
+        newest = next((t for t in order if valid is None or bool(valid[t, b])), None)
+        if newest is not None:
+            tensors["truncated"][newest, b] = True
 
 
 def _agent(source: str | Path, env: EnvLike | None, seed: int, exploit: bool

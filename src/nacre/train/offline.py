@@ -28,11 +28,14 @@ import numpy as np
 import torch
 
 from nacre.agent import Agent
+from nacre.config import yaml_io
+from nacre.config.buffers import ReplayConfig
 from nacre.config.build import Run
-from nacre.config.run import DatasetConfig, TrainConfig
+from nacre.config.run import DatasetConfig, RunConfig, TrainConfig
 from nacre.data.dataset import Dataset
 from nacre.envs.normalize import Normalize
 from nacre.errors import CheckpointError, ConfigError
+from nacre.kinds import LearnerKind
 from nacre.spaces import BoxActionSpace, DiscreteActionSpace
 from nacre.train.callbacks import Callback
 from nacre.train.checkpoint import (
@@ -40,6 +43,7 @@ from nacre.train.checkpoint import (
     flatten_tree,
     latest_checkpoint,
     load_checkpoint,
+    remove_stale_temporaries,
     save_checkpoint,
 )
 from nacre.train.evaluate import evaluate
@@ -59,7 +63,7 @@ def load_dataset(config: DatasetConfig, seed: int | None = None) -> Dataset:
     return Dataset.load(config.path, seed=seed)
 
 
-def fit_dataset(dataset: Dataset, run: Run) -> Dataset:
+def fit_dataset(dataset: Dataset, run: Run, seed: int | None = None) -> Dataset:
     """``dataset`` as the run's agent learns from it: checked against the env's spaces,
     continuous actions mapped to the policy's ``[-1, 1]`` box, observations standardized with
     the dataset's own statistics when the run normalizes them (which then become the run's)."""
@@ -84,7 +88,8 @@ def fit_dataset(dataset: Dataset, run: Run) -> Dataset:
                                 "count": float(len(obs64))})
         cols["obs"] = run.env.normalize_obs(cols["obs"])
         cols["next_obs"] = run.env.normalize_obs(cols["next_obs"])
-    return Dataset.from_arrays(**cols, info=dataset.info, seed=run.config.seed)
+    return Dataset.from_arrays(**cols, info=dataset.info,
+                               seed=run.config.seed if seed is None else seed)
 
 
 def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
@@ -132,7 +137,7 @@ def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
                     if logger is not None:
                         logger.log(row)
                     display.update(step)
-                    saver.maybe(cfg, agent.buffer, own_buffer, metrics)
+                saver.maybe(cfg, agent.buffer, own_buffer, metrics)
                 if ctrl_c.pending:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -163,9 +168,10 @@ def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
 
 
 def _updates_until_due(step: int, cfg: TrainConfig) -> int:
-    """Updates from ``step`` to the next target update, log row, evaluation or the end."""
-    every = [cfg.target_update_interval, cfg.log_every] + ([cfg.eval_every]
-                                                            if cfg.eval_every > 0 else [])
+    """Updates from ``step`` to the next target update, log row, evaluation, checkpoint or the
+    end."""
+    every = [cfg.target_update_interval, cfg.log_every, *(n for n in (
+        cfg.eval_every, cfg.checkpoint_every) if n > 0)]
     due = min([(step // n + 1) * n for n in every] + [cfg.steps])
     return due - step
 
@@ -178,20 +184,28 @@ def init_learner(run: Run, source: str | Path) -> None:
     ckpt = path if (path / STATE_FILE).is_file() else latest_checkpoint(path)
     _, fresh = flatten_tree({"learner": run.agent.learner.state_dict()})
     expected = {name: (tuple(t.shape), t.dtype) for name, t in fresh.items()}
-    state, extra, _ = load_checkpoint(ckpt, expected, extra_schema=RunExtra, skip=("buffer",))
+    state, extra, source_yaml = load_checkpoint(ckpt, expected, extra_schema=RunExtra,
+                                                skip=("buffer",))
     try:
         run.agent.learner.load_state_dict(state["learner"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"train.init_from: the learner of {ckpt} does not fit this run's "
                               f"({run.config.learner.name}): {type(exc).__name__}: {exc}"
                               ) from exc
-    if isinstance(run.env, Normalize) and extra.env_stats is not None:
-        run.env.load_stats(dict(extra.env_stats))
+    source_obs = RunConfig.from_dict(yaml_io.loads(source_yaml)).env.normalize.obs
+    if source_obs != run.config.env.normalize.obs:
+        raise ConfigError(f"train.init_from: {ckpt} was trained "
+                          f"{'with' if source_obs else 'without'} observation normalization: "
+                          f"set env.normalize.obs: {str(source_obs).lower()} in this run too")
+    if source_obs and isinstance(run.env, Normalize) and extra.env_stats is not None:
+        run.env.obs_stats.load(dict(extra.env_stats["obs"]))  # not the per-env return state
 
 
 def _evaluate(agent: Agent, envs: list[Any], episodes: int, run: Run, dataset: Dataset
               ) -> dict[str, Any]:
-    returns = evaluate(agent, envs, episodes, seed=run.config.seed + 10_000)
+    # as the online loop seeds its evaluations: disjoint across run seeds and updates
+    returns = evaluate(agent, envs, episodes,
+                       seed=10_000_019 * (run.config.seed + 1) + agent.grad_steps)
     out: dict[str, Any] = {"return_mean": float(np.mean(returns)), "returns": returns}
     info = dataset.info
     if info.ref_min_score is not None and info.ref_max_score is not None:
@@ -203,16 +217,20 @@ class _Checkpoints:
     """Checkpoints of an offline run, named after the updates done (``step_<updates>``): every
     ``train.checkpoint_every`` updates, or (when that is 0) once ``train.checkpoint_interval_s``
     passed, looked at on each log row; at the end; on Ctrl-C. The newest
-    ``train.keep_checkpoints`` are kept."""
+    ``train.keep_checkpoints`` are kept; what a killed process left half-written is removed."""
 
     def __init__(self, run: Run, run_dir: Path | None) -> None:
         self.run, self.run_dir = run, run_dir
         self.last = time.perf_counter()
+        if run_dir is not None:
+            remove_stale_temporaries(run_dir / "checkpoints")
 
     def maybe(self, cfg: TrainConfig, lent: Any, own: Any, metrics: dict[str, float]) -> None:
+        """Save if one is due (called after every round of updates)."""
         step = self.run.agent.grad_steps
         due = (step % cfg.checkpoint_every == 0 if cfg.checkpoint_every else
-               0 < cfg.checkpoint_interval_s <= time.perf_counter() - self.last)
+               step % cfg.log_every == 0
+               and 0 < cfg.checkpoint_interval_s <= time.perf_counter() - self.last)
         if due and step < cfg.steps:  # the last one is saved after the loop
             self.run.agent.buffer = own  # the learner, not the dataset
             try:
@@ -239,14 +257,34 @@ class _Checkpoints:
         self.last = time.perf_counter()
 
 
+def check_offline(config: RunConfig) -> None:
+    """What the offline loop cannot honour is refused, rather than silently not done."""
+    cfg, why = config, ""
+    if not (cfg.buffer.name == "replay" and isinstance(cfg.buffer.params, ReplayConfig)
+            and cfg.buffer.params.n_step == 1):
+        why = ("the dataset is sampled uniformly, one step per transition: drop the buffer "
+               "section (or buffer: {name: replay, n_step: 1})")
+    elif cfg.env.normalize.reward:
+        why = "rewards come from the dataset as logged: set env.normalize.reward: false"
+    elif cfg.history.name != "identity":
+        why = "the dataset's transitions are single steps: use history: identity"
+    if why:
+        raise ConfigError(f"a config with dataset: (offline) — {why}")
+
+
 def train_offline(run: Run, run_dir: Path, callbacks: Sequence[Callback] = (),
                   progress: bool | None = None) -> TrainResult:
     """:func:`nacre.train` of a config with ``dataset:`` (``run`` built, ``run_dir`` made)."""
     assert run.config.dataset is not None
     if callbacks:
         raise ConfigError("callbacks are not run by the offline loop (a config with dataset:)")
+    if run.agent.learner.kind is not LearnerKind.REPLAY:
+        raise ConfigError(f"learner {run.config.learner.name!r} learns from its own on-policy "
+                          "rollouts or every transition once, not from a dataset: use bc, "
+                          "discrete_cql, cql, iql or td3_bc (or another replay learner)")
+    check_offline(run.config)
     try:
-        dataset = fit_dataset(load_dataset(run.config.dataset, run.config.seed), run)
+        dataset = fit_dataset(load_dataset(run.config.dataset), run)
         summary = fit_offline(run, dataset, run_dir, progress)
     finally:
         run.env.close()
@@ -270,7 +308,7 @@ def resume_offline(run: Run, run_dir: Path, progress: bool | None = None) -> Tra
         path.write_text("".join(line + "\n" for line in keep))
     assert run.config.dataset is not None
     try:
-        dataset = fit_dataset(load_dataset(run.config.dataset, run.config.seed + start), run)
+        dataset = fit_dataset(load_dataset(run.config.dataset), run, run.config.seed + start)
         summary = fit_offline(run, dataset, run_dir, progress)
     finally:
         run.env.close()
@@ -284,5 +322,5 @@ def _grad_steps(line: str) -> int:
         return 1 << 62
 
 
-__all__ = ["fit_dataset", "fit_offline", "init_learner", "load_dataset", "resume_offline",
-           "train_offline"]
+__all__ = ["check_offline", "fit_dataset", "fit_offline", "init_learner", "load_dataset",
+           "resume_offline", "train_offline"]

@@ -18,6 +18,8 @@ policy's density, which nacre's continuous exploration modules do not give yet.
 from __future__ import annotations
 
 import json
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,14 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
     cols = dataset.arrays()
     starts = dataset.episode_starts(cols)
     target = _distribution(agent, cols["obs"], exploring)
+    if cols["action"].max() >= target.shape[1]:
+        raise ConfigError(f"the log holds action {cols['action'].max()}, but the policy has "
+                          f"{target.shape[1]} actions: a log of another environment?")
+    if np.all(cols["propensity"] == 1.0):
+        warnings.warn("every logged propensity is 1 (a deterministic logger, or a dataset "
+                      "without propensities): importance sampling then treats the logged "
+                      "actions as certain; trust DM / FQE rather than IPS / PDIS", UserWarning,
+                      stacklevel=2)
     rows = np.arange(len(cols["reward"]))
     ratio = target[rows, cols["action"]] / cols["propensity"]
     one_step = len(starts) == len(rows)
@@ -86,7 +96,7 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
         for seq in SEQUENTIAL:
             estimates.append(bootstrap_sequential(seq, cols["reward"], ratio, starts, g,
                                                   resamples=resamples, seed=seed))
-        config = fqe_config or FQEConfig(gamma=g, seed=seed)
+        config = replace(fqe_config or FQEConfig(), gamma=g, seed=seed)  # the table's γ
         estimates.append(fqe(cols["obs"], cols["action"], cols["reward"], cols["next_obs"],
                              cols["terminated"], _distribution(agent, cols["next_obs"],
                                                                exploring),
@@ -139,6 +149,9 @@ def table(result: dict[str, Any]) -> str:
     for e in result["estimates"]:
         lines.append(f"{e['name']:10s} {e['value']:10.3f}  [{e['low']:9.3f}, {e['high']:9.3f}]"
                      f"  {e['n']:7d}")
+    if any(e["name"] == "fqe" for e in result["estimates"]):
+        lines.append("fqe's interval is the spread over the logged start states; it leaves "
+                     "out the fit's own error (nacre.eval.fqe_bootstrap refits for that)")
     lines.append(f"behaviour (logged) value: {result['behaviour_value']:.3f} (γ = "
                  f"{result['gamma']}) over "
                  f"{result['episodes']} episodes; largest importance weight "

@@ -301,6 +301,8 @@ def _start_over(run_dir: Path, cfg: RunConfig, custom: EnvLike | None,
     run = build(cfg, custom)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     _truncate_metrics(run_dir / "metrics.jsonl", 0)
+    if cfg.train.init_from:  # as train() started it
+        init_learner(run, cfg.train.init_from)
     if cfg.dataset is not None:
         return train_offline(run, run_dir, callbacks, progress)
     return _fit_and_close(run, run_dir, callbacks, progress)

@@ -1,9 +1,9 @@
 """Behaviour cloning: supervised learning of the logged actions (Pomerleau 1991).
 
-The baseline every offline method must beat, and a policy to start online learning from:
-discrete BC maximizes ``log π(a|s)`` of a categorical policy whose logits are a Q network's
-outputs (so the same network then fine-tunes as DQN's); continuous BC regresses a deterministic
-tanh actor on the logged actions (the actor TD3 and TD3+BC fine-tune).
+The baseline every offline method must beat: discrete BC maximizes ``log π(a|s)`` of a
+categorical policy whose logits are the outputs of a Q network config (``network.name: mlp``);
+continuous BC regresses the deterministic tanh actor of ``network.name: deterministic`` on the
+logged actions.
 """
 
 from __future__ import annotations

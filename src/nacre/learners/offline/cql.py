@@ -121,7 +121,7 @@ class CQL(SAC):
         alpha, metrics = self.temperature_step(log_prob)  # SAC's
         target, _ = self.soft_td_target(batch, alpha)  # SAC's
         q = self.critic(batch.obs, batch.action)
-        loss = critic_loss(q, target, scale=0.5)
+        loss = critic_loss(q, target)  # Σ_j MSE_j, as Kumar et al. and d3rlpy (SAC halves it)
         gap = (self.logsumexp_q(batch) - q).mean(dim=-1)  # [critics]: the CQL(H) gap of each
         penalty = cfg.conservative_weight * gap.sum()
         if cfg.lagrange_threshold is not None:  # α ≥ 0 grows while the gap exceeds the threshold
