@@ -5,7 +5,8 @@ policy's samples …), and every transition is stored with the propensity of its
 dataset serves offline learning and off-policy evaluation alike. A run folder's agent acts as at
 the end of its run (its exploration schedule where it ended); a preset's agent is untrained and
 its schedule runs from its start over the recorded steps (the DQN presets begin at ε = 1 and
-decay it: only their first steps are uniformly random). ``exploit=True`` records the greedy policy instead (propensity 1).
+decay it: only their first steps are uniformly random). ``exploit=True`` records the greedy
+policy instead (propensity 1).
 
 The transitions go straight into a replay buffer's storage, which becomes the dataset's: no copy
 per step. Continuous actions are stored as the environment takes them (``[low, high]``).
