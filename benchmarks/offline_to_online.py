@@ -74,7 +74,18 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30_000)
     p.add_argument("--eval-every", type=int, default=2_500)
     p.add_argument("--threshold", type=float, default=1_000.0)
+    p.add_argument("--summarize-only", action="store_true",
+                   help="redo the table and plot from the results file (e.g. another threshold)")
     args = p.parse_args()
+    if args.summarize_only:
+        report = json.loads(RESULTS.read_text())
+        report["args"]["threshold"] = args.threshold
+        for run in report["runs"]:
+            run["steps_to_threshold"] = steps_to([tuple(pt) for pt in run["curve"]],
+                                                 args.threshold, report["args"]["steps"])
+        summarize(report, args)
+        write_json(RESULTS, report)
+        return
     data = Path(args.data) / args.dataset
     env_id = nacre.Dataset.load(data).info.env_id
     report: dict[str, Any] = {"machine": machine(), "versions": versions(("nacre", "torch")),
