@@ -45,7 +45,11 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=20_000)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--data", default="datasets")
+    p.add_argument("--name", default="offline_pearl_iql",
+                   help="results file name (one per concurrent invocation)")
     args = p.parse_args()
+    global RESULTS
+    RESULTS = HERE / "results" / f"{args.name}.json"
     report: dict[str, Any] = (json.loads(RESULTS.read_text()) if RESULTS.exists() else
                               {"runs": []})
     report.update(machine=machine(), versions=versions(("nacre", "torch")),
