@@ -12,8 +12,8 @@ import pytest
 import safetensors.torch
 import torch
 
+from nacre.data import tensor_files
 from nacre.errors import CheckpointError
-from nacre.train import checkpoint
 from nacre.train.checkpoint import (
     MODEL_FILE,
     load_checkpoint,
@@ -59,7 +59,7 @@ def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: Any, **kwargs: Any) -> NoReturn:
         raise AssertionError("the file reached the safetensors parser")
 
-    monkeypatch.setattr(checkpoint, "safe_open", boom)
+    monkeypatch.setattr(tensor_files, "safe_open", boom)  # where checkpoints read tensors
 
 
 class _Evil:
