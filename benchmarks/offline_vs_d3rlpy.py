@@ -116,7 +116,10 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=10_000)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--data", default="datasets")
-    p.add_argument("--d3rlpy-python", default="/work/venvs/d3rlpy/bin/python")
+    p.add_argument("--d3rlpy-python", default=str(HERE.parent / ".venvs/d3rlpy/bin/python"),
+                   help="d3rlpy's interpreter (default: .venvs/d3rlpy in the repo, gitignored; "
+                   'python3 -m venv .venvs/d3rlpy && .venvs/d3rlpy/bin/pip install torch==2.13.0 '
+                   'd3rlpy==2.8.1 "gymnasium[mujoco]==1.0.0")')
     p.add_argument("--name", default="offline_vs_d3rlpy",
                    help="results file name (e.g. a short speed-only run of its own)")
     args = p.parse_args()

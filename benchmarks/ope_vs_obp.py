@@ -187,7 +187,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=4000, help="rows per log (half fit q̂)")
     p.add_argument("--resamples", type=int, default=2000)
     p.add_argument("--sim-seed", type=int, default=0)
-    p.add_argument("--obp-python", type=Path, default=Path("/work/venvs/obp/bin/python"))
+    p.add_argument("--obp-python", type=Path, default=HERE.parent / ".venvs/obp/bin/python",
+                   help="obp's interpreter (default: .venvs/obp in the repo, gitignored)")
     args = p.parse_args()
     t_start = time.perf_counter()
     sim = simulator(args.sim_seed)
@@ -224,7 +225,10 @@ def main() -> None:
                   "target": 1e-6, "all_within_target": all(max(r) <= 1e-6 for r in rel.values())}
     else:
         log(f"obp's interpreter {args.obp_python} is missing: parity with obp SKIPPED "
-            "(python3 -m venv /work/venvs/obp && /work/venvs/obp/bin/pip install obp)")
+            "(python3 -m venv .venvs/obp; obp 0.5.7 pins Python < 3.11 and torch 1.12: install "
+            "numpy<2 scipy<1.14 scikit-learn<1.6 pandas<2.3 matplotlib seaborn tqdm pyyaml "
+            "torch==2.13.0 first, then `pip install --no-deps --ignore-requires-python "
+            "obp==0.5.7`)")
     report = {
         "benchmark": "ope_vs_obp",
         "command": " ".join(["python", "benchmarks/ope_vs_obp.py", *sys.argv[1:]]),
