@@ -72,13 +72,10 @@ def collect(source: str | Path, steps: int, out: str | Path | None = None, *, se
     finally:
         display.close(agent.env_steps - start)
         run.env.close()
-    dataset = Dataset(agent.buffer, DatasetInfo(
+    dataset = _in_env_units(agent.buffer.state_dict(), space, seed)
+    dataset.info = DatasetInfo(
         env_id=run.config.env.id, policy=policy, description=f"nacre collect {source}",
-        n_actions=space.n if isinstance(space, DiscreteActionSpace) else None))
-    if isinstance(space, BoxActionSpace):  # stored as the policy's [-1, 1]: as the env takes it
-        cols = dataset.arrays()
-        cols["action"] = space.to_env(torch.from_numpy(cols["action"])).numpy()
-        dataset = Dataset.from_arrays(**cols, info=dataset.info, seed=seed)
+        n_actions=space.n if isinstance(space, DiscreteActionSpace) else None)
     if out is not None:
         dataset.save(out)
     return dataset
@@ -108,14 +105,21 @@ def from_run(run_dir: str | Path, seed: int | None = None) -> Dataset:
     env = make_env(cfg.env.id, 1, "none", **cfg.env.kwargs)  # for its action space
     space = env.action_space
     env.close()
-    if isinstance(space, BoxActionSpace):  # the policy's [-1, 1]: as the env takes it
-        tensors["action"] = space.to_env(tensors["action"])
-    data = Dataset.from_buffer_state({**buffer, "tensors": tensors}, seed=seed)
+    data = _in_env_units({**buffer, "tensors": tensors}, space, seed)
     data.info = DatasetInfo(
         env_id=cfg.env.id, policy=f"{path.name} (replay of {cfg.learner.name}, "
         f"{data.num_episodes} episodes)", description=f"replay of {path}",
         n_actions=space.n if isinstance(space, DiscreteActionSpace) else None)
     return data
+
+
+def _in_env_units(state: dict[str, Any], space: Any, seed: int | None) -> Dataset:
+    """A dataset of a replay buffer's state, continuous actions turned from the policy's
+    ``[-1, 1]`` into the units the env takes (how datasets store them)."""
+    if isinstance(space, BoxActionSpace):
+        tensors = state["tensors"]
+        state = {**state, "tensors": {**tensors, "action": space.to_env(tensors["action"])}}
+    return Dataset.from_buffer_state(state, seed=seed)
 
 
 def _cut_newest(tensors: dict[str, torch.Tensor], pos: int, rows: int) -> None:

@@ -61,3 +61,20 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a ``metrics.jsonl`` file."""
     with open(path) as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def truncate_metrics(path: str | Path, step: int, key: str = "env_steps") -> None:
+    """Drop the rows of ``metrics.jsonl`` written after the checkpoint a run resumes from
+    (``row[key] > step``: they will be produced again), and lines cut short by a hard kill."""
+    path = Path(path)
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if row.get(key, 0) <= step:
+            keep.append(line)
+    path.write_text("".join(line + "\n" for line in keep))

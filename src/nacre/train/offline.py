@@ -48,7 +48,7 @@ from nacre.train.checkpoint import (
 )
 from nacre.train.evaluate import evaluate
 from nacre.train.events import RunExtra
-from nacre.train.loggers import JSONLLogger
+from nacre.train.loggers import JSONLLogger, truncate_metrics
 from nacre.train.loop import DeferredInterrupt, TrainResult
 from nacre.train.progress import show_progress
 
@@ -301,11 +301,7 @@ def resume_offline(run: Run, run_dir: Path, progress: bool | None = None) -> Tra
         raise ConfigError(f"the run is already at {start} updates; pass --steps larger than "
                           "that to continue")
     (run_dir / "config.yaml").write_text(run.config.to_yaml())
-    path = run_dir / "metrics.jsonl"
-    if path.exists():
-        keep = [line for line in path.read_text().splitlines()
-                if line.strip() and _grad_steps(line) <= start]
-        path.write_text("".join(line + "\n" for line in keep))
+    truncate_metrics(run_dir / "metrics.jsonl", start, key="grad_steps")
     assert run.config.dataset is not None
     try:
         dataset = fit_dataset(load_dataset(run.config.dataset), run, run.config.seed + start)
@@ -313,13 +309,6 @@ def resume_offline(run: Run, run_dir: Path, progress: bool | None = None) -> Tra
     finally:
         run.env.close()
     return TrainResult(run.agent, summary, run_dir)
-
-
-def _grad_steps(line: str) -> int:
-    try:
-        return int(json.loads(line).get("grad_steps", 0))
-    except (json.JSONDecodeError, TypeError, ValueError):  # a line cut short by a hard kill
-        return 1 << 62
 
 
 __all__ = ["check_offline", "fit_dataset", "fit_offline", "init_learner", "load_dataset",

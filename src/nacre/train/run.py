@@ -34,6 +34,7 @@ from nacre.train.checkpoint import (
 )
 from nacre.train.evaluate import evaluate
 from nacre.train.events import RunExtra
+from nacre.train.loggers import truncate_metrics
 from nacre.train.loop import TrainResult, fit
 from nacre.train.offline import init_learner, resume_offline, train_offline
 
@@ -279,7 +280,7 @@ def resume(
         )
     # Everything checked: only now does the run folder change.
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    _truncate_metrics(run_dir / "metrics.jsonl", start)
+    truncate_metrics(run_dir / "metrics.jsonl", start)
     return _fit_and_close(run, run_dir, callbacks, progress, extra.loop, restored)
 
 
@@ -300,7 +301,7 @@ def _start_over(run_dir: Path, cfg: RunConfig, custom: EnvLike | None,
     configure_threads(cfg.train.torch_threads, cfg.train.learn_threads)
     run = build(cfg, custom)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    _truncate_metrics(run_dir / "metrics.jsonl", 0)
+    truncate_metrics(run_dir / "metrics.jsonl", 0)
     if cfg.train.init_from:  # as train() started it
         init_learner(run, cfg.train.init_from)
     if cfg.dataset is not None:
@@ -326,21 +327,6 @@ def _fit_and_close(
     finally:
         for env in (run.env, *eval_envs):
             env.close()
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop rows written after the checkpoint we resume from (they will be produced again)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a hard kill
-            continue
-        if row.get("env_steps", 0) <= step:
-            keep.append(line)
-    path.write_text("".join(line + "\n" for line in keep))
 
 
 def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, *,
