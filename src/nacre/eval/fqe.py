@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from torch import Tensor, nn
 
 from nacre.errors import InputError
-from nacre.eval.ope import Estimate
+from nacre.eval.ope import Estimate, percentile_interval
 from nacre.eval.stats import mean, stratified_bootstrap_ci
 from nacre.losses.td import td_loss, td_target
 from nacre.networks.mlp import MLP
@@ -254,10 +254,8 @@ def fqe_bootstrap(obs: Data, action: Data, reward: Data, next_obs: Data, termina
         rows = np.concatenate([np.arange(starts[e], ends[e]) for e in picked])
         q, _ = _fit(data.rows(torch.as_tensor(rows)), replace(cfg, seed=cfg.seed + k + 1))
         values.append(float(_initial_values(q, data).mean()))
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.percentile(values, [100 * alpha, 100 * (1 - alpha)])
-    return Estimate("fqe", point, float(low), float(high), int(starts.size), confidence,
-                    refits)
+    low, high = percentile_interval(np.asarray(values), confidence)
+    return Estimate("fqe", point, low, high, int(starts.size), confidence, refits)
 
 
 __all__ = ["FQEConfig", "FQEResult", "fqe", "fqe_bootstrap"]
