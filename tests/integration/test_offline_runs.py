@@ -16,6 +16,7 @@ from nacre.config.run import RunConfig
 from nacre.errors import CheckpointError, ConfigError
 from nacre.eval.fqe import FQEConfig
 from nacre.testing import cartpole_controller_log
+from nacre.train.checkpoint import latest_checkpoint, load_checkpoint
 from nacre.train.offpolicy import evaluate_offline
 
 SMALL = {"actor_hidden": [32, 32], "critic_hidden": [32, 32]}
@@ -141,6 +142,12 @@ def test_a_runs_replay_becomes_a_dataset(tmp_path: Path) -> None:
     actions = data.arrays()["action"]
     assert actions.min() >= -2.0 and actions.max() <= 2.0  # in the env's units ([-2, 2])
     assert np.abs(actions).max() > 1.0  # not the policy's [-1, 1]
+    # densities change units with the actions: [-1, 1] → [-2, 2] halves them
+    state, _, _ = load_checkpoint(latest_checkpoint(tmp_path / "run"))
+    logged = state["buffer"]["tensors"]["propensity"].flatten().numpy()
+    assert np.allclose(np.sort(data.arrays()["propensity"]), np.sort(logged) / 2.0)
+    # the warm-up acts uniformly: density 1/2 on [-1, 1] is 1/4 on Pendulum's [-2, 2]
+    assert np.allclose(logged, 0.5) and np.allclose(data.arrays()["propensity"], 0.25)
     assert main(["collect", str(tmp_path / "run"), "--out", str(tmp_path / "e")]) == 2
 
 

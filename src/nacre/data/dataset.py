@@ -4,7 +4,8 @@ A :class:`Dataset` keeps its transitions in the replay buffer's preallocated col
 (:class:`~nacre.data.ReplayBuffer`, one column per logging environment, time-major), so that
 ``dataset.sample(n)`` is the same index gather as online replay and a learner cannot tell the
 two apart. Each row keeps the behaviour policy's propensity of its action: what importance
-sampling estimators need (:mod:`nacre.eval.ope`).
+sampling estimators need (:mod:`nacre.eval.ope`). Continuous actions are stored in the
+environment's units, their propensities as densities in those units.
 
 On disk a dataset is a folder: ``data.safetensors`` (every column; never pickled) and
 ``dataset.json`` (format, counts, :class:`DatasetInfo`), written under a temporary name and

@@ -9,7 +9,8 @@ decay it: only their first steps are uniformly random). ``exploit=True`` records
 policy instead (propensity 1).
 
 The transitions go straight into a replay buffer's storage, which becomes the dataset's: no copy
-per step. Continuous actions are stored as the environment takes them (``[low, high]``).
+per step. Continuous actions are stored as the environment takes them (``[low, high]``), their
+densities in those units.
 """
 
 from __future__ import annotations
@@ -115,10 +116,14 @@ def from_run(run_dir: str | Path, seed: int | None = None) -> Dataset:
 
 def _in_env_units(state: dict[str, Any], space: Any, seed: int | None) -> Dataset:
     """A dataset of a replay buffer's state, continuous actions turned from the policy's
-    ``[-1, 1]`` into the units the env takes (how datasets store them)."""
+    ``[-1, 1]`` into the units the env takes (how datasets store them). Their propensities are
+    densities, so they change units too: divided by the map's Jacobian ``∏ (high − low) / 2``
+    (an action the env's box clipped keeps its sample's density)."""
     if isinstance(space, BoxActionSpace):
         tensors = state["tensors"]
-        state = {**state, "tensors": {**tensors, "action": space.to_env(tensors["action"])}}
+        jacobian = torch.prod(0.5 * (space.high - space.low)).item()
+        state = {**state, "tensors": {**tensors, "action": space.to_env(tensors["action"]),
+                                      "propensity": tensors["propensity"] / jacobian}}
     return Dataset.from_buffer_state(state, seed=seed)
 
 
