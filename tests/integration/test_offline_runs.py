@@ -17,7 +17,7 @@ from nacre.errors import CheckpointError, ConfigError
 from nacre.eval.fqe import FQEConfig
 from nacre.testing import cartpole_controller_log
 from nacre.train.checkpoint import latest_checkpoint, load_checkpoint
-from nacre.train.offpolicy import evaluate_offline
+from nacre.train.offpolicy import evaluate_offline, table
 
 SMALL = {"actor_hidden": [32, 32], "critic_hidden": [32, 32]}
 CONTINUOUS = [("iql", "squashed_gaussian", "squashed"), ("cql", "squashed_gaussian", "squashed"),
@@ -194,6 +194,23 @@ def test_nacre_ope_estimates_a_sequential_policy_with_fqe(tmp_path: Path) -> Non
     names = [e["name"] for e in result["estimates"]]
     assert names == ["pdis", "wpdis", "fqe"] and not result["one_step"]
     assert all(np.isfinite(e["value"]) for e in result["estimates"])
+
+
+def test_nacre_ope_estimates_a_continuous_policy_with_fqe(tmp_path: Path) -> None:
+    # a policy's own greedy log: FQE of that policy must find the logged discounted return
+    nacre.train("pendulum-td3", steps=300, out=tmp_path / "run", progress=False)
+    data = nacre.collect(tmp_path / "run", steps=2000, exploit=True, progress=False)
+    result = evaluate_offline(data, tmp_path / "run", gamma=0.9, fqe_config=FQEConfig(
+        steps=3000, target_every=50))
+    (fqe,) = result["estimates"]
+    assert fqe["name"] == "fqe" and result["episodes"] == 10 and result["max_weight"] is None
+    assert fqe["value"] == pytest.approx(result["behaviour_value"], rel=0.05)
+    assert "importance weight" not in table(result)
+    noisy = evaluate_offline(data, tmp_path / "run", gamma=0.9, exploring=True,
+                             fqe_config=FQEConfig(steps=50))  # π given by 10 samples a state
+    assert noisy["policy"] == "exploring" and np.isfinite(noisy["estimates"][0]["value"])
+    with pytest.raises(ConfigError, match="shape"):  # CartPole's log, Pendulum's policy
+        evaluate_offline(cartpole_controller_log(200), tmp_path / "run")
 
 
 def test_an_offline_run_checkpoints_and_resumes(pendulum_data: Path, tmp_path: Path) -> None:

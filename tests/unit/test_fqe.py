@@ -121,3 +121,51 @@ def test_bad_config() -> None:
         fqe(**_log(), config=FQEConfig(steps=0))
     with pytest.raises(InputError, match="episode_starts"):
         fqe_bootstrap(**_log(), episode_starts=np.array([5, 10]), config=FQEConfig(steps=1))
+
+
+# Continuous actions: a state s and an action a in [-1, 1], reward s + a, the next state drawn
+# uniformly whatever the action. For the deterministic policy a = 0.5, by hand:
+#   V(s) = s + 0.5 + γ V̄,  V̄ = E[s'] + 0.5 + γ V̄ = 0.5 / (1 − γ) = 1 for γ = 0.5,
+# so Q(s, a) = s + a + 0.5 and V(0.4) = 1.4.
+def _continuous_log(n: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    s, a, s_next = (rng.uniform(-1, 1, (n, 1)).astype(np.float32) for _ in range(3))
+    return {"obs": s, "action": a, "reward": (s + a)[:, 0], "next_obs": s_next,
+            "terminated": np.zeros(n), "next_target": np.full((n, 1), 0.5, np.float32),
+            "initial_obs": np.array([[0.4]], np.float32),
+            "initial_target": np.array([[0.5]], np.float32)}
+
+
+CONTINUOUS = FQEConfig(gamma=0.5, hidden=(32, 32), steps=2000, target_every=50, batch_size=128)
+
+
+def test_continuous_actions_recover_the_true_value() -> None:
+    result = fqe(**_continuous_log(), config=CONTINUOUS)
+    assert result.estimate.value == pytest.approx(1.4, abs=0.05)
+    q = result.q(torch.tensor([[0.0], [0.0], [-0.5]]), torch.tensor([[-0.5], [0.5], [0.5]]))
+    assert q.numpy() == pytest.approx([0.0, 1.0, 0.5], abs=0.08)  # Q(s, a) = s + a + 0.5
+
+
+def test_a_stochastic_policy_is_given_by_sampled_actions() -> None:
+    # π samples a uniformly in [0, 1]: the same mean action, the same values (Q is linear in a)
+    log = _continuous_log()
+    rng = np.random.default_rng(1)
+    log["next_target"] = rng.uniform(0, 1, (2000, 8, 1)).astype(np.float32)
+    log["initial_target"] = rng.uniform(0, 1, (1, 64, 1)).astype(np.float32)
+    assert fqe(**log, config=CONTINUOUS).estimate.value == pytest.approx(1.4, abs=0.06)
+    est = fqe_bootstrap(**log, episode_starts=np.arange(0, 2000, 20),
+                        config=FQEConfig(gamma=0.5, hidden=(16,), steps=300, target_every=30),
+                        refits=3)
+    assert est.resamples == 3 and est.low < est.high
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"action": np.zeros((2000, 2), np.float32)}, "next_target"),  # π's actions are 1-D
+    ({"next_target": np.zeros((2000, 2, 2), np.float32)}, "next_target"),
+    ({"initial_target": np.zeros((2, 1), np.float32)}, "initial_target"),
+    ({"action": np.full((2000, 1), np.inf, np.float32)}, "action"),
+])
+def test_bad_continuous_input(change: dict[str, np.ndarray], field: str) -> None:
+    with pytest.raises(InputError) as info:
+        fqe(**{**_continuous_log(), **change}, config=FQEConfig(steps=1))
+    assert info.value.field == field

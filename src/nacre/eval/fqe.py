@@ -1,5 +1,6 @@
 """Fitted Q Evaluation (Le, Voloshin & Yue 2019, "Batch Policy Learning under Constraints"):
-the value of a policy with discrete actions from transitions another policy logged.
+the value of a policy from transitions another policy logged, over discrete or continuous
+actions.
 
 FQE fits ``Q^π`` by repeated regression: each iteration regresses ``Q(s, a)`` on
 ``r + γ (1 − terminated) Σ_a' π(a'|s') Q_prev(s', a')``, with ``Q_prev`` the previous
@@ -9,6 +10,9 @@ value is then ``mean_{s0} Σ_a π(a|s0) Q(s0, a)`` over initial states. Unlike i
 sampling it needs no propensities and its variance does not grow with the horizon; its error
 is that of the function class and of the fit (Voloshin et al. 2019, "Empirical Study of
 Off-Policy Policy Evaluation for Reinforcement Learning", find it a strong default).
+
+Over continuous actions the Q-network takes ``(s, a)`` and ``π`` is given by actions sampled
+from it (one per state for a deterministic policy): ``V^π(s') ≈ mean_k Q(s', a'_k)``.
 
 A transition cut by a time limit is not terminated: it bootstraps from its next observation
 like any other (see :mod:`nacre.losses.td`).
@@ -67,9 +71,10 @@ class FQEResult:
 
     ``estimate``'s interval is a bootstrap over the initial states only: it shows how much the
     value varies between start states, not how wrong the fitted Q may be (for that, refit on
-    resampled episodes with :func:`fqe_bootstrap`). ``initial_values`` are ``Σ_a π(a|s0)
-    Q(s0, a)`` per initial state; ``q`` maps raw observations to ``[B, A]`` values;
-    ``losses`` is the mean regression loss of each iteration.
+    resampled episodes with :func:`fqe_bootstrap`). ``initial_values`` are ``V^π(s0)`` per
+    initial state; ``q`` maps raw observations to ``[B, A]`` values (discrete actions) or raw
+    ``(obs, action)`` pairs to ``[B]`` values (continuous ones); ``losses`` is the mean
+    regression loss of each iteration.
     """
 
     estimate: Estimate
@@ -78,9 +83,9 @@ class FQEResult:
     losses: list[float] = field(default_factory=list)
 
 
-class _Standardized(nn.Module):
-    """Standardises observations with the logged data's statistics before the MLP: the fit
-    then does not depend on the units of each observation feature."""
+class _Standardizing(nn.Module):
+    """An MLP on inputs standardized with the logged data's statistics: the fit then does not
+    depend on the units of each feature."""
 
     def __init__(self, body: nn.Module, shift: Tensor, scale: Tensor) -> None:
         super().__init__()
@@ -90,9 +95,38 @@ class _Standardized(nn.Module):
         self.shift: Tensor
         self.scale: Tensor
 
-    def forward(self, obs: Tensor) -> Tensor:
-        out: Tensor = self.body((obs - self.shift) / self.scale)
+    def body_of(self, x: Tensor) -> Tensor:
+        out: Tensor = self.body((x - self.shift) / self.scale)
         return out
+
+
+class _DiscreteQ(_Standardizing):
+    """``Q(s, ·)`` ``[B, A]`` of raw observations."""
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.body_of(obs)
+
+    def at(self, obs: Tensor, action: Tensor) -> Tensor:
+        """``Q(s, a)`` ``[B]`` of the logged actions ``[B]``."""
+        return self.forward(obs).gather(1, action.unsqueeze(1)).squeeze(1)
+
+    def value(self, obs: Tensor, target: Tensor) -> Tensor:
+        """``V^π(s) = Σ_a π(a|s) Q(s, a)``, ``π`` given as ``[B, A]`` probabilities."""
+        return (target * self.forward(obs)).sum(dim=1)
+
+
+class _ContinuousQ(_Standardizing):
+    """``Q(s, a)`` ``[...]`` of raw observations and actions ``[..., d]``."""
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        return self.body_of(torch.cat([obs, action], dim=-1)).squeeze(-1)
+
+    def at(self, obs: Tensor, action: Tensor) -> Tensor:
+        return self.forward(obs, action)
+
+    def value(self, obs: Tensor, target: Tensor) -> Tensor:
+        """``V^π(s) ≈ mean_k Q(s, a_k)``, ``π`` given as ``[B, K, d]`` sampled actions."""
+        return self.forward(obs.unsqueeze(1).expand(-1, target.shape[1], -1), target).mean(dim=1)
 
 
 def _tensor(name: str, x: Data, ndim: int, rows: int | None = None) -> Tensor:
@@ -140,22 +174,41 @@ class _Transitions:
 
 def _transitions(obs: Data, action: Data, reward: Data, next_obs: Data, terminated: Data,
                  next_target: Data, initial_obs: Data, initial_target: Data) -> _Transitions:
+    """Checked inputs; floating-point ``[N, d]`` actions make the problem continuous."""
     s = _tensor("obs", obs, 2)
     n = s.shape[0]
-    pi_next = _policy("next_target", next_target, n, None)
     s0 = _tensor("initial_obs", initial_obs, 2)
     a = action.detach().cpu() if isinstance(action, Tensor) else torch.as_tensor(
         np.asarray(action))
-    if a.shape != (n,) or a.is_floating_point() or a.min() < 0 or a.max() >= pi_next.shape[1]:
-        raise InputError("action", f"expected [{n}] integer indices in [0, "
-                                   f"{pi_next.shape[1]})")
+    if a.is_floating_point():
+        a = _tensor("action", a, 2, n)
+        pi_next = _actions("next_target", next_target, n, a.shape[1])
+        pi0 = _actions("initial_target", initial_target, s0.shape[0], a.shape[1])
+    else:
+        pi_next = _policy("next_target", next_target, n, None)
+        if a.shape != (n,) or a.min() < 0 or a.max() >= pi_next.shape[1]:
+            raise InputError("action", f"expected [{n}] integer indices in [0, "
+                                       f"{pi_next.shape[1]}) or [{n}, d] continuous actions")
+        a = a.long()
+        pi0 = _policy("initial_target", initial_target, s0.shape[0], pi_next.shape[1])
     r, s_next = _tensor("reward", reward, 1, n), _tensor("next_obs", next_obs, 2, n)
     done = _tensor("terminated", terminated, 1, n)
-    pi0 = _policy("initial_target", initial_target, s0.shape[0], pi_next.shape[1])
-    data = _Transitions(s, a.long(), r, s_next, done, pi_next, s0, pi0)
+    data = _Transitions(s, a, r, s_next, done, pi_next, s0, pi0)
     if data.next_obs.shape[1] != s.shape[1] or s0.shape[1] != s.shape[1]:
         raise InputError("next_obs", "obs, next_obs and initial_obs need the same width")
     return data
+
+
+def _actions(name: str, x: Data, rows: int, width: int) -> Tensor:
+    """The policy's actions at each state, ``[rows, d]`` (one each) or ``[rows, K, d]`` (K
+    samples each), as ``[rows, K, d]``."""
+    ndim = x.ndim if isinstance(x, Tensor) else np.ndim(x)
+    t = _tensor(name, x, ndim if ndim in (2, 3) else 3, rows)
+    t = t.unsqueeze(1) if t.ndim == 2 else t
+    if t.shape[2] != width or t.shape[1] == 0:
+        raise InputError(name, f"expected [{rows}, {width}] or [{rows}, K, {width}] actions of "
+                               f"the evaluated policy, got shape {list(t.shape)}")
+    return t
 
 
 def _check_config(cfg: FQEConfig) -> None:
@@ -172,9 +225,15 @@ def fqe(obs: Data, action: Data, reward: Data, next_obs: Data, terminated: Data,
 
     Use it where importance sampling breaks down: long episodes or a near-deterministic ``π``
     make the products of ratios explode or vanish, while FQE needs no propensities at all.
-    ``obs``/``next_obs`` ``[N, d]``, ``action`` ``[N]`` (int), ``reward`` and ``terminated``
-    ``[N]``; ``next_target`` ``[N, A]`` is ``π(·|next_obs)``; ``initial_obs`` ``[M, d]`` and
-    ``initial_target`` ``[M, A]`` the start states and ``π`` there. NumPy or torch.
+    ``obs``/``next_obs`` ``[N, d]``, ``reward`` and ``terminated`` ``[N]``; ``initial_obs``
+    ``[M, d]`` the start states. NumPy or torch. ``π`` is given at ``next_obs`` and at the
+    start states:
+
+    - discrete actions: ``action`` ``[N]`` (int); ``next_target`` ``[N, A]`` is
+      ``π(·|next_obs)`` and ``initial_target`` ``[M, A]`` is ``π(·|s0)``;
+    - continuous actions: ``action`` ``[N, k]`` (float); ``next_target`` ``[N, k]`` or
+      ``[N, K, k]`` are ``π``'s actions at ``next_obs`` (one per state for a deterministic
+      policy, K samples for a stochastic one), ``initial_target`` the same at ``s0``.
     """
     cfg = config or FQEConfig()
     _check_config(cfg)
@@ -186,23 +245,31 @@ def fqe(obs: Data, action: Data, reward: Data, next_obs: Data, terminated: Data,
     return FQEResult(Estimate("fqe", point, low, high, values.shape[0]), values, q, losses)
 
 
-def _initial_values(q: nn.Module, data: _Transitions) -> NDArray[np.float64]:
+def _initial_values(q: _DiscreteQ | _ContinuousQ, data: _Transitions) -> NDArray[np.float64]:
     with torch.no_grad():
-        values: NDArray[np.float64] = (data.pi0 * q(data.s0)).sum(dim=1).double().numpy()
+        values: NDArray[np.float64] = q.value(data.s0, data.pi0).double().numpy()
     return values
 
 
-def _fit(data: _Transitions, cfg: FQEConfig) -> tuple[nn.Module, list[float]]:
+def _q_network(data: _Transitions, cfg: FQEConfig) -> _DiscreteQ | _ContinuousQ:
+    """A fresh Q-network, seeded without touching the global RNG, standardizing its inputs
+    (observations, and continuous actions) with the logged data's statistics."""
+    continuous = data.action.is_floating_point()
+    x = torch.cat([data.obs, data.action], dim=1) if continuous else data.obs
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        body = MLP(x.shape[1], cfg.hidden, 1 if continuous else data.next_target.shape[1])
+    scale = x.std(dim=0).clamp(min=1e-6) if x.shape[0] > 1 else torch.ones(x.shape[1])
+    return (_ContinuousQ if continuous else _DiscreteQ)(body, x.mean(dim=0), scale)
+
+
+def _fit(data: _Transitions, cfg: FQEConfig) -> tuple[_DiscreteQ | _ContinuousQ, list[float]]:
     """The FQE regression: minibatch Adam steps on ``Q(s, a)`` towards ``td_target`` from a
     target network that takes the fitted weights every ``target_every`` steps."""
     obs, action, reward, next_obs = data.obs, data.action, data.reward, data.next_obs
     terminated, next_target = data.terminated, data.next_target
     generator = torch.Generator().manual_seed(cfg.seed)
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
-        torch.manual_seed(cfg.seed)
-        body = MLP(obs.shape[1], cfg.hidden, next_target.shape[1])
-    scale = obs.std(dim=0).clamp(min=1e-6) if obs.shape[0] > 1 else torch.ones(obs.shape[1])
-    q = _Standardized(body, obs.mean(dim=0), scale)
+    q = _q_network(data, cfg)
     q_target = copy.deepcopy(q).requires_grad_(False)
     optimizer = Adam(q.parameters(), lr=cfg.lr)
     losses: list[float] = []
@@ -210,9 +277,9 @@ def _fit(data: _Transitions, cfg: FQEConfig) -> tuple[nn.Module, list[float]]:
     for step in range(1, cfg.steps + 1):
         i = torch.randint(obs.shape[0], (cfg.batch_size,), generator=generator)
         with torch.no_grad():  # V^π(s') under the previous iteration's Q
-            next_value = (next_target[i] * q_target(next_obs[i])).sum(dim=1)
+            next_value = q_target.value(next_obs[i], next_target[i])
             y = td_target(reward[i], next_value, terminated[i], cfg.gamma)
-        q_sa = q(obs[i]).gather(1, action[i].unsqueeze(1)).squeeze(1)
+        q_sa = q.at(obs[i], action[i])
         loss = td_loss(q_sa, y, cfg.loss)
         optimizer.minimize(loss)
         running += loss.detach()

@@ -11,8 +11,10 @@ cross-fitted on two halves of the log so that no row is scored by a model fitted
 refitted on every bootstrap resample so that the intervals include its own error. A log of
 longer episodes gets per-decision IS and weighted IS (discounted with the policy's ``γ``) and
 FQE. Every estimate comes with a 95% bootstrap interval (:mod:`nacre.eval.ope`,
-:mod:`nacre.eval.fqe`). Discrete actions only: IS for continuous actions needs the evaluated
-policy's density, which nacre's continuous exploration modules do not give yet.
+:mod:`nacre.eval.fqe`). A policy over continuous actions gets FQE alone (on one-step logs
+it is a direct method), its Q-network on observations and actions, with the policy's greedy
+action at each state (``exploring=True``: 10 of its samples): importance sampling would need
+the evaluated policy's density, which nacre's continuous exploration modules do not give yet.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from nacre.eval.ope import (
 from nacre.eval.ope_bootstrap import bootstrap_bandit_refit, ridge_q
 from nacre.exploration.discrete import Greedy
 from nacre.history import IdentityHistory
-from nacre.spaces import DiscreteActionSpace
+from nacre.spaces import BoxActionSpace, DiscreteActionSpace
 from nacre.train.collect import from_run
 from nacre.train.run import load
 from nacre.types import ActionDistribution
@@ -58,11 +60,15 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
     each estimate a dict with ``name, value, low, high, n``."""
     dataset = data if isinstance(data, Dataset) else _dataset(Path(data))
     agent = policy if isinstance(policy, Agent) else load(policy)
-    if not isinstance(agent.action_space, DiscreteActionSpace):
-        raise ConfigError("nacre ope evaluates policies over discrete actions (importance "
-                          "sampling over continuous ones needs the policy's density)")
     cols = dataset.arrays()
     starts = dataset.episode_starts(cols)
+    g = agent.learner.gamma if gamma is None else gamma
+    if isinstance(agent.action_space, BoxActionSpace):
+        return _continuous(agent, agent.action_space, cols, starts, exploring, g, seed,
+                           fqe_config)
+    if not isinstance(agent.action_space, DiscreteActionSpace):
+        raise ConfigError("nacre ope evaluates policies over discrete or continuous (Box) "
+                          f"actions, not {type(agent.action_space).__name__}")
     target = _distribution(agent, cols["obs"], exploring)
     if cols["action"].max() >= target.shape[1]:
         raise ConfigError(f"the log holds action {cols['action'].max()}, but the policy has "
@@ -75,7 +81,6 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
     rows = np.arange(len(cols["reward"]))
     ratio = target[rows, cols["action"]] / cols["propensity"]
     one_step = len(starts) == len(rows)
-    g = agent.learner.gamma if gamma is None else gamma
     estimates: list[Estimate] = []
     if one_step:
         # the reward model (DM, DR, switch-DR): ridge per action on standardized observations,
@@ -90,9 +95,7 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
             ridge_q(target.shape[1]), tau=switch_tau, resamples=resamples, seed=seed)
         estimates += [refit[name] for name in MODEL_BASED]
     else:
-        if g is None:
-            raise ConfigError("the log has episodes of several steps but the policy's learner "
-                              "has no discount: give gamma (--gamma)")
+        g = _discount(g, one_step)
         for seq in SEQUENTIAL:
             estimates.append(bootstrap_sequential(seq, cols["reward"], ratio, starts, g,
                                                   resamples=resamples, seed=seed))
@@ -108,6 +111,36 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
             "estimates": [e.to_dict() for e in estimates]}
 
 
+def _continuous(agent: Agent, space: BoxActionSpace, cols: dict[str, np.ndarray],
+                starts: np.ndarray, exploring: bool, gamma: float | None, seed: int,
+                fqe_config: FQEConfig | None) -> dict[str, Any]:
+    """FQE of a policy over continuous actions, given by its actions (env units, as datasets
+    store them) at the logged next states and start states."""
+    if cols["action"].shape[1:] != space.shape:
+        raise ConfigError(f"the log's actions have shape {list(cols['action'].shape[1:])}, "
+                          "not the policy's: a log of another environment?")
+    one_step = len(starts) == len(cols["reward"])
+    g = _discount(gamma, one_step)
+    config = replace(fqe_config or FQEConfig(), gamma=g, seed=seed)
+    estimate = fqe(cols["obs"], cols["action"].astype(np.float32), cols["reward"],
+                   cols["next_obs"], cols["terminated"],
+                   _actions(agent, cols["next_obs"], exploring),
+                   cols["obs"][starts], _actions(agent, cols["obs"][starts], exploring),
+                   config).estimate
+    return {"policy": "exploring" if exploring else "greedy", "transitions": len(cols["reward"]),
+            "episodes": len(starts), "one_step": one_step, "gamma": gamma,
+            "behaviour_value": _discounted_mean(cols["reward"], starts, g),
+            "max_weight": None, "estimates": [estimate.to_dict()]}
+
+
+def _discount(gamma: float | None, one_step: bool) -> float:
+    """The discount of the estimates: any will do for one-step episodes, not for longer."""
+    if gamma is None and not one_step:
+        raise ConfigError("the log has episodes of several steps but the policy's learner "
+                          "has no discount: give gamma (--gamma)")
+    return 1.0 if gamma is None else gamma
+
+
 def _discounted_mean(reward: np.ndarray, starts: np.ndarray, gamma: float) -> float:
     """The logged episodes' mean discounted return: the behaviour policy's value, on the
     estimates' scale."""
@@ -120,6 +153,22 @@ def _dataset(path: Path) -> Dataset:
     return from_run(path) if (path / "config.yaml").is_file() else Dataset.load(path)
 
 
+def _actions(agent: Agent, obs: np.ndarray, exploring: bool, samples: int = 10) -> np.ndarray:
+    """The policy's actions at ``obs``: its greedy action ``[N, d]``, or ``samples`` of its
+    exploring actions ``[N, samples, d]``, in the env's units."""
+    _check_history(agent)
+    if not exploring:
+        return np.asarray(agent.predict(obs, deterministic=True), np.float32)
+    return np.stack([agent.predict(obs, deterministic=False) for _ in range(samples)],
+                    axis=1).astype(np.float32)
+
+
+def _check_history(agent: Agent) -> None:
+    if not isinstance(agent.history, IdentityHistory):
+        raise ConfigError("nacre ope scores logged rows one by one: a policy with a history "
+                          "summarizer needs whole episodes replayed through it (not done yet)")
+
+
 @torch.inference_mode()
 def _distribution(agent: Agent, obs: np.ndarray, exploring: bool) -> np.ndarray:
     """``π(·|s)`` ``[N, K]`` of the agent's greedy policy or of its exploration, as it acts
@@ -128,9 +177,7 @@ def _distribution(agent: Agent, obs: np.ndarray, exploring: bool) -> np.ndarray:
     if not isinstance(chooser, ActionDistribution):
         raise ConfigError(f"exploration {type(chooser).__name__} cannot give its action "
                           "distribution: evaluate the greedy policy instead")
-    if not isinstance(agent.history, IdentityHistory):
-        raise ConfigError("nacre ope scores logged rows one by one: a policy with a history "
-                          "summarizer needs whole episodes replayed through it (not done yet)")
+    _check_history(agent)
     assert agent.action_space is not None
     features = on_device(agent.action_repr.represent(agent.action_space, None), agent.device)
     out = []
@@ -154,8 +201,9 @@ def table(result: dict[str, Any]) -> str:
                      "out the fit's own error (nacre.eval.fqe_bootstrap refits for that)")
     lines.append(f"behaviour (logged) value: {result['behaviour_value']:.3f} (γ = "
                  f"{result['gamma']}) over "
-                 f"{result['episodes']} episodes; largest importance weight "
-                 f"{result['max_weight']:.3g}")
+                 f"{result['episodes']} episodes" + (
+                     "" if result["max_weight"] is None else
+                     f"; largest importance weight {result['max_weight']:.3g}"))
     return "\n".join(lines)
 
 
