@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from nacre.accel import dqn, iql, ppo, qr_dqn, sac, td3
+from nacre.accel import cql, dqn, iql, ppo, qr_dqn, sac, td3
 from nacre.accel.process import apply as apply_process_settings
 from nacre.types import Engine, Learner
 
@@ -34,6 +34,7 @@ KERNELS: list[tuple[Callable[[Any], bool], Callable[[Any], Engine]]] = [
     (td3.covers, td3.TD3Kernel),
     (sac.covers, sac.SACKernel),
     (iql.covers, iql.IQLKernel),
+    (cql.covers, cql.CQLKernel),
 ]
 
 

@@ -34,6 +34,11 @@ def covers(learner: object) -> bool:
     if type(learner) is not SAC:
         return False
     assert isinstance(learner, SAC)
+    return networks_covered(learner)
+
+
+def networks_covered(learner: SAC) -> bool:
+    """The networks the SAC kernel computes (shared with the kernels of SAC's subclasses)."""
     if learner.cost is not None:  # reward-constrained: the readable update alone
         return False
     actor = learner.actor
@@ -81,31 +86,30 @@ class SACKernel(ActorCriticKernel):
         in_range = (raw_log_std >= lo) & (raw_log_std <= hi)
         return torch.tanh(u), log_prob, std_noise, in_range, acts
 
-    @torch.no_grad()
-    def step(self, batch: TransitionBatch, want_metrics: bool) -> Metrics:
-        lr, cfg = self.sac, self.sac.config
-        obs, next_obs, taken, reward, terminated, discount = self.inputs(
-            batch, self.critic_target_flat.dtype)
-        rows = obs.shape[0]
-        action, log_prob, std_noise, in_range, actor_acts = self._sample(obs)
+    def temperature(self, log_prob: Tensor, out: Metrics, want_metrics: bool) -> Tensor:
+        """``α`` as it was, after one step of it toward the target entropy (when learned)."""
+        lr = self.sac
         alpha = lr.log_alpha.detach().exp()
-        out: Metrics = {}
         if lr.alpha_optimizer is not None:
             gap = log_prob + lr.target_entropy
             if want_metrics:
                 out["alpha_loss"] = -(lr.log_alpha.detach() * gap).mean()
             lr.alpha_optimizer.step_with_grads([-gap.mean()])
-        # target: r + γ (1 − terminated) (min_j Q'_j(s', a') − α log π(a'|s'))
+        return alpha
+
+    def soft_target(self, next_obs: Tensor, reward: Tensor, terminated: Tensor,
+                    discount: float | Tensor, alpha: Tensor) -> Tensor:
+        """``r + γ (1 − terminated) (min_j Q'_j(s', a') − α log π(a'|s'))``, ``a' ~ π(·|s')``."""
         next_action, next_log_prob = self._sample(next_obs)[:2]
         next_q = twin_forward(self.critic_target, torch.cat([next_obs, next_action], dim=1))[0]
-        target = td_target(reward, next_log_prob.mul_(-alpha).add_(next_q.amin(dim=0)),
-                           terminated, discount)
-        # critics: ∂/∂Q_j of ½ Σ_j mean (Q_j − y)² = (Q_j − y) / n
-        q, acts = twin_forward(self.critic, torch.cat([obs, taken], dim=1))
-        dq = q - target
-        twin_backward(self.critic, acts, dq, self.critic_grads)
-        lr.critic_optimizer.step_flat(1.0 / rows)
-        # actor, against the updated critics; gradients × n (the 1/n is the optimizer's scale)
+        return td_target(reward, next_log_prob.mul_(-alpha).add_(next_q.amin(dim=0)),
+                         terminated, discount)
+
+    def actor_step(self, obs: Tensor, sample: tuple[Tensor, Tensor, Tensor, Tensor,
+                                                    list[Tensor]], alpha: Tensor) -> Tensor:
+        """One actor step against the (updated) critics from ``sample`` (:meth:`_sample` at
+        ``obs``); gradients × n (the 1/n is the optimizer's scale). Returns ``min_j Q_j``."""
+        action, _, std_noise, in_range, actor_acts = sample
         q_pi, pi_acts = twin_forward(self.critic, torch.cat([obs, action], dim=1))
         q_min, which = q_pi.min(dim=0)
         d_q = torch.zeros_like(q_pi).scatter_(0, which.unsqueeze(0), -1.0)
@@ -123,10 +127,31 @@ class SACKernel(ActorCriticKernel):
         d_h = torch.addmm(torch.mm(d_u, w_mu), d_log_std, w_ls)
         d_h = torch.ops.aten.threshold_backward(d_h, h, 0)
         backward_into(self.trunk, actor_acts[:-1], d_h, self.trunk_grads)
-        lr.actor_optimizer.step_flat(1.0 / rows)
-        critic_flat = lr.critic_optimizer.flat_param
+        self.sac.actor_optimizer.step_flat(1.0 / obs.shape[0])
+        return q_min
+
+    def update_targets(self) -> None:
+        critic_flat = self.sac.critic_optimizer.flat_param
         assert critic_flat is not None
-        self.critic_target_flat.lerp_(critic_flat, cfg.tau)
+        self.critic_target_flat.lerp_(critic_flat, self.sac.config.tau)
+
+    @torch.no_grad()
+    def step(self, batch: TransitionBatch, want_metrics: bool) -> Metrics:
+        lr = self.sac
+        obs, next_obs, taken, reward, terminated, discount = self.inputs(
+            batch, self.critic_target_flat.dtype)
+        sample = self._sample(obs)
+        log_prob = sample[1]
+        out: Metrics = {}
+        alpha = self.temperature(log_prob, out, want_metrics)
+        target = self.soft_target(next_obs, reward, terminated, discount, alpha)
+        # critics: ∂/∂Q_j of ½ Σ_j mean (Q_j − y)² = (Q_j − y) / n
+        q, acts = twin_forward(self.critic, torch.cat([obs, taken], dim=1))
+        dq = q - target
+        twin_backward(self.critic, acts, dq, self.critic_grads)
+        lr.critic_optimizer.step_flat(1.0 / obs.shape[0])
+        q_min = self.actor_step(obs, sample, alpha)
+        self.update_targets()
         if want_metrics:
             out.update({"critic_loss": 0.5 * dq.square().mean(dim=1).sum(),
                         "actor_loss": (alpha * log_prob - q_min).mean(),
@@ -134,4 +159,4 @@ class SACKernel(ActorCriticKernel):
         return out
 
 
-__all__ = ["SACKernel", "covers"]
+__all__ = ["SACKernel", "covers", "networks_covered"]
