@@ -127,3 +127,5 @@ def test_cql_kernel_covers_exactly_what_it_is_written_for() -> None:
     assert kernel_for(CQL(learner.actor, tanh_critic)) is None
     no_trunk = SquashedGaussianActor(FlattenEncoder((OBS,)), ACT, ())
     assert kernel_for(CQL(no_trunk, learner.critic)) is None
+    shared = SquashedGaussianActor(FlattenEncoder((OBS,)), ACT, (8,), state_dependent_std=False)
+    assert kernel_for(CQL(shared, learner.critic)) is None  # SAC's kernel takes a log-σ head

@@ -20,7 +20,13 @@ from nacre.accel.iql import IQLKernel
 from nacre.config import RunConfig
 from nacre.learners.engine import LearnerEngine
 from nacre.learners.offline import IQL, IQLConfig
-from nacre.networks import FlattenEncoder, OneHotEncoder, SquashedGaussianActor, TwinQCritic
+from nacre.networks import (
+    FlattenEncoder,
+    OneHotEncoder,
+    SharedLogStd,
+    SquashedGaussianActor,
+    TwinQCritic,
+)
 from nacre.networks.mlp import MLP
 from nacre.testing import random_batch
 from nacre.types import Engine
@@ -30,12 +36,16 @@ OBS, ACT = 5, 3
 
 def iql(hidden: tuple[int, ...] = (24, 16), n_critics: int = 2, log_std_bias: float = 0.0,
         cfg: IQLConfig | None = None, activation: str = "relu",
-        value: nn.Module | None = None) -> IQL:
+        value: nn.Module | None = None, shared_std: bool = False) -> IQL:
     torch.manual_seed(0)
-    actor = SquashedGaussianActor(FlattenEncoder((OBS,)), ACT, hidden, activation)
-    with torch.no_grad():  # log σ spread around the bias: rows past the clamps on either side
-        actor.log_std.weight.mul_(8.0)
-        actor.log_std.bias.fill_(log_std_bias)
+    actor = SquashedGaussianActor(FlattenEncoder((OBS,)), ACT, hidden, activation,
+                                  state_dependent_std=not shared_std)
+    with torch.no_grad():
+        if isinstance(actor.log_std, SharedLogStd):  # one dimension below the floor, one
+            actor.log_std.bias.copy_(torch.tensor([-30.0, 0.5, 3.0]))  # inside, one above 2
+        else:  # log σ spread around the bias: rows past the clamps on either side
+            actor.log_std.weight.mul_(8.0)
+            actor.log_std.bias.fill_(log_std_bias)
     critic = TwinQCritic(FlattenEncoder((OBS,)), ACT, hidden, activation, n_critics=n_critics)
     if value is None:
         value = nn.Sequential(FlattenEncoder((OBS,)), MLP(OBS, hidden, 1, activation))
@@ -72,6 +82,33 @@ def test_iql_kernel_matches_the_readable_update(hidden: tuple[int, ...], n_criti
                           (start.value, learner.value)):  # training moved every network
         assert not any(torch.equal(p0, p) for p0, p in zip(
             before.parameters(), after.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(("hidden", "n_critics"), [((24, 16), 2), ((20,), 1)])
+def test_iql_kernel_matches_the_readable_update_with_a_shared_log_std(
+        hidden: tuple[int, ...], n_critics: int) -> None:
+    # log σ: −30 (under the floor and the clamp: no gradient), 0.5 (learned), 3 (over the clamp)
+    learner = iql(hidden, n_critics, shared_std=True)
+    fast, slow = twins(learner)
+    assert isinstance(fast, IQLKernel)
+    run_rounds(fast, slow, 26)
+    same_state(fast.learner, slow.learner)
+    bias = learner.actor.log_std.bias
+    assert bias[0] == -30.0 and bias[2] == 3.0 and bias[1] != 0.5
+
+
+def test_iql_takes_a_shared_log_std_by_default() -> None:
+    run = nacre.build(RunConfig.from_dict({
+        "env": {"id": "Pendulum-v1"}, "learner": {"name": "iql"},
+        "network": {"name": "squashed_gaussian"}, "exploration": "squashed"}))
+    assert isinstance(run.agent.learner.actor.log_std, SharedLogStd)
+    run.env.close()
+    run = nacre.build(RunConfig.from_dict({
+        "env": {"id": "Pendulum-v1"}, "learner": {"name": "iql"},
+        "network": {"name": "squashed_gaussian", "state_dependent_std": True},
+        "exploration": "squashed"}))
+    assert isinstance(run.agent.learner.actor.log_std, nn.Linear)
+    run.env.close()
 
 
 @pytest.mark.parametrize("hidden", [(24, 16), (20,), (16, 16, 8)])

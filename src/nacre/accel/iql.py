@@ -15,7 +15,9 @@ any constant factor, goes into the optimizer's gradient scale, :meth:`nacre.opti
   ``∂L_π/∂μ = −w z e^{−ℓ} (1 − m²) / n`` and ``∂L_π/∂ℓ_raw = w (1 − z²) / n`` where neither
   clamp is active (``−20 ≤ ℓ_raw ≤ 2`` and the clamped value ``≥ ℓ_min``, the inclusive
   boundaries of ``torch.clamp``'s gradient), 0 elsewhere; then through the two heads and the
-  ReLU trunk as in :mod:`nacre.accel.sac`.
+  ReLU trunk as in :mod:`nacre.accel.sac`. With one log σ for all states
+  (:class:`~nacre.networks.SharedLogStd`, IQL's default) its gradient is the sum of the
+  rows' ``∂L_π/∂ℓ_raw`` and nothing of it reaches the trunk.
 * **Critics.** ``y = r + γ (1 − terminated) V(s')`` with the value *after* its step;
   ``∂/∂Q_j`` of ``Σ_j mean_n (Q_j − y)²`` is ``2 (Q_j − y) / n``.
 * **Targets.** One ``lerp_`` of the flat target-critic buffer.
@@ -45,7 +47,7 @@ from nacre.data.batch import TransitionBatch
 from nacre.learners.offline.iql import IQL
 from nacre.losses.policy import gaussian_log_prob
 from nacre.losses.td import td_target
-from nacre.networks.continuous import SquashedGaussianActor
+from nacre.networks.continuous import SharedLogStd, SquashedGaussianActor
 from nacre.networks.mlp import MLP
 from nacre.types import Metrics
 
@@ -89,11 +91,18 @@ class IQLKernel(ActorCriticKernel):
         actor, optimizer = self.iql.actor, self.iql.actor_optimizer
         assert actor.trunk is not None
         self.trunk = actor.trunk.layers()
-        self.heads: Layers = [(actor.mean.weight, actor.mean.bias),
-                              (actor.log_std.weight, actor.log_std.bias)]
         self.trunk_grads = grad_views(optimizer.params, optimizer.grads, self.trunk)
-        w_mu, b_mu, w_ls, b_ls = grad_views(optimizer.params, optimizer.grads, self.heads)
-        self.head_grads = [(w_mu, b_mu), (w_ls, b_ls)]
+        # the mean head, then the log-σ head or the shared log σ (a bias without a weight)
+        self.heads: Layers = [(actor.mean.weight, actor.mean.bias)]
+        if isinstance(actor.log_std, nn.Linear):
+            self.heads.append((actor.log_std.weight, actor.log_std.bias))
+        grads = grad_views(optimizer.params, optimizer.grads, self.heads)
+        self.head_grads = [(grads[i], grads[i + 1]) for i in range(0, len(grads), 2)]
+        self.shared_log_std: tuple[Tensor, Tensor] | None = None
+        if isinstance(actor.log_std, SharedLogStd):
+            bias = actor.log_std.bias
+            grad = dict(zip(map(id, optimizer.params), optimizer.grads, strict=True))[id(bias)]
+            self.shared_log_std = (bias, grad)
         value = self.iql.value
         assert isinstance(value, nn.Sequential)
         mlp = value[1]
@@ -110,9 +119,13 @@ class IQLKernel(ActorCriticKernel):
         for w, b in self.trunk:
             h = linear(h, w, b, relu=True)
             acts.append(h)
-        (w_mu, b_mu), (w_ls, b_ls) = self.heads
+        (w_mu, b_mu) = self.heads[0]
         mean = torch.tanh(torch.addmm(b_mu, h, w_mu.t()))
-        raw_log_std = torch.addmm(b_ls, h, w_ls.t())
+        if self.shared_log_std is None:
+            w_ls, b_ls = self.heads[1]
+            raw_log_std = torch.addmm(b_ls, h, w_ls.t())
+        else:
+            raw_log_std = self.shared_log_std[0].expand_as(mean)
         clamped = raw_log_std.clamp(lo, hi)
         log_std = clamped.clamp(min=cfg.min_log_std)
         inv_std = torch.exp(-log_std)
@@ -122,12 +135,17 @@ class IQLKernel(ActorCriticKernel):
         d_mean = (z * inv_std).mul_(w).mul_(mean * mean - 1.0)
         active = (raw_log_std >= lo) & (raw_log_std <= hi) & (clamped >= cfg.min_log_std)
         d_log_std = torch.addcmul(w, w, z * z, value=-1.0).mul_(active)
-        (gw_mu, gb_mu), (gw_ls, gb_ls) = self.head_grads
+        gw_mu, gb_mu = self.head_grads[0]
         weight_grad_into(gw_mu, d_mean, h)
         torch.sum(d_mean, 0, out=gb_mu)
-        weight_grad_into(gw_ls, d_log_std, h)
-        torch.sum(d_log_std, 0, out=gb_ls)
-        d_h = torch.addmm(torch.mm(d_mean, w_mu), d_log_std, w_ls)
+        if self.shared_log_std is None:
+            gw_ls, gb_ls = self.head_grads[1]
+            weight_grad_into(gw_ls, d_log_std, h)
+            torch.sum(d_log_std, 0, out=gb_ls)
+            d_h = torch.addmm(torch.mm(d_mean, w_mu), d_log_std, w_ls)
+        else:  # one log σ for all rows: its gradient sums theirs, none reaches the trunk
+            torch.sum(d_log_std, 0, out=self.shared_log_std[1])
+            d_h = torch.mm(d_mean, w_mu)
         d_h = torch.ops.aten.threshold_backward(d_h, h, 0)
         backward_into(self.trunk, acts[:-1], d_h, self.trunk_grads)
         self.iql.actor_optimizer.step_flat(1.0 / obs.shape[0])

@@ -15,7 +15,7 @@ included (tests/unit/test_accel_parity.py).
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from nacre.accel import twin
 from nacre.accel.mlp import Layers, backward_into, grad_views, linear, weight_grad_into
@@ -42,8 +42,8 @@ def networks_covered(learner: SAC) -> bool:
     if learner.cost is not None:  # reward-constrained: the readable update alone
         return False
     actor = learner.actor
-    return (type(actor) is SquashedGaussianActor and twin.trainable(actor)
-            and twin.flat_input(actor.encoder)
+    return (type(actor) is SquashedGaussianActor and actor.state_dependent_std
+            and twin.trainable(actor) and twin.flat_input(actor.encoder)
             and twin.relu_mlp(actor.trunk) and actor.activation == "relu"
             and twin.twin_covered(learner.critic))
 
@@ -58,7 +58,7 @@ class SACKernel(ActorCriticKernel):
 
     def build_actor_views(self) -> None:
         actor, optimizer = self.sac.actor, self.sac.actor_optimizer
-        assert actor.trunk is not None
+        assert actor.trunk is not None and isinstance(actor.log_std, nn.Linear)
         self.trunk = actor.trunk.layers()
         self.heads: Layers = [(actor.mean.weight, actor.mean.bias),
                               (actor.log_std.weight, actor.log_std.bias)]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
@@ -260,12 +262,12 @@ def _box_dim(ctx: BuildContext, who: str) -> int:
     return math.prod(space.shape)
 
 
-def _with_twin_critic(actor_type: type[DeterministicActor] | type[SquashedGaussianActor],
+def _with_twin_critic(make_actor: Callable[..., DeterministicActor | SquashedGaussianActor],
                       cfg: ActorTwinCriticConfig, ctx: BuildContext, who: str,
                       n_critics: int = 2) -> ActorAndCritic:
     """A continuous actor and a twin critic ``Q(s, a)``, each over its own encoder."""
     dim = _box_dim(ctx, who)
-    actor = actor_type(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
+    actor = make_actor(make_encoder(ctx.observation_space), dim, cfg.actor_hidden,
                        cfg.activation)
     critic = TwinQCritic(make_encoder(ctx.observation_space), dim, cfg.critic_hidden,
                          cfg.activation, n_critics)
@@ -278,10 +280,28 @@ def _deterministic(cfg: DeterministicConfig, ctx: BuildContext) -> ActorAndCriti
     return _with_twin_critic(DeterministicActor, cfg, ctx, "deterministic", cfg.n_critics)
 
 
-@component("squashed_gaussian", ActorTwinCriticConfig,
+# learners whose papers learn one log σ for all states (the rest: a log-σ head, as SAC)
+SHARED_LOG_STD_LEARNERS = ("iql",)
+
+
+@dataclass(frozen=True)
+class SquashedGaussianConfig(ActorTwinCriticConfig):
+    """A tanh-squashed Gaussian actor and a twin critic ``Q(s, a)``.
+
+    ``state_dependent_std``: a log-σ head (True) or one learned log σ per action dimension for
+    every state (False); None takes the learner's convention — shared for IQL (Kostrikov et al.
+    2022 and d3rlpy), a head for SAC and CQL (Haarnoja et al. 2018)."""
+
+    state_dependent_std: bool | None = None
+
+
+@component("squashed_gaussian", SquashedGaussianConfig,
            "tanh-squashed Gaussian actor + twin Q critic (SAC)")
-def _squashed(cfg: ActorTwinCriticConfig, ctx: BuildContext) -> ActorAndCritic:
-    return _with_twin_critic(SquashedGaussianActor, cfg, ctx, "squashed_gaussian")
+def _squashed(cfg: SquashedGaussianConfig, ctx: BuildContext) -> ActorAndCritic:
+    dependent = (ctx.config.learner.name not in SHARED_LOG_STD_LEARNERS
+                 if cfg.state_dependent_std is None else cfg.state_dependent_std)
+    return _with_twin_critic(partial(SquashedGaussianActor, state_dependent_std=dependent),
+                             cfg, ctx, "squashed_gaussian")
 
 
 @component("categorical_twin_q", ActorTwinCriticConfig,

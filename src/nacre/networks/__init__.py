@@ -6,6 +6,7 @@ from nacre.networks.continuous import (
     ActorAndCritic,
     CategoricalActorTwinQ,
     DeterministicActor,
+    SharedLogStd,
     SquashedGaussianActor,
     TwinQCritic,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "NatureCNN",
     "OneHotEncoder",
     "QNetwork",
+    "SharedLogStd",
     "SquashedGaussianActor",
     "QuantileQHead",
     "StateActionQHead",

@@ -33,9 +33,23 @@ class DeterministicActor(nn.Module):
         return torch.tanh(self.mlp(self.encoder(obs)))
 
 
+class SharedLogStd(nn.Module):
+    """One log σ per action dimension, the same for every state (IQL's actor, Kostrikov et al.
+    2022, as d3rlpy builds it): ``forward(h)`` broadcasts it to ``h``'s rows."""
+
+    def __init__(self, action_dim: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(action_dim))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.bias.expand(h.shape[0], -1)
+
+
 class SquashedGaussianActor(nn.Module):
     """``a = tanh(u)``, ``u ~ N(μ(s), σ(s)²)`` (Haarnoja et al. 2018): an MLP trunk with a mean
-    head and a log-std head (clamped to ``[-20, 2]``).
+    head and a log-std head (clamped to ``[-20, 2]``); with ``state_dependent_std=False``, one
+    learned log σ per action dimension for all states (:class:`SharedLogStd`) instead of the
+    head.
 
     ``forward`` returns the act-path scores ``[B, 3, d]`` = (tanh(μ), μ, log σ): the first row is
     the deterministic action (what ``exploit=True`` takes), the others parametrize the sampling
@@ -45,7 +59,7 @@ class SquashedGaussianActor(nn.Module):
     LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
     def __init__(self, encoder: Encoder, action_dim: int, hidden: Sequence[int],
-                 activation: str = "relu") -> None:
+                 activation: str = "relu", state_dependent_std: bool = True) -> None:
         super().__init__()
         self.encoder = encoder
         in_dim = encoder.out_dim
@@ -54,7 +68,9 @@ class SquashedGaussianActor(nn.Module):
         self._act = ACTIVATIONS[activation]()
         width = hidden[-1] if hidden else in_dim
         self.mean = nn.Linear(width, action_dim)
-        self.log_std = nn.Linear(width, action_dim)
+        self.state_dependent_std = state_dependent_std
+        self.log_std: nn.Linear | SharedLogStd = (
+            nn.Linear(width, action_dim) if state_dependent_std else SharedLogStd(action_dim))
         self.action_dim = action_dim
 
     def distribution(self, obs: Tensor) -> tuple[Tensor, Tensor]:
