@@ -18,7 +18,7 @@ products through oneDNN (:mod:`nacre.accel.mlp`). Temperature, target and actor 
 SAC kernel's, in the readable update's order, the same random draws included.
 
 Equal to :meth:`nacre.learners.CQL.learn_batch` up to float rounding
-(tests/unit/test_accel_cql_parity.py). The Lagrange variant (``lagrange_threshold``) runs the
+(tests/unit/test_accel_offline_parity.py). The Lagrange variant (``lagrange_threshold``) runs the
 readable update.
 """
 

@@ -23,7 +23,7 @@ any constant factor, goes into the optimizer's gradient scale, :meth:`nacre.opti
 * **Targets.** One ``lerp_`` of the flat target-critic buffer.
 
 Equal to :meth:`nacre.learners.IQL.learn_batch` up to float rounding
-(tests/unit/test_accel_iql_parity.py).
+(tests/unit/test_accel_offline_parity.py).
 """
 
 from __future__ import annotations
