@@ -72,11 +72,14 @@ def nacre_config(algo: str, data: Path, env_id: str, updates: int, episodes: int
 
 def run_nacre(config: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """``nacre train`` in a fresh process (as d3rlpy gets one)."""
-    path = tmp / f"nacre-{config['learner']['name']}-{config['seed']}.yaml"
+    data = Path(config["dataset"]["path"]).name  # one folder per dataset, algorithm and seed
+    path = tmp / f"nacre-{data}-{config['seed']}.yaml"
     path.write_text(json.dumps(config))  # JSON is YAML
     out = tmp / f"run-{path.stem}"
     proc = subprocess.run([sys.executable, "-m", "nacre", "train", str(path), "--out", str(out),
-                           "--quiet"], capture_output=True, text=True, check=True)
+                           "--quiet"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nacre train {path} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     summary = json.loads(proc.stdout[proc.stdout.index("{"):])
     return {"updates_per_s": summary["updates_per_s"],
             "return_mean": summary["final_eval_return_mean"],
