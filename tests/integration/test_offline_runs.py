@@ -3,6 +3,7 @@ with ``dataset:``, load the result, fine-tune it online with ``train.init_from``
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,18 @@ def test_nacre_ope_estimates_a_continuous_policy_with_fqe(tmp_path: Path) -> Non
     assert noisy["policy"] == "exploring" and np.isfinite(noisy["estimates"][0]["value"])
     with pytest.raises(ConfigError, match="shape"):  # CartPole's log, Pendulum's policy
         evaluate_offline(cartpole_controller_log(200), tmp_path / "run")
+
+
+@pytest.mark.parametrize("accelerate", ["auto", "off"])
+def test_offline_runs_apply_the_process_settings_when_accelerated(
+        pendulum_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        accelerate: str) -> None:
+    calls: list[int] = []
+    loop = importlib.import_module("nacre.train.offline")  # nacre.train is also a function
+    monkeypatch.setattr(loop, "apply_process_settings", lambda: calls.append(1))
+    nacre.train(_config(pendulum_data, "iql", "squashed_gaussian", "squashed", steps=20,
+                        train={"accelerate": accelerate}), out=tmp_path / "run", progress=False)
+    assert calls == ([1] if accelerate == "auto" else [])
 
 
 def test_an_offline_run_checkpoints_and_resumes(pendulum_data: Path, tmp_path: Path) -> None:

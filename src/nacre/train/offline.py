@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nacre.accel import apply_process_settings
 from nacre.agent import Agent
 from nacre.config import yaml_io
 from nacre.config.buffers import ReplayConfig
@@ -97,6 +98,8 @@ def fit_offline(run: Run, dataset: Dataset, run_dir: Path | None,
     """Train ``run.agent`` on ``dataset`` for ``train.steps`` updates (from its ``grad_steps``);
     returns the run's summary (also written to ``summary.json``)."""
     agent, cfg = run.agent, run.config.train
+    if cfg.accelerate == "auto":  # oneDNN for the kernels' large products, as online runs
+        apply_process_settings()
     eval_envs = run.make_eval_envs()  # evaluated every eval_every updates and at the end
     logger = JSONLLogger(run_dir / "metrics.jsonl") if run_dir is not None else None
     display = show_progress(cfg.steps, agent.grad_steps, enabled=progress, unit="updates",
