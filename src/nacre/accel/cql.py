@@ -59,8 +59,10 @@ class CQLKernel(SACKernel):
         dim = self.cql.actor.action_dim
         uniform = torch.rand(obs_rep.shape[0], dim, generator=self.cql.generator,
                              device=obs.device).to(obs.dtype) * 2 - 1
-        now, log_now = self._sample(obs_rep)[:2]
-        later, log_later = self._sample(next_obs.repeat_interleave(m, dim=0))[:2]
+        # m samples per state, the actor evaluated once per state (the readable update runs
+        # it on the repeated rows: the same values)
+        now, log_now = self._sample(obs, repeats=m)[:2]
+        later, log_later = self._sample(next_obs, repeats=m)[:2]
         rows = torch.cat([obs_rep.repeat(3, 1), torch.cat([uniform, now, later])], dim=1)
         log_density = torch.cat([torch.full_like(log_now, uniform_log_density(dim)), log_now,
                                  log_later])

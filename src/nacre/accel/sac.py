@@ -66,10 +66,13 @@ class SACKernel(ActorCriticKernel):
         w_mu, b_mu, w_ls, b_ls = grad_views(optimizer.params, optimizer.grads, self.heads)
         self.head_grads = [(w_mu, b_mu), (w_ls, b_ls)]
 
-    def _sample(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
+    def _sample(self, obs: Tensor, repeats: int = 1
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
         """A reparameterized sample as :meth:`SquashedGaussianActor.sample` draws it (same
         generator calls): ``(a, log π(a|s), σ ε, mask of log σ inside its clamp range,
-        inputs of the trunk layers + the heads' input)``."""
+        inputs of the trunk layers + the heads' input)``. With ``repeats``, ``repeats`` samples
+        per row of ``obs`` (as the actor sampling ``obs.repeat_interleave(repeats)``), the
+        network evaluated once per row."""
         lo, hi = self.sac.actor.LOG_STD_MIN, self.sac.actor.LOG_STD_MAX
         acts, h = [obs], obs
         for weight, bias in self.trunk:
@@ -78,6 +81,9 @@ class SACKernel(ActorCriticKernel):
         (w_mu, b_mu), (w_ls, b_ls) = self.heads
         mean = torch.addmm(b_mu, h, w_mu.t())
         raw_log_std = torch.addmm(b_ls, h, w_ls.t())
+        if repeats > 1:
+            mean = mean.repeat_interleave(repeats, dim=0)
+            raw_log_std = raw_log_std.repeat_interleave(repeats, dim=0)
         log_std = raw_log_std.clamp(lo, hi)
         noise = torch.randn(mean.shape, generator=self.sac.generator, device=mean.device)
         std_noise = log_std.exp().mul_(noise)
