@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from test_accel_parity import same_metrics, same_state, twins
+from test_accel_parity import counted_steps, same_metrics, same_state, twins
 from torch import nn
 
 import nacre
@@ -143,10 +143,7 @@ LEARNERS = [pytest.param(iql, id="iql"), pytest.param(cql, id="cql")]
 @pytest.mark.parametrize("make", LEARNERS)
 def test_float64_observations_take_the_kernel(make: Callable[[], Any]) -> None:
     fast, slow = twins(make())
-    steps: list[int] = []
-    original = fast.step  # type: ignore[attr-defined]
-    fast.step = lambda batch, want_metrics: steps.append(1) or original(  # type: ignore[attr-defined]
-        batch, want_metrics)
+    steps = counted_steps(fast)
     run_rounds(fast, slow, 2, dtype=torch.float64)
     assert len(steps) == 8
     same_state(fast.learner, slow.learner)

@@ -89,6 +89,15 @@ def same_metrics(mf: dict[str, torch.Tensor], ms: dict[str, torch.Tensor]) -> No
         close(mf[key], ms[key], key)
 
 
+def counted_steps(fast: Engine) -> list[int]:
+    """A list that grows by one at every update the kernel ``fast`` itself computes."""
+    steps: list[int] = []
+    original = fast.step  # type: ignore[attr-defined]
+    fast.step = lambda batch, want_metrics: steps.append(1) or original(  # type: ignore[attr-defined]
+        batch, want_metrics)
+    return steps
+
+
 def twins(learner: Any) -> tuple[Engine, Engine]:
     """The learner accelerated, and a deep copy of it on its readable update."""
     slow = LearnerEngine(copy.deepcopy(learner))
@@ -274,10 +283,7 @@ def test_float64_observations_take_the_kernel(squashed: bool) -> None:
     actor, critic = actor_critic(squashed)
     learner = SAC(actor, critic) if squashed else TD3(actor, critic)  # type: ignore[arg-type]
     fast, slow = twins(learner)
-    steps: list[int] = []
-    original = fast.step  # type: ignore[attr-defined]
-    fast.step = lambda batch, want_metrics: steps.append(1) or original(  # type: ignore[attr-defined]
-        batch, want_metrics)
+    steps = counted_steps(fast)
     run_rounds(fast, slow, 2, dtype=torch.float64)
     assert len(steps) == 8
     same_state(fast.learner, slow.learner)

@@ -101,7 +101,7 @@ class IQLKernel(ActorCriticKernel):
         self.shared_log_std: tuple[Tensor, Tensor] | None = None
         if isinstance(actor.log_std, SharedLogStd):
             bias = actor.log_std.bias
-            grad = dict(zip(map(id, optimizer.params), optimizer.grads, strict=True))[id(bias)]
+            (grad,) = grad_views(optimizer.params, optimizer.grads, [(bias,)])
             self.shared_log_std = (bias, grad)
         value = self.iql.value
         assert isinstance(value, nn.Sequential)

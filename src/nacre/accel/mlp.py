@@ -14,6 +14,8 @@ flat gradient buffer (:meth:`nacre.optim.Adam.flatten_`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -121,10 +123,10 @@ def backward_into(layers: Layers, acts: list[Tensor], grad_out: Tensor, grads: l
                 torch.ops.aten.threshold_backward.grad_input(dh, h, 0, grad_input=dh)
 
 
-def grad_views(optimizer_params: list[Tensor], optimizer_grads: list[Tensor], layers: Layers
-               ) -> list[Tensor]:
+def grad_views(optimizer_params: list[Tensor], optimizer_grads: list[Tensor],
+               layers: Sequence[tuple[Tensor, ...]]) -> list[Tensor]:
     """The optimizer's gradient views of ``layers``' parameters, in layer order (weight, bias,
-    weight, bias …) — where :func:`backward_into` writes."""
+    weight, bias …; a lone parameter as a 1-tuple) — where :func:`backward_into` writes."""
     views = {id(p): g for p, g in zip(optimizer_params, optimizer_grads, strict=True)}
     return [views[id(p)] for layer in layers for p in layer]
 

@@ -42,7 +42,7 @@ def networks_covered(learner: SAC) -> bool:
     if learner.cost is not None:  # reward-constrained: the readable update alone
         return False
     actor = learner.actor
-    return (type(actor) is SquashedGaussianActor and actor.state_dependent_std
+    return (type(actor) is SquashedGaussianActor and type(actor.log_std) is nn.Linear
             and twin.trainable(actor) and twin.flat_input(actor.encoder)
             and twin.relu_mlp(actor.trunk) and actor.activation == "relu"
             and twin.twin_covered(learner.critic))

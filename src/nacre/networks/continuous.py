@@ -68,7 +68,6 @@ class SquashedGaussianActor(nn.Module):
         self._act = ACTIVATIONS[activation]()
         width = hidden[-1] if hidden else in_dim
         self.mean = nn.Linear(width, action_dim)
-        self.state_dependent_std = state_dependent_std
         self.log_std: nn.Linear | SharedLogStd = (
             nn.Linear(width, action_dim) if state_dependent_std else SharedLogStd(action_dim))
         self.action_dim = action_dim

@@ -104,11 +104,7 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
                              cols["terminated"], _distribution(agent, cols["next_obs"],
                                                                exploring),
                              cols["obs"][starts], target[starts], config).estimate)
-    return {"policy": "exploring" if exploring else "greedy", "transitions": len(rows),
-            "episodes": len(starts), "one_step": one_step,
-            "gamma": g, "behaviour_value": _discounted_mean(cols["reward"], starts, g or 1.0),
-            "max_weight": float(ratio.max()),
-            "estimates": [e.to_dict() for e in estimates]}
+    return _report(exploring, cols, starts, g, float(ratio.max()), estimates)
 
 
 def _continuous(agent: Agent, space: BoxActionSpace, cols: dict[str, np.ndarray],
@@ -127,10 +123,19 @@ def _continuous(agent: Agent, space: BoxActionSpace, cols: dict[str, np.ndarray]
                    _actions(agent, cols["next_obs"], exploring),
                    cols["obs"][starts], _actions(agent, cols["obs"][starts], exploring),
                    config).estimate
+    return _report(exploring, cols, starts, gamma, None, [estimate])
+
+
+def _report(exploring: bool, cols: dict[str, np.ndarray], starts: np.ndarray,
+            gamma: float | None, max_weight: float | None, estimates: list[Estimate]
+            ) -> dict[str, Any]:
+    """What :func:`evaluate_offline` returns (``max_weight`` None: no importance weights)."""
     return {"policy": "exploring" if exploring else "greedy", "transitions": len(cols["reward"]),
-            "episodes": len(starts), "one_step": one_step, "gamma": gamma,
-            "behaviour_value": _discounted_mean(cols["reward"], starts, g),
-            "max_weight": None, "estimates": [estimate.to_dict()]}
+            "episodes": len(starts), "one_step": len(starts) == len(cols["reward"]),
+            "gamma": gamma,
+            "behaviour_value": _discounted_mean(cols["reward"], starts,
+                                                1.0 if gamma is None else gamma),
+            "max_weight": max_weight, "estimates": [e.to_dict() for e in estimates]}
 
 
 def _discount(gamma: float | None, one_step: bool) -> float:
