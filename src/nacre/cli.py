@@ -1,5 +1,5 @@
-"""The ``nacre`` command line: ``train``, ``eval``, ``collect``, ``ope``, ``check-env``,
-``presets``, ``components``."""
+"""The ``nacre`` command line: ``train``, ``eval``, ``collect``, ``ope``, ``serve``,
+``learn-from-log``, ``promote``, ``rollback``, ``check-env``, ``presets``, ``components``."""
 
 from __future__ import annotations
 
@@ -59,9 +59,59 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--gamma", type=float, help="discount (default: the policy's learner's)")
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--out", help="JSON file to write (default: POLICY/ope.json)")
+    _serve_parsers(sub)
     sub.add_parser("presets", help="list the shipped presets")
     sub.add_parser("components", help="list the registered components")
     return p
+
+
+def _serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The decision service's commands (run by :mod:`nacre.serve.cli`)."""
+    s = sub.add_parser("serve", help="serve a run's policy over HTTP with a durable decision "
+                       "log (docs/serving.md)")
+    s.add_argument("source", help="run folder, saved agent, or model registry folder")
+    s.add_argument("--registry", help="model registry folder (default SOURCE/registry; "
+                   "created from SOURCE on first use)")
+    s.add_argument("--log", dest="log_url", help="SQLAlchemy URL of the decision log "
+                   "(default: SQLite REGISTRY/decisions.db)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--token-file", help="file holding the API token (or set NACRE_SERVE_TOKEN)")
+    s.add_argument("--insecure-local", action="store_true",
+                   help="serve without a token, on loopback only (development)")
+    s.add_argument("--max-body-bytes", type=int, help="largest request body (default 4 MiB)")
+    s.add_argument("--poll", type=float, default=1.0,
+                   help="seconds between checks of the registry for a new version")
+    s.add_argument("--seed", type=int, default=0)
+    learn = sub.add_parser("learn-from-log", help="train a new model version on the logged "
+                           "decisions and rewards, and put it in shadow")
+    _registry_and_log(learn)
+    learn.add_argument("--updates", type=int, default=1000,
+                       help="gradient updates for replay learners (bandits: one pass)")
+    learn.add_argument("--batch-size", type=int, default=64)
+    learn.add_argument("--min-events", type=int, default=100,
+                       help="learn only once this many new rewarded decisions are logged")
+    learn.add_argument("--every", type=float, default=0.0,
+                       help="repeat every this many seconds (0: once)")
+    learn.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("promote", help="promote the candidate if its doubly robust estimate "
+                       "beats production's by --margin on its shadow period, else reject it")
+    _registry_and_log(p)
+    p.add_argument("--margin", type=float, default=0.0)
+    p.add_argument("--min-rows", type=int, default=1000)
+    p.add_argument("--greedy", action="store_true",
+                   help="compare the greedy policies instead of the served (exploring) ones")
+    p.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("rollback", help="serve the version that was in production before the "
+                       "last promotion")
+    r.add_argument("registry")
+    r.add_argument("--reason", default="")
+
+
+def _registry_and_log(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", help="model registry folder")
+    p.add_argument("--log", dest="log_url", help="SQLAlchemy URL of the decision log "
+                   "(default: SQLite REGISTRY/decisions.db)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,6 +166,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         out = write(estimates, args.out or Path(args.policy) / "ope.json")
         print(f"written to {out}")
         return 0
+    if args.command in ("serve", "learn-from-log", "promote", "rollback"):
+        from nacre.serve.cli import run
+
+        return run(args)
     if args.command == "check-env":
         return _check_env(args.env, args.steps)
     if args.command == "eval":

@@ -132,6 +132,46 @@ def bootstrap_bandit_refit(names: Sequence[BanditEstimator], reward: ArrayLike,
     return out
 
 
+def bootstrap_difference_refit(name: BanditEstimator, reward: ArrayLike, action: ArrayLike,
+                               propensity: ArrayLike, target: ArrayLike, baseline: ArrayLike,
+                               obs: ArrayLike, fit_q: FitQ, *, folds: int = 2,
+                               clip: float = np.inf, tau: float = np.inf,
+                               resamples: int = 2000, confidence: float = 0.95,
+                               seed: Seed = 0) -> Estimate:
+    """The estimate of ``V(target) − V(baseline)`` on one log, with a paired interval.
+
+    Both policies are scored on the same resampled rows with the same refitted reward model
+    (as in :func:`bootstrap_bandit_refit`), so what the two estimates share — the draw of the
+    log, the model's error — cancels in the difference rather than widening its interval: the
+    interval of a difference is far tighter than the two separate intervals suggest. This is
+    the comparison a promotion gate needs (:mod:`nacre.serve.promote`).
+    """
+    r, a, w_t, pi_t = bandit_inputs(reward, action, propensity, target)
+    _, _, w_b, pi_b = bandit_inputs(r, a, propensity, baseline)
+    x, _, _ = _log(obs, a, r)
+    n = len(r)
+    k_folds = _folds(folds, n)
+    rng = bootstrap_rng(resamples, confidence, seed)
+
+    def difference(q: FloatArray | None, counts: FloatArray) -> float:
+        num_t, den_t = bandit_terms(name, r, a, w_t, pi_t, q, clip, tau)
+        num_b, den_b = bandit_terms(name, r, a, w_b, pi_b, q, clip, tau)
+        return float(ratio_of_sums(counts @ num_t, counts @ den_t)
+                     - ratio_of_sums(counts @ num_b, counts @ den_b))
+
+    uses_model = name not in ("ips", "snips")
+    q0 = cross_fit(x, a, r, fit_q, k_folds) if uses_model else None
+    values = np.empty(resamples)
+    for b in range(resamples):
+        draw: NDArray[np.int64] = np.asarray(rng.integers(0, n, size=n), dtype=np.int64)
+        fold = rng.permutation(n) % k_folds
+        q = _cross_fitted(x, a, r, fit_q, fold, draw, k_folds) if uses_model else None
+        values[b] = difference(q, np.bincount(draw, minlength=n).astype(np.float64))
+    low, high = percentile_interval(values, confidence)
+    return Estimate(f"{name}_difference", difference(q0, np.ones(n)), low, high, n,
+                    confidence, resamples)
+
+
 def _log(obs: ArrayLike, action: ArrayLike, reward: ArrayLike,
          ) -> tuple[NDArray[Any], NDArray[np.int64], FloatArray]:
     r = np.asarray(reward, dtype=np.float64)
@@ -174,4 +214,4 @@ def _cross_fitted(x: NDArray[Any], a: NDArray[np.int64], r: FloatArray, fit_q: F
     return q
 
 
-__all__ = ["FitQ", "bootstrap_bandit_refit", "cross_fit", "ridge_q"]
+__all__ = ["FitQ", "bootstrap_bandit_refit", "bootstrap_difference_refit", "cross_fit", "ridge_q"]

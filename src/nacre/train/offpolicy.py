@@ -69,7 +69,7 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
     if not isinstance(agent.action_space, DiscreteActionSpace):
         raise ConfigError("nacre ope evaluates policies over discrete or continuous (Box) "
                           f"actions, not {type(agent.action_space).__name__}")
-    target = _distribution(agent, cols["obs"], exploring)
+    target = action_distribution(agent, cols["obs"], exploring)
     if cols["action"].max() >= target.shape[1]:
         raise ConfigError(f"the log holds action {cols['action'].max()}, but the policy has "
                           f"{target.shape[1]} actions: a log of another environment?")
@@ -101,7 +101,7 @@ def evaluate_offline(data: str | Path | Dataset, policy: str | Path | Agent, *,
                                                   resamples=resamples, seed=seed))
         config = replace(fqe_config or FQEConfig(), gamma=g, seed=seed)  # the table's γ
         estimates.append(fqe(cols["obs"], cols["action"], cols["reward"], cols["next_obs"],
-                             cols["terminated"], _distribution(agent, cols["next_obs"],
+                             cols["terminated"], action_distribution(agent, cols["next_obs"],
                                                                exploring),
                              cols["obs"][starts], target[starts], config).estimate)
     return _report(exploring, cols, starts, g, float(ratio.max()), estimates)
@@ -175,7 +175,7 @@ def _check_history(agent: Agent) -> None:
 
 
 @torch.inference_mode()
-def _distribution(agent: Agent, obs: np.ndarray, exploring: bool) -> np.ndarray:
+def action_distribution(agent: Agent, obs: np.ndarray, exploring: bool) -> np.ndarray:
     """``π(·|s)`` ``[N, K]`` of the agent's greedy policy or of its exploration, as it acts
     (its observation processing, action representation and safety filter)."""
     chooser = agent.exploration if exploring else Greedy()
@@ -218,4 +218,4 @@ def write(result: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-__all__ = ["evaluate_offline", "table", "write"]
+__all__ = ["action_distribution", "evaluate_offline", "table", "write"]

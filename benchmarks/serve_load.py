@@ -1,0 +1,227 @@
+"""Load on the decision service: latency at a fixed request rate with durable logging, reward
+joins at the same rate, memory over the run; and durability under SIGKILL.
+
+    python benchmarks/serve_load.py                       # 1,000 decisions/s for 60 s
+    python benchmarks/serve_load.py --rate 1000 --duration 10 --quick
+    python benchmarks/serve_load.py --kill-after 10 --duration 20 --name serve_sigkill
+
+The service (``nacre serve`` in its own process, loopback, with a token) serves a Thompson
+sampling policy trained for a few hundred steps on the synthetic linear bandit (16-d contexts,
+10 arms) and logs to SQLite (WAL, synchronous=FULL: a decision is acknowledged only after its
+commit returned). The client is open-loop: request ``i`` is *scheduled* at ``t0 + i / rate``
+and its latency is measured from that moment, so a stalled server is charged for every request
+that queued behind the stall (no coordinated omission). Each acknowledged decision gets its
+reward after a random delay of 0–500 ms (late, and out of order), at the same rate.
+
+``--kill-after S`` SIGKILLs the service S seconds in, restarts it on the same log, and checks
+that every decision and reward the client saw acknowledged is in the log (count and ids).
+
+The client (aiohttp) shares the 2 cores with the service; its own time is in the latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import log, machine, versions, write_json  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_service(run: Path, registry: Path, port: int, token_file: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "nacre", "serve", str(run), "--registry",
+                             str(registry), "--port", str(port), "--token-file",
+                             str(token_file)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    import urllib.request
+
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "died")
+            time.sleep(0.1)
+    raise RuntimeError("the service did not start")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def drive(port: int, token: str, rate: float, duration: float, dim: int,
+                proc: subprocess.Popen[bytes], kill_after: float | None,
+                seed: int) -> dict[str, Any]:
+    import aiohttp
+
+    rng = np.random.default_rng(seed)
+    url = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    decide_lat: list[float] = []
+    reward_lat: list[float] = []
+    acked: list[str] = []
+    rewarded: list[str] = []
+    errors: dict[str, int] = {}
+    memory: list[tuple[float, float]] = []
+    tasks: set[asyncio.Task[None]] = set()
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def reward(event_id: str, delay: float) -> None:
+            await asyncio.sleep(delay)
+            t = time.perf_counter()
+            try:
+                async with session.post(f"{url}/v1/reward", json={
+                        "event_id": event_id, "reward": float(rng.normal())}) as r:
+                    await r.read()
+                    if r.status == 200:
+                        rewarded.append(event_id)
+                        reward_lat.append(time.perf_counter() - t)
+                    else:
+                        errors[f"reward {r.status}"] = errors.get(f"reward {r.status}", 0) + 1
+            except aiohttp.ClientError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+
+        async def decide(scheduled: float, context: list[float]) -> None:
+            try:
+                async with session.post(f"{url}/v1/decide", json={"context": context}) as r:
+                    body = await r.json() if r.status == 200 else await r.read()
+                    if r.status != 200:
+                        errors[f"decide {r.status}"] = errors.get(f"decide {r.status}", 0) + 1
+                        return
+            except aiohttp.ClientError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                return
+            decide_lat.append(time.perf_counter() - scheduled)
+            event_id = body["decisions"][0]["event_id"]
+            acked.append(event_id)
+            spawn(reward(event_id, float(rng.uniform(0, 0.5))))
+
+        def spawn(coro: Any) -> None:
+            task = asyncio.ensure_future(coro)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        contexts = (rng.standard_normal((4096, dim)) / np.sqrt(dim)).round(5).tolist()
+        n = int(rate * duration)
+        t0 = time.perf_counter() + 0.2
+        next_mem = t0
+        killed = False
+        for i in range(n):
+            scheduled = t0 + i / rate
+            now = time.perf_counter()
+            if scheduled > now:
+                await asyncio.sleep(scheduled - now)
+            if now >= next_mem and not killed:
+                memory.append((now - t0, rss_mib(proc.pid)))
+                next_mem += 1.0
+            if kill_after is not None and not killed and now - t0 >= kill_after:
+                proc.send_signal(signal.SIGKILL)
+                killed = True
+                log(f"SIGKILL at {now - t0:.1f} s after {len(acked)} acknowledged decisions")
+            spawn(decide(scheduled, contexts[i % len(contexts)]))
+        sent_for = time.perf_counter() - t0
+        while tasks:
+            await asyncio.gather(*list(tasks), return_exceptions=True)
+    return {"decide_latency": decide_lat, "reward_latency": reward_lat, "acked": acked,
+            "rewarded": rewarded, "errors": errors, "memory": memory, "sent_for_s": sent_for,
+            "requests": n}
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    a = np.asarray(values) * 1e3
+    if a.size == 0:
+        return {}
+    return {"p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
+            "p99_ms": float(np.percentile(a, 99)), "p999_ms": float(np.percentile(a, 99.9)),
+            "max_ms": float(a.max()), "n": int(a.size)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rate", type=float, default=1000.0, help="decisions per second")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    p.add_argument("--kill-after", type=float, help="SIGKILL the service after this many s")
+    p.add_argument("--quick", action="store_true", help="do not write results")
+    p.add_argument("--name", default="serve_load")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    import nacre
+    from nacre.serve import DecisionLog, sqlite_url
+
+    tmp = Path(tempfile.mkdtemp(prefix="nacre-serve-"))
+    run = tmp / "run"
+    nacre.train("synthetic-lints", steps=500, out=run, progress=False)
+    token = secrets.token_hex(32)
+    token_file = tmp / "token"
+    token_file.write_text(token)
+    registry, port = tmp / "registry", free_port()
+    proc = start_service(run, registry, port, token_file)
+    log(f"service pid {proc.pid} on port {port}; {args.rate:.0f}/s for {args.duration:.0f} s")
+    out = asyncio.run(drive(port, token, args.rate, args.duration, 16, proc, args.kill_after,
+                            args.seed))
+    if args.kill_after is not None:
+        proc.wait()
+        proc = start_service(run, registry, port, token_file)  # restart on the same log
+    proc.send_signal(signal.SIGINT)  # a clean stop writes what is queued
+    proc.wait(timeout=30)
+    logged = DecisionLog(sqlite_url(registry / "decisions.db"))
+    decisions, rewards = logged.event_ids("decisions"), logged.event_ids("rewards")
+    counts = logged.counts()
+    logged.close()
+    memory = out["memory"]
+    mem = [m for _, m in memory]
+    report = {
+        "name": args.name, "rate": args.rate, "duration_s": args.duration,
+        "kill_after_s": args.kill_after, "requests": out["requests"],
+        "achieved_decisions_per_s": len(out["acked"]) / out["sent_for_s"],
+        "achieved_rewards_per_s": len(out["rewarded"]) / out["sent_for_s"],
+        "decide": percentiles(out["decide_latency"]),
+        "reward": percentiles(out["reward_latency"]),
+        "errors": out["errors"],
+        "acknowledged_decisions": len(out["acked"]),
+        "acknowledged_rewards": len(out["rewarded"]),
+        "lost_decisions": len(set(out["acked"]) - decisions),
+        "lost_rewards": len(set(out["rewarded"]) - rewards),
+        "log_counts": counts,
+        "rss_mib": {"series": memory, "first_10s_median": float(np.median(mem[1:10]))
+                    if len(mem) > 10 else None,
+                    "last_10s_median": float(np.median(mem[-10:])) if len(mem) > 10 else None},
+        "machine": machine(), "versions": versions(("nacre", "torch", "fastapi", "uvicorn",
+                                                    "SQLAlchemy", "aiohttp")),
+    }
+    log(f"decide {report['decide']}; reward {report['reward']}; "
+        f"{report['achieved_decisions_per_s']:.0f} decisions/s, errors {out['errors']}; lost "
+        f"{report['lost_decisions']} decisions, {report['lost_rewards']} rewards; rss "
+        f"{report['rss_mib']['first_10s_median']} → {report['rss_mib']['last_10s_median']} MiB")
+    if not args.quick:
+        write_json(Path(__file__).parent / "results" / f"{args.name}.json", report)
+
+
+if __name__ == "__main__":
+    main()
