@@ -1,5 +1,6 @@
 """The ``nacre`` command line: ``train``, ``eval``, ``collect``, ``ope``, ``serve``,
-``learn-from-log``, ``promote``, ``rollback``, ``check-env``, ``presets``, ``components``."""
+``learn-from-log``, ``promote``, ``rollback``, ``export``, ``check-env``, ``presets``,
+``components``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from collections.abc import Sequence
 
 from nacre.errors import NacreError
+from nacre.export.cli import add_arguments as export_arguments
+from nacre.export.cli import run as export_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--out", help="JSON file to write (default: POLICY/ope.json)")
     _serve_parsers(sub)
+    x = sub.add_parser("export", help="export the greedy and exploring policies to ONNX "
+                       "(docs/export.md)")
+    export_arguments(x)
     sub.add_parser("presets", help="list the shipped presets")
     sub.add_parser("components", help="list the registered components")
     return p
@@ -166,6 +172,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         out = write(estimates, args.out or Path(args.policy) / "ope.json")
         print(f"written to {out}")
         return 0
+    if args.command == "export":
+        return export_command(args)
     if args.command in ("serve", "learn-from-log", "promote", "rollback"):
         from nacre.serve.cli import run
 

@@ -73,10 +73,9 @@ def _load(port: int, stop: threading.Event, acked: list[str], rewarded: list[str
                     continue
                 event = r.json()["decisions"][0]["event_id"]
                 acked.append(event)
-                if len(acked) % 2 == 0:
-                    if c.post("/v1/reward", json={"event_id": event, "reward": 1.0}
-                              ).status_code == 200:
-                        rewarded.append(event)
+                if len(acked) % 2 == 0 and c.post(
+                        "/v1/reward", json={"event_id": event, "reward": 1.0}).status_code == 200:
+                    rewarded.append(event)
             except httpx.HTTPError:
                 return  # killed
 

@@ -4,6 +4,7 @@ promotion, rollback), the HTTP API (auth, validation, limits, metrics) and a fuz
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 
 import nacre  # noqa: E402
 from nacre.errors import ConfigError  # noqa: E402
@@ -138,11 +140,47 @@ def test_decide_then_reward(client: Any) -> None:
     assert exploit["propensity"] == 1.0
 
 
+def test_a_reward_batch_joins_each_reward_on_its_own(client: Any) -> None:
+    events = [d["event_id"] for d in client.post(
+        "/v1/decide", json={"contexts": [[0.1] * 16] * 3}, headers=AUTH).json()["decisions"]]
+    client.post("/v1/reward", json={"event_id": events[0], "reward": 1.0}, headers=AUTH)
+    batch = [{"event_id": events[1], "reward": 0.5}, {"event_id": "b" * 32, "reward": 1.0},
+             {"event_id": events[1], "reward": 2.0},  # the same event twice in one batch
+             {"event_id": events[0], "reward": 1.0}, {"event_id": events[2], "reward": -1.0,
+                                                      "cost": 0.3}]
+    r = client.post("/v1/rewards", json={"rewards": batch}, headers=AUTH)
+    assert r.status_code == 200
+    assert [x["status"] for x in r.json()["results"]] == [
+        "joined", "unknown", "duplicate", "duplicate", "joined"]
+    assert client.service.log.counts() == {"decisions": 3, "rewards": 3, "joined": 3}
+    too_many = [{"event_id": "c" * 32, "reward": 0.0}] * 1025
+    assert client.post("/v1/rewards", json={"rewards": too_many},
+                       headers=AUTH).status_code == 422
+    assert client.post("/v1/rewards", json={"rewards": []}, headers=AUTH).status_code == 422
+
+
+def test_the_log_joins_more_rewards_per_commit_than_one_statement_binds(tmp_path: Path) -> None:
+    log = DecisionLog(sqlite_url(tmp_path / "log.db"), LAYOUT)
+    # SQLite's default bound (this build's may be higher), on every new connection
+    event.listen(log.engine, "connect", lambda dbapi, _: dbapi.setlimit(
+        sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766))
+    log.engine.dispose()
+    ids = [f"{i:032x}" for i in range(40_000)]
+    log.write([_row(i) for i in ids])
+    statuses = log.write(rewards=[{"event_id": i, "reward": 1.0, "cost": None, "time": 1.0}
+                                  for i in ids + ids[:1]])
+    assert statuses.count("ok") == 40_000 and statuses[-1] == "duplicate"
+    log.close()
+
+
 def test_requests_without_the_token_are_refused(client: Any) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         r = client.post("/v1/decide", json={"context": [0.1] * 16}, headers=headers)
         assert r.status_code == 401, headers
         assert client.post("/v1/reward", json={"event_id": "a" * 32, "reward": 1.0},
+                           headers=headers).status_code == 401
+        assert client.post("/v1/rewards", json={"rewards": [{"event_id": "a" * 32,
+                                                             "reward": 1.0}]},
                            headers=headers).status_code == 401
         assert client.get("/metrics", headers=headers).status_code == 401
     assert client.get("/healthz").json() == {"status": "ok", "production": 1,
@@ -154,6 +192,7 @@ def test_requests_without_the_token_are_refused(client: Any) -> None:
     b'{"context": [NaN' + b', 0' * 15 + b']}',
     b'{"context": [Infinity' + b', 0' * 15 + b']}',
     b'{"context": [1e999' + b', 0' * 15 + b']}',
+    b'{"context": [3.5e38' + b', 0' * 15 + b']}',  # finite, but not as a float32
     b'{"context": [0.1, 0.2]}',  # the wrong size
     b'{"context": [0.1], "contexts": [[0.1]]}',  # both forms
     b'{"contexts": []}',
@@ -236,7 +275,8 @@ def test_an_insecure_local_service_takes_requests_without_a_token(run_dir: Path,
 
 # ---------------------------------------------------------------------------- fuzz
 _json = st.recursive(
-    st.none() | st.booleans() | st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False)
+    st.none() | st.booleans()
+    | st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False)
     | st.integers(-10**30, 10**30) | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=20) | st.dictionaries(
         st.sampled_from(["context", "contexts", "candidates", "exploit", "event_id", "reward",
@@ -256,8 +296,9 @@ _near_reward = st.fixed_dictionaries(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(path=st.sampled_from(["/v1/decide", "/v1/reward"]),
-       body=_json | _near_valid | _near_reward, raw=st.binary(max_size=64))
+@given(path=st.sampled_from(["/v1/decide", "/v1/reward", "/v1/rewards"]),
+       body=_json | _near_valid | _near_reward | st.fixed_dictionaries(
+           {"rewards": st.lists(_near_reward | _json, max_size=3)}), raw=st.binary(max_size=64))
 def test_fuzzed_requests_never_get_a_5xx(client: Any, path: str, body: Any, raw: bytes) -> None:
     before = client.service.log.counts()
     acknowledged = 0

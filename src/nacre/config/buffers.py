@@ -160,9 +160,11 @@ def _her(cfg: HindsightConfig, ctx: BuildContext) -> HindsightReplayBuffer:
 def _rollout(cfg: NoParams, ctx: BuildContext) -> RolloutBuffer:
     train = ctx.config.train
     if train.train_freq % ctx.num_envs:
+        envs = (f"env.num_envs × train.num_collectors ({ctx.num_envs})"
+                if train.num_collectors > 1 else f"env.num_envs ({ctx.num_envs})")
         raise ConfigError(f"train.train_freq ({train.train_freq}) must be a multiple of "
-                          f"env.num_envs ({ctx.num_envs}) with buffer 'rollout': it is the "
-                          "rollout length in env steps (n_steps × num_envs)")
+                          f"{envs} with buffer 'rollout': it is the rollout length in env "
+                          "steps (n_steps × num_envs)")
     return RolloutBuffer(train.train_freq // ctx.num_envs, action_space=ctx.action_space,
                          window=ctx.window, marked=ctx.marked, actions=ctx.actions)
 

@@ -111,8 +111,9 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
     torch.manual_seed(config.seed)
     eval_env = Copies(env, "evaluation") if isinstance(env, gym.Env) else env
     train_env = _env(config, env)
+    # collectors: the learner sees their envs as one env of num_collectors × num_envs copies
     ctx = BuildContext(config, train_env.observation_space, train_env.action_space,
-                       train_env.num_envs, device, config.seed)
+                       train_env.num_envs * config.train.num_collectors, device, config.seed)
     history = _conforming(ctx.make("history"), History, "history", config)
     # the learner and the safety slot see summaries (and the learner bootstraps under the safety
     # slot's risk measure); the buffer stores observations, windows of them
@@ -135,6 +136,7 @@ def build(config: RunConfig, env: EnvLike | None = None) -> Run:
         raise ConfigError(f"safety {config.safety.name!r} learns from replay batches; buffer "
                           f"{config.buffer.name!r} has none: use buffer replay or prioritized")
     check_bandit_wiring(config, train_env, learner, buffer)
+    check_collectors(config, train_env, learner, buffer, safety)
     agent = Agent(
         learner,
         exploration=exploration,
@@ -318,5 +320,36 @@ def check_bandit_wiring(config: RunConfig, env: Env, learner: Learner, buffer: B
                           f"capacity is {buffer.capacity}")
 
 
-__all__ = ["Run", "build", "check_bandit_wiring", "check_buffer", "check_exploration",
-           "check_risk"]
+def check_collectors(config: RunConfig, env: Env, learner: Learner, buffer: Buffer,
+                     safety: Safety) -> None:
+    """What collectors (``train.sync_every > 0``, :mod:`nacre.distributed`) can gather for: a
+    learner that learns from what is stored in its buffer, acting with its own networks."""
+    train = config.train
+    if not train.collectors:
+        return
+    unset = "set train.sync_every: 0, train.backend: local and train.num_collectors: 1"
+    if config.dataset is not None:
+        raise ConfigError(f"an offline run (dataset) steps no environment, so it has no "
+                          f"collectors: {unset}")
+    if env.one_step or buffer.kind is BufferKind.ONLINE:
+        raise ConfigError(f"collectors gather for replay and rollout buffers; {config.env.id} "
+                          f"with buffer {config.buffer.name!r} is a contextual bandit, whose "
+                          f"learner sees every decision at once: {unset}")
+    if config.env.normalize.enabled:
+        raise ConfigError("env.normalize: each collector would keep its own statistics of its "
+                          f"own envs, and the learner none: remove env.normalize, or {unset}")
+    if isinstance(safety, LearnedFilter | CostConstraint):
+        raise ConfigError(f"safety {config.safety.name!r} learns from the run's steps and acts "
+                          "with what it learned, which collectors do not share yet: "
+                          f"{unset}, or safety.name: none")
+    chunk = train.chunk_steps(env.num_envs) * train.num_collectors * env.num_envs
+    if learner.kind is LearnerKind.ROLLOUT and train.train_freq % chunk:
+        raise ConfigError(f"an on-policy learner must learn each rollout with the policy that "
+                          f"collected it: train.sync_every ({chunk} steps, a multiple of "
+                          f"num_collectors × env.num_envs = "
+                          f"{train.num_collectors * env.num_envs}) must divide train.train_freq "
+                          f"({train.train_freq}); e.g. train.sync_every: {train.train_freq}")
+
+
+__all__ = ["Run", "build", "check_bandit_wiring", "check_buffer", "check_collectors",
+           "check_exploration", "check_risk"]

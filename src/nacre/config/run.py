@@ -126,6 +126,20 @@ class TrainConfig:
         schedule_steps: the budget that fractional schedules (``exploration.decay_fraction``)
             are relative to; 0 means ``steps``. Resuming to a larger total sets it to the
             original budget, so a finished ε decay does not start again.
+        backend: where collectors run (:mod:`nacre.distributed`, docs/distributed.md):
+            ``local`` — in this process; ``ray`` — each a Ray actor (the ``[ray]`` extra),
+            stepping its own envs on its own core or machine. The same config with the same
+            ``seed``, ``num_collectors`` and ``sync_every`` gives the same result on either.
+        num_collectors: how many collectors step ``env.num_envs`` envs each; the learner sees
+            them as one env of ``num_collectors × env.num_envs`` copies (so ``train_freq`` and
+            every other interval still count steps over all of them).
+        sync_every: 0 — no collectors: the agent acts and learns in one loop, step by step
+            (``backend: local`` and ``num_collectors: 1`` only). ``> 0`` — collectors: each
+            takes ``sync_every / (num_collectors × env.num_envs)`` steps (rounded up) with the
+            learner's weights of the start of that chunk, then the learner stores the chunk
+            step by step, running its training rounds, target updates, logging, evaluations
+            and checkpoints when due, and the collectors get its new weights. Larger: less
+            communication, staler acting weights.
     """
 
     steps: int = 100_000
@@ -148,21 +162,42 @@ class TrainConfig:
     tensorboard: bool = False
     schedule_steps: int = 0
     init_from: str = ""
+    backend: Literal["local", "ray"] = "local"
+    num_collectors: int = 1
+    sync_every: int = 0
 
     def __post_init__(self) -> None:
         positive = ("steps", "train_freq", "batch_size", "target_update_interval", "log_every",
-                    "torch_threads", "eval_episodes")
+                    "torch_threads", "eval_episodes", "num_collectors")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("learning_starts", "gradient_steps", "eval_every", "checkpoint_every",
                      "checkpoint_interval_s", "keep_checkpoints", "learn_threads",
-                     "schedule_steps"):
+                     "schedule_steps", "sync_every"):
             if not getattr(self, name) >= 0:  # written so that NaN fails too
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.checkpoint_fraction <= 1:
             raise ConfigError("train.checkpoint_fraction: must be in [0, 1], got "
                               f"{self.checkpoint_fraction}")
+        if self.backend not in ("local", "ray"):
+            raise ConfigError(f"train.backend: expected 'local' or 'ray', got {self.backend!r}")
+        if self.sync_every == 0 and (self.backend != "local" or self.num_collectors != 1):
+            asked = (f"train.backend: {self.backend}" if self.backend != "local"
+                     else f"train.num_collectors: {self.num_collectors}")
+            raise ConfigError(f"{asked} runs collectors, which act with the learner's weights "
+                              "synced every train.sync_every env steps: set it (e.g. "
+                              "train.sync_every: 1000)")
+
+    @property
+    def collectors(self) -> bool:
+        """Collectors gather the steps (``sync_every > 0``), not the learner's own loop."""
+        return self.sync_every > 0
+
+    def chunk_steps(self, num_envs: int) -> int:
+        """Steps each collector takes between two weight syncs when it steps ``num_envs``
+        envs: ``sync_every / (num_collectors × num_envs)``, rounded up."""
+        return -(-self.sync_every // (self.num_collectors * num_envs))
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
-"""The units of data: one step of ``B`` environments as it is stored (:class:`StepBatch`), and a
-batch of transitions as tensors with a leading batch dim, as learners read it
-(:class:`TransitionBatch`)."""
+"""The units of data: one step of ``B`` environments as it is stored (:class:`StepBatch`),
+``T`` such steps as a collector sends them (:class:`StepChunk`), and a batch of transitions as
+tensors with a leading batch dim, as learners read it (:class:`TransitionBatch`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -40,6 +42,66 @@ class StepBatch:
     available: Any = None
     next_available: Any = None
     final_available: Any = None
+
+
+# the StepBatch fields a chunk carries (candidate sets are not carried: see StepChunk)
+CHUNK_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "propensity",
+                "valid", "cost", "state")
+
+
+@dataclass
+class StepChunk:
+    """``T`` consecutive steps of ``B`` environments, as a collector of
+    :mod:`nacre.distributed` sends them to the learner: NumPy arrays, no object per transition.
+
+    ``columns`` holds each :data:`CHUNK_FIELDS` field of the :class:`StepBatch` es the collector's
+    agent stored, ``[T, B, ...]`` (a field that was None at every step is absent); ``obs_after``
+    the observations ``[B, ...]`` acted on after the last step. Episodes that ended: the step
+    ``t`` each ended at (``episode_steps``, ascending), its return and length; ``faults``: the
+    environment faults survived, as ``(t, message)``. Candidate sets (dynamic actions) are not
+    carried.
+    """
+
+    columns: dict[str, np.ndarray]
+    obs_after: np.ndarray
+    episode_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    episode_returns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    episode_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    faults: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        return int(self.columns["reward"].shape[0])
+
+    @property
+    def num_envs(self) -> int:
+        return int(self.columns["reward"].shape[1])
+
+    def step(self, t: int) -> StepBatch:
+        """Step ``t`` as the :class:`StepBatch` the collector's agent stored."""
+        return StepBatch(**{name: column[t] for name, column in self.columns.items()})
+
+    def episodes(self, t: int) -> tuple[list[float], list[int]]:
+        """Returns and lengths of the episodes that ended at step ``t``."""
+        lo, hi = np.searchsorted(self.episode_steps, [t, t + 1])
+        return (self.episode_returns[lo:hi].tolist(), self.episode_lengths[lo:hi].tolist())
+
+    @staticmethod
+    def concat(chunks: Sequence[StepChunk]) -> StepChunk:
+        """Chunks of the same ``T`` steps side by side: ``B = Σ B_i`` environments, in order
+        (the episodes of one step listed in that order too)."""
+        first = chunks[0]
+        names = [n for n in CHUNK_FIELDS if n in first.columns]
+        if any(sorted(c.columns) != sorted(names) or c.steps != first.steps for c in chunks):
+            raise ValueError("chunks of different steps or fields cannot be joined")
+        steps = np.concatenate([c.episode_steps for c in chunks])
+        order = np.argsort(steps, kind="stable")  # by step, then by chunk
+        faults = sorted((f for c in chunks for f in c.faults), key=lambda f: f[0])
+        return StepChunk(
+            {n: np.concatenate([c.columns[n] for c in chunks], axis=1) for n in names},
+            np.concatenate([c.obs_after for c in chunks]), steps[order],
+            np.concatenate([c.episode_returns for c in chunks])[order],
+            np.concatenate([c.episode_lengths for c in chunks])[order], faults)
 
 
 @dataclass(frozen=True)

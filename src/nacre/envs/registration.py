@@ -15,6 +15,9 @@ additional wrapper, so ``env.kwargs`` reach the task as they would for its plain
 ``nacre/Recommender-v0`` :class:`~nacre.envs.recsys.RecommenderEnv` (``{n_items: 10000, k: 20}``)
 and ``nacre/RecommenderBandit-v0`` :class:`~nacre.envs.recsys.RecommenderBanditEnv` (the same
 with every step ending the episode, a contextual bandit with per-step candidates).
+``nacre/SlowCartPole-v0`` is CartPole-v1 whose steps each cost ``step_cost_s`` seconds of busy
+CPU (:class:`~nacre.envs.slow.SlowCartPole`, ``{step_cost_s: 0.002, busy: true}``), an env-bound
+workload for measuring collection at scale.
 ``nacre/<Task>-Cost-<v>`` is a continuous-control task whose steps also report the cost
 ``info["cost"] = ‖a‖²`` (:class:`~nacre.envs.rewards.ActionCost`), for reward-constrained learning
 (``safety: reward_constrained``). ``nacre/CliffWalking-Cost-v1`` is Gymnasium's CliffWalking
@@ -62,6 +65,7 @@ COST_TRADEOFF_ID = "nacre/CostTradeoff-v0"
 CLIFF_COST_ID = "nacre/CliffWalking-Cost-v1"
 RECOMMENDER_ID = "nacre/Recommender-v0"
 RECOMMENDER_BANDIT_ID = "nacre/RecommenderBandit-v0"
+SLOW_CARTPOLE_ID = "nacre/SlowCartPole-v0"
 # nacre's own environments: id -> entry point
 ENTRY_POINTS = {
     BITFLIP_ID: "nacre.envs.bitflip:BitFlipEnv",
@@ -108,8 +112,12 @@ def register_envs() -> None:
     for env_id, entry_point in ENTRY_POINTS.items():
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry_point)
+    if SLOW_CARTPOLE_ID not in gym.registry:  # CartPole-v1's time limit and threshold
+        gym.register(SLOW_CARTPOLE_ID, entry_point="nacre.envs.slow:SlowCartPole",
+                     max_episode_steps=500, reward_threshold=475.0)
 
 
 __all__ = ["BITFLIP_ID", "CLIFFWALK_ID", "CLIFF_COST_ID", "COST_IDS", "COST_TRADEOFF_ID",
            "DEEPSEA_ID", "DYNAMIC_IDS", "ENTRY_POINTS", "MEAN_VARIANCE_BANDIT_ID", "PARTIAL_IDS",
-           "RECOMMENDER_BANDIT_ID", "RECOMMENDER_ID", "RISKY_ROUTE_ID", "register_envs"]
+           "RECOMMENDER_BANDIT_ID", "RECOMMENDER_ID", "RISKY_ROUTE_ID", "SLOW_CARTPOLE_ID",
+           "register_envs"]

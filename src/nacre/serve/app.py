@@ -4,6 +4,7 @@
                      version and event id per context; answered once the decisions are durable
 ``POST /v1/reward``  event id, reward, optional cost → joined to its decision (404: unknown
                      event, 409: already rewarded); rewards may come late and in any order
+``POST /v1/rewards`` up to 1,024 rewards at once (a reward joiner's batch), a status each
 ``GET  /healthz``    liveness, and the versions served (no token needed: it reveals no data)
 ``GET  /metrics``    Prometheus text: decisions, rewards, latency, log queue, memory
 
@@ -21,7 +22,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,10 +39,20 @@ from prometheus_client import (
 
 from nacre.errors import NacreError
 from nacre.serve.log import Pending
-from nacre.serve.schemas import DecideRequest, DecideResponse, RewardRequest, RewardResponse
+from nacre.serve.schemas import (
+    DecideRequest,
+    DecideResponse,
+    RewardBatch,
+    RewardBatchResponse,
+    RewardRequest,
+    RewardResponse,
+)
 from nacre.serve.service import DecisionService
 
 MAX_BODY_BYTES = 4 << 20  # a full batch of 1,024 wide contexts fits; larger is refused
+# FastAPI parses the Authorization header (None when missing); module-level, because FastAPI
+# resolves the annotations of the endpoints' dependencies in this module's namespace
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 
 
 class Metrics:
@@ -55,6 +66,16 @@ class Metrics:
         self.latency = Histogram("nacre_decide_seconds", "time to answer /v1/decide, durable "
                                  "logging included", registry=r,
                                  buckets=(.0005, .001, .002, .003, .005, .01, .025, .05, .1, 1))
+        commit = Histogram("nacre_log_commit_seconds", "time of one durable commit of the log",
+                           registry=r, buckets=(.0002, .0005, .001, .002, .005, .01, .05, .2, 1))
+        group = Histogram("nacre_log_group_requests", "requests per commit", registry=r,
+                          buckets=(1, 2, 4, 8, 16, 64, 256))
+
+        def observe(seconds: float, requests: int) -> None:
+            commit.observe(seconds)
+            group.observe(requests)
+
+        service.log.on_commit = observe
         Gauge("nacre_log_queue", "requests waiting for the log writer",
               registry=r).set_function(lambda: service.log.queued)
         Gauge("nacre_log_commits", "transactions the log writer committed",
@@ -82,10 +103,7 @@ def create_app(service: DecisionService, *, token: str | None,
     app = FastAPI(title="nacre decision service", lifespan=lifespan,
                   max_body_size=max_body_bytes)
 
-    bearer = HTTPBearer(auto_error=False)  # FastAPI parses the header; a missing one is None
-
-    async def authorized(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-                         ) -> None:
+    async def authorized(credentials: Credentials) -> None:
         if token is None:
             return
         given = b"" if credentials is None else credentials.credentials.encode()
@@ -122,6 +140,17 @@ def create_app(service: DecisionService, *, token: str | None,
         if status == "duplicate":
             raise HTTPException(409, f"decision {body.event_id} already has a reward")
         return RewardResponse(event_id=body.event_id, status="joined")
+
+    @app.post("/v1/rewards", dependencies=[Depends(authorized)])
+    async def rewards(body: RewardBatch) -> RewardBatchResponse:
+        now = time.time()
+        statuses = await _durable(service, [], [{**r.model_dump(), "time": now}
+                                                for r in body.rewards])
+        for status in statuses:
+            metrics.rewards.labels(status).inc()
+        return RewardBatchResponse(results=[
+            RewardResponse(event_id=r.event_id, status="joined" if s == "ok" else s)
+            for r, s in zip(body.rewards, statuses, strict=True)])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ from sqlalchemy import (
 
 from nacre.errors import ConfigError
 
+CHECKPOINT_EVERY_S = 1.0
+_IN_SLICE = 10_000  # ids per "IN (...)" query
 _META = MetaData()
 DECISIONS = Table(
     "decisions", _META,
@@ -110,7 +113,10 @@ class DecisionLog:
         self._queue: queue.Queue[Pending | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self.commits = 0  # transactions written (metrics)
-        self.last_group = 0  # requests in the last one
+        self.on_commit: Callable[[float, int], None] | None = None  # (seconds, requests)
+        self._sqlite = url.startswith("sqlite")
+        self._checkpointer: threading.Thread | None = None
+        self._stop = threading.Event()
 
     # ------------------------------------------------------------------ writing
     def start(self) -> None:
@@ -119,6 +125,10 @@ class DecisionLog:
             self._writer = threading.Thread(target=self._write_loop, name="decision-log",
                                             daemon=True)
             self._writer.start()
+        if self._sqlite and self._checkpointer is None:
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop,
+                                                  name="decision-log-checkpoint", daemon=True)
+            self._checkpointer.start()
 
     def submit(self, pending: Pending) -> None:
         """Queue rows; ``pending.done`` is called from the writer thread once committed."""
@@ -142,10 +152,20 @@ class DecisionLog:
             self._queue.put(None)
             self._writer.join()
             self._writer = None
+        if self._checkpointer is not None:
+            self._stop.set()
+            self._checkpointer.join()
+            self._checkpointer = None
+            with self.engine.connect() as conn:  # fold the WAL into the database file
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.commit()
         self.engine.dispose()
 
     def _write_loop(self) -> None:
         with self.engine.connect() as conn:  # one connection for the thread's life
+            if self._sqlite:  # the checkpointer thread folds the WAL back, not the commits
+                conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+                conn.commit()  # end SQLAlchemy's autobegun transaction before conn.begin()
             while True:
                 group = self._next_group()
                 if not group:
@@ -169,9 +189,22 @@ class DecisionLog:
             group.append(nxt)
         return group
 
+    def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database file every second, beside the writer.
+
+        By default SQLite does this inside the commit that fills the WAL past 1,000 pages, and
+        that commit — and every request waiting on it — then takes tens of milliseconds. A
+        PASSIVE checkpoint on another connection never blocks the writer.
+        """
+        with self.engine.connect() as conn:
+            while not self._stop.wait(CHECKPOINT_EVERY_S):
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                conn.commit()
+
     def _commit(self, conn: Connection, group: list[Pending]) -> None:
         decisions = [row for p in group for row in p.decisions]
         rewards = [row for p in group for row in p.rewards]
+        started = time.perf_counter()
         try:
             with conn.begin():
                 statuses = _insert(conn, decisions, rewards)
@@ -180,7 +213,8 @@ class DecisionLog:
                 p.done(exc)
             return
         self.commits += 1
-        self.last_group = len(group)
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - started, len(group))
         start = 0
         for p in group:
             p.done(statuses[start:start + len(p.rewards)])
@@ -278,10 +312,7 @@ def _insert(conn: Connection, decisions: list[dict[str, Any]], rewards: list[dic
     if not rewards:
         return []
     ids = [r["event_id"] for r in rewards]
-    known = {row[0] for row in conn.execute(
-        select(DECISIONS.c.event_id).where(DECISIONS.c.event_id.in_(ids)))}
-    taken = {row[0] for row in conn.execute(
-        select(REWARDS.c.event_id).where(REWARDS.c.event_id.in_(ids)))}
+    known, taken = _present(conn, DECISIONS, ids), _present(conn, REWARDS, ids)
     statuses, fresh = [], []
     for row in rewards:
         eid = row["event_id"]
@@ -296,6 +327,16 @@ def _insert(conn: Connection, decisions: list[dict[str, Any]], rewards: list[dic
     if fresh:
         conn.execute(REWARDS.insert(), fresh)
     return statuses
+
+
+def _present(conn: Connection, table: Table, ids: list[str]) -> set[str]:
+    """The ids among ``ids`` that ``table`` holds, asked in slices: a group commit can carry
+    more ids than one statement may bind (SQLite's limit is 32,766 parameters)."""
+    found: set[str] = set()
+    for start in range(0, len(ids), _IN_SLICE):
+        found.update(row[0] for row in conn.execute(select(table.c.event_id).where(
+            table.c.event_id.in_(ids[start:start + _IN_SLICE]))))
+    return found
 
 
 def _floats(blobs: list[bytes], shape: tuple[int, ...]) -> np.ndarray:

@@ -13,7 +13,9 @@ MAX_CANDIDATES = 1024  # candidate actions per context
 MAX_WIDTH = 65_536  # numbers per context or per candidate's features
 
 EventId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="an id /v1/decide gave")]
-Vector = Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_WIDTH)]
+F32_MAX = 3.4028234663852886e38  # contexts become float32: a larger number would be inf
+Number = Annotated[FiniteFloat, Field(ge=-F32_MAX, le=F32_MAX)]
+Vector = Annotated[list[Number], Field(min_length=1, max_length=MAX_WIDTH)]
 
 
 class DecideRequest(BaseModel):
@@ -70,5 +72,21 @@ class RewardResponse(BaseModel):
     status: str
 
 
+class RewardBatch(BaseModel):
+    """Many rewards in one request: how a reward joiner that reads an event stream sends
+    them. Each is joined or refused on its own (see :class:`RewardBatchResponse`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rewards: Annotated[list[RewardRequest], Field(min_length=1, max_length=MAX_CONTEXTS)]
+
+
+class RewardBatchResponse(BaseModel):
+    """Per reward: ``joined``, ``unknown`` (no such decision) or ``duplicate`` (already
+    rewarded); only the joined ones were written."""
+
+    results: list[RewardResponse]
+
+
 __all__ = ["MAX_CANDIDATES", "MAX_CONTEXTS", "DecideRequest", "DecideResponse", "Decision",
-           "RewardRequest", "RewardResponse"]
+           "RewardBatch", "RewardBatchResponse", "RewardRequest", "RewardResponse"]

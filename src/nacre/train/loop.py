@@ -21,8 +21,9 @@ from typing import Any
 from nacre.accel import apply_process_settings
 from nacre.agent import Agent
 from nacre.config.run import TrainConfig
-from nacre.envs.base import Env
-from nacre.errors import EnvFaultError, InputError
+from nacre.envs.base import ActionResult, Env
+from nacre.errors import ConfigError, EnvFaultError, InputError
+from nacre.loop_types import StepSource
 from nacre.train.callbacks import Callback, LoopState, Training
 from nacre.train.events import Scheduled, standard_events
 from nacre.train.report import write_summary
@@ -60,18 +61,73 @@ def fit(
     a tqdm bar on a terminal, otherwise a line such as ``nacre: step 5000/50000 (10%) ·
     2710 steps/s · ETA 0:00:17 · eval 187.3`` at each tenth of the run (and once a minute
     between tenths far apart); True — the bar even off a terminal; False — nothing.
+
+    Collectors (``train.sync_every > 0``) build their agents and envs from a run config: they
+    are run by :func:`nacre.train` (see docs/distributed.md), not here.
     """
+    if train.collectors:
+        raise ConfigError("fit steps the agent in env itself; collectors (train.sync_every > 0)"
+                          " are built from a run config: use nacre.train(config), or set "
+                          "train.sync_every: 0")
+    if eval_env is None:
+        _warn_if_evaluation_asked(train)
+    return run_loop(InProcess(agent, env), agent, env, train, seed=seed, eval_env=eval_env,
+                    run_dir=run_dir, config_yaml=config_yaml, callbacks=callbacks,
+                    progress=progress, loop_state=loop_state,
+                    env_state_restored=env_state_restored)
+
+
+class InProcess:
+    """The steps of :func:`fit`: the agent acts in ``env`` and observes each result."""
+
+    def __init__(self, agent: Agent, env: Env) -> None:
+        self.agent, self.env = agent, env
+
+    def start(self, seed: int, restored: bool) -> None:
+        """Reset the environment unless a resumed run continues its episodes where they were."""
+        agent, env = self.agent, self.env
+        if restored:
+            return
+        if agent.env_steps and agent.buffer is not None:
+            # Resuming with fresh episodes: the stored episodes were cut here, so n-step and
+            # SARSA targets must not run on into the new ones.
+            agent.buffer.mark_episodes_cut()
+        obs = env.reset(seed=seed + agent.env_steps)
+        agent.reset(obs, env.action_space, env.available)
+
+    def step(self) -> ActionResult:
+        result = self.env.step(self.agent.act())
+        self.agent.observe(result)
+        return result
+
+
+def run_loop(
+    source: StepSource,
+    agent: Agent,
+    env: Env,
+    train: TrainConfig,
+    *,
+    seed: int = 0,
+    eval_env: Env | Sequence[Env] | None = None,
+    run_dir: str | Path | None = None,
+    config_yaml: str = "",
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = None,
+    loop_state: LoopState | None = None,
+    env_state_restored: bool = False,
+) -> TrainResult:
+    """:func:`fit` with its steps taken by ``source`` (:class:`InProcess` for :func:`fit`;
+    the collectors of :mod:`nacre.distributed`); ``env`` is what the callbacks and checkpoints
+    see of the training environment."""
     if train.accelerate == "auto":
         apply_process_settings()
     user = _checked(env, callbacks)
-    if eval_env is None:
-        _warn_if_evaluation_asked(train)
     out = Path(run_dir) if run_dir is not None else None
+    source.start(seed, env_state_restored)  # before any file is opened: it may fail
     training = Training(agent, env, train, seed, out, loop_state or LoopState())
     events = standard_events(training, user, eval_env, config_yaml, progress)
     # per-step calls add up over millions of steps: only to the callbacks that take them
     stepping = [cb for cb in user if type(cb).on_step is not Callback.on_step]
-    _start_episodes(training, env_state_restored)
     step, interrupted = agent.env_steps, True
     ctrl_c = DeferredInterrupt()
     try:
@@ -80,8 +136,7 @@ def fit(
                 callback.on_training_start(training)
             next_due = _schedule(events, step)
             while step < train.steps and not training.stopping:
-                result = env.step(agent.act())
-                agent.observe(result)
+                result = source.step()
                 training.record(result)
                 step = agent.env_steps
                 for callback in stepping:
@@ -181,17 +236,4 @@ def _schedule(events: list[Scheduled], step: int) -> float:
     return min(event.due for event in events)
 
 
-def _start_episodes(training: Training, env_state_restored: bool) -> None:
-    """Reset the environment unless a resumed run continues its episodes where they were."""
-    agent, env = training.agent, training.env
-    if env_state_restored:
-        return
-    if agent.env_steps and agent.buffer is not None:
-        # Resuming with fresh episodes: the stored episodes were cut here, so n-step and SARSA
-        # targets must not run on into the new ones.
-        agent.buffer.mark_episodes_cut()
-    obs = env.reset(seed=training.seed + agent.env_steps)
-    agent.reset(obs, env.action_space, env.available)
-
-
-__all__ = ["LoopState", "TrainResult", "fit"]
+__all__ = ["InProcess", "LoopState", "TrainResult", "fit", "run_loop"]

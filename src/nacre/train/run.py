@@ -20,6 +20,7 @@ from nacre.agent import Agent
 from nacre.config import yaml_io
 from nacre.config.build import Run, build
 from nacre.config.run import RunConfig, load_config
+from nacre.distributed.driver import fit_collectors
 from nacre.envs.normalize import Normalize
 from nacre.envs.sources import EnvLike, env_name
 from nacre.errors import CheckpointError, ConfigError
@@ -317,7 +318,11 @@ def _fit_and_close(
     loop_state: LoopState | None = None,
     env_state_restored: bool = False,
 ) -> TrainResult:
-    """Run the loop, then close every environment (subprocess vector envs included)."""
+    """Run the loop, then close every environment (subprocess vector envs included). With
+    ``train.sync_every > 0``, collectors gather the steps (:mod:`nacre.distributed`)."""
+    if run.config.train.collectors:
+        return fit_collectors(run, run_dir=run_dir, callbacks=callbacks, progress=progress,
+                              loop_state=loop_state)
     eval_envs = run.make_eval_envs()
     try:
         return fit(run.agent, run.env, run.config.train, seed=run.config.seed,
