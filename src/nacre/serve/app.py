@@ -130,26 +130,29 @@ def create_app(service: DecisionService, *, token: str | None,
             metrics.decisions.inc(len(rows))
         return DecideResponse.model_validate({"decisions": decisions})
 
+    async def join(rewards: list[RewardRequest]) -> list[str]:
+        """Write ``rewards`` durably; each one's status: joined, unknown or duplicate."""
+        now = time.time()
+        statuses = await _durable(service, [], [{**r.model_dump(), "time": now}
+                                                for r in rewards])
+        for status in statuses:
+            metrics.rewards.labels(status).inc()
+        return ["joined" if s == "ok" else s for s in statuses]
+
     @app.post("/v1/reward", dependencies=[Depends(authorized)])
     async def reward(body: RewardRequest) -> RewardResponse:
-        row = {**body.model_dump(), "time": time.time()}
-        (status,) = await _durable(service, [], [row])
-        metrics.rewards.labels(status).inc()
+        (status,) = await join([body])
         if status == "unknown":
             raise HTTPException(404, f"no decision {body.event_id} in the log")
         if status == "duplicate":
             raise HTTPException(409, f"decision {body.event_id} already has a reward")
-        return RewardResponse(event_id=body.event_id, status="joined")
+        return RewardResponse(event_id=body.event_id, status=status)
 
     @app.post("/v1/rewards", dependencies=[Depends(authorized)])
     async def rewards(body: RewardBatch) -> RewardBatchResponse:
-        now = time.time()
-        statuses = await _durable(service, [], [{**r.model_dump(), "time": now}
-                                                for r in body.rewards])
-        for status in statuses:
-            metrics.rewards.labels(status).inc()
+        statuses = await join(body.rewards)
         return RewardBatchResponse(results=[
-            RewardResponse(event_id=r.event_id, status="joined" if s == "ok" else s)
+            RewardResponse(event_id=r.event_id, status=s)
             for r, s in zip(body.rewards, statuses, strict=True)])
 
     @app.get("/healthz")

@@ -114,7 +114,7 @@ class DecisionLog:
         self._writer: threading.Thread | None = None
         self.commits = 0  # transactions written (metrics)
         self.on_commit: Callable[[float, int], None] | None = None  # (seconds, requests)
-        self._sqlite = url.startswith("sqlite")
+        self._sqlite = self.engine.dialect.name == "sqlite"
         self._checkpointer: threading.Thread | None = None
         self._stop = threading.Event()
 
