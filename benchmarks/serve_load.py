@@ -21,13 +21,16 @@ one ``/v1/rewards`` batch.
 ``--kill-after S`` SIGKILLs the service S seconds in, restarts it on the same log, and checks
 that every decision and reward the client saw acknowledged is in the log (count and ids).
 
-The client (aiohttp) shares the 2 cores with the service; its own time is in the latencies.
+The client (benchmarks/http_load.py: keep-alive connections, prebuilt requests, httptools) shares
+the 2 cores with the service; its own time is in the latencies.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
+import json
 import os
 import secrets
 import signal
@@ -44,6 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import log, machine, versions, write_json  # noqa: E402
+from http_load import Client, ConnectionClosed  # noqa: E402
 
 
 def free_port() -> int:
@@ -72,6 +76,15 @@ def start_service(run: Path, registry: Path, port: int,
     raise RuntimeError("the service did not start")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` and its children (the service's log
+    writer) have used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_s(int(child)) for child in children)
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -82,11 +95,7 @@ def rss_mib(pid: int) -> float:
 async def drive(port: int, token: str, rate: float, duration: float, dim: int,
                 proc: subprocess.Popen[bytes], kill_after: float | None,
                 seed: int) -> dict[str, Any]:
-    import aiohttp
-
     rng = np.random.default_rng(seed)
-    url = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {token}"}
     decide_lat: list[float] = []  # from the scheduled time (open loop)
     decide_sent: list[float] = []  # from the moment the client sent it
     reward_lat: list[float] = []
@@ -95,88 +104,94 @@ async def drive(port: int, token: str, rate: float, duration: float, dim: int,
     errors: dict[str, int] = {}
     memory: list[tuple[float, float]] = []
     tasks: set[asyncio.Task[None]] = set()
-    connector = aiohttp.TCPConnector(limit=256)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+    client = Client("127.0.0.1", port, {"Authorization": f"Bearer {token}"})
+    await client.open(32)
+    due: list[tuple[float, str]] = []  # heap of (when the reward arrives, event id)
 
-        due: list[tuple[float, str]] = []  # (when the reward arrives, event id)
+    def failed(what: str) -> None:
+        errors[what] = errors.get(what, 0) + 1
 
-        async def join_rewards(stop: asyncio.Event) -> None:
-            """Every 10 ms, send the rewards that arrived as one batch (a reward joiner)."""
-            while not (stop.is_set() and not due):
-                await asyncio.sleep(0.01)
-                now = time.perf_counter()
-                ready = [e for t, e in due if t <= now][:1024]  # the API's batch limit
-                due[:] = [(t, e) for t, e in due if e not in set(ready)]
-                if not ready:
-                    continue
-                t = time.perf_counter()
-                try:
-                    async with session.post(f"{url}/v1/rewards", json={"rewards": [
-                            {"event_id": e, "reward": float(rng.normal())} for e in ready]}) as r:
-                        body = await r.json() if r.status == 200 else await r.read()
-                        if r.status != 200:
-                            errors[f"rewards {r.status}"] = errors.get(f"rewards {r.status}",
-                                                                       0) + 1
-                            continue
-                    reward_lat.append(time.perf_counter() - t)
-                    rewarded.extend(x["event_id"] for x in body["results"]
-                                    if x["status"] == "joined")
-                except aiohttp.ClientError as exc:
-                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                    if killed:
-                        return
-
-        async def decide(scheduled: float, context: list[float]) -> None:
-            sent = time.perf_counter()
-            try:
-                async with session.post(f"{url}/v1/decide", json={"context": context}) as r:
-                    body = await r.json() if r.status == 200 else await r.read()
-                    if r.status != 200:
-                        errors[f"decide {r.status}"] = errors.get(f"decide {r.status}", 0) + 1
-                        return
-            except aiohttp.ClientError as exc:
-                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                return
-            done = time.perf_counter()
-            decide_lat.append(done - scheduled)
-            decide_sent.append(done - sent)
-            event_id = body["decisions"][0]["event_id"]
-            acked.append(event_id)
-            due.append((time.perf_counter() + float(rng.uniform(0, 0.5)), event_id))
-
-        def spawn(coro: Any) -> None:
-            task = asyncio.ensure_future(coro)
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-        contexts = (rng.standard_normal((4096, dim)) / np.sqrt(dim)).round(5).tolist()
-        n = int(rate * duration)
-        t0 = time.perf_counter() + 0.2
-        next_mem = t0
-        killed = False
-        stop = asyncio.Event()
-        joiner = asyncio.ensure_future(join_rewards(stop))
-        for i in range(n):
-            scheduled = t0 + i / rate
+    async def join_rewards(stop: asyncio.Event) -> None:
+        """Every 10 ms, send the rewards that arrived as one batch (a reward joiner)."""
+        while not (stop.is_set() and not due):
+            await asyncio.sleep(0.01)
             now = time.perf_counter()
-            if scheduled > now:
-                await asyncio.sleep(scheduled - now)
-            if now >= next_mem and not killed:
-                memory.append((now - t0, rss_mib(proc.pid)))
-                next_mem += 1.0
-            if kill_after is not None and not killed and now - t0 >= kill_after:
-                proc.send_signal(signal.SIGKILL)
-                killed = True
-                log(f"SIGKILL at {now - t0:.1f} s after {len(acked)} acknowledged decisions")
-            spawn(decide(scheduled, contexts[i % len(contexts)]))
-        sent_for = time.perf_counter() - t0
-        while tasks:
-            await asyncio.gather(*list(tasks), return_exceptions=True)
-        stop.set()
-        await joiner
+            ready: list[str] = []
+            while due and due[0][0] <= now and len(ready) < 1024:  # the API's batch limit
+                ready.append(heapq.heappop(due)[1])
+            if not ready:
+                continue
+            t = time.perf_counter()
+            try:
+                status, body = await client.post("/v1/rewards", {"rewards": [
+                    {"event_id": e, "reward": float(rng.normal())} for e in ready]})
+            except (ConnectionClosed, OSError):  # OSError: refused, after a kill
+                failed("rewards: connection closed")
+                if killed:
+                    return
+                continue
+            if status != 200:
+                failed(f"rewards {status}")
+                continue
+            reward_lat.append(time.perf_counter() - t)
+            rewarded.extend(x["event_id"] for x in body["results"] if x["status"] == "joined")
+
+    async def decide(scheduled: float, request: bytes) -> None:
+        sent = time.perf_counter()
+        try:
+            status, body = await client.send(request)
+        except (ConnectionClosed, OSError):  # OSError: refused, after a kill
+            failed("decide: connection closed")
+            return
+        if status != 200:
+            failed(f"decide {status}")
+            return
+        done = time.perf_counter()
+        decide_lat.append(done - scheduled)
+        decide_sent.append(done - sent)
+        event_id = json.loads(body)["decisions"][0]["event_id"]
+        acked.append(event_id)
+        heapq.heappush(due, (time.perf_counter() + float(rng.uniform(0, 0.5)), event_id))
+
+    def spawn(coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    contexts = [client.request("/v1/decide", {"context": c}) for c in
+                (rng.standard_normal((4096, dim)) / np.sqrt(dim)).round(5).tolist()]
+    n = int(rate * duration)
+    t0 = time.perf_counter() + 0.2
+    cpu0 = cpu_s(proc.pid), time.process_time()  # the server's and the client's
+    next_mem = t0
+    killed = False  # read by join_rewards
+    stop = asyncio.Event()
+    joiner = asyncio.ensure_future(join_rewards(stop))
+    for i in range(n):
+        scheduled = t0 + i / rate
+        now = time.perf_counter()
+        if scheduled > now:
+            await asyncio.sleep(scheduled - now)
+        if now >= next_mem and not killed:
+            memory.append((now - t0, rss_mib(proc.pid)))
+            next_mem += 1.0
+        if kill_after is not None and not killed and now - t0 >= kill_after:
+            proc.send_signal(signal.SIGKILL)
+            killed = True
+            log(f"SIGKILL at {now - t0:.1f} s after {len(acked)} acknowledged decisions")
+        spawn(decide(scheduled, contexts[i % len(contexts)]))
+    sent_for = time.perf_counter() - t0
+    cpu = ({"server_cpu_s": cpu_s(proc.pid) - cpu0[0],
+            "client_cpu_s": time.process_time() - cpu0[1]} if not killed else {})
+    while tasks:
+        await asyncio.gather(*list(tasks), return_exceptions=True)
+    stop.set()
+    await joiner
+    client.close()
     return {"decide_latency": decide_lat, "decide_from_send": decide_sent,
             "reward_latency": reward_lat, "acked": acked, "rewarded": rewarded,
-            "errors": errors, "memory": memory, "sent_for_s": sent_for, "requests": n}
+            "errors": errors, "memory": memory, "sent_for_s": sent_for, "requests": n,
+            "cpu": cpu}
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -246,6 +261,7 @@ def main() -> None:
         "decide_from_send": percentiles(out["decide_from_send"]),
         "reward": percentiles(out["reward_latency"]),
         "errors": out["errors"],
+        "cpu_during_load": out["cpu"],  # seconds used while the requests were being sent
         "acknowledged_decisions": len(out["acked"]),
         "acknowledged_rewards": len(out["rewarded"]),
         "lost_decisions": len(set(out["acked"]) - decisions),
@@ -256,13 +272,14 @@ def main() -> None:
                     if len(mem) > 10 else None,
                     "last_10s_median": float(np.median(mem[-10:])) if len(mem) > 10 else None},
         "machine": machine(), "versions": versions(("nacre", "torch", "fastapi", "uvicorn",
-                                                    "SQLAlchemy", "aiohttp")),
+                                                    "SQLAlchemy", "httptools")),
     }
     log(f"decide {report['decide']}; from send {report['decide_from_send']}; "
         f"reward {report['reward']}; "
         f"{report['achieved_decisions_per_s']:.0f} decisions/s, errors {out['errors']}; lost "
         f"{report['lost_decisions']} decisions, {report['lost_rewards']} rewards; rss "
-        f"{report['rss_mib']['first_10s_median']} → {report['rss_mib']['last_10s_median']} MiB")
+        f"{report['rss_mib']['first_10s_median']} → {report['rss_mib']['last_10s_median']} MiB; "
+        f"cpu {out['cpu']}")
     if not args.quick:
         write_json(Path(__file__).parent / "results" / f"{args.name}.json", report)
 

@@ -88,6 +88,9 @@ def _serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     s.add_argument("--max-body-bytes", type=int, help="largest request body (default 4 MiB)")
     s.add_argument("--poll", type=float, default=1.0,
                    help="seconds between checks of the registry for a new version")
+    s.add_argument("--no-fast-path", dest="fast_path", action="store_false",
+                   help="let FastAPI answer /v1/decide too (same answers, more CPU per "
+                   "request; see docs/serving.md)")
     s.add_argument("--seed", type=int, default=0)
     learn = sub.add_parser("learn-from-log", help="train a new model version on the logged "
                            "decisions and rewards, and put it in shadow")

@@ -4,7 +4,10 @@ promotion, rollback), the HTTP API (auth, validation, limits, metrics) and a fuz
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +39,11 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture
-def client(run_dir: Path, tmp_path: Path) -> Any:
+@pytest.fixture(params=[True, False], ids=["fast-path", "fastapi"])
+def client(run_dir: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """The API tests run on both ways of answering /v1/decide: they must not differ."""
     service = open_service(run_dir, registry=tmp_path / "registry")
-    with TestClient(create_app(service, token=TOKEN)) as c:
+    with TestClient(create_app(service, token=TOKEN, fast_path=request.param)) as c:
         c.service = service
         yield c
 
@@ -186,6 +190,29 @@ def test_requests_without_the_token_are_refused(client: Any) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "production": 1,
                                              "candidate": None}
     assert client.service.log.counts()["decisions"] == 0
+
+
+def test_a_dead_log_writer_means_503_and_nothing_acknowledged(client: Any) -> None:
+    log = client.service.log
+    assert client.post("/v1/decide", json={"context": [0.1] * 16}, headers=AUTH).is_success
+    os.kill(log.writer_pid, signal.SIGKILL)
+    for _ in range(2):  # before and after the service noticed the writer's end
+        r = client.post("/v1/decide", json={"context": [0.1] * 16}, headers=AUTH)
+        assert r.status_code == 503, r.text
+        assert "writer" in r.json()["detail"]
+        time.sleep(0.2)
+    assert log.counts()["decisions"] == 1
+
+
+def test_the_openapi_document_describes_the_bodies_and_needs_the_token(client: Any) -> None:
+    assert client.get("/openapi.json").status_code == 401
+    paths = client.get("/openapi.json", headers=AUTH).json()["paths"]
+    decide = paths["/v1/decide"]["post"]
+    request = decide["requestBody"]["content"]["application/json"]["schema"]
+    assert {"context", "contexts", "candidates", "exploit"} <= set(request["properties"])
+    assert "200" in decide["responses"]
+    batch = paths["/v1/rewards"]["post"]["requestBody"]["content"]["application/json"]
+    assert "rewards" in batch["schema"]["properties"]
 
 
 @pytest.mark.parametrize("body", [

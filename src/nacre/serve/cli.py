@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         serve(args.source, host=args.host, port=args.port, token=_token(args.token_file),
               insecure_local=args.insecure_local, registry=args.registry,
               log_url=args.log_url, seed=args.seed, max_body_bytes=args.max_body_bytes,
-              poll_s=args.poll)
+              poll_s=args.poll, fast_path=args.fast_path)
         return 0
     registry = ModelRegistry(args.registry)
     if args.command == "rollback":

@@ -3,7 +3,7 @@ app with uvicorn."""
 
 from __future__ import annotations
 
-import sys
+import gc
 from pathlib import Path
 
 import torch
@@ -15,7 +15,6 @@ from nacre.serve.service import DecisionService, layout_of
 from nacre.train.run import load
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-SWITCH_INTERVAL_S = 2e-4
 
 
 def open_registry(source: str | Path, registry: str | Path | None = None) -> ModelRegistry:
@@ -44,7 +43,8 @@ def open_service(source: str | Path, *, registry: str | Path | None = None,
 def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
           token: str | None = None, insecure_local: bool = False,
           registry: str | Path | None = None, log_url: str | None = None, seed: int = 0,
-          max_body_bytes: int | None = None, poll_s: float = 1.0) -> None:
+          max_body_bytes: int | None = None, poll_s: float = 1.0,
+          fast_path: bool = True) -> None:
     """Serve ``source``'s production model over HTTP until interrupted (docs/serving.md).
 
     A ``token`` is required unless ``insecure_local``, which also keeps the service on
@@ -64,16 +64,18 @@ def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
     if insecure_local and host not in LOOPBACK:
         raise ConfigError(f"--insecure-local serves on loopback only, not on {host}")
     torch.set_num_threads(1)  # one small forward pass per request: threads only add latency
-    # The log's writer thread and the event loop hand requests to each other; Python lets a
-    # thread that waits for the GIL wait up to the switch interval (5 ms by default), which
-    # would be the service's tail latency. 0.2 ms keeps the hand-offs prompt.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     service = open_service(source, registry=registry, log_url=log_url, seed=seed)
     app = create_app(service, token=token, poll_s=poll_s,
-                     max_body_bytes=max_body_bytes or MAX_BODY_BYTES)
+                     max_body_bytes=max_body_bytes or MAX_BODY_BYTES, fast_path=fast_path)
+    # Everything loaded so far (torch, the models, FastAPI) lives as long as the service: out of
+    # the collector's sight, a full collection no longer walks it — a pause of tens of ms
+    # that would land on whichever requests are in flight.
+    gc.freeze()
     print(f"nacre serve: version {service.production.version} of {service.registry.path} on "
           f"http://{host}:{port} (log {service.log.url})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # no proxy-header rewriting (the service reads no client addresses), no Server header
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                proxy_headers=False, server_header=False)
 
 
 __all__ = ["LOOPBACK", "open_registry", "open_service", "serve"]
