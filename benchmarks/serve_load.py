@@ -194,6 +194,25 @@ async def drive(port: int, token: str, rate: float, duration: float, dim: int,
             "cpu": cpu}
 
 
+def mlp_forward_us() -> float:
+    """The machine's speed on the day: one 4-256-256-2 forward pass, one observation, one
+    thread (docs/benchmarks.md's acting-overhead table recorded 16.1 µs for it)."""
+    import torch
+
+    torch.set_num_threads(1)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                              torch.nn.ReLU(), torch.nn.Linear(256, 2))
+    x = torch.zeros(1, 4)
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(6):
+            start = time.perf_counter()
+            for _ in range(2000):
+                net(x)
+            best = min(best, (time.perf_counter() - start) / 2000 * 1e6)
+    return best
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     a = np.asarray(values) * 1e3
     if a.size == 0:
@@ -230,22 +249,28 @@ def main() -> None:
     token_file.write_text(token)
     registry, port = tmp / "registry", free_port()
     proc = start_service(run, registry, port, token_file)
-    log(f"service pid {proc.pid} on port {port}; {args.rate:.0f}/s for {args.duration:.0f} s")
-    import uvloop  # the client's event loop: finer timers and less CPU than asyncio's
+    try:
+        log(f"service pid {proc.pid} on port {port}; {args.rate:.0f}/s for "
+            f"{args.duration:.0f} s")
+        import uvloop  # the client's event loop: finer timers and less CPU than asyncio's
 
-    out = uvloop.run(drive(port, token, args.rate, args.duration, 16, proc, args.kill_after,
-                            args.seed))
-    if args.kill_after is not None:
-        proc.wait()
-        proc = start_service(run, registry, port, token_file)  # restart on the same log
-    import urllib.request
+        out = uvloop.run(drive(port, token, args.rate, args.duration, 16, proc,
+                               args.kill_after, args.seed))
+        if args.kill_after is not None:
+            proc.wait()
+            proc = start_service(run, registry, port, token_file)  # restart on the same log
+        import urllib.request
 
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
-                                     headers={"Authorization": f"Bearer {token}"})
-    server_metrics = [line for line in urllib.request.urlopen(request).read().decode()
-                      .splitlines() if line.startswith(("nacre_", "process_"))]
-    proc.send_signal(signal.SIGINT)  # a clean stop writes what is queued
-    proc.wait(timeout=30)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                         headers={"Authorization": f"Bearer {token}"})
+        server_metrics = [line for line in urllib.request.urlopen(request).read().decode()
+                          .splitlines() if line.startswith(("nacre_", "process_"))]
+        proc.send_signal(signal.SIGINT)  # a clean stop writes what is queued
+        proc.wait(timeout=60)
+    finally:  # never leave a service behind to load the next measurement
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     logged = DecisionLog(sqlite_url(registry / "decisions.db"))
     decisions, rewards = logged.event_ids("decisions"), logged.event_ids("rewards")
     counts = logged.counts()
@@ -271,8 +296,9 @@ def main() -> None:
         "rss_mib": {"series": memory, "first_10s_median": float(np.median(mem[1:10]))
                     if len(mem) > 10 else None,
                     "last_10s_median": float(np.median(mem[-10:])) if len(mem) > 10 else None},
-        "machine": machine(), "versions": versions(("nacre", "torch", "fastapi", "uvicorn",
-                                                    "SQLAlchemy", "httptools")),
+        "machine": machine(), "mlp_forward_us": mlp_forward_us(),
+        "versions": versions(("nacre", "torch", "fastapi", "uvicorn", "SQLAlchemy",
+                              "httptools")),
     }
     log(f"decide {report['decide']}; from send {report['decide_from_send']}; "
         f"reward {report['reward']}; "

@@ -73,7 +73,7 @@ def learn_from_log(registry: ModelRegistry, log: DecisionLog, *, updates: int = 
     info = {"events": len(data), "first_seq": int(rows["seq"][0]),
             "mean_reward": float(rows["reward"].mean()), "seconds":
             time.perf_counter() - started, **metrics}
-    version = registry.add(agent, source=f"learn-from-log {log.url}", parent=parent,
+    version = registry.add(agent, source=f"learn-from-log {log.name}", parent=parent,
                            trained_through_seq=int(rows["seq"][-1]), metrics=info)
     if shadow:
         registry.set_candidate(version)

@@ -44,6 +44,8 @@ class DecisionLog:
     def __init__(self, url: str, layout: dict[str, Any] | None = None) -> None:
         self.url = url
         self.engine = engine_for(url)
+        # what messages, the registry and the console show: never a password
+        self.name = self.engine.url.render_as_string(hide_password=True)
         METADATA.create_all(self.engine)
         self.statements = Statements(self.engine.dialect)
         self.layout = self._check_layout(layout)
@@ -159,13 +161,13 @@ class DecisionLog:
             stored = conn.execute(select(INFO.c.value).where(INFO.c.key == "layout")).first()
             if stored is None:
                 if layout is None:
-                    raise ConfigError(f"{self.url} holds no decision log (no layout): serve "
+                    raise ConfigError(f"{self.name} holds no decision log (no layout): serve "
                                       "a model into it first")
                 conn.execute(INFO.insert().values(key="layout", value=json.dumps(layout)))
                 return layout
         found: dict[str, Any] = json.loads(stored[0])
         if layout is not None and layout != found:
-            raise ConfigError(f"{self.url} logs decisions of another kind of model ({found}); "
+            raise ConfigError(f"{self.name} logs decisions of another kind of model ({found}); "
                               f"this one is {layout}: give the service another log")
         return found
 

@@ -72,7 +72,7 @@ def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 8000,
     # that would land on whichever requests are in flight.
     gc.freeze()
     print(f"nacre serve: version {service.production.version} of {service.registry.path} on "
-          f"http://{host}:{port} (log {service.log.url})", flush=True)
+          f"http://{host}:{port} (log {service.log.name})", flush=True)
     # no proxy-header rewriting (the service reads no client addresses), no Server header
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
                 proxy_headers=False, server_header=False)
