@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nacre.errors import NacreError
-from nacre.serve.fast import DecideFastPath
+from nacre.serve.fast import DecideFastPath, decide_durably
 from nacre.serve.log import LogWriteError
 from nacre.serve.metrics import Metrics
 from nacre.serve.schemas import (
@@ -86,15 +86,15 @@ def create_app(service: DecisionService, *, token: str | None,
     (:mod:`nacre.serve.fast`, same answers, less CPU); False: FastAPI answers everything.
     """
     metrics = Metrics(service)
-    app = _fastapi_app(service, metrics, token=token, max_body_bytes=max_body_bytes,
-                       poll_s=poll_s)
-    if not fast_path:
-        return app
-    return DecideFastPath(app, service, metrics, token=token, max_body_bytes=max_body_bytes)
+    app: ASGIApp = _fastapi_app(service, metrics, max_body_bytes=max_body_bytes, poll_s=poll_s)
+    if fast_path:
+        app = DecideFastPath(app, service, metrics, max_body_bytes=max_body_bytes)
+    # outermost: nothing is read, decided or routed for a request without the token
+    return app if token is None else BearerToken(app, token)
 
 
-def _fastapi_app(service: DecisionService, metrics: Metrics, *, token: str | None,
-                 max_body_bytes: int, poll_s: float) -> FastAPI:
+def _fastapi_app(service: DecisionService, metrics: Metrics, *, max_body_bytes: int,
+                 poll_s: float) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -109,14 +109,14 @@ def _fastapi_app(service: DecisionService, metrics: Metrics, *, token: str | Non
     app = FastAPI(title="nacre decision service", lifespan=lifespan,
                   max_body_size=max_body_bytes,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
-    if token is not None:
-        app.add_middleware(BearerToken, token=token)
 
     @app.exception_handler(NacreError)
     async def invalid(_: Request, exc: NacreError) -> JSONResponse:
-        # the log failing is the service's trouble (503, retry), the rest the request's
-        return JSONResponse({"detail": str(exc)},
-                            status_code=503 if isinstance(exc, LogWriteError) else 422)
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(LogWriteError)  # the service's trouble (retry), not the request's
+    async def unavailable(_: Request, exc: LogWriteError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -128,11 +128,7 @@ def _fastapi_app(service: DecisionService, metrics: Metrics, *, token: str | Non
     @app.post("/v1/decide", response_model=DecideResponse, openapi_extra=_body(DecideRequest))
     async def decide(request: Request) -> Response:
         body = await _parse(request, DecideRequest)
-        with metrics.latency.time():
-            rows, decisions = service.decide(body.batch, body.candidates, body.exploit)
-            await service.log.commit(rows)
-            metrics.decisions.inc(len(rows))
-        return _json(DecideResponse.model_validate({"decisions": decisions}))
+        return _json(await decide_durably(service, metrics, body))
 
     async def join(rewards: list[RewardRequest]) -> list[str]:
         """Write ``rewards`` durably; each one's status: joined, unknown or duplicate."""

@@ -3,8 +3,8 @@ the FastAPI endpoint, without FastAPI's per-request machinery.
 
 On the service's hot path FastAPI's middleware layers, routing, request and response
 objects cost about as much CPU as deciding itself (py-spy, benchmarks/serve_load.py). This
-ASGI layer sits in front of the FastAPI app and answers the plain case itself — right
-token, declared body size within the limit, a body the request schema accepts, a model
+ASGI layer sits in front of the FastAPI app (behind the token check) and answers the plain
+case itself — declared body size within the limit, a body the request schema accepts, a model
 that takes it. Every other request, and every refusal, goes on to the FastAPI app with its
 body replayed, so errors, documentation and every other endpoint are FastAPI's alone, and
 the answers are the same either way (tests/unit/test_serve.py runs the API tests on both;
@@ -13,7 +13,6 @@ the answers are the same either way (tests/unit/test_serve.py runs the API tests
 
 from __future__ import annotations
 
-import hmac
 import json
 
 from pydantic import ValidationError
@@ -29,54 +28,51 @@ _JSON = [(b"content-type", b"application/json")]
 
 
 class DecideFastPath:
-    """ASGI middleware answering valid ``POST /v1/decide`` requests (module docstring)."""
+    """ASGI middleware answering valid ``POST /v1/decide`` requests (module docstring); the
+    token, if any, was checked before (:class:`nacre.serve.app.BearerToken`)."""
 
     def __init__(self, app: ASGIApp, service: DecisionService, metrics: Metrics, *,
-                 token: str | None, max_body_bytes: int) -> None:
+                 max_body_bytes: int) -> None:
         self.app = app
         self.service = service
         self.metrics = metrics
-        self._authorization = None if token is None else b"Bearer " + token.encode()
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (scope["type"] == "http" and scope["path"] == "/v1/decide"
-                and scope["method"] == "POST" and self._plain(scope["headers"])):
+                and scope["method"] == "POST" and self._sized(scope["headers"])):
             await self.app(scope, receive, send)
             return
         body = await _read(receive)
         if body is None:  # the client went away
             return
         try:
-            request = DecideRequest.model_validate_json(body)
-            with self.metrics.latency.time():
-                rows, decisions = self.service.decide(request.batch, request.candidates,
-                                                      request.exploit)
-                await self.service.log.commit(rows)
-                self.metrics.decisions.inc(len(rows))
+            answer = await decide_durably(self.service, self.metrics,
+                                          DecideRequest.model_validate_json(body))
         except LogWriteError as exc:  # decided, but not logged: not served either
             await _answer(send, 503, json.dumps({"detail": str(exc)}).encode())
             return
         except (ValidationError, NacreError):  # nothing decided or logged: FastAPI refuses it
             await self.app(scope, _replay(body, receive), send)
             return
-        await _answer(send, 200, DecideResponse.model_validate({"decisions": decisions})
-                      .model_dump_json().encode())
+        await _answer(send, 200, answer.model_dump_json().encode())
 
-    def _plain(self, headers: list[tuple[bytes, bytes]]) -> bool:
-        """The right token (if one is needed) and a declared length within the limit."""
-        authorization, length = b"", b""
-        for key, value in headers:
-            if key == b"authorization":
-                authorization = value
-            elif key == b"content-length":
-                length = value
-        if not length.isdigit() or int(length) > self.max_body_bytes:
-            return False  # chunked or too large: FastAPI's limit applies
-        if self._authorization is None:
-            return True
-        # the scheme as the client wrote it; a differently-cased one goes the long way
-        return hmac.compare_digest(authorization, self._authorization)
+    def _sized(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        """A declared body length within the limit (chunked or too large: FastAPI's limit
+        applies)."""
+        length = next((v for k, v in headers if k == b"content-length"), b"")
+        return length.isdigit() and int(length) <= self.max_body_bytes
+
+
+async def decide_durably(service: DecisionService, metrics: Metrics,
+                         request: DecideRequest) -> DecideResponse:
+    """Decide for ``request``'s contexts and return once the decisions are in the log (both
+    ways of answering /v1/decide do this)."""
+    with metrics.latency.time():
+        rows, decisions = service.decide(request.batch, request.candidates, request.exploit)
+        await service.log.commit(rows)
+        metrics.decisions.inc(len(rows))
+    return DecideResponse.model_validate({"decisions": decisions})
 
 
 async def _read(receive: Receive) -> bytes | None:
@@ -106,4 +102,4 @@ async def _answer(send: Send, status: int, payload: bytes) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-__all__ = ["DecideFastPath"]
+__all__ = ["DecideFastPath", "decide_durably"]

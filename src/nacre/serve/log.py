@@ -56,9 +56,11 @@ class DecisionLog:
     def start(self) -> None:
         """Start the writer process (the service calls this once, before it serves)."""
         if self._writer is None:
-            self._writer = WriterProcess(self.url)
-            self._writer.on_commit = lambda seconds, n: (
-                None if self.on_commit is None else self.on_commit(seconds, n))
+            self._writer = WriterProcess(self.url, on_commit=self._committed)
+
+    def _committed(self, seconds: float, requests: int) -> None:
+        if self.on_commit is not None:  # set by the service's metrics after start()
+            self.on_commit(seconds, requests)
 
     async def commit(self, decisions: Sequence[dict[str, Any]] = (),
                      rewards: Sequence[dict[str, Any]] = ()) -> list[str]:

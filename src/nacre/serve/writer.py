@@ -52,7 +52,8 @@ class WriterProcess:
     ``on_commit(seconds, requests)`` is called in the event loop for every transaction.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str,
+                 on_commit: Callable[[float, int], None] | None = None) -> None:
         request_read, self._requests = os.pipe()
         self._replies, reply_write = os.pipe()
         # fork, not spawn: the child needs nothing the service has not imported already
@@ -69,7 +70,7 @@ class WriterProcess:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broken: str | None = None
         self.commits = 0
-        self.on_commit: Callable[[float, int], None] | None = None
+        self.on_commit = on_commit
 
     @property
     def queued(self) -> int:
