@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,11 @@ def test_metrics_are_prometheus_text(client: Any) -> None:
     assert "nacre_decide_seconds_count 1.0" in text
     assert "nacre_production_version 1.0" in text
     assert "process_resident_memory_bytes" in text
+    if sys.platform == "linux":  # the log writer's process, read from /proc
+        cpu = [line for line in text.splitlines()
+               if line.startswith("nacre_log_writer_process_cpu_seconds_total ")]
+        assert len(cpu) == 1 and float(cpu[0].split()[1]) >= 0.0
+        assert "nacre_log_writer_process_resident_memory_bytes" in text
 
 
 def test_the_service_swaps_to_a_promoted_version_and_shadows_the_candidate(

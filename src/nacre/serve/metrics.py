@@ -37,6 +37,10 @@ class Metrics:
         Gauge("nacre_candidate_version", "model version in shadow (0: none)",
               registry=r).set_function(lambda: service.shadow_version or 0)
         ProcessCollector(registry=r)  # resident memory, CPU time, open files
+        # the log writer is a process of its own (nacre.serve.writer): its CPU and memory too
+        # ("none" names no process: nothing is reported before the writer starts)
+        ProcessCollector(namespace="nacre_log_writer", registry=r,
+                         pid=lambda: service.log.writer_pid or "none")
 
 
 __all__ = ["Metrics"]
