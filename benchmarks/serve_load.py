@@ -73,6 +73,8 @@ def start_service(run: Path, registry: Path, port: int,
             if proc.poll() is not None:
                 raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "died") from exc
             time.sleep(0.1)
+    proc.kill()  # never leave a half-started service behind
+    proc.wait()
     raise RuntimeError("the service did not start")
 
 

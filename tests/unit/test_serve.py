@@ -203,6 +203,9 @@ def test_a_dead_log_writer_means_503_and_nothing_acknowledged(client: Any) -> No
         assert "writer" in r.json()["detail"]
         time.sleep(0.2)
     assert log.counts()["decisions"] == 1
+    metrics = client.get("/metrics", headers=AUTH).text  # the writer's gone: no numbers of it
+    assert "process_resident_memory_bytes" in metrics
+    assert "nacre_log_writer_process_" not in metrics
 
 
 def test_the_openapi_document_describes_the_bodies_and_needs_the_token(client: Any) -> None:
@@ -267,10 +270,12 @@ def test_metrics_are_prometheus_text(client: Any) -> None:
     assert "nacre_production_version 1.0" in text
     assert "process_resident_memory_bytes" in text
     if sys.platform == "linux":  # the log writer's process, read from /proc
-        cpu = [line for line in text.splitlines()
-               if line.startswith("nacre_log_writer_process_cpu_seconds_total ")]
-        assert len(cpu) == 1 and float(cpu[0].split()[1]) >= 0.0
-        assert "nacre_log_writer_process_resident_memory_bytes" in text
+        values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                  if line.startswith(("process_", "nacre_log_writer_process_"))}
+        assert "nacre_log_writer_process_resident_memory_bytes" in values
+        # the writer's own process: forked when the service opened, after this one started
+        assert (values["nacre_log_writer_process_start_time_seconds"]
+                > values["process_start_time_seconds"])
 
 
 def test_the_service_swaps_to_a_promoted_version_and_shadows_the_candidate(

@@ -92,6 +92,11 @@ class DecisionLog:
         return None if self._writer is None else self._writer.pid
 
     @property
+    def writer_running(self) -> bool:
+        """Whether the writer process is alive (its id is not someone else's yet)."""
+        return self._writer is not None and self._writer.process.is_alive()
+
+    @property
     def commits(self) -> int:
         """Transactions the writer committed."""
         return 0 if self._writer is None else self._writer.commits

@@ -37,10 +37,13 @@ class Metrics:
         Gauge("nacre_candidate_version", "model version in shadow (0: none)",
               registry=r).set_function(lambda: service.shadow_version or 0)
         ProcessCollector(registry=r)  # resident memory, CPU time, open files
+
+        def writer_pid() -> int | str:  # "none" names no process: nothing is reported
+            pid = service.log.writer_pid
+            return pid if pid is not None and service.log.writer_running else "none"
+
         # the log writer is a process of its own (nacre.serve.writer): its CPU and memory too
-        # ("none" names no process: nothing is reported before the writer starts)
-        ProcessCollector(namespace="nacre_log_writer", registry=r,
-                         pid=lambda: service.log.writer_pid or "none")
+        ProcessCollector(namespace="nacre_log_writer", pid=writer_pid, registry=r)
 
 
 __all__ = ["Metrics"]
