@@ -28,6 +28,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.body: list[bytes] = []
         self.closed = False
+        self.idle_since = 0.0  # loop time it last finished a request
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -64,7 +65,7 @@ class Client:
     then requests wait for one to come free)."""
 
     def __init__(self, host: str, port: int, headers: dict[str, str],
-                 max_connections: int = 256) -> None:
+                 max_connections: int = 256, max_idle_s: float = 4.0) -> None:
         self.host, self.port = host, port
         self._head = "".join(f"{k}: {v}\r\n" for k, v in
                              {"Host": f"{host}:{port}", "Content-Type": "application/json",
@@ -72,6 +73,9 @@ class Client:
         self._idle: list[_Connection] = []
         self._all: list[_Connection] = []
         self._free = asyncio.Semaphore(max_connections)
+        # uvicorn closes a connection idle for 5 s; a request sent on it as it closes is reset,
+        # so (as HTTP clients do) a connection idle for longer than this is not reused
+        self.max_idle_s = max_idle_s
 
     def request(self, path: str, payload: Any) -> bytes:
         """The bytes of a POST of ``payload`` (JSON) to ``path``: build once, send often."""
@@ -87,9 +91,7 @@ class Client:
     async def send(self, request: bytes) -> tuple[int, bytes]:
         """Send a prebuilt request; ``(status, body)``. Raises ConnectionClosed."""
         async with self._free:
-            while self._idle and self._idle[-1].closed:  # the server closed it while idle
-                self._idle.pop()
-            conn = self._idle.pop() if self._idle else await self._connect()
+            conn = self._reusable() or await self._connect()
             try:
                 result = await conn.send(request)
             except BaseException:
@@ -97,8 +99,20 @@ class Client:
                 raise
             finally:
                 if not conn.closed:
+                    conn.idle_since = asyncio.get_running_loop().time()
                     self._idle.append(conn)
             return result
+
+    def _reusable(self) -> _Connection | None:
+        """The most recently used idle connection that is still open and fresh."""
+        now = asyncio.get_running_loop().time()
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed and now - conn.idle_since < self.max_idle_s:
+                return conn
+            if conn.transport is not None:
+                conn.transport.close()
+        return None
 
     async def post(self, path: str, payload: Any) -> tuple[int, Any]:
         status, body = await self.send(self.request(path, payload))
@@ -107,6 +121,7 @@ class Client:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(_Connection, self.host, self.port)
+        conn.idle_since = loop.time()
         self._all = [c for c in self._all if not c.closed] + [conn]
         return conn
 

@@ -10,9 +10,10 @@ Four servers take turns, round after round, under the same open-loop client
 - ``http``: uvicorn (uvloop + httptools, as ``nacre serve`` runs it) with a bare ASGI app that
   reads the request and answers a fixed decision — the HTTP stack alone;
 - ``durable``: the same app, and before it answers, the request's row is committed to SQLite
-  (WAL, ``synchronous=FULL``: as the decision log) by a writer thread that commits whatever
-  arrived meanwhile in one transaction (group commit) — the least a durable acknowledgement
-  costs: no validation, no policy, no metrics;
+  (WAL, ``synchronous=FULL``, the WAL checkpointed beside the commits once a second: as the
+  decision log) by a writer thread that commits whatever arrived meanwhile in one transaction
+  (group commit), with no Python between its insert and its commit — a durable acknowledgement
+  without validation, policy or metrics;
 - ``log``: the same app, committing its row through nacre's decision log (``DecisionLog``: the
   writer process the service uses, rows over a pipe) — the durable write as the service does it;
 - ``service``: ``nacre serve`` itself (SquareCB on the synthetic linear bandit, as
@@ -20,7 +21,7 @@ Four servers take turns, round after round, under the same open-loop client
 
 A round runs each server for ``--duration`` seconds; the report gives each one's latency
 percentiles per round and their medians over the rounds. The machine is shared: the
-interleaving spreads its slow minutes over all three.
+interleaving spreads its slow minutes over all four.
 """
 
 from __future__ import annotations
@@ -57,11 +58,16 @@ class _DurableRows:
     row's transaction is committed."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        # as the decision log's writer: no checkpoint inside a commit (one every ~1,000 pages
+        # would stall it for tens of ms), a PASSIVE one from another connection every second
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
         self.db.execute("CREATE TABLE decisions (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE, "
                         "time REAL, context BLOB, action INTEGER, propensity REAL)")
+        threading.Thread(target=self._checkpoints, daemon=True).start()
         self.pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self.ready = threading.Condition()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -83,17 +89,33 @@ class _DurableRows:
                 while not self.pending:
                     self.ready.wait()
                 group, self.pending = self.pending, []
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT INTO decisions (event_id, time, context, action, "
-                                "propensity) VALUES (?, ?, ?, ?, ?)", [r for r, _ in group])
-            self.db.execute("COMMIT")
-            self.loop.call_soon_threadsafe(_settle, [f for _, f in group])
+            outcome: Exception | None = None
+            try:
+                self.db.execute("BEGIN")
+                self.db.executemany("INSERT INTO decisions (event_id, time, context, action, "
+                                    "propensity) VALUES (?, ?, ?, ?, ?)", [r for r, _ in group])
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:  # the requests fail (500) rather than wait forever
+                outcome = exc
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+            self.loop.call_soon_threadsafe(_settle, [f for _, f in group], outcome)
+
+    def _checkpoints(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        while True:
+            time.sleep(1.0)
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
-def _settle(futures: list[asyncio.Future[None]]) -> None:
+def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
     for future in futures:
-        if not future.done():
+        if future.done():
+            continue
+        if error is None:
             future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 def floor_app(durable: _DurableRows | None, decision_log: Any = None) -> Any:
@@ -169,8 +191,8 @@ async def drive(port: int, token: str, rate: float, duration: float) -> list[flo
         task = asyncio.ensure_future(decide(scheduled, requests[i % len(requests)]))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-    while tasks:
-        await asyncio.gather(*list(tasks))
+    # a server that stops answering fails the run instead of hanging it
+    await asyncio.wait_for(asyncio.gather(*list(tasks)), timeout=60)
     client.close()
     if failed:
         raise RuntimeError(f"{len(failed)} requests failed, the first: {failed[0]}")
@@ -189,6 +211,8 @@ def start_floor(mode: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
             if proc.poll() is not None:
                 raise RuntimeError(f"the {mode} floor server died") from None
             time.sleep(0.1)
+    proc.kill()
+    proc.wait()
     raise RuntimeError(f"the {mode} floor server did not start")
 
 
