@@ -88,13 +88,11 @@ class DecisionLog:
 
     @property
     def writer_pid(self) -> int | None:
-        """The writer process's id (None: not started)."""
-        return None if self._writer is None else self._writer.pid
-
-    @property
-    def writer_running(self) -> bool:
-        """Whether the writer process is alive (its id is not someone else's yet)."""
-        return self._writer is not None and self._writer.process.is_alive()
+        """The writer process's id (None: not started, or exited — the id may be another
+        process's by now)."""
+        if self._writer is None or not self._writer.process.is_alive():
+            return None
+        return self._writer.pid
 
     @property
     def commits(self) -> int:

@@ -38,12 +38,10 @@ class Metrics:
               registry=r).set_function(lambda: service.shadow_version or 0)
         ProcessCollector(registry=r)  # resident memory, CPU time, open files
 
-        def writer_pid() -> int | str:  # "none" names no process: nothing is reported
-            pid = service.log.writer_pid
-            return pid if pid is not None and service.log.writer_running else "none"
-
         # the log writer is a process of its own (nacre.serve.writer): its CPU and memory too
-        ProcessCollector(namespace="nacre_log_writer", pid=writer_pid, registry=r)
+        # ("none" names no process: nothing is reported while no writer runs)
+        ProcessCollector(namespace="nacre_log_writer", registry=r,
+                         pid=lambda: service.log.writer_pid or "none")
 
 
 __all__ = ["Metrics"]
